@@ -1,0 +1,167 @@
+"""The ``formalist`` command.
+
+    formalist solve TEXT_OR_FILE [--model SPEC] [--json] [--trace] [--max-attempts N] [--time-limit S]
+    formalist examples [DIR]        run the examples (the main job)
+    formalist backends              list solver backends and whether they load
+
+Exit status: 0 when the request was handled (whatever the solver's status), 2 for unusable input or
+configuration, 1 when our side failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError, FormalistError, InputError, StopError
+
+EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
+
+
+def _agent(args: argparse.Namespace) -> Any:
+    from agent.agent import Agent
+    from agent.config import load_config
+
+    overrides = {
+        "max_attempts": getattr(args, "max_attempts", None),
+        "time_limit": getattr(args, "time_limit", None),
+        "backend": getattr(args, "backend", None),
+        "record": getattr(args, "record", None),
+    }
+    if getattr(args, "no_cache", False):
+        overrides["cache"] = ""
+    return Agent(model=args.model or None, config=load_config(getattr(args, "config", None)), **overrides)
+
+
+def _print_answer(answer: Any, as_json: bool, trace: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_json(trace=trace), indent=2, default=str))
+        return
+    print(f"status: {answer.status.value}   kind: {answer.kind}   attempts: {answer.attempts}"
+          + (f"   verified: {'yes' if answer.verified else 'no'}" if answer.values else ""))
+    if answer.error:
+        print(answer.error)
+    if answer.explanation:
+        print(answer.explanation)
+    if trace:
+        for a in answer.trace:
+            timing = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in a.timings.items())
+            print(f"--- attempt {a.number}: {a.stage} -> {a.outcome} ({timing})")
+            if a.feedback:
+                print("    feedback: " + a.feedback.replace("\n", "\n    "))
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    agent = _agent(args)
+    target = args.request
+    path = Path(target)
+    is_file = len(target) < 4096 and "\n" not in target and path.is_file()
+    answer = agent.solve_file(path, kind=args.kind or "") if is_file else agent.solve(target, kind=args.kind or "")
+    _print_answer(answer, args.json, args.trace)
+    return EXIT_OK
+
+
+FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps")
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from agent.config import HOW_TO_CONFIGURE
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder of examples")
+    agent = _agent(args)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt"))
+    formal = [p for p in files if p.suffix.lower() in FORMAL_SUFFIXES]
+    words = [p for p in files if p.suffix.lower() == ".txt"]
+    failures = 0
+    print(f"== {len(formal)} formal examples (no language model needed)")
+    for p in formal:
+        answer = agent.solve_file(p)
+        failures += _example_line(p, answer)
+    if not agent.config.model:
+        print(f"== {len(words)} natural-language examples skipped: {HOW_TO_CONFIGURE}")
+    else:
+        print(f"== {len(words)} natural-language examples with {agent.config.model}")
+        for p in words:
+            try:
+                answer = agent.solve_file(p)
+            except StopError as e:
+                print(f"{p.name:32s} FAILED: {e}")
+                failures += 1
+                continue
+            failures += _example_line(p, answer)
+    return EXIT_FAULT if failures else EXIT_OK
+
+
+def _example_line(p: Path, answer: Any) -> int:
+    obj = "" if answer.objective is None else f"objective {answer.objective:,.6g}"
+    ver = "verified" if answer.verified else ("" if answer.status.value in ("INFEASIBLE", "UNBOUNDED") else "NOT verified")
+    print(f"{p.name:32s} {answer.status.value:11s} {obj:24s} {ver}  ({answer.attempts} attempt(s))")
+    if answer.diagnosis is not None:
+        print(f"{'':32s} {answer.diagnosis.summary}")
+    bad = bool(answer.error) or (bool(answer.values) and not answer.verified)
+    if bad:
+        print(f"{'':32s} {answer.error or answer.explanation}")
+    return int(bad)
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from solvers.registry import backends
+
+    for b in backends():
+        print(f"{b.name:14s} {b.kinds:10s} {'ok' if b.available else 'unavailable'}  {b.detail}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="formalist", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", help="model spec: openai:MODEL, ollama:MODEL, replay:FILE, local:PATH")
+        p.add_argument("--config", help="configuration TOML file")
+        p.add_argument("--max-attempts", type=int, dest="max_attempts", help="formalize/repair attempts (default 3)")
+        p.add_argument("--time-limit", type=float, dest="time_limit", help="seconds per solver call (default 60)")
+        p.add_argument("--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)")
+        p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")
+        p.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
+
+    p = sub.add_parser("solve", help="solve a request (words, or a formal model given as text or file)")
+    p.add_argument("request", help="the request text, or a file (.txt for words; .json/.yaml/.lp/.mps models)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--trace", action="store_true", help="show every attempt")
+    p.add_argument("--kind", choices=["milp"], help="force the problem kind")
+    common(p)
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("examples", help="run every example in a folder (formal ones always, words with a model)")
+    p.add_argument("dir", nargs="?", default="examples")
+    common(p)
+    p.set_defaults(func=cmd_examples)
+
+    p = sub.add_parser("backends", help="list solver backends and whether they load")
+    p.set_defaults(func=cmd_backends)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (InputError, ConfigError) as e:
+        print(f"formalist: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FormalistError as e:
+        print(f"formalist: {e}", file=sys.stderr)
+        return EXIT_FAULT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Configuration: one TOML file, environment variables for endpoints and secrets, flags on top.
+
+Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
+``~/.config/formalist/config.toml``. Keys (all optional)::
+
+    model = "openai:gpt-4o-mini"      # or FORMALIST_MODEL
+    base_url = "http://localhost:8000/v1"   # or FORMALIST_BASE_URL / OPENAI_BASE_URL
+    max_attempts = 3
+    time_limit = 60.0                 # seconds per solver call
+    backend = "highs"                 # or "pyomo"
+    cache = "~/.cache/formalist/llm.sqlite"   # "" turns the response cache off
+    record = ""                       # a JSONL file every model reply is appended to (for replay:)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+
+DEFAULT_CACHE = "~/.cache/formalist/llm.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings of one agent. ``model`` is a spec string (``openai:MODEL``, ``ollama:MODEL``,
+    ``replay:FILE``, ``local:PATH``) or empty for no language model."""
+
+    model: str = ""
+    base_url: str = ""
+    max_attempts: int = 3
+    time_limit: float = 60.0
+    backend: str = "highs"
+    cache: str = DEFAULT_CACHE
+    record: str = ""
+    temperature: float = 0.0
+    request_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= 50:
+            raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")
+        if not 0 < self.time_limit <= 86_400:
+            raise ConfigError(f"time_limit must be between 0 and 86400 seconds, not {self.time_limit}")
+        if self.backend not in ("highs", "pyomo"):
+            raise ConfigError(f"backend must be 'highs' or 'pyomo', not {self.backend!r}")
+
+    def with_overrides(self, **kw: Any) -> Config:
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _config_path() -> Path | None:
+    env = os.environ.get("FORMALIST_CONFIG")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"FORMALIST_CONFIG points to {p}, which is not a file")
+        return p
+    for p in (Path("formalist.toml"), Path("~/.config/formalist/config.toml").expanduser()):
+        if p.is_file():
+            return p
+    return None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read the configuration file (if any) and the environment."""
+    data: dict[str, Any] = {}
+    p = Path(path).expanduser() if path else _config_path()
+    if p is not None:
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read configuration {p}: {e}") from e
+    known = {f.name for f in fields(Config)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {p}: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    env_model = os.environ.get("FORMALIST_MODEL")
+    if env_model:
+        data["model"] = env_model
+    env_url = os.environ.get("FORMALIST_BASE_URL")
+    if env_url:
+        data["base_url"] = env_url
+    try:
+        return Config(**data)
+    except TypeError as e:
+        raise ConfigError(f"bad configuration in {p}: {e}") from e
+
+
+HOW_TO_CONFIGURE = (
+    "No language model is configured. Set one with --model SPEC, the FORMALIST_MODEL variable or "
+    "`model = \"...\"` in formalist.toml. Specs: openai:MODEL (set OPENAI_API_KEY; any OpenAI-compatible "
+    "server such as vLLM, SGLang, llama.cpp or Ollama's /v1 with FORMALIST_BASE_URL), ollama:MODEL, "
+    "replay:FILE (recorded replies). Formal inputs (five-element JSON/YAML, LP, MPS) need no model."
+)

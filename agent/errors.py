@@ -1,0 +1,74 @@
+"""The two error families of formalist, under one root.
+
+``ArtifactError``: the formal artifact is wrong (it does not parse, names an undeclared symbol, is
+infeasible when it should not be...). It carries feedback written for the language model, with a
+location, and the agent sends it back to the formalizer.
+
+``StopError``: our side failed, or a person gave input we cannot take (a missing solver, no model
+configured, an empty or binary request). It stops the request with a message for the person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about an artifact.
+
+    ``location`` says where (``"constraints[2].expression, column 14"``, ``"constraint capacity[a]"``);
+    ``message`` says what is wrong; ``hint`` says how to fix it, for the language model.
+    """
+
+    location: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class FormalistError(Exception):
+    """Root of every error formalist raises on purpose."""
+
+
+class ArtifactError(FormalistError):
+    """The artifact is wrong; the language model can fix it from ``feedback()``.
+
+    ``kind`` is a short machine-readable class: ``parse``, ``schema``, ``symbol``, ``nonlinear``,
+    ``infeasible``, ``unbounded``, ``verification``, ``unsupported``.
+    """
+
+    def __init__(self, kind: str, diagnostics: Sequence[Diagnostic], summary: str = "") -> None:
+        self.kind = kind
+        self.diagnostics = tuple(diagnostics)
+        self.summary = summary or (self.diagnostics[0].render() if self.diagnostics else kind)
+        super().__init__(self.feedback())
+
+    def feedback(self) -> str:
+        """The text sent back to the language model: what is wrong, where, and how to fix it."""
+        lines = [self.summary] if self.summary else []
+        for d in self.diagnostics:
+            line = f"- {d.render()}"
+            if line.removeprefix("- ") != self.summary:
+                lines.append(line)
+        return "\n".join(lines)
+
+
+class StopError(FormalistError):
+    """Our side failed or the person's input cannot be taken: the request stops here."""
+
+
+class InputError(StopError):
+    """A person's input is unusable (empty, too large, binary, malformed file)."""
+
+
+class ConfigError(StopError):
+    """Configuration is missing or wrong (no model configured, unknown model spec...)."""
+
+
+class SolverFault(StopError):
+    """A solver is missing or failed in a way that is not the artifact's fault."""

@@ -1,0 +1,96 @@
+"""One door to language models: a LangChain chat model plus the reply cache and the recorder."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from agent.errors import ConfigError, StopError
+from agent.llm.cache import ResponseCache, request_key
+from agent.llm.spec import build_chat_model, parse_spec
+
+Message = dict[str, str]
+"""``{"role": "system" | "user" | "assistant", "content": ...}``"""
+
+
+def _to_langchain(messages: list[Message]) -> list[BaseMessage]:
+    out: list[BaseMessage] = []
+    for m in messages:
+        role, content = m["role"], m["content"]
+        if role == "system":
+            out.append(SystemMessage(content=content))
+        elif role == "assistant":
+            out.append(AIMessage(content=content))
+        else:
+            out.append(HumanMessage(content=content))
+    return out
+
+
+class ChatClient:
+    """Sends chat messages to one model and returns its text.
+
+    Replies are cached on disk by ``request_key`` (except for ``replay:`` models, whose order is
+    their meaning) and, when ``record`` is set, appended to a JSONL file that ``replay:`` plays back.
+    ``calls`` counts calls that reached the model; ``cache_hits`` those answered from the cache.
+    """
+
+    def __init__(self, model_id: str, chat_model: Any, cache: ResponseCache | None = None,
+                 record: str | Path | None = None, params: dict[str, Any] | None = None) -> None:
+        self.model_id = model_id
+        self.chat_model = chat_model
+        self.cache = cache
+        self.record = Path(record).expanduser() if record else None
+        self.params = params or {}
+        self.calls = 0
+        self.cache_hits = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: str, base_url: str = "", cache_path: str = "", record: str = "",
+                  temperature: float = 0.0, timeout: float = 120.0) -> ChatClient:
+        ms = parse_spec(spec)
+        chat = build_chat_model(ms, base_url, temperature, timeout)
+        cache = ResponseCache(cache_path) if cache_path and ms.provider != "replay" else None
+        return cls(ms.id, chat, cache, record or None, {"temperature": temperature})
+
+    def complete(self, messages: list[Message]) -> str:
+        """The model's reply text to ``messages``."""
+        key = request_key(self.model_id, messages, self.params)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.cache_hits += 1
+                self._record(key, messages, hit)
+                return hit
+        t0 = time.perf_counter()
+        try:
+            reply = self.chat_model.invoke(_to_langchain(messages))
+        except StopError:
+            raise
+        except Exception as e:  # network, auth, server errors: our side, not the artifact's
+            raise StopError(f"the language model {self.model_id} failed: {type(e).__name__}: {e}") from e
+        text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        with self._lock:
+            self.calls += 1
+        if self.cache is not None:
+            self.cache.put(key, self.model_id, text)
+        self._record(key, messages, text, time.perf_counter() - t0)
+        return text
+
+    def _record(self, key: str, messages: list[Message], reply: str, elapsed: float = 0.0) -> None:
+        if self.record is None:
+            return
+        line = json.dumps({"key": key, "model": self.model_id, "messages": messages, "reply": reply,
+                           "elapsed_s": round(elapsed, 3)}, ensure_ascii=False)
+        with self._lock:
+            try:
+                self.record.parent.mkdir(parents=True, exist_ok=True)
+                with self.record.open("a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            except OSError as e:
+                raise ConfigError(f"cannot append to the recording {self.record}: {e}") from e

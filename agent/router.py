@@ -1,0 +1,86 @@
+"""Which kind a request is, and whether it is already formal.
+
+Each kind registers a ``KindSpec``: a content test for its formal files and words that suggest it
+in a natural-language request. Adding a formal language touches this registry only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.errors import InputError
+from agent.types import MAX_REQUEST_BYTES, Request, Route
+from formalizers.offline import milp_files
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """A problem kind: ``formal(text, name)`` says whether text is one of its formal inputs;
+    ``words`` suggest it in natural language."""
+
+    name: str
+    formal: Callable[[str, str], bool]
+    words: tuple[str, ...]
+
+
+def _milp_formal(text: str, name: str) -> bool:
+    low = name.lower()
+    if low.endswith((".mps", ".json", ".yaml", ".yml")):
+        return True
+    if low.endswith(".lp"):
+        return milp_files.looks_like_cplex_lp(text)
+    return (milp_files.looks_like_five_element(text) or milp_files.looks_like_cplex_lp(text)
+            or milp_files.looks_like_mps(text))
+
+
+KINDS: dict[str, KindSpec] = {
+    "milp": KindSpec(
+        "milp",
+        _milp_formal,
+        ("maximize", "minimize", "maximise", "minimise", "profit", "cost", "budget", "at least", "at most",
+         "optimal", "how many", "allocate", "production", "diet", "transport", "capacity", "linear program"),
+    ),
+}
+
+
+def check_text(text: object) -> str:
+    """Refuse input that is not usable text: not a string, empty, too large, or binary."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError("the request is binary data, not UTF-8 text") from e
+    if not isinstance(text, str):
+        raise InputError(f"the request must be text, not {type(text).__name__}")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BYTES:
+        raise InputError(f"the request is too large ({len(text):,} characters; at most {MAX_REQUEST_BYTES:,} bytes)")
+    if "\x00" in text or sum(ch < " " and ch not in "\t\n\r\f" for ch in text[:10_000]) > 10:
+        raise InputError("the request looks like binary data, not text")
+    if not text.strip():
+        raise InputError("the request is empty")
+    return text
+
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def route(request: Request) -> Route:
+    """Decide the kind of ``request`` and whether it is formal input."""
+    text = check_text(request.text)
+    if request.kind:
+        if request.kind not in KINDS:
+            raise InputError(f"unknown kind {request.kind!r}; known kinds: {', '.join(KINDS)}")
+        spec = KINDS[request.kind]
+        formal = spec.formal(text, request.name) or bool(request.name)
+        return Route(spec.name, formal, f"forced with kind={request.kind}")
+    for spec in KINDS.values():
+        if spec.formal(text, request.name):
+            return Route(spec.name, True, f"recognised as a {spec.name} model by its content")
+    low = text.lower()
+    scores = {name: sum(w in low for w in spec.words) for name, spec in KINDS.items()}
+    best = max(scores, key=lambda k: scores[k])
+    if len(KINDS) == 1:
+        return Route(best, False, f"natural language; {best} is the only kind of request this version formalizes")
+    return Route(best, False, f"natural language; keywords suggest {best}")

@@ -1,0 +1,125 @@
+"""The values that flow through one request: Request -> Attempt(s) -> Answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from solvers.base import Diagnosis, SolveResult, Status, Verification
+
+MAX_REQUEST_BYTES = 2_000_000
+"""Largest request text accepted (2 MB); a larger paste is refused before anything else runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a person asked: ``text`` (words or a formal model), an optional file ``name`` it came
+    from (used to recognise formats), and ``kind`` to force a problem kind."""
+
+    text: str
+    name: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a request goes: ``kind`` (``milp``), whether it is ``formal`` (needs no language
+    model), and ``reason`` in words."""
+
+    kind: str
+    formal: bool
+    reason: str
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One pass through formalize -> validate -> solve -> verify.
+
+    ``stage`` is the last stage reached; ``outcome`` is ``ok`` or the error kind that ended it
+    (``parse``, ``schema``, ``symbol``, ``nonlinear``, ``infeasible``, ``unbounded``,
+    ``verification``...); ``feedback`` is what was sent back to the model; ``timings`` are seconds
+    per stage.
+    """
+
+    number: int
+    stage: str = "formalize"
+    outcome: str = "ok"
+    feedback: str = ""
+    reply: str = ""
+    artifact: Any = None
+    status: str = ""
+    objective: float | None = None
+    model_id: str = ""
+    prompt_version: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "stage": self.stage,
+            "outcome": self.outcome,
+            "status": self.status,
+            "objective": self.objective,
+            "feedback": self.feedback,
+            "model": self.model_id,
+            "prompt_version": self.prompt_version,
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+            "artifact": self.artifact,
+            "reply": self.reply,
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    """The outcome of a request.
+
+    ``status`` is the solver's status of the final artifact (or ERROR when no artifact could be
+    solved); ``verified`` says the independent check passed; ``explanation`` is plain language;
+    ``error`` is set when the request failed, with ``trace`` holding every attempt.
+    """
+
+    status: Status
+    kind: str
+    objective: float | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    verified: bool = False
+    verification: Verification | None = None
+    diagnosis: Diagnosis | None = None
+    artifact: Any = None
+    language: str = ""
+    explanation: str = ""
+    error: str = ""
+    solver: str = ""
+    trace: list[Attempt] = field(default_factory=list)
+    solve_result: SolveResult | None = None
+
+    @property
+    def attempts(self) -> int:
+        return len(self.trace)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def to_json(self, trace: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "kind": self.kind,
+            "objective": self.objective,
+            "values": self.values,
+            "verified": self.verified,
+            "attempts": self.attempts,
+            "solver": self.solver,
+            "language": self.language,
+            "artifact": self.artifact,
+            "explanation": self.explanation,
+        }
+        if self.verification is not None:
+            out["verification"] = self.verification.to_json()
+        if self.diagnosis is not None:
+            out["diagnosis"] = self.diagnosis.to_json()
+        if self.error:
+            out["error"] = self.error
+        if trace:
+            out["trace"] = [a.to_json() for a in self.trace]
+        return out

@@ -1,0 +1,142 @@
+"""The language-model formalizer for optimization requests: text in, five-element model out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.llm.client import ChatClient, Message
+from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.offline.milp_files import five_element_from_data
+
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP = frozenset(
+    "the and for are each with that this from can has have must per will how many much what which "
+    "not but all any its into than then they their there these those was were who its one two".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A worked few-shot example: a request and its five-element model."""
+
+    name: str
+    request: str
+    model: dict[str, Any]
+
+
+@cache
+def _prompt(name: str) -> str:
+    return resources.files("formalizers.milp").joinpath("prompts", name).read_text(encoding="utf-8")
+
+
+@cache
+def load_examples() -> tuple[Example, ...]:
+    """The bundled few-shot examples (each also validated: a broken example is a defect)."""
+    out = []
+    folder = resources.files("formalizers.milp").joinpath("examples")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            five_element_from_data(data["model"])
+            out.append(Example(entry.name.removesuffix(".json"), data["request"], data["model"]))
+    return tuple(out)
+
+
+def prompt_version() -> str:
+    """A short hash of the prompt files and examples: it changes whenever they do."""
+    h = hashlib.sha256()
+    for name in ("system.md", "request.md", "repair.md"):
+        h.update(_prompt(name).encode())
+    for ex in load_examples():
+        h.update(json.dumps([ex.request, ex.model], sort_keys=True).encode())
+    return h.hexdigest()[:12]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def select_examples(request: str, k: int = 2) -> list[Example]:
+    """The ``k`` examples whose requests share the most words with ``request`` (Jaccard)."""
+    words = _words(request)
+    scored = []
+    for ex in load_examples():
+        other = _words(ex.request)
+        union = words | other
+        scored.append((len(words & other) / len(union) if union else 0.0, ex.name, ex))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [ex for _, _, ex in scored[:k]]
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)```", re.DOTALL)
+
+
+def extract_json(reply: str) -> Any:
+    """The JSON object in a model reply: a fenced block, else the outermost ``{...}``.
+
+    Raises ``ArtifactError("parse")`` with the line and column of a JSON syntax error.
+    """
+    if not reply or not reply.strip():
+        raise ArtifactError("parse", [Diagnostic("reply", "the reply is empty", "reply with one JSON object")])
+    candidates = [m.group(1) for m in _FENCE.finditer(reply)]
+    if not candidates:
+        start, end = reply.find("{"), reply.rfind("}")
+        if start < 0 or end <= start:
+            raise ArtifactError("parse", [Diagnostic("reply", "no JSON object found",
+                                                     "reply with one JSON object and nothing else")])
+        candidates = [reply[start : end + 1]]
+    text = candidates[-1]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        line = text.splitlines()[e.lineno - 1] if 0 < e.lineno <= len(text.splitlines()) else ""
+        raise ArtifactError("parse", [Diagnostic(f"JSON line {e.lineno}, column {e.colno}", e.msg,
+                                                 f"near: {line.strip()[:80]!r}")],
+                            f"the reply is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from e
+
+
+class MilpFormalizer:
+    """Asks a chat model for a five-element model and parses the reply.
+
+    Feedback from a failed attempt is sent as a follow-up turn after the model's previous reply.
+    """
+
+    kind = "milp"
+
+    def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
+        self.client = client
+        self.n_examples = n_examples
+
+    def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
+        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
+        tmpl = Template(_prompt("request.md"))
+        for ex in select_examples(request, self.n_examples):
+            msgs.append({"role": "user", "content": tmpl.substitute(request=ex.request)})
+            msgs.append({"role": "assistant", "content": json.dumps(ex.model, indent=1)})
+        msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
+        if feedback is not None:
+            msgs.append({"role": "assistant", "content": feedback.previous})
+            msgs.append({"role": "user",
+                         "content": Template(_prompt("repair.md")).substitute(kind=feedback.kind, feedback=feedback.text)})
+        return msgs
+
+    def formalize(self, request: str, feedback: Feedback | None = None, attempt: int = 1) -> Artifact:
+        t0 = time.perf_counter()
+        reply = self.client.complete(self.messages(request, feedback))
+        prov = Provenance("model", self.client.model_id, prompt_version(), attempt,
+                          elapsed_s=time.perf_counter() - t0)
+        try:
+            model = five_element_from_data(extract_json(reply))
+        except ArtifactError as e:
+            e.reply = reply  # type: ignore[attr-defined]
+            raise
+        return Artifact("milp", "five-element", model, reply, prov)

@@ -1,0 +1,154 @@
+"""Formal optimization inputs given directly: five-element JSON or YAML, CPLEX LP and MPS files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from agent.errors import ArtifactError, Diagnostic, InputError
+from formalizers.base import Artifact
+from formalizers.milp.linear import Column, LinearModel, Row
+from formalizers.milp.model import FiveElementModel
+
+
+def schema_diagnostics(err: ValidationError) -> list[Diagnostic]:
+    """Pydantic's errors as located diagnostics (``constraints[2].expression: Field required``)."""
+    out = []
+    for e in err.errors()[:20]:
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the five-element schema)"
+        out.append(Diagnostic(loc or "model", msg))
+    return out
+
+
+def five_element_from_data(data: Any) -> FiveElementModel:
+    """Validate parsed JSON/YAML data as a five-element model; ``ArtifactError("schema")`` if not."""
+    if not isinstance(data, dict):
+        raise ArtifactError("schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")])
+    try:
+        return FiveElementModel.model_validate(data)
+    except ValidationError as e:
+        raise ArtifactError("schema", schema_diagnostics(e), "the model does not fit the five-element schema") from e
+
+
+def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
+    """Parse five-element JSON (or YAML) text."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as je:
+        if not yaml_ok:
+            raise ArtifactError("parse", [Diagnostic(f"line {je.lineno}, column {je.colno}", je.msg)]) from je
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as ye:
+            raise ArtifactError("parse", [Diagnostic("YAML", str(ye).splitlines()[0])]) from ye
+    return five_element_from_data(data)
+
+
+def looks_like_five_element(text: str) -> bool:
+    head = text.lstrip()[:4000]
+    return ("variables" in head and "objective" in head) and (head.startswith("{") or ":" in head)
+
+
+def looks_like_cplex_lp(text: str) -> bool:
+    """CPLEX LP: an objective section (maximize/minimize) and 'subject to' or 'end'."""
+    low = text.lower()
+    head = low.lstrip()[:2000]
+    starts = head.startswith(("max", "min", "\\"))
+    return starts and any(k in low for k in ("subject to", "such that", "st\n", "s.t.", "\nend"))
+
+
+def looks_like_mps(text: str) -> bool:
+    tokens = {line.split()[0].upper() for line in text.splitlines()[:200] if line.strip() and not line.startswith((" ", "\t", "*"))}
+    return {"ROWS", "COLUMNS"} <= tokens
+
+
+def read_with_highs(text: str, suffix: str) -> LinearModel:
+    """Read an LP or MPS file with HiGHS's reader into a ``LinearModel`` (names kept)."""
+    from solvers.highs import _highspy
+
+    hs = _highspy()
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        h = hs.Highs()
+        h.setOptionValue("output_flag", False)
+        status = h.readModel(path)
+        if status == hs.HighsStatus.kError:
+            raise ArtifactError("parse", [Diagnostic(f"{suffix[1:].upper()} file", "HiGHS could not read it")],
+                                f"the {suffix[1:].upper()} file does not parse")
+        lp = h.getLp()
+    finally:
+        os.unlink(path)
+    n, m = lp.num_col_, lp.num_row_
+    col_names = list(lp.col_names_) or [f"x{i}" for i in range(n)]
+    row_names = list(lp.row_names_) or [f"r{i}" for i in range(m)]
+    integrality = list(lp.integrality_) if len(lp.integrality_) else []
+    int_kinds = {hs.HighsVarType.kInteger}
+    columns = [
+        Column(col_names[i], col_names[i], (), _f(lp.col_lower_[i]), _f(lp.col_upper_[i]),
+               bool(integrality) and integrality[i] in int_kinds)
+        for i in range(n)
+    ]
+    # HiGHS stores the matrix column-wise; gather it by rows.
+    a = lp.a_matrix_
+    starts, index, value = list(a.start_), list(a.index_), list(a.value_)
+    row_coeffs: list[dict[int, float]] = [{} for _ in range(m)]
+    if a.format_ == hs.MatrixFormat.kColwise:
+        for c in range(n):
+            for k in range(starts[c], starts[c + 1]):
+                row_coeffs[index[k]][c] = float(value[k])
+    else:
+        for r in range(m):
+            for k in range(starts[r], starts[r + 1]):
+                row_coeffs[r][index[k]] = float(value[k])
+    rows = []
+    for r in range(m):
+        lo, hi = _f(lp.row_lower_[r]), _f(lp.row_upper_[r])
+        rows.append(Row(row_names[r], row_names[r], (), lo, hi, row_coeffs[r], _row_text(row_coeffs[r], lo, hi, col_names), ""))
+    objective = {i: float(c) for i, c in enumerate(lp.col_cost_) if c != 0}
+    sense = "maximize" if lp.sense_ == hs.ObjSense.kMaximize else "minimize"
+    return LinearModel(lp.model_name_ or "model", sense, columns, rows, objective, float(lp.offset_), None, 0,
+                       {c.name: i for i, c in enumerate(columns)})
+
+
+def _f(x: float) -> float:
+    return math.inf if x >= 1e30 else (-math.inf if x <= -1e30 else float(x))
+
+
+def _row_text(coeffs: dict[int, float], lo: float, hi: float, names: list[str]) -> str:
+    terms = " ".join(f"{'+' if a >= 0 else '-'} {abs(a):g} {names[c]}" for c, a in coeffs.items()).lstrip("+ ")
+    if lo == hi:
+        return f"{terms} = {lo:g}"
+    if lo == -math.inf:
+        return f"{terms} <= {hi:g}"
+    if hi == math.inf:
+        return f"{terms} >= {lo:g}"
+    return f"{lo:g} <= {terms} <= {hi:g}"
+
+
+def artifact_from_text(text: str, kind_hint: str = "", name: str = "") -> Artifact:
+    """An artifact from formal text (five-element JSON/YAML, LP or MPS), recognised by content.
+
+    Raises ``InputError`` when the text is none of these.
+    """
+    low_name = name.lower()
+    if low_name.endswith(".mps") or looks_like_mps(text):
+        return Artifact("milp", "mps", read_with_highs(text, ".mps"), text)
+    if low_name.endswith(".lp") or looks_like_cplex_lp(text):
+        if looks_like_cplex_lp(text) or kind_hint == "milp":
+            return Artifact("milp", "lp", read_with_highs(text, ".lp"), text)
+        raise InputError(f"{name or 'the input'} is not a CPLEX LP file (an ASP program is not supported yet); "
+                         "use --kind milp to force reading it as LP")
+    if low_name.endswith((".json", ".yaml", ".yml")) or looks_like_five_element(text):
+        return Artifact("milp", "five-element", read_five_element(text), text)
+    raise InputError("the input is not a five-element model (JSON/YAML), an LP or an MPS file")

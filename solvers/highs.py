@@ -1,0 +1,298 @@
+"""HiGHS (through highspy) for compiled linear models, with infeasibility and unboundedness diagnosis.
+
+The model is loaded straight from ``LinearModel``'s rows: building a Pyomo model first costs more than
+solving a small LP (see ``benchmarks/pipeline_overhead.py``); ``solvers.pyomo_backend`` does that for
+people who want the Pyomo model or another Pyomo solver.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from formalizers.milp.linear import LinearModel, Row
+from solvers.base import Diagnosis, Limits, SolveResult, Status
+
+ARTIFICIAL_BOUND = 1e7
+"""Bound put on unbounded directions to find the variables that run off."""
+
+
+_banner_lock = threading.Lock()
+_banner_done = False
+
+
+def _highspy() -> Any:
+    global _banner_done
+    try:
+        import highspy
+    except ImportError as e:  # pragma: no cover - highspy is a core dependency
+        from agent.errors import SolverFault
+
+        raise SolverFault(f"HiGHS is not installed ({e}); run `pip install highspy`") from e
+    if not _banner_done:
+        # HiGHS writes a banner to file descriptor 1 when the first instance is made, before any
+        # option can silence it; it would corrupt `--json` output, so it goes to /dev/null once.
+        with _banner_lock:
+            if not _banner_done:
+                sys.stdout.flush()
+                saved = os.dup(1)
+                try:
+                    with open(os.devnull, "wb") as null:
+                        os.dup2(null.fileno(), 1)
+                        highspy.Highs()
+                finally:
+                    os.dup2(saved, 1)
+                    os.close(saved)
+                _banner_done = True
+    return highspy
+
+
+def _inf(x: float, hinf: float) -> float:
+    return hinf if x == math.inf else (-hinf if x == -math.inf else x)
+
+
+def load(lm: LinearModel, limits: Limits, relax: bool = False) -> Any:
+    """A ``highspy.Highs`` instance holding ``lm``, silent, with the limits set."""
+    hs = _highspy()
+    h = hs.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(limits.time_s))
+    if limits.mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(limits.mip_gap))
+    inf = hs.kHighsInf
+    n = len(lm.columns)
+    cost = np.zeros(n)
+    for c, a in lm.objective.items():
+        cost[c] = a
+    lower = np.array([_inf(c.lower, inf) for c in lm.columns], dtype=np.float64)
+    upper = np.array([_inf(c.upper, inf) for c in lm.columns], dtype=np.float64)
+    h.addCols(n, cost, lower, upper, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+    if lm.rows:
+        starts = np.zeros(len(lm.rows), dtype=np.int32)
+        idx: list[int] = []
+        val: list[float] = []
+        for r_i, row in enumerate(lm.rows):
+            starts[r_i] = len(idx)
+            idx.extend(row.coeffs.keys())
+            val.extend(row.coeffs.values())
+        rlo = np.array([_inf(r.lower, inf) for r in lm.rows], dtype=np.float64)
+        rhi = np.array([_inf(r.upper, inf) for r in lm.rows], dtype=np.float64)
+        h.addRows(len(lm.rows), rlo, rhi, len(idx), starts, np.array(idx, dtype=np.int32), np.array(val))
+    if lm.offset:
+        h.changeObjectiveOffset(float(lm.offset))
+    if lm.sense == "maximize":
+        h.changeObjectiveSense(hs.ObjSense.kMaximize)
+    if not relax and lm.is_mip:
+        ints = np.array([i for i, c in enumerate(lm.columns) if c.integer], dtype=np.int32)
+        h.changeColsIntegrality(len(ints), ints, np.array([hs.HighsVarType.kInteger] * len(ints)))
+    return h
+
+
+def _status(hs: Any, h: Any) -> tuple[Status, bool]:
+    """Map HiGHS's model status to ours; the flag says whether a feasible solution is at hand."""
+    ms = h.getModelStatus()
+    S = hs.HighsModelStatus
+    has_sol = h.getInfo().primal_solution_status == hs.kSolutionStatusFeasible
+    if ms == S.kOptimal:
+        return Status.OPTIMAL, True
+    if ms == S.kInfeasible:
+        return Status.INFEASIBLE, False
+    if ms == S.kUnbounded:
+        return Status.UNBOUNDED, False
+    if ms == S.kUnboundedOrInfeasible:
+        return Status.ERROR, False  # resolved by the caller with presolve off
+    if ms == S.kTimeLimit:
+        return Status.TIMEOUT, has_sol
+    if ms in (S.kIterationLimit, S.kSolutionLimit, S.kInterrupt, S.kObjectiveBound, S.kObjectiveTarget):
+        return (Status.FEASIBLE, True) if has_sol else (Status.TIMEOUT, False)
+    return Status.ERROR, False
+
+
+def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) -> SolveResult:
+    """Solve ``lm`` with HiGHS within ``limits.time_s``.
+
+    An infeasible or unbounded model comes back with a ``Diagnosis`` (when ``diagnose``), computed
+    within what is left of the time limit.
+    """
+    limits = limits or Limits()
+    hs = _highspy()
+    t0 = time.perf_counter()
+    h = load(lm, limits)
+    h.run()
+    status, has_sol = _status(hs, h)
+    if status is Status.ERROR and h.getModelStatus() == hs.HighsModelStatus.kUnboundedOrInfeasible:
+        # Presolve can prove "one of the two" only; solving without it says which.
+        h.setOptionValue("presolve", "off")
+        h.setOptionValue("time_limit", max(0.05, limits.time_s - (time.perf_counter() - t0)))
+        h.run()
+        status, has_sol = _status(hs, h)
+        if status is Status.ERROR and h.getModelStatus() == hs.HighsModelStatus.kUnboundedOrInfeasible:
+            status = _infeasible_or_unbounded(lm, limits)
+    elapsed = time.perf_counter() - t0
+    message = h.modelStatusToString(h.getModelStatus())
+    if has_sol and status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIMEOUT):
+        sol = h.getSolution().col_value
+        values = {}
+        for col, v in zip(lm.columns, sol, strict=False):
+            v = float(v)
+            if col.integer and abs(v - round(v)) < 1e-6:
+                v = float(round(v))
+            values[col.name] = v + 0.0  # no negative zeros
+        info = h.getInfo()
+        objective = float(info.objective_function_value)
+        bound = float(info.mip_dual_bound) if lm.is_mip and math.isfinite(info.mip_dual_bound) else None
+        return SolveResult(status, "highs", objective, values, elapsed, message, None, bound)
+    diagnosis = None
+    if diagnose and status in (Status.INFEASIBLE, Status.UNBOUNDED):
+        remaining = max(0.5, limits.time_s - elapsed)
+        diag_limits = Limits(time_s=remaining)
+        diagnosis = diagnose_infeasible(lm, diag_limits) if status is Status.INFEASIBLE else diagnose_unbounded(lm, diag_limits)
+        elapsed = time.perf_counter() - t0
+    return SolveResult(status, "highs", None, {}, elapsed, message, diagnosis)
+
+
+def _infeasible_or_unbounded(lm: LinearModel, limits: Limits) -> Status:
+    """Decide between the two by solving the feasibility problem (objective dropped)."""
+    hs = _highspy()
+    h = load(lm, limits)
+    h.changeColsCost(len(lm.columns), np.arange(len(lm.columns), dtype=np.int32), np.zeros(len(lm.columns)))
+    h.setOptionValue("presolve", "off")
+    h.run()
+    ms = h.getModelStatus()
+    if ms == hs.HighsModelStatus.kInfeasible:
+        return Status.INFEASIBLE
+    if ms == hs.HighsModelStatus.kOptimal:
+        return Status.UNBOUNDED
+    return Status.ERROR
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnosis
+
+
+def _row_member(lm: LinearModel, row: Row) -> dict[str, Any]:
+    rendered = lm.render_row(row)
+    text = row.text if row.text == rendered or not row.text else f"{row.text}   [here: {rendered}]"
+    return {"name": row.name, "family": row.family, "text": text, "description": row.description}
+
+
+def _bound_member(lm: LinearModel, col_i: int, which: str) -> dict[str, Any]:
+    col = lm.columns[col_i]
+    desc = ""
+    if lm.source is not None:
+        desc = next((v.description for v in lm.source.variables if v.name == col.var), "")
+    if which == "lower":
+        text = f"{col.name} >= {col.lower:g}"
+    elif which == "upper":
+        text = f"{col.name} <= {col.upper:g}"
+    else:
+        text = f"{col.lower:g} <= {col.name} <= {col.upper:g}"
+    if col.integer:
+        text += " (integer)"
+    return {"name": f"bound of {col.name}", "family": f"bounds of {col.var}", "text": text, "description": desc}
+
+
+def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
+    """An irreducible infeasible subset of ``lm``'s constraints and bounds.
+
+    HiGHS computes it for linear programs (and for a MIP whose relaxation is already infeasible);
+    otherwise a deletion filter over the rows, each step a time-limited MIP solve, finds one. If time
+    runs out first, the subset found so far is infeasible but perhaps not irreducible.
+    """
+    hs = _highspy()
+    t0 = time.perf_counter()
+    h = load(lm, limits)
+    h.setOptionValue("iis_strategy", int(hs.IisStrategy.kIisStrategyIrreducible))
+    h.run()
+    try:
+        st, iis = h.getIis()
+        ok = st != hs.HighsStatus.kError and iis.valid_ and (len(iis.row_index_) or len(iis.col_index_))
+    except Exception:  # noqa: BLE001 - an old HiGHS without IIS support falls back to the filter
+        ok = False
+    members: list[dict[str, Any]] = []
+    if ok:
+        for r in iis.row_index_:
+            members.append(_row_member(lm, lm.rows[int(r)]))
+        B = hs.IisBoundStatus
+        sides = {int(B.kIisBoundStatusLower): "lower", int(B.kIisBoundStatusUpper): "upper",
+                 int(B.kIisBoundStatusBoxed): "both"}
+        for c, b in zip(iis.col_index_, iis.col_bound_, strict=False):
+            # A free (or dropped) bound takes no part in the conflict.
+            if int(b) in sides:
+                members.append(_bound_member(lm, int(c), sides[int(b)]))
+        return _infeasible_diagnosis(members, irreducible=True)
+    remaining = limits.time_s - (time.perf_counter() - t0)
+    rows, complete = _deletion_filter(lm, max(0.5, remaining))
+    members = [_row_member(lm, lm.rows[r]) for r in rows]
+    members += [_bound_member(lm, i, "both") for i, c in enumerate(lm.columns)
+                if c.integer and any(i in lm.rows[r].coeffs for r in rows)][:10]
+    return _infeasible_diagnosis(members, irreducible=complete)
+
+
+def _deletion_filter(lm: LinearModel, budget_s: float) -> tuple[list[int], bool]:
+    hs = _highspy()
+    deadline = time.perf_counter() + budget_s
+    h = load(lm, Limits(time_s=budget_s))
+    inf = hs.kHighsInf
+    keep = list(range(len(lm.rows)))
+    for r in range(len(lm.rows)):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return keep, False
+        h.changeRowBounds(r, -inf, inf)
+        h.setOptionValue("time_limit", left)
+        h.run()
+        if h.getModelStatus() == hs.HighsModelStatus.kInfeasible:
+            keep.remove(r)  # still infeasible without it: not needed
+        else:
+            row = lm.rows[r]
+            h.changeRowBounds(r, _inf(row.lower, inf), _inf(row.upper, inf))
+    return keep, True
+
+
+def _infeasible_diagnosis(members: list[dict[str, Any]], irreducible: bool) -> Diagnosis:
+    names = [m["name"] for m in members]
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    summary = (f"no solution satisfies these together: {shown}" if members
+               else "the model is infeasible, but no conflicting subset could be isolated")
+    return Diagnosis("infeasible", summary, tuple(members), irreducible)
+
+
+def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:
+    """The variables that run off: every variable that reaches an artificial bound of
+    ``ARTIFICIAL_BOUND`` put on each unbounded side, in the direction that improves the objective."""
+    hs = _highspy()
+    boxed = replace(lm, columns=[
+        replace(c, lower=max(c.lower, -ARTIFICIAL_BOUND), upper=min(c.upper, ARTIFICIAL_BOUND))
+        for c in lm.columns
+    ])
+    h = load(boxed, limits)
+    h.run()
+    members: list[dict[str, Any]] = []
+    if h.getInfo().primal_solution_status == hs.kSolutionStatusFeasible:
+        for col, v in zip(lm.columns, h.getSolution().col_value, strict=False):
+            if v >= 0.999 * ARTIFICIAL_BOUND and col.upper == math.inf:
+                members.append(_unbounded_member(lm, col.name, col.var, "+"))
+            elif v <= -0.999 * ARTIFICIAL_BOUND and col.lower == -math.inf:
+                members.append(_unbounded_member(lm, col.name, col.var, "-"))
+    goal = "increases" if lm.sense == "maximize" else "decreases"
+    if members:
+        shown = ", ".join(f"{m['name']} -> {m['direction']}infinity" for m in members[:8])
+        summary = f"the objective {goal} without limit as {shown}; no constraint stops them"
+    else:
+        summary = f"the objective {goal} without limit, but the variables responsible could not be isolated"
+    return Diagnosis("unbounded", summary, tuple(members))
+
+
+def _unbounded_member(lm: LinearModel, name: str, var: str, sign: str) -> dict[str, Any]:
+    desc = ""
+    if lm.source is not None:
+        desc = next((v.description for v in lm.source.variables if v.name == var), "")
+    return {"name": name, "direction": sign, "description": desc}

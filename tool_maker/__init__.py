@@ -1,0 +1,1 @@
+"""Language-model-written Python tools, verified and run in a sandbox (not built yet)."""
