@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Agent", "Answer", "Attempt", "Config", "Request", "SolveResult", "Status", "Verification", "solve"]
+__all__ = [
+    "Agent",
+    "Answer",
+    "Attempt",
+    "Config",
+    "Request",
+    "SolveResult",
+    "Status",
+    "Verification",
+    "solve",
+]
 
 _EXPORTS = {
     "Agent": "agent.agent",

@@ -39,7 +39,9 @@ class Agent:
     12.0
     """
 
-    def __init__(self, model: str | ChatClient | None = None, config: Config | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, model: str | ChatClient | None = None, config: Config | None = None, **overrides: Any
+    ) -> None:
         cfg = config or load_config()
         if isinstance(model, str):
             overrides["model"] = model
@@ -51,8 +53,12 @@ class Agent:
         """The chat client, built on first use from the configured spec (None without a model)."""
         if self._client is None and self.config.model:
             self._client = ChatClient.from_spec(
-                self.config.model, self.config.base_url, self.config.cache, self.config.record,
-                self.config.temperature, self.config.request_timeout,
+                self.config.model,
+                self.config.base_url,
+                self.config.cache,
+                self.config.record,
+                self.config.temperature,
+                self.config.request_timeout,
             )
         return self._client
 
@@ -102,8 +108,13 @@ class Agent:
             # Nobody can repair a person's file for them: report it as it is.
             attempt.outcome = e.kind
             attempt.feedback = e.feedback()
-            return Answer(Status.ERROR, kind, error=f"the model is invalid ({e.kind}):\n{e.feedback()}",
-                          trace=[attempt], artifact=attempt.artifact)
+            return Answer(
+                Status.ERROR,
+                kind,
+                error=f"the model is invalid ({e.kind}):\n{e.feedback()}",
+                trace=[attempt],
+                artifact=attempt.artifact,
+            )
         result, verification, _ = self._solve_verify(lm, attempt)
         return self._answer(artifact, lm, result, verification, [attempt])
 
@@ -153,9 +164,14 @@ class Agent:
             artifact, lm, result = last_negative
             return self._answer(artifact, lm, result, None, trace)
         last = trace[-1]
-        return Answer(Status.ERROR, "milp", trace=trace, artifact=last.artifact,
-                      error=f"gave up after {len(trace)} attempt(s); the last one failed at {last.stage} "
-                            f"({last.outcome}):\n{last.feedback}")
+        return Answer(
+            Status.ERROR,
+            "milp",
+            trace=trace,
+            artifact=last.artifact,
+            error=f"gave up after {len(trace)} attempt(s); the last one failed at {last.stage} "
+            f"({last.outcome}):\n{last.feedback}",
+        )
 
     # -- stages ------------------------------------------------------------------------------
     def _validate(self, artifact: Artifact, attempt: Attempt, t0: float) -> LinearModel:
@@ -166,7 +182,9 @@ class Agent:
         finally:
             attempt.timings["validate"] = time.perf_counter() - t0
 
-    def _solve_verify(self, lm: LinearModel, attempt: Attempt) -> tuple[SolveResult, Any, ArtifactError | None]:
+    def _solve_verify(
+        self, lm: LinearModel, attempt: Attempt
+    ) -> tuple[SolveResult, Any, ArtifactError | None]:
         limits = Limits(time_s=self.config.time_limit)
         attempt.stage = "solve"
         t0 = time.perf_counter()
@@ -189,32 +207,62 @@ class Agent:
             attempt.timings["verify"] = time.perf_counter() - t0
             if not verification.ok:
                 diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
-                return result, verification, ArtifactError(
-                    "verification", diags, f"the solution fails the independent check: {verification.message}")
+                return (
+                    result,
+                    verification,
+                    ArtifactError(
+                        "verification",
+                        diags,
+                        f"the solution fails the independent check: {verification.message}",
+                    ),
+                )
         if result.status in POSITIVE_STATUSES:
             return result, verification, None
         if result.status in NEGATIVE_STATUSES:
             d = result.diagnosis
             members = d.members if d is not None else ()
             if result.status is Status.INFEASIBLE:
-                diags = [Diagnostic(m["name"], m["text"], f"from: {m['description']}" if m.get("description") else "")
-                         for m in members]
-                summary = ("the model is infeasible: no values satisfy these constraints together "
-                           "(an irreducible infeasible subset). Check each against the request: a wrong "
-                           "direction (<= vs >=), a wrong number, or a constraint the request does not state.")
+                diags = [
+                    Diagnostic(
+                        m["name"],
+                        m["text"],
+                        f"from: {m['description']}" if m.get("description") else "",
+                    )
+                    for m in members
+                ]
+                summary = (
+                    "the model is infeasible: no values satisfy these constraints together "
+                    "(an irreducible infeasible subset). Check each against the request: a wrong "
+                    "direction (<= vs >=), a wrong number, or a constraint the request does not state."
+                )
             else:
-                diags = [Diagnostic(m["name"], f"runs off to {m['direction']}infinity",
-                                    f"variable: {m['description']}" if m.get("description") else "")
-                         for m in members]
-                summary = ("the model is unbounded: the objective improves without limit. A constraint that "
-                           "limits these variables is missing, or the objective sense is wrong.")
+                diags = [
+                    Diagnostic(
+                        m["name"],
+                        f"runs off to {m['direction']}infinity",
+                        f"variable: {m['description']}" if m.get("description") else "",
+                    )
+                    for m in members
+                ]
+                summary = (
+                    "the model is unbounded: the objective improves without limit. A constraint that "
+                    "limits these variables is missing, or the objective sense is wrong."
+                )
             return result, verification, ArtifactError(result.status.value.lower(), diags, summary)
         kind = "timeout" if result.status is Status.TIMEOUT else "error"
         return result, verification, ArtifactError(kind, [Diagnostic("solver", result.message)])
 
-    def _answer(self, artifact: Artifact, lm: LinearModel, result: SolveResult, verification: Any,
-                trace: list[Attempt]) -> Answer:
-        positive = result.status in POSITIVE_STATUSES or (result.status is Status.TIMEOUT and result.has_solution)
+    def _answer(
+        self,
+        artifact: Artifact,
+        lm: LinearModel,
+        result: SolveResult,
+        verification: Any,
+        trace: list[Attempt],
+    ) -> Answer:
+        positive = result.status in POSITIVE_STATUSES or (
+            result.status is Status.TIMEOUT and result.has_solution
+        )
         return Answer(
             status=result.status,
             kind=artifact.kind,

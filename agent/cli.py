@@ -33,15 +33,19 @@ def _agent(args: argparse.Namespace) -> Any:
     }
     if getattr(args, "no_cache", False):
         overrides["cache"] = ""
-    return Agent(model=args.model or None, config=load_config(getattr(args, "config", None)), **overrides)
+    return Agent(
+        model=args.model or None, config=load_config(getattr(args, "config", None)), **overrides
+    )
 
 
 def _print_answer(answer: Any, as_json: bool, trace: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_json(trace=trace), indent=2, default=str))
         return
-    print(f"status: {answer.status.value}   kind: {answer.kind}   attempts: {answer.attempts}"
-          + (f"   verified: {'yes' if answer.verified else 'no'}" if answer.values else ""))
+    print(
+        f"status: {answer.status.value}   kind: {answer.kind}   attempts: {answer.attempts}"
+        + (f"   verified: {'yes' if answer.verified else 'no'}" if answer.values else "")
+    )
     if answer.error:
         print(answer.error)
     if answer.explanation:
@@ -58,10 +62,24 @@ def cmd_solve(args: argparse.Namespace) -> int:
     agent = _agent(args)
     target = args.request
     path = Path(target)
-    is_file = len(target) < 4096 and "\n" not in target and path.is_file()
-    answer = agent.solve_file(path, kind=args.kind or "") if is_file else agent.solve(target, kind=args.kind or "")
+    is_file = _is_file(target)
+    answer = (
+        agent.solve_file(path, kind=args.kind or "")
+        if is_file
+        else agent.solve(target, kind=args.kind or "")
+    )
     _print_answer(answer, args.json, args.trace)
     return EXIT_OK
+
+
+def _is_file(target: str) -> bool:
+    """Whether the argument names a file (rather than being the request text itself)."""
+    if len(target) > 1024 or "\n" in target or "\x00" in target:
+        return False
+    try:
+        return Path(target).is_file()
+    except OSError:  # e.g. a name too long for the file system: it is text
+        return False
 
 
 FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps")
@@ -74,7 +92,11 @@ def cmd_examples(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of examples")
     agent = _agent(args)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt"))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt")
+    )
     formal = [p for p in files if p.suffix.lower() in FORMAL_SUFFIXES]
     words = [p for p in files if p.suffix.lower() == ".txt"]
     failures = 0
@@ -99,7 +121,11 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 def _example_line(p: Path, answer: Any) -> int:
     obj = "" if answer.objective is None else f"objective {answer.objective:,.6g}"
-    ver = "verified" if answer.verified else ("" if answer.status.value in ("INFEASIBLE", "UNBOUNDED") else "NOT verified")
+    ver = (
+        "verified"
+        if answer.verified
+        else ("" if answer.status.value in ("INFEASIBLE", "UNBOUNDED") else "NOT verified")
+    )
     print(f"{p.name:32s} {answer.status.value:11s} {obj:24s} {ver}  ({answer.attempts} attempt(s))")
     if answer.diagnosis is not None:
         print(f"{'':32s} {answer.diagnosis.summary}")
@@ -118,27 +144,51 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="formalist", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(
+        prog="formalist", description=__doc__.split("\n\n")[0] if __doc__ else ""
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", help="model spec: openai:MODEL, ollama:MODEL, replay:FILE, local:PATH")
+        p.add_argument(
+            "--model", help="model spec: openai:MODEL, ollama:MODEL, replay:FILE, local:PATH"
+        )
         p.add_argument("--config", help="configuration TOML file")
-        p.add_argument("--max-attempts", type=int, dest="max_attempts", help="formalize/repair attempts (default 3)")
-        p.add_argument("--time-limit", type=float, dest="time_limit", help="seconds per solver call (default 60)")
-        p.add_argument("--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)")
+        p.add_argument(
+            "--max-attempts",
+            type=int,
+            dest="max_attempts",
+            help="formalize/repair attempts (default 3)",
+        )
+        p.add_argument(
+            "--time-limit",
+            type=float,
+            dest="time_limit",
+            help="seconds per solver call (default 60)",
+        )
+        p.add_argument(
+            "--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)"
+        )
         p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")
-        p.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
+        p.add_argument(
+            "--no-cache", action="store_true", help="do not read or write the reply cache"
+        )
 
-    p = sub.add_parser("solve", help="solve a request (words, or a formal model given as text or file)")
-    p.add_argument("request", help="the request text, or a file (.txt for words; .json/.yaml/.lp/.mps models)")
+    p = sub.add_parser(
+        "solve", help="solve a request (words, or a formal model given as text or file)"
+    )
+    p.add_argument(
+        "request", help="the request text, or a file (.txt for words; .json/.yaml/.lp/.mps models)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")
     p.add_argument("--kind", choices=["milp"], help="force the problem kind")
     common(p)
     p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("examples", help="run every example in a folder (formal ones always, words with a model)")
+    p = sub.add_parser(
+        "examples", help="run every example in a folder (formal ones always, words with a model)"
+    )
     p.add_argument("dir", nargs="?", default="examples")
     common(p)
     p.set_defaults(func=cmd_examples)

@@ -44,7 +44,9 @@ class Config:
         if not 1 <= self.max_attempts <= 50:
             raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")
         if not 0 < self.time_limit <= 86_400:
-            raise ConfigError(f"time_limit must be between 0 and 86400 seconds, not {self.time_limit}")
+            raise ConfigError(
+                f"time_limit must be between 0 and 86400 seconds, not {self.time_limit}"
+            )
         if self.backend not in ("highs", "pyomo"):
             raise ConfigError(f"backend must be 'highs' or 'pyomo', not {self.backend!r}")
 
@@ -77,7 +79,9 @@ def load_config(path: str | Path | None = None) -> Config:
     known = {f.name for f in fields(Config)}
     unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"unknown key(s) in {p}: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown key(s) in {p}: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
     env_model = os.environ.get("FORMALIST_MODEL")
     if env_model:
         data["model"] = env_model
@@ -92,7 +96,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 HOW_TO_CONFIGURE = (
     "No language model is configured. Set one with --model SPEC, the FORMALIST_MODEL variable or "
-    "`model = \"...\"` in formalist.toml. Specs: openai:MODEL (set OPENAI_API_KEY; any OpenAI-compatible "
+    '`model = "..."` in formalist.toml. Specs: openai:MODEL (set OPENAI_API_KEY; any OpenAI-compatible '
     "server such as vLLM, SGLang, llama.cpp or Ollama's /v1 with FORMALIST_BASE_URL), ollama:MODEL, "
     "replay:FILE (recorded replies). Formal inputs (five-element JSON/YAML, LP, MPS) need no model."
 )

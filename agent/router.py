@@ -31,16 +31,36 @@ def _milp_formal(text: str, name: str) -> bool:
         return True
     if low.endswith(".lp"):
         return milp_files.looks_like_cplex_lp(text)
-    return (milp_files.looks_like_five_element(text) or milp_files.looks_like_cplex_lp(text)
-            or milp_files.looks_like_mps(text))
+    return (
+        milp_files.looks_like_five_element(text)
+        or milp_files.looks_like_cplex_lp(text)
+        or milp_files.looks_like_mps(text)
+    )
 
 
 KINDS: dict[str, KindSpec] = {
     "milp": KindSpec(
         "milp",
         _milp_formal,
-        ("maximize", "minimize", "maximise", "minimise", "profit", "cost", "budget", "at least", "at most",
-         "optimal", "how many", "allocate", "production", "diet", "transport", "capacity", "linear program"),
+        (
+            "maximize",
+            "minimize",
+            "maximise",
+            "minimise",
+            "profit",
+            "cost",
+            "budget",
+            "at least",
+            "at most",
+            "optimal",
+            "how many",
+            "allocate",
+            "production",
+            "diet",
+            "transport",
+            "capacity",
+            "linear program",
+        ),
     ),
 }
 
@@ -55,7 +75,9 @@ def check_text(text: object) -> str:
     if not isinstance(text, str):
         raise InputError(f"the request must be text, not {type(text).__name__}")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BYTES:
-        raise InputError(f"the request is too large ({len(text):,} characters; at most {MAX_REQUEST_BYTES:,} bytes)")
+        raise InputError(
+            f"the request is too large ({len(text):,} characters; at most {MAX_REQUEST_BYTES:,} bytes)"
+        )
     if "\x00" in text or sum(ch < " " and ch not in "\t\n\r\f" for ch in text[:10_000]) > 10:
         raise InputError("the request looks like binary data, not text")
     if not text.strip():
@@ -82,5 +104,9 @@ def route(request: Request) -> Route:
     scores = {name: sum(w in low for w in spec.words) for name, spec in KINDS.items()}
     best = max(scores, key=lambda k: scores[k])
     if len(KINDS) == 1:
-        return Route(best, False, f"natural language; {best} is the only kind of request this version formalizes")
+        return Route(
+            best,
+            False,
+            f"natural language; {best} is the only kind of request this version formalizes",
+        )
     return Route(best, False, f"natural language; keywords suggest {best}")

@@ -59,6 +59,8 @@ class Formalizer(Protocol):
 
     kind: str
 
-    def formalize(self, request: str, feedback: Feedback | None = None, attempt: int = 1) -> Artifact:
+    def formalize(
+        self, request: str, feedback: Feedback | None = None, attempt: int = 1
+    ) -> Artifact:
         """Return an artifact for ``request``; raise ``ArtifactError`` when the reply is unusable."""
         ...

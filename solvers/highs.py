@@ -73,7 +73,16 @@ def load(lm: LinearModel, limits: Limits, relax: bool = False) -> Any:
         cost[c] = a
     lower = np.array([_inf(c.lower, inf) for c in lm.columns], dtype=np.float64)
     upper = np.array([_inf(c.upper, inf) for c in lm.columns], dtype=np.float64)
-    h.addCols(n, cost, lower, upper, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+    h.addCols(
+        n,
+        cost,
+        lower,
+        upper,
+        0,
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0),
+    )
     if lm.rows:
         starts = np.zeros(len(lm.rows), dtype=np.int32)
         idx: list[int] = []
@@ -84,7 +93,9 @@ def load(lm: LinearModel, limits: Limits, relax: bool = False) -> Any:
             val.extend(row.coeffs.values())
         rlo = np.array([_inf(r.lower, inf) for r in lm.rows], dtype=np.float64)
         rhi = np.array([_inf(r.upper, inf) for r in lm.rows], dtype=np.float64)
-        h.addRows(len(lm.rows), rlo, rhi, len(idx), starts, np.array(idx, dtype=np.int32), np.array(val))
+        h.addRows(
+            len(lm.rows), rlo, rhi, len(idx), starts, np.array(idx, dtype=np.int32), np.array(val)
+        )
     if lm.offset:
         h.changeObjectiveOffset(float(lm.offset))
     if lm.sense == "maximize":
@@ -110,7 +121,13 @@ def _status(hs: Any, h: Any) -> tuple[Status, bool]:
         return Status.ERROR, False  # resolved by the caller with presolve off
     if ms == S.kTimeLimit:
         return Status.TIMEOUT, has_sol
-    if ms in (S.kIterationLimit, S.kSolutionLimit, S.kInterrupt, S.kObjectiveBound, S.kObjectiveTarget):
+    if ms in (
+        S.kIterationLimit,
+        S.kSolutionLimit,
+        S.kInterrupt,
+        S.kObjectiveBound,
+        S.kObjectiveTarget,
+    ):
         return (Status.FEASIBLE, True) if has_sol else (Status.TIMEOUT, False)
     return Status.ERROR, False
 
@@ -133,7 +150,10 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
         h.setOptionValue("time_limit", max(0.05, limits.time_s - (time.perf_counter() - t0)))
         h.run()
         status, has_sol = _status(hs, h)
-        if status is Status.ERROR and h.getModelStatus() == hs.HighsModelStatus.kUnboundedOrInfeasible:
+        if (
+            status is Status.ERROR
+            and h.getModelStatus() == hs.HighsModelStatus.kUnboundedOrInfeasible
+        ):
             status = _infeasible_or_unbounded(lm, limits)
     elapsed = time.perf_counter() - t0
     message = h.modelStatusToString(h.getModelStatus())
@@ -147,13 +167,19 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
             values[col.name] = v + 0.0  # no negative zeros
         info = h.getInfo()
         objective = float(info.objective_function_value)
-        bound = float(info.mip_dual_bound) if lm.is_mip and math.isfinite(info.mip_dual_bound) else None
+        bound = (
+            float(info.mip_dual_bound) if lm.is_mip and math.isfinite(info.mip_dual_bound) else None
+        )
         return SolveResult(status, "highs", objective, values, elapsed, message, None, bound)
     diagnosis = None
     if diagnose and status in (Status.INFEASIBLE, Status.UNBOUNDED):
         remaining = max(0.5, limits.time_s - elapsed)
         diag_limits = Limits(time_s=remaining)
-        diagnosis = diagnose_infeasible(lm, diag_limits) if status is Status.INFEASIBLE else diagnose_unbounded(lm, diag_limits)
+        diagnosis = (
+            diagnose_infeasible(lm, diag_limits)
+            if status is Status.INFEASIBLE
+            else diagnose_unbounded(lm, diag_limits)
+        )
         elapsed = time.perf_counter() - t0
     return SolveResult(status, "highs", None, {}, elapsed, message, diagnosis)
 
@@ -162,7 +188,9 @@ def _infeasible_or_unbounded(lm: LinearModel, limits: Limits) -> Status:
     """Decide between the two by solving the feasibility problem (objective dropped)."""
     hs = _highspy()
     h = load(lm, limits)
-    h.changeColsCost(len(lm.columns), np.arange(len(lm.columns), dtype=np.int32), np.zeros(len(lm.columns)))
+    h.changeColsCost(
+        len(lm.columns), np.arange(len(lm.columns), dtype=np.int32), np.zeros(len(lm.columns))
+    )
     h.setOptionValue("presolve", "off")
     h.run()
     ms = h.getModelStatus()
@@ -196,7 +224,12 @@ def _bound_member(lm: LinearModel, col_i: int, which: str) -> dict[str, Any]:
         text = f"{col.lower:g} <= {col.name} <= {col.upper:g}"
     if col.integer:
         text += " (integer)"
-    return {"name": f"bound of {col.name}", "family": f"bounds of {col.var}", "text": text, "description": desc}
+    return {
+        "name": f"bound of {col.name}",
+        "family": f"bounds of {col.var}",
+        "text": text,
+        "description": desc,
+    }
 
 
 def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
@@ -213,16 +246,23 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
     h.run()
     try:
         st, iis = h.getIis()
-        ok = st != hs.HighsStatus.kError and iis.valid_ and (len(iis.row_index_) or len(iis.col_index_))
-    except Exception:  # noqa: BLE001 - an old HiGHS without IIS support falls back to the filter
+        ok = (
+            st != hs.HighsStatus.kError
+            and iis.valid_
+            and (len(iis.row_index_) or len(iis.col_index_))
+        )
+    except Exception:
         ok = False
     members: list[dict[str, Any]] = []
     if ok:
         for r in iis.row_index_:
             members.append(_row_member(lm, lm.rows[int(r)]))
         B = hs.IisBoundStatus
-        sides = {int(B.kIisBoundStatusLower): "lower", int(B.kIisBoundStatusUpper): "upper",
-                 int(B.kIisBoundStatusBoxed): "both"}
+        sides = {
+            int(B.kIisBoundStatusLower): "lower",
+            int(B.kIisBoundStatusUpper): "upper",
+            int(B.kIisBoundStatusBoxed): "both",
+        }
         for c, b in zip(iis.col_index_, iis.col_bound_, strict=False):
             # A free (or dropped) bound takes no part in the conflict.
             if int(b) in sides:
@@ -231,8 +271,11 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
     remaining = limits.time_s - (time.perf_counter() - t0)
     rows, complete = _deletion_filter(lm, max(0.5, remaining))
     members = [_row_member(lm, lm.rows[r]) for r in rows]
-    members += [_bound_member(lm, i, "both") for i, c in enumerate(lm.columns)
-                if c.integer and any(i in lm.rows[r].coeffs for r in rows)][:10]
+    members += [
+        _bound_member(lm, i, "both")
+        for i, c in enumerate(lm.columns)
+        if c.integer and any(i in lm.rows[r].coeffs for r in rows)
+    ][:10]
     return _infeasible_diagnosis(members, irreducible=complete)
 
 
@@ -260,8 +303,11 @@ def _deletion_filter(lm: LinearModel, budget_s: float) -> tuple[list[int], bool]
 def _infeasible_diagnosis(members: list[dict[str, Any]], irreducible: bool) -> Diagnosis:
     names = [m["name"] for m in members]
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-    summary = (f"no solution satisfies these together: {shown}" if members
-               else "the model is infeasible, but no conflicting subset could be isolated")
+    summary = (
+        f"no solution satisfies these together: {shown}"
+        if members
+        else "the model is infeasible, but no conflicting subset could be isolated"
+    )
     return Diagnosis("infeasible", summary, tuple(members), irreducible)
 
 
@@ -269,10 +315,13 @@ def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:
     """The variables that run off: every variable that reaches an artificial bound of
     ``ARTIFICIAL_BOUND`` put on each unbounded side, in the direction that improves the objective."""
     hs = _highspy()
-    boxed = replace(lm, columns=[
-        replace(c, lower=max(c.lower, -ARTIFICIAL_BOUND), upper=min(c.upper, ARTIFICIAL_BOUND))
-        for c in lm.columns
-    ])
+    boxed = replace(
+        lm,
+        columns=[
+            replace(c, lower=max(c.lower, -ARTIFICIAL_BOUND), upper=min(c.upper, ARTIFICIAL_BOUND))
+            for c in lm.columns
+        ],
+    )
     h = load(boxed, limits)
     h.run()
     members: list[dict[str, Any]] = []

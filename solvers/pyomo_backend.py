@@ -44,19 +44,27 @@ def to_pyomo(lm: LinearModel) -> Any:
     for r, row in enumerate(lm.rows):
         by_family[row.family].append(r)
     for family, rows in by_family.items():
+
         def body(r: int) -> Any:
             row = lm.rows[r]
             return pyo.quicksum(a * pvars[c] for c, a in row.coeffs.items())
 
         def bounds(r: int) -> tuple[float | None, float | None]:
             row = lm.rows[r]
-            return (None if row.lower == -math.inf else row.lower, None if row.upper == math.inf else row.upper)
+            return (
+                None if row.lower == -math.inf else row.lower,
+                None if row.upper == math.inf else row.upper,
+            )
 
         if len(rows) == 1 and lm.rows[rows[0]].key == ():
             r0 = rows[0]
             lo, hi = bounds(r0)
-            m.add_component(_safe(m, family), pyo.Constraint(expr=pyo.inequality(lo, body(r0), hi)
-                                                             if lo != hi else body(r0) == lo))
+            m.add_component(
+                _safe(m, family),
+                pyo.Constraint(
+                    expr=pyo.inequality(lo, body(r0), hi) if lo != hi else body(r0) == lo
+                ),
+            )
         else:
             index = {_pk(lm.rows[r].key): r for r in rows}
 
@@ -67,7 +75,10 @@ def to_pyomo(lm: LinearModel) -> Any:
 
             m.add_component(_safe(m, family), pyo.Constraint(list(index), rule=rule))
     obj = lm.offset + pyo.quicksum(a * pvars[c] for c, a in lm.objective.items())
-    m.add_component(_safe(m, "objective"), pyo.Objective(expr=obj, sense=pyo.maximize if lm.sense == "maximize" else pyo.minimize))
+    m.add_component(
+        _safe(m, "objective"),
+        pyo.Objective(expr=obj, sense=pyo.maximize if lm.sense == "maximize" else pyo.minimize),
+    )
     m._formalist_vars = pvars
     return m
 
@@ -97,7 +108,12 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
         from agent.errors import SolverFault
 
         raise SolverFault(f"Pyomo solver '{solver}' is not available")
-    res = opt.solve(m, time_limit=limits.time_s, load_solutions=False, raise_exception_on_nonoptimal_result=False)
+    res = opt.solve(
+        m,
+        time_limit=limits.time_s,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+    )
     tc = res.termination_condition
     has_sol = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
     if tc == TerminationCondition.convergenceCriteriaSatisfied:
@@ -130,7 +146,10 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
         from solvers import highs
 
         diag_limits = Limits(time_s=max(0.5, limits.time_s - elapsed))
-        diagnosis = (highs.diagnose_infeasible(lm, diag_limits) if status is Status.INFEASIBLE
-                     else highs.diagnose_unbounded(lm, diag_limits))
+        diagnosis = (
+            highs.diagnose_infeasible(lm, diag_limits)
+            if status is Status.INFEASIBLE
+            else highs.diagnose_unbounded(lm, diag_limits)
+        )
         elapsed = time.perf_counter() - t0
     return SolveResult(status, f"pyomo:{solver}", None, {}, elapsed, str(tc), diagnosis)

@@ -15,7 +15,12 @@ class Backend:
 
 
 _BACKENDS = (
-    ("highs", "milp", "highspy", "HiGHS through highspy, straight from the compiled rows (default)"),
+    (
+        "highs",
+        "milp",
+        "highspy",
+        "HiGHS through highspy, straight from the compiled rows (default)",
+    ),
     ("pyomo", "milp", "pyomo.environ", "a Pyomo ConcreteModel solved by Pyomo's HiGHS interface"),
 )
 
@@ -27,8 +32,10 @@ def backends() -> list[Backend]:
         try:
             mod = importlib.import_module(module)
             version = getattr(mod, "__version__", "") or _dist_version(module.split(".")[0])
-            out.append(Backend(name, kinds, True, f"{what}; {module.split('.')[0]} {version}".rstrip()))
-        except Exception as e:  # noqa: BLE001 - a backend that fails to import is listed with why
+            out.append(
+                Backend(name, kinds, True, f"{what}; {module.split('.')[0]} {version}".rstrip())
+            )
+        except Exception as e:
             out.append(Backend(name, kinds, False, f"{type(e).__name__}: {e}"))
     return out
 

@@ -44,9 +44,15 @@ def verify_linear(lm: LinearModel, result: SolveResult) -> Verification:
         values.append(v)
         ex = _excess(col.lower, v, col.upper)
         if ex > FEAS_TOL:
-            violations.append(Violation(col.name, ex, f"value {v:g} outside bounds [{col.lower:g}, {col.upper:g}]"))
+            violations.append(
+                Violation(
+                    col.name, ex, f"value {v:g} outside bounds [{col.lower:g}, {col.upper:g}]"
+                )
+            )
         if col.integer and abs(v - round(v)) > INT_TOL:
-            violations.append(Violation(col.name, abs(v - round(v)), f"value {v:g} is not integral"))
+            violations.append(
+                Violation(col.name, abs(v - round(v)), f"value {v:g} is not integral")
+            )
     checked = len(lm.columns)
     if lm.source is not None:
         instances = evaluate_constraints(lm.source, lm.columns, values)
@@ -62,17 +68,27 @@ def verify_linear(lm: LinearModel, result: SolveResult) -> Verification:
             body = sum(a * values[c] for c, a in row.coeffs.items())
             ex = _excess(row.lower, body, row.upper)
             if ex > FEAS_TOL:
-                violations.append(Violation(row.name, ex, _detail(row.lower, body, row.upper, row.description)))
+                violations.append(
+                    Violation(row.name, ex, _detail(row.lower, body, row.upper, row.description))
+                )
         objective = lm.offset + sum(a * values[c] for c, a in lm.objective.items())
     if result.objective is not None:
         gap = abs(objective - result.objective) / max(1.0, abs(objective))
         if gap > OBJ_TOL:
-            violations.append(Violation("objective", gap,
-                                        f"solver reported {result.objective:g}, recomputed {objective:g}"))
+            violations.append(
+                Violation(
+                    "objective",
+                    gap,
+                    f"solver reported {result.objective:g}, recomputed {objective:g}",
+                )
+            )
     worst = max((v.amount for v in violations), default=0.0)
     violations.sort(key=lambda v: -v.amount)
-    msg = ("all constraints, bounds and the objective check out" if not violations
-           else f"{len(violations)} check(s) failed; worst: {violations[0].name} ({violations[0].detail})")
+    msg = (
+        "all constraints, bounds and the objective check out"
+        if not violations
+        else f"{len(violations)} check(s) failed; worst: {violations[0].name} ({violations[0].detail})"
+    )
     return Verification(not violations, checked, worst, objective, tuple(violations[:50]), msg)
 
 

@@ -39,8 +39,14 @@ class ChatClient:
     ``calls`` counts calls that reached the model; ``cache_hits`` those answered from the cache.
     """
 
-    def __init__(self, model_id: str, chat_model: Any, cache: ResponseCache | None = None,
-                 record: str | Path | None = None, params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        chat_model: Any,
+        cache: ResponseCache | None = None,
+        record: str | Path | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.model_id = model_id
         self.chat_model = chat_model
         self.cache = cache
@@ -51,8 +57,15 @@ class ChatClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_spec(cls, spec: str, base_url: str = "", cache_path: str = "", record: str = "",
-                  temperature: float = 0.0, timeout: float = 120.0) -> ChatClient:
+    def from_spec(
+        cls,
+        spec: str,
+        base_url: str = "",
+        cache_path: str = "",
+        record: str = "",
+        temperature: float = 0.0,
+        timeout: float = 120.0,
+    ) -> ChatClient:
         ms = parse_spec(spec)
         chat = build_chat_model(ms, base_url, temperature, timeout)
         cache = ResponseCache(cache_path) if cache_path and ms.provider != "replay" else None
@@ -73,7 +86,9 @@ class ChatClient:
         except StopError:
             raise
         except Exception as e:  # network, auth, server errors: our side, not the artifact's
-            raise StopError(f"the language model {self.model_id} failed: {type(e).__name__}: {e}") from e
+            raise StopError(
+                f"the language model {self.model_id} failed: {type(e).__name__}: {e}"
+            ) from e
         text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         with self._lock:
             self.calls += 1
@@ -85,8 +100,16 @@ class ChatClient:
     def _record(self, key: str, messages: list[Message], reply: str, elapsed: float = 0.0) -> None:
         if self.record is None:
             return
-        line = json.dumps({"key": key, "model": self.model_id, "messages": messages, "reply": reply,
-                           "elapsed_s": round(elapsed, 3)}, ensure_ascii=False)
+        line = json.dumps(
+            {
+                "key": key,
+                "model": self.model_id,
+                "messages": messages,
+                "reply": reply,
+                "elapsed_s": round(elapsed, 3),
+            },
+            ensure_ascii=False,
+        )
         with self._lock:
             try:
                 self.record.parent.mkdir(parents=True, exist_ok=True)

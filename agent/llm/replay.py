@@ -49,7 +49,9 @@ def read_recording(path: str | Path) -> list[str]:
         except json.JSONDecodeError as e:
             raise ConfigError(f"replay file {p}, line {n}: not JSON ({e})") from e
         if not isinstance(obj, dict) or not isinstance(obj.get("reply"), str):
-            raise ConfigError(f"replay file {p}, line {n}: expected an object with a 'reply' string")
+            raise ConfigError(
+                f"replay file {p}, line {n}: expected an object with a 'reply' string"
+            )
         replies.append(obj["reply"])
     return replies
 

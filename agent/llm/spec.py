@@ -29,19 +29,24 @@ class ModelSpec:
 def parse_spec(spec: str) -> ModelSpec:
     """Split ``provider:name``; raise ``ConfigError`` naming the accepted forms."""
     if not isinstance(spec, str) or ":" not in spec:
-        raise ConfigError(f"model spec {spec!r} must look like PROVIDER:NAME with PROVIDER one of {', '.join(PROVIDERS)}")
+        raise ConfigError(
+            f"model spec {spec!r} must look like PROVIDER:NAME with PROVIDER one of {', '.join(PROVIDERS)}"
+        )
     provider, name = spec.split(":", 1)
     provider = provider.strip().lower()
     name = name.strip()
     if provider not in PROVIDERS:
-        raise ConfigError(f"unknown model provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)}")
+        raise ConfigError(
+            f"unknown model provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)}"
+        )
     if not name:
         raise ConfigError(f"model spec {spec!r} names no model after the colon")
     return ModelSpec(provider, name)
 
 
-def build_chat_model(spec: ModelSpec, base_url: str = "", temperature: float = 0.0,
-                     timeout: float = 120.0) -> Any:
+def build_chat_model(
+    spec: ModelSpec, base_url: str = "", temperature: float = 0.0, timeout: float = 120.0
+) -> Any:
     """The LangChain chat model for ``spec``. Nothing is contacted until it is called."""
     if spec.provider == "replay":
         from agent.llm.replay import ReplayChatModel
@@ -50,12 +55,25 @@ def build_chat_model(spec: ModelSpec, base_url: str = "", temperature: float = 0
     if spec.provider == "openai":
         from langchain_openai import ChatOpenAI
 
-        url = base_url or os.environ.get("FORMALIST_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None
+        url = (
+            base_url
+            or os.environ.get("FORMALIST_BASE_URL")
+            or os.environ.get("OPENAI_BASE_URL")
+            or None
+        )
         key = os.environ.get("OPENAI_API_KEY")
         if not key and not url:
-            raise ConfigError("openai: models need OPENAI_API_KEY (or a base URL of a local OpenAI-compatible server)")
-        return ChatOpenAI(model=spec.name, base_url=url, api_key=key or "not-needed",  # type: ignore[arg-type]
-                          temperature=temperature, timeout=timeout, max_retries=2)
+            raise ConfigError(
+                "openai: models need OPENAI_API_KEY (or a base URL of a local OpenAI-compatible server)"
+            )
+        return ChatOpenAI(
+            model=spec.name,
+            base_url=url,
+            api_key=key or "not-needed",  # type: ignore[arg-type]
+            temperature=temperature,
+            timeout=timeout,
+            max_retries=2,
+        )
     if spec.provider == "ollama":
         from langchain_ollama import ChatOllama
 

@@ -86,22 +86,39 @@ def extract_json(reply: str) -> Any:
     Raises ``ArtifactError("parse")`` with the line and column of a JSON syntax error.
     """
     if not reply or not reply.strip():
-        raise ArtifactError("parse", [Diagnostic("reply", "the reply is empty", "reply with one JSON object")])
+        raise ArtifactError(
+            "parse", [Diagnostic("reply", "the reply is empty", "reply with one JSON object")]
+        )
     candidates = [m.group(1) for m in _FENCE.finditer(reply)]
     if not candidates:
         start, end = reply.find("{"), reply.rfind("}")
-        if start < 0 or end <= start:
-            raise ArtifactError("parse", [Diagnostic("reply", "no JSON object found",
-                                                     "reply with one JSON object and nothing else")])
-        candidates = [reply[start : end + 1]]
+        if start < 0:
+            raise ArtifactError(
+                "parse",
+                [
+                    Diagnostic(
+                        "reply",
+                        "no JSON object found",
+                        "reply with one JSON object and nothing else",
+                    )
+                ],
+            )
+        # An object that never closes still goes to the JSON parser, which says where it broke.
+        candidates = [reply[start : end + 1] if end > start else reply[start:]]
     text = candidates[-1]
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         line = text.splitlines()[e.lineno - 1] if 0 < e.lineno <= len(text.splitlines()) else ""
-        raise ArtifactError("parse", [Diagnostic(f"JSON line {e.lineno}, column {e.colno}", e.msg,
-                                                 f"near: {line.strip()[:80]!r}")],
-                            f"the reply is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from e
+        raise ArtifactError(
+            "parse",
+            [
+                Diagnostic(
+                    f"JSON line {e.lineno}, column {e.colno}", e.msg, f"near: {line.strip()[:80]!r}"
+                )
+            ],
+            f"the reply is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}",
+        ) from e
 
 
 class MilpFormalizer:
@@ -125,15 +142,28 @@ class MilpFormalizer:
         msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
         if feedback is not None:
             msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append({"role": "user",
-                         "content": Template(_prompt("repair.md")).substitute(kind=feedback.kind, feedback=feedback.text)})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("repair.md")).substitute(
+                        kind=feedback.kind, feedback=feedback.text
+                    ),
+                }
+            )
         return msgs
 
-    def formalize(self, request: str, feedback: Feedback | None = None, attempt: int = 1) -> Artifact:
+    def formalize(
+        self, request: str, feedback: Feedback | None = None, attempt: int = 1
+    ) -> Artifact:
         t0 = time.perf_counter()
         reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance("model", self.client.model_id, prompt_version(), attempt,
-                          elapsed_s=time.perf_counter() - t0)
+        prov = Provenance(
+            "model",
+            self.client.model_id,
+            prompt_version(),
+            attempt,
+            elapsed_s=time.perf_counter() - t0,
+        )
         try:
             model = five_element_from_data(extract_json(reply))
         except ArtifactError as e:

@@ -359,11 +359,11 @@ class Scope:
         self, binders: Sequence[tuple[str, str]], cond: Node | None, env: dict[str, MemberValue]
     ) -> Iterator[dict[str, MemberValue]]:
         """Every environment extending ``env`` with the binders, filtered by ``cond``."""
-        for names in (b[0] for b in binders):
-            if names in self.params or names in self.vars or names in self.sets:
+        for index_name, _ in binders:
+            if index_name in self.params or index_name in self.vars or index_name in self.sets:
                 raise _EvalError(
                     None,
-                    f"index name '{names}' hides a declared symbol of the same name",
+                    f"index name '{index_name}' hides a declared symbol of the same name",
                     "use short lower-case index names such as i, j, t",
                 )
         sets = []
@@ -414,8 +414,8 @@ class Scope:
 
     def eval(self, node: Node, env: dict[str, MemberValue]) -> Value:
         if isinstance(node, Num):
-            v = node.value
-            return int(v) if v.is_integer() and abs(v) < 2**53 else v
+            num = node.value
+            return int(num) if num.is_integer() and abs(num) < 2**53 else num
         if isinstance(node, Str):
             return node.value
         if isinstance(node, Name):

@@ -32,11 +32,15 @@ def schema_diagnostics(err: ValidationError) -> list[Diagnostic]:
 def five_element_from_data(data: Any) -> FiveElementModel:
     """Validate parsed JSON/YAML data as a five-element model; ``ArtifactError("schema")`` if not."""
     if not isinstance(data, dict):
-        raise ArtifactError("schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")])
+        raise ArtifactError(
+            "schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")]
+        )
     try:
         return FiveElementModel.model_validate(data)
     except ValidationError as e:
-        raise ArtifactError("schema", schema_diagnostics(e), "the model does not fit the five-element schema") from e
+        raise ArtifactError(
+            "schema", schema_diagnostics(e), "the model does not fit the five-element schema"
+        ) from e
 
 
 def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
@@ -45,7 +49,9 @@ def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
         data = json.loads(text)
     except json.JSONDecodeError as je:
         if not yaml_ok:
-            raise ArtifactError("parse", [Diagnostic(f"line {je.lineno}, column {je.colno}", je.msg)]) from je
+            raise ArtifactError(
+                "parse", [Diagnostic(f"line {je.lineno}, column {je.colno}", je.msg)]
+            ) from je
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as ye:
@@ -67,7 +73,11 @@ def looks_like_cplex_lp(text: str) -> bool:
 
 
 def looks_like_mps(text: str) -> bool:
-    tokens = {line.split()[0].upper() for line in text.splitlines()[:200] if line.strip() and not line.startswith((" ", "\t", "*"))}
+    tokens = {
+        line.split()[0].upper()
+        for line in text.splitlines()[:200]
+        if line.strip() and not line.startswith((" ", "\t", "*"))
+    }
     return {"ROWS", "COLUMNS"} <= tokens
 
 
@@ -84,8 +94,11 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
         h.setOptionValue("output_flag", False)
         status = h.readModel(path)
         if status == hs.HighsStatus.kError:
-            raise ArtifactError("parse", [Diagnostic(f"{suffix[1:].upper()} file", "HiGHS could not read it")],
-                                f"the {suffix[1:].upper()} file does not parse")
+            raise ArtifactError(
+                "parse",
+                [Diagnostic(f"{suffix[1:].upper()} file", "HiGHS could not read it")],
+                f"the {suffix[1:].upper()} file does not parse",
+            )
         lp = h.getLp()
     finally:
         os.unlink(path)
@@ -95,8 +108,14 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
     integrality = list(lp.integrality_) if len(lp.integrality_) else []
     int_kinds = {hs.HighsVarType.kInteger}
     columns = [
-        Column(col_names[i], col_names[i], (), _f(lp.col_lower_[i]), _f(lp.col_upper_[i]),
-               bool(integrality) and integrality[i] in int_kinds)
+        Column(
+            col_names[i],
+            col_names[i],
+            (),
+            _f(lp.col_lower_[i]),
+            _f(lp.col_upper_[i]),
+            bool(integrality) and integrality[i] in int_kinds,
+        )
         for i in range(n)
     ]
     # HiGHS stores the matrix column-wise; gather it by rows.
@@ -114,11 +133,31 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
     rows = []
     for r in range(m):
         lo, hi = _f(lp.row_lower_[r]), _f(lp.row_upper_[r])
-        rows.append(Row(row_names[r], row_names[r], (), lo, hi, row_coeffs[r], _row_text(row_coeffs[r], lo, hi, col_names), ""))
+        rows.append(
+            Row(
+                row_names[r],
+                row_names[r],
+                (),
+                lo,
+                hi,
+                row_coeffs[r],
+                _row_text(row_coeffs[r], lo, hi, col_names),
+                "",
+            )
+        )
     objective = {i: float(c) for i, c in enumerate(lp.col_cost_) if c != 0}
     sense = "maximize" if lp.sense_ == hs.ObjSense.kMaximize else "minimize"
-    return LinearModel(lp.model_name_ or "model", sense, columns, rows, objective, float(lp.offset_), None, 0,
-                       {c.name: i for i, c in enumerate(columns)})
+    return LinearModel(
+        lp.model_name_ or "model",
+        sense,
+        columns,
+        rows,
+        objective,
+        float(lp.offset_),
+        None,
+        0,
+        {c.name: i for i, c in enumerate(columns)},
+    )
 
 
 def _f(x: float) -> float:
@@ -126,7 +165,9 @@ def _f(x: float) -> float:
 
 
 def _row_text(coeffs: dict[int, float], lo: float, hi: float, names: list[str]) -> str:
-    terms = " ".join(f"{'+' if a >= 0 else '-'} {abs(a):g} {names[c]}" for c, a in coeffs.items()).lstrip("+ ")
+    terms = " ".join(
+        f"{'+' if a >= 0 else '-'} {abs(a):g} {names[c]}" for c, a in coeffs.items()
+    ).lstrip("+ ")
     if lo == hi:
         return f"{terms} = {lo:g}"
     if lo == -math.inf:
@@ -147,8 +188,10 @@ def artifact_from_text(text: str, kind_hint: str = "", name: str = "") -> Artifa
     if low_name.endswith(".lp") or looks_like_cplex_lp(text):
         if looks_like_cplex_lp(text) or kind_hint == "milp":
             return Artifact("milp", "lp", read_with_highs(text, ".lp"), text)
-        raise InputError(f"{name or 'the input'} is not a CPLEX LP file (an ASP program is not supported yet); "
-                         "use --kind milp to force reading it as LP")
+        raise InputError(
+            f"{name or 'the input'} is not a CPLEX LP file (an ASP program is not supported yet); "
+            "use --kind milp to force reading it as LP"
+        )
     if low_name.endswith((".json", ".yaml", ".yml")) or looks_like_five_element(text):
         return Artifact("milp", "five-element", read_five_element(text), text)
     raise InputError("the input is not a five-element model (JSON/YAML), an LP or an MPS file")

@@ -1,0 +1,147 @@
+"""Model access: specs, the reply cache, recording and replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.agent import Agent
+from agent.config import Config
+from agent.errors import ConfigError
+from agent.llm.cache import ResponseCache, request_key
+from agent.llm.client import ChatClient
+from agent.llm.replay import ReplayChatModel, ReplayExhausted, read_recording
+from agent.llm.spec import build_chat_model, parse_spec
+from conftest import golden_json, scripted
+from solvers.base import Status
+
+
+@pytest.mark.parametrize(
+    ("spec", "provider", "name"),
+    [
+        ("openai:gpt-4o-mini", "openai", "gpt-4o-mini"),
+        ("ollama:qwen2.5:7b", "ollama", "qwen2.5:7b"),
+        ("replay:/tmp/r.jsonl", "replay", "/tmp/r.jsonl"),
+        ("local:Qwen/Qwen2.5-7B", "local", "Qwen/Qwen2.5-7B"),
+    ],
+)
+def test_parse_spec(spec: str, provider: str, name: str) -> None:
+    s = parse_spec(spec)
+    assert (s.provider, s.name, s.id) == (provider, name, f"{provider}:{name}")
+
+
+@pytest.mark.parametrize("bad", ["gpt-4", "bogus:model", "openai:", ""])
+def test_bad_specs_are_config_errors(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_spec(bad)
+
+
+def test_openai_spec_builds_a_client_for_a_local_server_without_contacting_it() -> None:
+    chat = build_chat_model(parse_spec("openai:qwen2.5-7b"), base_url="http://127.0.0.1:9/v1")
+    assert chat.model_name == "qwen2.5-7b"
+    assert str(chat.openai_api_base).startswith("http://127.0.0.1:9")
+
+
+def test_openai_without_key_or_url_explains() -> None:
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        build_chat_model(parse_spec("openai:gpt-4o"))
+
+
+def test_local_spec_is_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError, match="local decoding backend"):
+        build_chat_model(parse_spec("local:/models/qwen"))
+
+
+def test_cache_hits_skip_the_model(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    model = ReplayChatModel(replies=["first"])
+    client = ChatClient("openai:fake", model, cache)
+    msgs = [{"role": "user", "content": "hello"}]
+    assert client.complete(msgs) == "first"
+    assert client.complete(msgs) == "first"  # a second model call would raise ReplayExhausted
+    assert (client.calls, client.cache_hits) == (1, 1)
+    assert len(cache) == 1
+    # a different message is a different key
+    assert request_key("openai:fake", msgs, {}) != request_key(
+        "openai:fake", [{"role": "user", "content": "hi"}], {}
+    )
+    cache.close()
+    # the cache survives a restart
+    again = ChatClient(
+        "openai:fake", ReplayChatModel(replies=[]), ResponseCache(tmp_path / "c.sqlite")
+    )
+    assert again.complete(msgs) == "first"
+
+
+def test_record_then_replay_reproduces_the_run(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    broken = golden_json("knapsack.json")
+    broken["constraints"][0]["expression"] = "sum(weight[b] * take[b] for b in BOXES) <= cap"
+    live = ChatClient(
+        "openai:scripted",
+        ReplayChatModel(replies=[json.dumps(broken), json.dumps(golden_json("knapsack.json"))]),
+        record=record,
+    )
+    first = Agent(live, config=Config(cache="")).solve("Pack the boxes into a 15 kg bag.")
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(lines) == 2 and {"key", "model", "messages", "reply"} <= set(lines[0])
+    assert read_recording(record) == [line["reply"] for line in lines]
+
+    again = Agent(f"replay:{record}", config=Config(cache="")).solve(
+        "Pack the boxes into a 15 kg bag."
+    )
+    assert again.status is first.status is Status.OPTIMAL
+    assert again.objective == first.objective == 15.0
+    assert [a.outcome for a in again.trace] == [a.outcome for a in first.trace] == ["symbol", "ok"]
+
+
+def test_replay_past_the_end_stops_the_request() -> None:
+    client = scripted("not json")
+    with pytest.raises(ReplayExhausted):
+        Agent(client, config=Config(cache="", max_attempts=2)).solve(
+            "Make chairs and tables for profit."
+        )
+
+
+@pytest.mark.parametrize("content", ["", "[1, 2]", '{"no_reply": 1}\n', "not json\n"])
+def test_bad_recordings_are_config_errors(tmp_path: Path, content: str) -> None:
+    p = tmp_path / "r.jsonl"
+    p.write_text(content)
+    if content == "":
+        assert read_recording(p) == []
+        return
+    with pytest.raises(ConfigError):
+        read_recording(p)
+
+
+def test_few_shot_examples_are_chosen_per_request() -> None:
+    from formalizers.milp.formalizer import MilpFormalizer, select_examples
+
+    assert (
+        select_examples("ship pallets from warehouses to stores at least cost", 1)[0].name
+        == "transport"
+    )
+    assert select_examples("bake muffins and cakes with flour", 1)[0].name == "ratio_scalar"
+    msgs = MilpFormalizer(scripted()).messages("ship pallets from warehouses to stores")
+    assert msgs[0]["role"] == "system" and "five-element" in msgs[0]["content"]
+    assert msgs[-1]["content"].startswith("Request:\nship pallets")
+    assert len(msgs) == 1 + 2 * 2 + 1
+
+
+def test_config_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.config import load_config
+
+    cfg_file = tmp_path / "formalist.toml"
+    cfg_file.write_text('model = "ollama:llama3"\nmax_attempts = 5\ntime_limit = 10\n')
+    cfg = load_config(cfg_file)
+    assert (cfg.model, cfg.max_attempts, cfg.time_limit) == ("ollama:llama3", 5, 10.0)
+    monkeypatch.setenv("FORMALIST_MODEL", "openai:gpt-4o")
+    assert load_config(cfg_file).model == "openai:gpt-4o"
+    cfg_file.write_text('modle = "typo"\n')
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(cfg_file)
+    cfg_file.write_text("max_attempts = 0\n")
+    with pytest.raises(ConfigError, match="max_attempts"):
+        load_config(cfg_file)
