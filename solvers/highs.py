@@ -58,10 +58,27 @@ def _inf(x: float, hinf: float) -> float:
     return hinf if x == math.inf else (-hinf if x == -math.inf else x)
 
 
-def load(lm: LinearModel, limits: Limits, relax: bool = False) -> Any:
-    """A ``highspy.Highs`` instance holding ``lm``, silent, with the limits set."""
+_local = threading.local()
+
+
+def _reused_instance(hs: Any) -> Any:
+    """This thread's HiGHS instance, cleared (model, solution and options): making a new one costs
+    more than solving a small LP."""
+    h = getattr(_local, "highs", None)
+    if h is None:
+        h = _local.highs = hs.Highs()
+    else:
+        h.clear()
+    return h
+
+
+def load(lm: LinearModel, limits: Limits, relax: bool = False, reuse: bool = False) -> Any:
+    """A ``highspy.Highs`` instance holding ``lm``, silent, with the limits set.
+
+    With ``reuse``, it is this thread's shared instance, valid until the thread's next ``reuse`` load.
+    """
     hs = _highspy()
-    h = hs.Highs()
+    h = _reused_instance(hs) if reuse else hs.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(limits.time_s))
     if limits.mip_gap is not None:
@@ -141,7 +158,7 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
     limits = limits or Limits()
     hs = _highspy()
     t0 = time.perf_counter()
-    h = load(lm, limits)
+    h = load(lm, limits, reuse=True)
     h.run()
     status, has_sol = _status(hs, h)
     if status is Status.ERROR and h.getModelStatus() == hs.HighsModelStatus.kUnboundedOrInfeasible:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from formalizers.milp.linear import LinearModel, evaluate_constraints, evaluate_objective
+from formalizers.milp.linear import LinearModel, recompute
 from solvers.base import SolveResult, Verification, Violation
 
 FEAS_TOL = 1e-6
@@ -55,13 +55,13 @@ def verify_linear(lm: LinearModel, result: SolveResult) -> Verification:
             )
     checked = len(lm.columns)
     if lm.source is not None:
-        instances = evaluate_constraints(lm.source, lm.columns, values)
-        for name, desc, lo, body, hi in instances:
+        again = recompute(lm.source, lm.columns, values)
+        for name, desc, lo, body, hi in again.instances:
             checked += 1
             ex = _excess(lo, body, hi)
             if ex > FEAS_TOL:
                 violations.append(Violation(name, ex, _detail(lo, body, hi, desc)))
-        objective = evaluate_objective(lm.source, lm.columns, values)
+        objective = again.objective
     else:
         for row in lm.rows:
             checked += 1

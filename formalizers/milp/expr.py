@@ -22,6 +22,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_LENGTH = 20_000
 """Longest expression text accepted, in characters."""
@@ -49,28 +50,30 @@ def _excerpt(text: str, pos: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# AST. Every node is a frozen dataclass; ``pos`` is the offset of its first character.
+# AST. ``pos`` is the offset of a node's first character. Nodes are shared through the parse cache,
+# so nothing may change them after parsing; they are not frozen only because frozen dataclasses
+# take three times as long to build, which shows in ``benchmarks/pipeline_overhead.py``.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Num:
     value: float
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Str:
     value: str
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Name:
     id: str
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ref:
     """``name[i, j]``: an indexed parameter or variable."""
 
@@ -79,7 +82,7 @@ class Ref:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BinOp:
     op: str  # one of + - * / ^
     left: Node
@@ -87,13 +90,13 @@ class BinOp:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Neg:
     operand: Node
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Binder:
     """``for i in S``: the index name ``var`` ranges over the members of set ``set``."""
 
@@ -102,7 +105,7 @@ class Binder:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sum:
     body: Node
     binders: tuple[Binder, ...]
@@ -110,7 +113,7 @@ class Sum:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Compare:
     """A chain ``a op b [op c]``; ops from ``<= >= == != < >``."""
 
@@ -119,7 +122,7 @@ class Compare:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InSet:
     """``i in S`` inside a condition."""
 
@@ -128,14 +131,14 @@ class InSet:
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BoolOp:
     op: str  # "and" | "or"
     values: tuple[Node, ...]
     pos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Not:
     operand: Node
     pos: int = 0
@@ -148,14 +151,17 @@ Node = Num | Str | Name | Ref | BinOp | Neg | Sum | Compare | InSet | BoolOp | N
 
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<str>'[^'\\\n]{0,200}'|"[^"\\\n]{0,200}")
-  | (?P<op>\*\*|<=|>=|==|!=|[-+*/^()\[\],<>=:])
+    \s*(?:
+      (?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<str>'[^'\\\n]{0,200}'|"[^"\\\n]{0,200}")
+    | (?P<op>\*\*|<=|>=|==|!=|[-+*/^()\[\],<>=:])
+    | (?P<bad>\S)
+    )
     """,
     re.VERBOSE,
 )
+_GROUPS = {index: name for name, index in _TOKEN.groupindex.items()}
 _KEYWORDS = frozenset({"sum", "for", "in", "if", "and", "or", "not"})
 _FORBIDDEN_WORDS = {
     "lambda": "lambdas are not part of the expression language",
@@ -167,48 +173,46 @@ _FORBIDDEN_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
     kind: str  # num | name | str | op | kw | end
     text: str
     pos: int
 
 
 def _tokenize(text: str) -> list[_Tok]:
+    # One pass of finditer: every non-blank character falls in some group ("bad" catches the rest),
+    # so the matches tile the text and only trailing blanks match no group.
     toks: list[_Tok] = []
-    pos = 0
-    n = len(text)
-    while pos < n:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            ch = text[pos]
-            if ch == ".":
+    for m in _TOKEN.finditer(text):
+        group = m.lastindex
+        if group is None:
+            continue
+        kind = _GROUPS[group]
+        pos = m.start(group)
+        tok = m.group(group)
+        if kind == "name":
+            if tok in _KEYWORDS:
+                kind = "kw"
+            elif tok.startswith("__") or tok.endswith("__"):
+                raise ExprSyntaxError(
+                    f"names with double underscores ({tok}) are not allowed", pos, text
+                )
+            elif tok in _FORBIDDEN_WORDS:
+                raise ExprSyntaxError(f"'{tok}': {_FORBIDDEN_WORDS[tok]}", pos, text)
+        elif kind == "bad":
+            if tok == ".":
                 raise ExprSyntaxError("attribute access ('.') is not allowed", pos, text)
-            if ch in "{}":
+            if tok in "{}":
                 raise ExprSyntaxError(
                     "braces are not allowed; write sums as sum(expr for i in SET if condition)",
                     pos,
                     text,
                 )
-            if ch in "'\"":
+            if tok in "'\"":
                 raise ExprSyntaxError("unterminated or over-long string", pos, text)
-            raise ExprSyntaxError(f"unexpected character {ch!r}", pos, text)
-        kind = m.lastgroup
-        assert kind is not None
-        tok = m.group()
-        if kind == "name":
-            if tok.startswith("__") or tok.endswith("__"):
-                raise ExprSyntaxError(
-                    f"names with double underscores ({tok}) are not allowed", pos, text
-                )
-            if tok in _FORBIDDEN_WORDS:
-                raise ExprSyntaxError(f"'{tok}': {_FORBIDDEN_WORDS[tok]}", pos, text)
-            if tok in _KEYWORDS:
-                kind = "kw"
-        if kind != "ws":
-            toks.append(_Tok(kind, tok, pos))
-        pos = m.end()
-    toks.append(_Tok("end", "", n))
+            raise ExprSyntaxError(f"unexpected character {tok!r}", pos, text)
+        toks.append(_Tok(kind, tok, pos))
+    toks.append(_Tok("end", "", len(text)))
     return toks
 
 

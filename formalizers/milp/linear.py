@@ -29,7 +29,6 @@ from formalizers.milp.expr import (
     Ref,
     Str,
     Sum,
-    names_in,
     parse_condition,
     parse_constraint,
     parse_expression,
@@ -935,9 +934,24 @@ def _sub(a: Value, b: Value) -> _Lin:
 # Numeric re-evaluation (used by the verifier)
 
 
-def _numeric_scope(
+@dataclass(frozen=True, slots=True)
+class Recomputed:
+    """A model re-evaluated at given values: ``instances`` holds ``(name, description, lower, body,
+    upper)`` for every constraint instance (it holds when ``lower <= body <= upper``, ``body`` being
+    the left side minus the right side), ``objective`` the objective's value."""
+
+    instances: list[tuple[str, str, float, float, float]]
+    objective: float
+
+
+def recompute(
     model: FiveElementModel, columns: Sequence[Column], values: Sequence[float]
-) -> Scope:
+) -> Recomputed:
+    """Re-evaluate every constraint and the objective of ``model`` at ``values`` (one per column).
+
+    This walks the model's own expressions with fresh symbol tables, not the compiled rows, so a
+    defect in compilation shows up as a violation.
+    """
     diags: list[Diagnostic] = []
     scope = Scope(model, diags)
     if diags:
@@ -945,54 +959,20 @@ def _numeric_scope(
     for col_i, col in enumerate(columns):
         scope.vars[col.var].cols[col.key] = col_i
     scope.values = values
-    return scope
-
-
-def evaluate_constraints(
-    model: FiveElementModel, columns: Sequence[Column], values: Sequence[float]
-) -> Iterator[tuple[str, str, float, float, float]]:
-    """Recompute every constraint instance from ``values`` (one per column, in column order).
-
-    Yields ``(instance name, description, lower, body, upper)`` where ``body`` is the left side minus
-    the right side evaluated at the values; the instance holds when ``lower <= body <= upper``.
-    This walks the model's own expressions, not the compiled rows, so a compilation defect shows up.
-    """
-    scope = _numeric_scope(model, columns, values)
-    _, parsed = parse_all(model, [])
+    objective_node, parsed = parse_all(model, diags)
+    if diags or objective_node is None:
+        raise ArtifactError("parse", diags)
+    instances = []
     for pc in parsed:
         names = [b.name for b in pc.spec.index]
         for local in scope.bindings([(b.name, b.set) for b in pc.spec.index], pc.cond, {}):
-            key = tuple(local[n] for n in names)
             vals = [_num(scope.eval(op, local), op) for op in pc.body.operands]
-            label = instance_name(pc.spec.name, key)
+            label = instance_name(pc.spec.name, tuple(local[n] for n in names))
             if len(vals) == 2:
-                body = vals[0] - vals[1]
                 op = pc.body.ops[0]
                 lo, hi = (-INF, 0.0) if op == "<=" else (0.0, INF) if op == ">=" else (0.0, 0.0)
-                yield label, pc.spec.description, lo, body, hi
+                instances.append((label, pc.spec.description, lo, vals[0] - vals[1], hi))
             else:
                 lo_v, hi_v = (vals[0], vals[2]) if pc.body.ops[0] == "<=" else (vals[2], vals[0])
-                yield label, pc.spec.description, lo_v, vals[1], hi_v
-
-
-def evaluate_objective(
-    model: FiveElementModel, columns: Sequence[Column], values: Sequence[float]
-) -> float:
-    """Recompute the objective from ``values`` by walking the model's objective expression."""
-    scope = _numeric_scope(model, columns, values)
-    node = parse_expression(model.objective.expression)
-    return _num(scope.eval(node, {}), node)
-
-
-def referenced_symbols(model: FiveElementModel) -> set[str]:
-    """Every name the model's expressions mention (for unused-declaration hints)."""
-    out: set[str] = set()
-    diags: list[Diagnostic] = []
-    obj, parsed = parse_all(model, diags)
-    if obj is not None:
-        out |= names_in(obj)
-    for pc in parsed:
-        out |= names_in(pc.body)
-        if pc.cond is not None:
-            out |= names_in(pc.cond)
-    return out
+                instances.append((label, pc.spec.description, lo_v, vals[1], hi_v))
+    return Recomputed(instances, _num(scope.eval(objective_node, {}), objective_node))
