@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.nl4opt import convert, load
-from formalizers.milp.expr import parse_condition, parse_constraint, parse_expression
+from formalizers.milp.expr import clear_caches
 from formalizers.milp.linear import LinearModel, compile_model
 from formalizers.milp.model import FiveElementModel
 from solvers import highs
@@ -38,8 +38,7 @@ FIXTURE = (
 
 
 def ours(data: dict[str, Any]) -> float:
-    for f in (parse_expression, parse_constraint, parse_condition):
-        f.cache_clear()
+    clear_caches()
     model = FiveElementModel.model_validate(data)
     lm = compile_model(model)
     result = highs.solve(lm, Limits(time_s=10))

@@ -258,6 +258,19 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
     """
     hs = _highspy()
     t0 = time.perf_counter()
+    # An integer variable whose bounds hold no integer is a conflict on its own.
+    empty = [
+        i
+        for i, c in enumerate(lm.columns)
+        if c.integer
+        and math.isfinite(c.lower)
+        and math.isfinite(c.upper)
+        and math.ceil(c.lower - 1e-9) > math.floor(c.upper + 1e-9)
+    ]
+    if empty:
+        return _infeasible_diagnosis(
+            [_bound_member(lm, i, "both") for i in empty[:1]], irreducible=True
+        )
     h = load(lm, limits)
     h.setOptionValue("iis_strategy", int(hs.IisStrategy.kIisStrategyIrreducible))
     h.run()
@@ -325,7 +338,7 @@ def _infeasible_diagnosis(members: list[dict[str, Any]], irreducible: bool) -> D
         if members
         else "the model is infeasible, but no conflicting subset could be isolated"
     )
-    return Diagnosis("infeasible", summary, tuple(members), irreducible)
+    return Diagnosis("infeasible", summary, tuple(members), irreducible and bool(members))
 
 
 def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from formalizers.milp.linear import Key, LinearModel
+from formalizers.milp.linear import Column, Key, LinearModel
 from solvers.base import Limits, SolveResult, Status
 
 
@@ -83,6 +83,14 @@ def to_pyomo(lm: LinearModel) -> Any:
     return m
 
 
+def _free_value(col: Column) -> float:
+    """The value nearest zero within a column's bounds (integral for an integer column)."""
+    x = min(max(0.0, col.lower), col.upper)
+    if col.integer and x != round(x):
+        x = float(math.ceil(x)) if x == col.lower else float(math.floor(x))
+    return x + 0.0
+
+
 def _pk(key: Key) -> Any:
     return key[0] if len(key) == 1 else key
 
@@ -102,6 +110,17 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
 
     limits = limits or Limits()
     t0 = time.perf_counter()
+    if not lm.rows and not lm.objective:
+        # Nothing for a solver to do (Pyomo's HiGHS interface ends such a model as "unknown").
+        values = {c.name: _free_value(c) for c in lm.columns}
+        return SolveResult(
+            Status.OPTIMAL,
+            f"pyomo:{solver}",
+            lm.offset,
+            values,
+            time.perf_counter() - t0,
+            "no constraints and a constant objective",
+        )
     m = to_pyomo(lm)
     opt = SolverFactory(solver)
     if not opt.available():
@@ -135,7 +154,9 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
         res.solution_loader.load_vars()
         values = {}
         for col, v in zip(lm.columns, m._formalist_vars, strict=True):
-            x = float(v.value) if v.value is not None else math.nan
+            # A variable no row or objective uses is not sent to the solver: any value in its
+            # bounds is optimal, so take the one nearest zero.
+            x = float(v.value) if v.value is not None else _free_value(col)
             if col.integer and abs(x - round(x)) < 1e-6:
                 x = float(round(x))
             values[col.name] = x + 0.0

@@ -183,7 +183,8 @@ def _tokenize(text: str) -> list[_Tok]:
     # One pass of finditer: every non-blank character falls in some group ("bad" catches the rest),
     # so the matches tile the text and only trailing blanks match no group.
     toks: list[_Tok] = []
-    for m in _TOKEN.finditer(text):
+    # Trailing blanks end the scan: the pattern's leading \s* would otherwise retry at each of them.
+    for m in _TOKEN.finditer(text, 0, len(text.rstrip())):
         group = m.lastindex
         if group is None:
             continue
@@ -508,27 +509,45 @@ def _check_length(text: str) -> None:
         raise ExprSyntaxError("expression is empty", 0, text)
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_expression(text: str) -> Node:
     """Parse an arithmetic expression (an objective, a bound). Raises ``ExprSyntaxError``."""
     _check_length(text)
-    return _Parser(text).parse_top(allow_compare=False)
+    return _parse_expression(text)
 
 
 @functools.lru_cache(maxsize=4096)
+def _parse_expression(text: str) -> Node:
+    return _Parser(text).parse_top(allow_compare=False)
+
+
 def parse_constraint(text: str) -> Compare:
     """Parse a constraint ``lhs op rhs`` or ``lo <= expr <= hi``. Raises ``ExprSyntaxError``."""
     _check_length(text)
+    return _parse_constraint(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_constraint(text: str) -> Compare:
     node = _Parser(text).parse_top(allow_compare=True)
     if not isinstance(node, Compare):
         raise ExprSyntaxError("a constraint needs a comparison: <=, >= or ==", len(text), text)
     return node
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_condition(text: str) -> Node:
     """Parse an index condition (``i != j``, ``t > 1 and d[i] > 0``). Raises ``ExprSyntaxError``."""
     _check_length(text)
+    return _parse_condition(text)
+
+
+def clear_caches() -> None:
+    """Forget every parsed expression (benchmarks use it to time parsing honestly)."""
+    for f in (_parse_expression, _parse_constraint, _parse_condition):
+        f.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_condition(text: str) -> Node:
     parser = _Parser(text)
     node = parser.condition()
     if parser.peek().kind != "end":
@@ -572,13 +591,23 @@ def unparse(node: Node) -> str:
         v = node.value
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     if isinstance(node, Str):
-        return repr(node.value)
+        # The tokenizer takes no escapes: quote with the mark the text does not contain.
+        return f"'{node.value}'" if "'" not in node.value else f'"{node.value}"'
     if isinstance(node, Name):
         return node.id
     if isinstance(node, Ref):
         return f"{node.id}[{', '.join(unparse(i) for i in node.indices)}]"
     if isinstance(node, BinOp):
-        return f"({unparse(node.left)} {node.op} {unparse(node.right)})"
+        # Walk the left spine without recursion: a flat chain of many terms is a deep tree.
+        spine = []
+        left: Node = node
+        while isinstance(left, BinOp):
+            spine.append(left)
+            left = left.left
+        text = unparse(left)
+        for b in reversed(spine):
+            text = f"({text} {b.op} {unparse(b.right)})"
+        return text
     if isinstance(node, Neg):
         return f"-{unparse(node.operand)}"
     if isinstance(node, Sum):

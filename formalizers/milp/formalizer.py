@@ -35,7 +35,12 @@ class Example:
 
 @cache
 def _prompt(name: str) -> str:
-    return resources.files("formalizers.milp").joinpath("prompts", name).read_text(encoding="utf-8").strip()
+    return (
+        resources.files("formalizers.milp")
+        .joinpath("prompts", name)
+        .read_text(encoding="utf-8")
+        .strip()
+    )
 
 
 @cache

@@ -29,6 +29,7 @@ from formalizers.milp.expr import (
     Ref,
     Str,
     Sum,
+    names_in,
     parse_condition,
     parse_constraint,
     parse_expression,
@@ -513,14 +514,32 @@ class Scope:
         return tuple(key)
 
     def _var_value(self, var: _Var, key: Key) -> Value:
-        col = var.cols[key]
+        col = var.cols.get(key)
+        if col is None:
+            raise _EvalError(
+                None,
+                f"variable '{var.name}' is used, but its declaration has an error",
+                "fix the variable's declaration (see its own message)",
+            )
         if self.values is not None:
             return float(self.values[col])
         return _Lin(0.0, {col: 1.0})
 
     def _binop(self, node: BinOp, env: dict[str, MemberValue]) -> Value:
-        left = self.eval(node.left, env)
-        right = self.eval(node.right, env)
+        # Walk the left spine without recursion: a flat chain of many terms is a deep tree.
+        spine = []
+        first: Node = node
+        if node.op == "^":
+            return self._apply(node, self.eval(node.left, env), self.eval(node.right, env))
+        while isinstance(first, BinOp) and first.op != "^":
+            spine.append(first)
+            first = first.left
+        value = self.eval(first, env)
+        for b in reversed(spine):
+            value = self._apply(b, value, self.eval(b.right, env))
+        return value
+
+    def _apply(self, node: BinOp, left: Value, right: Value) -> Value:
         op = node.op
         if not isinstance(left, _Lin) and not isinstance(right, _Lin):
             a, b = left, right
@@ -788,6 +807,21 @@ def compile_model(model: FiveElementModel) -> LinearModel:
         except _EvalError as e:
             note("objective", e)
 
+    families: set[str] = set()
+    for i, c in enumerate(model.constraints):
+        if c.name in families:
+            found.append(
+                (
+                    "symbol",
+                    Diagnostic(
+                        f"constraints[{i}]",
+                        f"constraint name '{c.name}' is used twice",
+                        "give each constraint family its own name",
+                    ),
+                )
+            )
+        families.add(c.name)
+
     rows: list[Row] = []
     dropped = 0
     for i, pc in enumerate(parsed):
@@ -848,6 +882,12 @@ def _bound(scope: Scope, value: float | str | None, default: float, what: str) -
     if isinstance(value, int | float):
         return float(value)
     node = parse_expression(value)
+    if names_in(node) & scope.vars.keys():
+        raise _EvalError(
+            node,
+            f"{what} bound '{value}' depends on decision variables",
+            "bounds are numbers or scalar-parameter expressions; write a constraint instead",
+        )
     v = scope.eval(node, {})
     if isinstance(v, _Lin):
         raise _EvalError(
