@@ -1,68 +1,16 @@
 """Which kind a request is, and whether it is already formal.
 
-Each kind registers a ``KindSpec``: a content test for its formal files and words that suggest it
-in a natural-language request. Adding a formal language touches this registry only.
+Each kind in ``agent.kinds.KINDS`` brings a content test for its formal inputs and words that suggest
+it in a natural-language request.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from agent.errors import InputError
+from agent.kinds import KINDS
 from agent.types import MAX_REQUEST_BYTES, Request, Route
-from formalizers.offline import milp_files
-
-
-@dataclass(frozen=True, slots=True)
-class KindSpec:
-    """A problem kind: ``formal(text, name)`` says whether text is one of its formal inputs;
-    ``words`` suggest it in natural language."""
-
-    name: str
-    formal: Callable[[str, str], bool]
-    words: tuple[str, ...]
-
-
-def _milp_formal(text: str, name: str) -> bool:
-    low = name.lower()
-    if low.endswith((".mps", ".json", ".yaml", ".yml")):
-        return True
-    if low.endswith(".lp"):
-        return milp_files.looks_like_cplex_lp(text)
-    return (
-        milp_files.looks_like_five_element(text)
-        or milp_files.looks_like_cplex_lp(text)
-        or milp_files.looks_like_mps(text)
-    )
-
-
-KINDS: dict[str, KindSpec] = {
-    "milp": KindSpec(
-        "milp",
-        _milp_formal,
-        (
-            "maximize",
-            "minimize",
-            "maximise",
-            "minimise",
-            "profit",
-            "cost",
-            "budget",
-            "at least",
-            "at most",
-            "optimal",
-            "how many",
-            "allocate",
-            "production",
-            "diet",
-            "transport",
-            "capacity",
-            "linear program",
-        ),
-    ),
-}
 
 
 def check_text(text: object) -> str:
@@ -95,10 +43,10 @@ def route(request: Request) -> Route:
         if request.kind not in KINDS:
             raise InputError(f"unknown kind {request.kind!r}; known kinds: {', '.join(KINDS)}")
         spec = KINDS[request.kind]
-        formal = spec.formal(text, request.name) or bool(request.name)
+        formal = spec.is_formal(text, request.name) or bool(request.name)
         return Route(spec.name, formal, f"forced with kind={request.kind}")
     for spec in KINDS.values():
-        if spec.formal(text, request.name):
+        if spec.is_formal(text, request.name):
             return Route(spec.name, True, f"recognised as a {spec.name} model by its content")
     low = text.lower()
     scores = {name: sum(w in low for w in spec.words) for name, spec in KINDS.items()}

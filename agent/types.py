@@ -14,11 +14,15 @@ MAX_REQUEST_BYTES = 2_000_000
 @dataclass(frozen=True, slots=True)
 class Request:
     """What a person asked: ``text`` (words or a formal model), an optional file ``name`` it came
-    from (used to recognise formats), and ``kind`` to force a problem kind."""
+    from (used to recognise formats), ``kind`` to force a problem kind, ``optimal`` to ask for a
+    proven-optimal plan."""
 
     text: str
     name: str = ""
     kind: str = ""
+    optimal: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Kind-specific inputs (for planning: ``{"domain": DOMAIN_TEXT}``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,10 @@
+"""The registry of problem kinds. Adding a formal language means adding one entry here."""
+
+from __future__ import annotations
+
+from agent.kinds.base import Kind, Options
+from agent.kinds.milp import MilpKind
+
+KINDS: dict[str, Kind] = {k.name: k for k in (MilpKind(),)}
+
+__all__ = ["KINDS", "Kind", "Options"]

@@ -1,0 +1,124 @@
+"""Linear and mixed-integer optimization: five-element models, LP and MPS files, HiGHS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.explain import explain_linear
+from agent.kinds.base import Options
+from agent.llm.client import ChatClient
+from formalizers.base import Artifact
+from formalizers.milp.formalizer import MilpFormalizer
+from formalizers.milp.linear import LinearModel, compile_model
+from formalizers.offline import milp_files
+from solvers.base import NEGATIVE_STATUSES, POSITIVE_STATUSES, SolveResult, Status, Verification
+from solvers.verify import verify_linear
+
+
+class MilpKind:
+    name = "milp"
+    words: tuple[str, ...] = (
+        "maximize",
+        "minimize",
+        "maximise",
+        "minimise",
+        "profit",
+        "cost",
+        "budget",
+        "at least",
+        "at most",
+        "optimal",
+        "how many",
+        "allocate",
+        "production",
+        "diet",
+        "transport",
+        "capacity",
+        "linear program",
+    )
+
+    def is_formal(self, text: str, name: str) -> bool:
+        low = name.lower()
+        if low.endswith((".mps", ".json", ".yaml", ".yml")):
+            return True
+        if low.endswith(".lp"):
+            return milp_files.looks_like_cplex_lp(text)
+        return (
+            milp_files.looks_like_five_element(text)
+            or milp_files.looks_like_cplex_lp(text)
+            or milp_files.looks_like_mps(text)
+        )
+
+    def read(self, text: str, name: str, options: Options) -> Artifact:
+        return milp_files.artifact_from_text(text, "milp", name)
+
+    def formalizer(self, client: ChatClient, options: Options) -> MilpFormalizer:
+        return MilpFormalizer(client)
+
+    def validate(self, artifact: Artifact, options: Options) -> LinearModel:
+        if isinstance(artifact.model, LinearModel):
+            return artifact.model
+        return compile_model(artifact.model)
+
+    def solve(self, validated: LinearModel, options: Options) -> SolveResult:
+        if options.backend == "pyomo":
+            from solvers import pyomo_backend
+
+            return pyomo_backend.solve(validated, options.limits)
+        from solvers import highs
+
+        return highs.solve(validated, options.limits)
+
+    def verify(self, validated: LinearModel, result: SolveResult) -> Verification | None:
+        return verify_linear(validated, result) if result.has_solution else None
+
+    def explain(
+        self, validated: LinearModel, result: SolveResult, verification: Verification | None
+    ) -> str:
+        return explain_linear(validated, result, verification)
+
+    def problem(
+        self, validated: Any, result: SolveResult, verification: Verification | None
+    ) -> ArtifactError | None:
+        if verification is not None and not verification.ok:
+            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
+            return ArtifactError(
+                "verification",
+                diags,
+                f"the solution fails the independent check: {verification.message}",
+            )
+        if result.status in POSITIVE_STATUSES:
+            return None
+        if result.status in NEGATIVE_STATUSES:
+            members = result.diagnosis.members if result.diagnosis is not None else ()
+            if result.status is Status.INFEASIBLE:
+                diags = [
+                    Diagnostic(
+                        m["name"],
+                        m["text"],
+                        f"from: {m['description']}" if m.get("description") else "",
+                    )
+                    for m in members
+                ]
+                summary = (
+                    "the model is infeasible: no values satisfy these constraints together "
+                    "(an irreducible infeasible subset). Check each against the request: a wrong "
+                    "direction (<= vs >=), a wrong number, or a constraint the request does not state."
+                )
+            else:
+                diags = [
+                    Diagnostic(
+                        m["name"],
+                        f"runs off to {m['direction']}infinity",
+                        f"variable: {m['description']}" if m.get("description") else "",
+                    )
+                    for m in members
+                ]
+                summary = (
+                    "the model is unbounded: the objective improves without limit. A constraint that "
+                    "limits these variables is missing, or the objective sense is wrong."
+                )
+            return ArtifactError(result.status.value.lower(), diags, summary)
+        kind = "timeout" if result.status is Status.TIMEOUT else "error"
+        return ArtifactError(kind, [Diagnostic("solver", result.message)])
