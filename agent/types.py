@@ -96,6 +96,23 @@ class Answer:
     solver: str = ""
     trace: list[Attempt] = field(default_factory=list)
     solve_result: SolveResult | None = None
+    questions: list[str] = field(default_factory=list)
+    """For NEEDS_INFO: what to ask the person."""
+
+    @property
+    def plan(self) -> list[str] | None:
+        r = self.solve_result
+        return list(r.plan) if r is not None and r.plan is not None else None
+
+    @property
+    def answer_set(self) -> list[str] | None:
+        r = self.solve_result
+        return list(r.answer_set) if r is not None and r.answer_set is not None else None
+
+    @property
+    def cost(self) -> list[int] | None:
+        r = self.solve_result
+        return list(r.cost) if r is not None and r.cost is not None else None
 
     @property
     def attempts(self) -> int:
@@ -118,6 +135,14 @@ class Answer:
             "artifact": self.artifact,
             "explanation": self.explanation,
         }
+        if self.plan is not None:
+            out["plan"] = self.plan
+            out["plan_length"] = len(self.plan)
+        if self.answer_set is not None:
+            out["answer_set"] = self.answer_set
+            out["cost"] = self.cost
+        if self.questions:
+            out["questions"] = self.questions
         if self.verification is not None:
             out["verification"] = self.verification.to_json()
         if self.diagnosis is not None:

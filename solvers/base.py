@@ -78,8 +78,10 @@ class SolveResult:
     """What a solver found.
 
     ``objective`` is the objective value of the returned solution, in the model's own units (None
-    without a solution). ``values`` maps each variable instance (``"x[a,1]"``) to its value.
-    ``time_s`` is the solver's wall time in seconds.
+    without a solution; a plan's cost for planning). ``values`` maps each variable instance
+    (``"x[a,1]"``) to its value. ``plan`` is a plan's actions (``"drive(van1, depot, mill)"``),
+    ``answer_set`` an answer set's atoms with ``cost`` its cost per priority level. ``time_s`` is the
+    solver's wall time in seconds.
     """
 
     status: Status
@@ -90,16 +92,22 @@ class SolveResult:
     message: str = ""
     diagnosis: Diagnosis | None = None
     bound: float | None = None
+    plan: tuple[str, ...] | None = None
+    answer_set: tuple[str, ...] | None = None
+    cost: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.status in POSITIVE_STATUSES and self.objective is None:
-            raise ValueError(f"a {self.status.value} result needs an objective value")
-        if self.status in NEGATIVE_STATUSES and self.values:
+        if self.status in POSITIVE_STATUSES and not self.has_solution:
+            raise ValueError(f"a {self.status.value} result needs a solution")
+        if self.values and self.objective is None:
+            raise ValueError("a result with variable values needs their objective value")
+        if self.status in NEGATIVE_STATUSES and self.has_solution:
             raise ValueError(f"a {self.status.value} result cannot carry a solution")
 
     @property
     def has_solution(self) -> bool:
-        return bool(self.values) and self.objective is not None
+        """Whether a solution is at hand: variable values, a plan or an answer set (even empty)."""
+        return bool(self.values) or self.plan is not None or self.answer_set is not None
 
 
 @dataclass(frozen=True, slots=True)
