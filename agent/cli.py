@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError, FormalistError, InputError, StopError
+from agent.kinds import KINDS
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
 
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")
-    p.add_argument("--kind", choices=["milp"], help="force the problem kind")
+    p.add_argument("--kind", choices=sorted(KINDS), help="force the problem kind")
     common(p)
     p.set_defaults(func=cmd_solve)
 
