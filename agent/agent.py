@@ -97,7 +97,11 @@ class Agent:
 
     def options(self, req: Request) -> Options:
         return Options(
-            Limits(time_s=self.config.time_limit), self.config.backend, req.optimal, dict(req.extra)
+            Limits(time_s=self.config.time_limit),
+            self.config.backend,
+            req.optimal,
+            dict(req.extra),
+            req.text,
         )
 
     # -- formal input ------------------------------------------------------------------------

@@ -45,7 +45,11 @@ def _print_answer(answer: Any, as_json: bool, trace: bool) -> None:
         return
     print(
         f"status: {answer.status.value}   kind: {answer.kind}   attempts: {answer.attempts}"
-        + (f"   verified: {'yes' if answer.verified else 'no'}" if answer.values else "")
+        + (
+            f"   verified: {'yes' if answer.verified else 'no'}"
+            if answer.verification is not None
+            else ""
+        )
     )
     if answer.error:
         print(answer.error)
@@ -64,11 +68,17 @@ def cmd_solve(args: argparse.Namespace) -> int:
     target = args.request
     path = Path(target)
     is_file = _is_file(target)
-    answer = (
-        agent.solve_file(path, kind=args.kind or "")
-        if is_file
-        else agent.solve(target, kind=args.kind or "")
-    )
+    extra: dict[str, Any] = {}
+    if args.domain:
+        from agent.agent import read_text_file
+
+        extra["domain"] = read_text_file(args.domain) if _is_file(args.domain) else args.domain
+    if is_file:
+        answer = agent.solve_file(path, kind=args.kind or "", optimal=args.optimal, extra=extra)
+    else:
+        from agent.types import Request
+
+        answer = agent.solve(Request(target, "", args.kind or "", args.optimal, extra))
     _print_answer(answer, args.json, args.trace)
     return EXIT_OK
 
@@ -184,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")
     p.add_argument("--kind", choices=sorted(KINDS), help="force the problem kind")
+    p.add_argument("--domain", help="planning: a PDDL domain file, or the name of a known domain")
+    p.add_argument("--optimal", action="store_true", help="planning: ask for a proven-optimal plan")
     common(p)
     p.set_defaults(func=cmd_solve)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from agent.kinds.base import Kind, Options
 from agent.kinds.milp import MilpKind
+from agent.kinds.pddl import PddlKind
 
-KINDS: dict[str, Kind] = {k.name: k for k in (MilpKind(),)}
+KINDS: dict[str, Kind] = {k.name: k for k in (MilpKind(), PddlKind())}
 
 __all__ = ["KINDS", "Kind", "Options"]

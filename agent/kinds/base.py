@@ -25,6 +25,8 @@ class Options:
     backend: str = "highs"
     optimal: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    request: str = ""
+    """The request's text (a formalizer may choose examples or a domain by it)."""
 
 
 class Kind(Protocol):

@@ -1,0 +1,275 @@
+"""Classical planning: PDDL domain + problem, Fast Downward, plan validation, plans in words."""
+
+from __future__ import annotations
+
+import string
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from agent.errors import ArtifactError, Diagnostic, InputError
+from agent.kinds.base import Options
+from agent.llm.client import ChatClient
+from formalizers.base import Artifact
+from formalizers.pddl import library
+from formalizers.pddl.formalizer import PddlFormalizer, PlanningTask
+from formalizers.pddl.model import Domain, Problem, read_domain, read_problem
+from formalizers.pddl.sexpr import SList
+from formalizers.pddl.simulate import check_plan, parse_step
+from solvers import planning
+from solvers.base import POSITIVE_STATUSES, SolveResult, Status, Verification, Violation
+
+
+@dataclass(slots=True)
+class ValidatedTask:
+    """A planning task whose files passed our checks; ``up_problem`` is unified-planning's reading
+    of it, parsed in the background while the planner runs."""
+
+    task: PlanningTask
+    domain: Domain
+    problem: Problem
+    up_problem: Future[Any]
+
+
+def _head_is(text: str, kind: str) -> bool:
+    low = text.lstrip().lower()
+    while low.startswith(";"):
+        low = low.split("\n", 1)[1].lstrip() if "\n" in low else ""
+    return low.startswith("(define") and f"({kind}" in low[:200].replace(" ", "").replace(
+        "\t", ""
+    ).replace("\n", "")
+
+
+def _domain_for(problem_text: str, options: Options) -> tuple[str, str]:
+    """The domain text for a problem: given in ``options.extra`` (text or library key), else the
+    library domain that the problem's ``(:domain NAME)`` names."""
+    given = options.extra.get("domain", "")
+    if given:
+        if _head_is(given, "domain"):
+            return given, ""
+        lib = library.find(given)
+        if lib is None:
+            raise InputError(
+                f"no domain file given and no known domain called {given!r}; known: "
+                f"{', '.join(library.library())}"
+            )
+        return lib.text, lib.key
+    import re
+
+    m = re.search(r"\(\s*:domain\s+([^\s()]+)", problem_text, re.IGNORECASE)
+    lib = library.find(m.group(1)) if m else None
+    if lib is None:
+        raise InputError(
+            "a PDDL problem needs its domain: pass --domain DOMAIN.pddl "
+            f"(or name one of the known domains: {', '.join(library.library())})"
+        )
+    return lib.text, lib.key
+
+
+class PddlKind:
+    name = "pddl"
+    words: tuple[str, ...] = (
+        "plan",
+        "move",
+        "goal",
+        "robot",
+        "blocks",
+        "stack",
+        "deliver",
+        "gripper",
+        "initial state",
+        "sequence of actions",
+        "tile",
+        "tyre",
+        "hoist",
+        "crate",
+    )
+
+    def is_formal(self, text: str, name: str) -> bool:
+        return (
+            name.lower().endswith(".pddl") or _head_is(text, "problem") or _head_is(text, "domain")
+        )
+
+    def read(self, text: str, name: str, options: Options) -> Artifact:
+        if _head_is(text, "domain") and not _head_is(text, "problem"):
+            raise InputError(
+                "this is a domain file; give the problem file, with --domain for this domain"
+            )
+        domain, key = _domain_for(text, options)
+        return Artifact("pddl", "pddl", PlanningTask(domain, text, key), text)
+
+    def formalizer(self, client: ChatClient, options: Options) -> PddlFormalizer:
+        given = options.extra.get("domain", "")
+        if given and _head_is(given, "domain"):
+            return PddlFormalizer(client, None, given)
+        if given:
+            lib = library.find(given)
+            if lib is None:
+                raise InputError(
+                    f"no known domain called {given!r}; known: {', '.join(library.library())}"
+                )
+            return PddlFormalizer(client, lib)
+        return PddlFormalizer(client, library.pick(options.request) if options.request else None)
+
+    def validate(self, artifact: Artifact, options: Options) -> ValidatedTask:
+        task: PlanningTask = artifact.model
+        lib = library.find(task.library_key) if task.library_key else None
+        dom = lib.domain if lib is not None else read_domain(task.domain)
+        prob = read_problem(task.problem, dom)
+        return ValidatedTask(task, dom, prob, planning.up_parse_async(task.domain, task.problem))
+
+    def solve(self, validated: ValidatedTask, options: Options) -> SolveResult:
+        result = planning.run_fast_downward(
+            validated.task.domain, validated.task.problem, options.limits, optimal=options.optimal
+        )
+        if result.status is Status.INFEASIBLE:
+            from dataclasses import replace
+
+            from solvers.base import Diagnosis
+
+            hints = missing_static_facts(validated.domain, validated.problem)
+            summary = result.message + (f"; {hints[0]['text']}" if hints else "")
+            result = replace(result, diagnosis=Diagnosis("unreachable", summary, tuple(hints)))
+        return result
+
+    def verify(self, validated: ValidatedTask, result: SolveResult) -> Verification | None:
+        if result.plan is None:
+            return None
+        plan = list(result.plan)
+        sim = check_plan(validated.domain, validated.problem, plan)
+        try:
+            up_problem = validated.up_problem.result(timeout=120)
+        except Exception as e:
+            up_problem, up_error = None, f"{type(e).__name__}: {str(e)[:160]}"
+        if up_problem is not None:
+            ok, reason = planning.up_validate(up_problem, plan)
+            how = "unified-planning's plan validator"
+        else:
+            ok, reason = sim.ok, sim.reason
+            how = f"simulation (unified-planning could not read the files: {up_error})"
+        violations: tuple[Violation, ...] = ()
+        if not ok or not sim.ok:
+            violations = (
+                Violation(f"step {sim.step}" if not sim.ok else "plan", 1.0, reason or sim.reason),
+            )
+        message = (
+            f"plan of {len(plan)} step(s) checked by {how}"
+            if ok and sim.ok
+            else f"plan rejected by {how}: {reason or sim.reason}"
+        )
+        return Verification(
+            ok and sim.ok,
+            len(plan) + 1,
+            0.0 if ok and sim.ok else 1.0,
+            sim.cost,
+            violations,
+            message,
+        )
+
+    def explain(
+        self, validated: ValidatedTask, result: SolveResult, verification: Verification | None
+    ) -> str:
+        lines = []
+        lib = library.find(validated.task.library_key) if validated.task.library_key else None
+        if validated.task.experimental:
+            lines.append("(Experimental: the planning domain was written by the language model.)")
+        if result.plan is not None:
+            kind = "An optimal" if result.status is Status.OPTIMAL else "A"
+            lines.append(
+                f"{kind} plan of {len(result.plan)} step(s)"
+                + (
+                    f", cost {verification.objective:g}"
+                    if verification and verification.objective is not None
+                    else ""
+                )
+                + (" (verified)." if verification and verification.ok else ".")
+            )
+            templates = lib.templates if lib else {}
+            for n, step in enumerate(result.plan, 1):
+                lines.append(f"{n:3d}. {describe_step(step, validated.domain, templates)}")
+        elif result.status is Status.INFEASIBLE:
+            lines.append("No plan reaches the goal from the initial state.")
+            if result.diagnosis is not None:
+                for m in result.diagnosis.members:
+                    lines.append(f"  {m['text']}")
+        else:
+            lines.append(f"{result.status.value}: {result.message}")
+        return "\n".join(lines)
+
+    def problem(
+        self, validated: ValidatedTask, result: SolveResult, verification: Verification | None
+    ) -> ArtifactError | None:
+        if verification is not None and not verification.ok:
+            return ArtifactError("verification", [Diagnostic("plan", verification.message)])
+        if result.status in POSITIVE_STATUSES:
+            return None
+        if result.status is Status.INFEASIBLE:
+            members = result.diagnosis.members if result.diagnosis else ()
+            diags = [Diagnostic("init", m["text"], m.get("hint", "")) for m in members]
+            return ArtifactError(
+                "infeasible",
+                diags or [Diagnostic("init", "check the initial facts")],
+                "no plan exists from this initial state to this goal; check the initial facts, "
+                "e.g. connections between places or tiles, and that the goal is what was asked",
+            )
+        kind = "timeout" if result.status is Status.TIMEOUT else "error"
+        return ArtifactError(kind, [Diagnostic("planner", result.message)])
+
+
+def describe_step(step: str, dom: Domain, templates: dict[str, str]) -> str:
+    """One plan step in words, from the domain's template for the action (the step itself if none)."""
+    name, args = parse_step(step)
+    action = dom.actions.get(name)
+    tmpl = templates.get(name)
+    if action is None or tmpl is None or len(args) != len(action.params):
+        return step
+    values = {var.lstrip("?"): arg for (var, _), arg in zip(action.params, args, strict=True)}
+    try:
+        return string.Formatter().vformat(tmpl, (), values)
+    except (KeyError, IndexError, ValueError):
+        return step
+
+
+def missing_static_facts(dom: Domain, prob: Problem) -> list[dict[str, str]]:
+    """Predicates that no action changes, that some action needs, and that the initial state never
+    mentions: the usual reason a model-written problem has no plan (floortile without connections)."""
+    changed: set[str] = set()
+    needed: dict[str, list[str]] = {}
+
+    def walk(f: Any, effect: bool, action: str, positive: bool = True) -> None:
+        if not isinstance(f, SList) or not f.items:
+            return
+        head = f.head()
+        if head in ("and", "or", "imply"):
+            for g in f.items[1:]:
+                walk(g, effect, action, positive)
+        elif head == "not":
+            walk(f.items[1], effect, action, not positive)
+        elif head in ("forall", "exists"):
+            walk(f.items[2], effect, action, positive)
+        elif head == "when":
+            walk(f.items[1], False, action, positive)
+            walk(f.items[2], True, action, positive)
+        elif head not in ("=", "increase", "decrease"):
+            if effect:
+                changed.add(head)
+            elif positive:
+                needed.setdefault(head, []).append(action)
+
+    for a in dom.actions.values():
+        walk(a.precondition, False, a.name)
+        walk(a.effect, True, a.name)
+    present = {pred for pred, _ in prob.init}
+    out = []
+    for pred, actions in sorted(needed.items()):
+        if pred not in changed and pred not in present:
+            acts = ", ".join(sorted(set(actions)))
+            out.append(
+                {
+                    "name": pred,
+                    "text": f"the initial state has no ({pred} ...) facts, but action(s) {acts} need them "
+                    "and no action makes them true",
+                    "hint": f"list every true ({pred} ...) fact in :init",
+                }
+            )
+    return out

@@ -1,0 +1,188 @@
+"""The language-model formalizer for planning: a request in words -> a PDDL problem (and, where no
+known domain fits, a domain too; that path is marked experimental)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.llm.client import ChatClient, Message
+from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.pddl.library import LibraryDomain
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningTask:
+    """A domain and a problem as PDDL text. ``library_key`` names the shipped domain used (empty for
+    a domain given by the person or written by the model); ``experimental`` marks a model-written
+    domain."""
+
+    domain: str
+    problem: str
+    library_key: str = ""
+    experimental: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"problem": self.problem}
+        if self.library_key:
+            out["library_domain"] = self.library_key
+        else:
+            out["domain"] = self.domain
+        if self.experimental:
+            out["experimental"] = True
+        return out
+
+
+@cache
+def _prompt(name: str) -> str:
+    return (
+        resources.files("formalizers.pddl")
+        .joinpath("prompts", name)
+        .read_text(encoding="utf-8")
+        .strip()
+    )
+
+
+def prompt_version() -> str:
+    h = hashlib.sha256()
+    for name in ("system.md", "request.md", "domain_request.md", "repair.md"):
+        h.update(_prompt(name).encode())
+    return h.hexdigest()[:12]
+
+
+_FENCE = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)
+_DEFINE = re.compile(r"\(\s*define\s*\(\s*(domain|problem)\b", re.IGNORECASE)
+
+
+def extract_pddl(reply: str) -> dict[str, str]:
+    """The domain and/or problem in a reply: fenced blocks, else ``(define ...)`` forms in the text."""
+    blocks = [m.group(1) for m in _FENCE.finditer(reply)] or [reply]
+    found: dict[str, str] = {}
+    for block in blocks:
+        starts = [(m.start(), m.group(1).lower()) for m in _DEFINE.finditer(block)]
+        for i, (start, kind) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else len(block)
+            found[kind] = block[start:end].strip()
+    if not found:
+        raise ArtifactError(
+            "parse",
+            [
+                Diagnostic(
+                    "reply",
+                    "no (define (problem ...)) found",
+                    "reply with the problem file in a ```pddl block",
+                )
+            ],
+        )
+    return found
+
+
+class PddlFormalizer:
+    """Asks a chat model for a problem file for ``domain`` (a library domain, or a person's domain
+    file as ``domain_text``); with neither, for a domain and a problem."""
+
+    kind = "pddl"
+
+    def __init__(
+        self, client: ChatClient, library_domain: LibraryDomain | None = None, domain_text: str = ""
+    ) -> None:
+        self.client = client
+        self.library_domain = library_domain
+        self.domain_text = domain_text or (library_domain.text if library_domain else "")
+
+    @property
+    def writes_domain(self) -> bool:
+        return not self.domain_text
+
+    def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
+        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
+        if self.writes_domain:
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("domain_request.md")).substitute(request=request),
+                }
+            )
+        else:
+            lib = self.library_domain
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("request.md")).substitute(
+                        domain_name=lib.name if lib else "given by the user",
+                        domain=self.domain_text.strip(),
+                        description=lib.description
+                        if lib
+                        else "(no description: read the domain file)",
+                        example_request=lib.example_request if lib else "(none)",
+                        example_problem=lib.example_problem if lib else "(none)",
+                        request=request,
+                    ),
+                }
+            )
+        if feedback is not None:
+            msgs.append({"role": "assistant", "content": feedback.previous})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("repair.md")).substitute(
+                        kind=feedback.kind, feedback=feedback.text
+                    ),
+                }
+            )
+        return msgs
+
+    def formalize(
+        self, request: str, feedback: Feedback | None = None, attempt: int = 1
+    ) -> Artifact:
+        t0 = time.perf_counter()
+        reply = self.client.complete(self.messages(request, feedback))
+        prov = Provenance(
+            "model",
+            self.client.model_id,
+            prompt_version(),
+            attempt,
+            elapsed_s=time.perf_counter() - t0,
+        )
+        try:
+            found = extract_pddl(reply)
+            if "problem" not in found:
+                raise ArtifactError(
+                    "parse",
+                    [
+                        Diagnostic(
+                            "reply",
+                            "the reply has no problem file",
+                            "write (define (problem NAME) ...)",
+                        )
+                    ],
+                )
+            if self.writes_domain and "domain" not in found:
+                raise ArtifactError(
+                    "parse",
+                    [
+                        Diagnostic(
+                            "reply",
+                            "the reply has no domain file",
+                            "write (define (domain NAME) ...) first",
+                        )
+                    ],
+                )
+        except ArtifactError as e:
+            e.reply = reply  # type: ignore[attr-defined]
+            raise
+        domain = found["domain"] if self.writes_domain else self.domain_text
+        task = PlanningTask(
+            domain,
+            found["problem"],
+            self.library_domain.key if self.library_domain else "",
+            experimental=self.writes_domain,
+        )
+        return Artifact("pddl", "pddl", task, reply, prov)

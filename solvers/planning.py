@@ -1,0 +1,238 @@
+"""Classical planning with Fast Downward (the build bundled in up-fast-downward), and plan checking
+with unified-planning's validator.
+
+The planner runs as a child process in its own session: the time limit holds because the whole
+process group is killed when it runs out, and the child is always reaped. The PDDL text goes to the
+planner as written, so PDDL that unified-planning's reader rejects (``either`` types, say) still plans.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from agent.errors import SolverFault
+from solvers.base import Limits, SolveResult, Status
+
+SATISFICING_ALIAS = "lama-first"
+OPTIMAL_ALIAS = "seq-opt-lmcut"
+
+# Fast Downward's exit codes (driver/returncodes.py).
+_UNSOLVABLE = {10, 11}
+_INCOMPLETE = {12}
+_PLAN_FOUND = {0, 1, 2, 3}
+_OUT_OF_RESOURCES = {20, 21, 22, 23, 24}
+_INPUT_ERRORS = {30, 31, 32, 33, 34, 35, 36, 37}
+
+
+@cache
+def fast_downward_script() -> Path:
+    """The bundled ``fast-downward.py`` driver; ``SolverFault`` when up-fast-downward is missing."""
+    try:
+        import up_fast_downward
+    except ImportError as e:
+        raise SolverFault(
+            f"Fast Downward is not installed ({e}); run `pip install up-fast-downward`"
+        ) from e
+    path = Path(up_fast_downward.__file__).parent / "downward" / "fast-downward.py"
+    if not path.is_file():
+        raise SolverFault(f"the Fast Downward driver is missing from up-fast-downward ({path})")
+    return path
+
+
+def format_action(name: str, args: list[str] | tuple[str, ...]) -> str:
+    """``drive(van1, depot, mill)``."""
+    return f"{name}({', '.join(args)})"
+
+
+def read_plan_file(text: str) -> list[str]:
+    """Fast Downward's plan file (``(pickup b1)`` per line, ``;`` comments) as action strings."""
+    plan = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("(") and line.endswith(")"):
+            parts = line[1:-1].split()
+            plan.append(format_action(parts[0], parts[1:]))
+    return plan
+
+
+def run_fast_downward(
+    domain: str, problem: str, limits: Limits, optimal: bool = False, memory_mb: int = 4096
+) -> SolveResult:
+    """Plan with Fast Downward (``lama-first``, or ``seq-opt-lmcut`` when ``optimal``).
+
+    Statuses: OPTIMAL (optimal search found a plan), FEASIBLE (satisficing plan), INFEASIBLE (the
+    planner proved no plan exists, or exhausted its search space), TIMEOUT, ERROR (the planner
+    rejected the input or ran out of memory; ``message`` holds its last words).
+    """
+    script = fast_downward_script()
+    alias = OPTIMAL_ALIAS if optimal else SATISFICING_ALIAS
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="formalist-fd-") as tmp:
+        d, p, plan_file = Path(tmp, "domain.pddl"), Path(tmp, "problem.pddl"), Path(tmp, "plan")
+        d.write_text(domain, encoding="utf-8")
+        p.write_text(problem, encoding="utf-8")
+        cmd = [
+            sys.executable,
+            str(script),
+            "--plan-file",
+            str(plan_file),
+            "--overall-memory-limit",
+            f"{memory_mb}M",
+            "--alias",
+            alias,
+            str(d),
+            str(p),
+        ]
+        code, out = _run(cmd, tmp, limits.time_s)
+        elapsed = time.perf_counter() - t0
+        if code is None:
+            return SolveResult(
+                Status.TIMEOUT,
+                f"fast-downward:{alias}",
+                time_s=elapsed,
+                message=f"no plan within {limits.time_s:g} s",
+            )
+        if code in _PLAN_FOUND and plan_file.is_file():
+            plan = read_plan_file(plan_file.read_text(encoding="utf-8"))
+            status = Status.OPTIMAL if optimal and code == 0 else Status.FEASIBLE
+            return SolveResult(
+                status,
+                f"fast-downward:{alias}",
+                float(len(plan)),
+                time_s=elapsed,
+                message="plan found",
+                plan=tuple(plan),
+            )
+    if code in _UNSOLVABLE:
+        return SolveResult(
+            Status.INFEASIBLE,
+            f"fast-downward:{alias}",
+            time_s=elapsed,
+            message="no plan exists: the planner proved the goal unreachable",
+        )
+    if code in _INCOMPLETE:
+        return SolveResult(
+            Status.INFEASIBLE,
+            f"fast-downward:{alias}",
+            time_s=elapsed,
+            message="no plan exists: the search space was exhausted",
+        )
+    if code in _OUT_OF_RESOURCES:
+        status = Status.TIMEOUT if code in (21, 23) else Status.ERROR
+        return SolveResult(
+            status,
+            f"fast-downward:{alias}",
+            time_s=elapsed,
+            message=f"the planner ran out of {'time' if status is Status.TIMEOUT else 'memory'}",
+        )
+    tail = " | ".join(line for line in out.strip().splitlines()[-4:])
+    return SolveResult(
+        Status.ERROR,
+        f"fast-downward:{alias}",
+        time_s=elapsed,
+        message=f"the planner failed (exit {code}): {tail[:500]}",
+    )
+
+
+def _run(cmd: list[str], cwd: str, time_s: float) -> tuple[int | None, str]:
+    """Run ``cmd`` in its own session; kill the whole group at ``time_s``. Returns (exit code or
+    None on timeout, output)."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    try:
+        out, _ = proc.communicate(timeout=time_s)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return None, ""
+    except BaseException:
+        _kill_group(proc)
+        raise
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()  # reap it, and drain the pipe
+
+
+# ---------------------------------------------------------------------------------------------
+# unified-planning: reading (in a background thread, while the planner runs) and validation
+
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="formalist-up")
+
+
+def _up_environment() -> Any:
+    # UP's reader mixes the global environment into some expressions (a private Environment fails
+    # with "different environment of the expression manager"), so the global one is configured.
+    from unified_planning.environment import get_environment
+
+    env = get_environment()
+    env.credits_stream = None
+    # IPC domains reuse names across kinds of element (an action "up" and an object "up").
+    env.error_used_name = False
+    return env
+
+
+def up_parse(domain: str, problem: str) -> Any:
+    """The unified-planning problem for the two texts (raises what UP's reader raises)."""
+    import warnings
+
+    from unified_planning.io import PDDLReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return PDDLReader(_up_environment()).parse_problem_string(domain, problem)
+
+
+def up_parse_async(domain: str, problem: str) -> Future[Any]:
+    return _pool.submit(up_parse, domain, problem)
+
+
+def up_validate(problem: Any, plan: list[str]) -> tuple[bool, str]:
+    """Check ``plan`` with unified-planning's sequential plan validator. Returns (valid, reason)."""
+    import unified_planning.model as upm
+    from unified_planning.engines import ValidationResultStatus
+    from unified_planning.engines.plan_validator import SequentialPlanValidator
+    from unified_planning.plans import ActionInstance, SequentialPlan
+
+    from formalizers.pddl.simulate import parse_step
+
+    steps = []
+    for n, step in enumerate(plan, 1):
+        name, args = parse_step(step)
+        if not problem.has_action(name):
+            return False, f"step {n} '{step}': no action '{name}'"
+        try:
+            objs = [problem.object(a) for a in args]
+        except upm.UPValueError:
+            return False, f"step {n} '{step}': unknown object"
+        steps.append(ActionInstance(problem.action(name), objs))
+    validator = SequentialPlanValidator(environment=problem.environment)
+    result = validator.validate(problem, SequentialPlan(steps, environment=problem.environment))
+    ok = result.status == ValidationResultStatus.VALID
+    reason = (
+        ""
+        if ok
+        else "; ".join(str(m.message) for m in result.log_messages or [])[:300]
+        or str(result.reason)
+    )
+    return ok, reason
