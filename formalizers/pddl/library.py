@@ -16,6 +16,12 @@ from importlib import resources
 from formalizers.pddl.model import Domain, read_domain
 
 _WORD = re.compile(r"[a-z]{3,}")
+_STOP = frozenset(
+    "the and for are you your with that this from can has have must will how what which not but all any "
+    "its into than then they their there these those was were who one two three four five six seven eight "
+    "nine ten should would could each also other some such only when where while after before over under "
+    "turn make want need goal".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,7 @@ def find(name: str) -> LibraryDomain | None:
 
 
 def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def rank(request: str) -> list[tuple[float, LibraryDomain]]:
@@ -98,7 +104,7 @@ def rank(request: str) -> list[tuple[float, LibraryDomain]]:
     return scored
 
 
-def pick(request: str, threshold: float = 0.12) -> LibraryDomain | None:
+def pick(request: str, threshold: float = 0.2) -> LibraryDomain | None:
     """The best-matching domain, or None when none matches well enough."""
     ranked = rank(request)
     return ranked[0][1] if ranked and ranked[0][0] >= threshold else None
