@@ -95,6 +95,16 @@ class Agent:
         name = "" if p.suffix.lower() == ".txt" else p.name
         return self.solve(Request(text, name, kind, optimal, dict(extra or {})))
 
+    def continue_with(self, answer: Answer, answers: dict[str, str]) -> Answer:
+        """Carry on after a NEEDS_INFO answer: the same request with the person's ``answers``
+        (parameter -> value) added to what they gave. No language model is needed."""
+        if answer.status is not Status.NEEDS_INFO or answer.kind != "apis":
+            raise InputError("only a NEEDS_INFO answer to a request over APIs can be continued")
+        import json
+
+        text = json.dumps(answer.artifact)
+        return self.solve(Request(text, "request.json", "apis", extra={"given": dict(answers)}))
+
     def options(self, req: Request) -> Options:
         return Options(
             Limits(time_s=self.config.time_limit),
@@ -102,6 +112,7 @@ class Agent:
             req.optimal,
             dict(req.extra),
             req.text,
+            self.config.planner,
         )
 
     # -- formal input ------------------------------------------------------------------------
@@ -234,6 +245,7 @@ class Agent:
             solver=result.solver,
             trace=trace,
             solve_result=result,
+            questions=list(result.questions),
         )
 
 

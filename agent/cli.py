@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ def _agent(args: argparse.Namespace) -> Any:
         "max_attempts": getattr(args, "max_attempts", None),
         "time_limit": getattr(args, "time_limit", None),
         "backend": getattr(args, "backend", None),
+        "planner": getattr(args, "planner", None),
         "record": getattr(args, "record", None),
     }
     if getattr(args, "no_cache", False):
@@ -69,6 +71,16 @@ def cmd_solve(args: argparse.Namespace) -> int:
     path = Path(target)
     is_file = _is_file(target)
     extra: dict[str, Any] = {}
+    if args.apis:
+        from agent.agent import read_text_file
+
+        extra["apis"] = read_text_file(args.apis)
+    if args.given:
+        pairs = [g.split("=", 1) for g in args.given]
+        bad = [g for g, p in zip(args.given, pairs, strict=True) if len(p) != 2 or not p[0].strip()]
+        if bad:
+            raise InputError(f"--given takes NAME=VALUE, not {bad[0]!r}")
+        extra["given"] = {k.strip(): v.strip() for k, v in pairs}
     if args.domain:
         from agent.agent import read_text_file
 
@@ -93,7 +105,7 @@ def _is_file(target: str) -> bool:
         return False
 
 
-FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps")
+FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps", ".pddl")
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
@@ -103,10 +115,12 @@ def cmd_examples(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of examples")
     agent = _agent(args)
+    # Every example file in the folder and its sub-folders; a catalog.yaml is the API catalog of the
+    # requests beside it, not a request itself.
     files = sorted(
         p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt")
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt") and p.stem != "catalog"
     )
     formal = [p for p in files if p.suffix.lower() in FORMAL_SUFFIXES]
     words = [p for p in files if p.suffix.lower() == ".txt"]
@@ -114,19 +128,21 @@ def cmd_examples(args: argparse.Namespace) -> int:
     print(f"== {len(formal)} formal examples (no language model needed)")
     for p in formal:
         answer = agent.solve_file(p)
-        failures += _example_line(p, answer)
+        failures += _example_line(p.relative_to(folder), answer)
     if not agent.config.model:
         print(f"== {len(words)} natural-language examples skipped: {HOW_TO_CONFIGURE}")
     else:
         print(f"== {len(words)} natural-language examples with {agent.config.model}")
         for p in words:
+            catalog = p.with_name("catalog.yaml")
+            extra = {"apis": catalog.read_text(encoding="utf-8")} if catalog.is_file() else {}
             try:
-                answer = agent.solve_file(p)
+                answer = agent.solve_file(p, kind="apis" if extra else "", extra=extra)
             except StopError as e:
-                print(f"{p.name:32s} FAILED: {e}")
+                print(f"{str(p.relative_to(folder)):32s} FAILED: {e}")
                 failures += 1
                 continue
-            failures += _example_line(p, answer)
+            failures += _example_line(p.relative_to(folder), answer)
     return EXIT_FAULT if failures else EXIT_OK
 
 
@@ -135,10 +151,18 @@ def _example_line(p: Path, answer: Any) -> int:
     ver = (
         "verified"
         if answer.verified
-        else ("" if answer.status.value in ("INFEASIBLE", "UNBOUNDED") else "NOT verified")
+        else (
+            ""
+            if answer.status.value in ("INFEASIBLE", "UNBOUNDED", "NEEDS_INFO")
+            else "NOT verified"
+        )
     )
-    print(f"{p.name:32s} {answer.status.value:11s} {obj:24s} {ver}  ({answer.attempts} attempt(s))")
-    if answer.diagnosis is not None:
+    if answer.plan is not None:
+        obj = f"plan of {len(answer.plan)} step(s)"
+    print(f"{str(p):32s} {answer.status.value:11s} {obj:24s} {ver}  ({answer.attempts} attempt(s))")
+    if answer.questions:
+        print(f"{'':32s} asks: {' '.join(answer.questions)}")
+    elif answer.diagnosis is not None:
         print(f"{'':32s} {answer.diagnosis.summary}")
     bad = bool(answer.error) or (bool(answer.values) and not answer.verified)
     if bad:
@@ -180,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)"
         )
+        p.add_argument(
+            "--planner",
+            choices=["fast-downward", "pyperplan"],
+            help="planner (default fast-downward)",
+        )
         p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")
         p.add_argument(
             "--no-cache", action="store_true", help="do not read or write the reply cache"
@@ -196,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=sorted(KINDS), help="force the problem kind")
     p.add_argument("--domain", help="planning: a PDDL domain file, or the name of a known domain")
     p.add_argument("--optimal", action="store_true", help="planning: ask for a proven-optimal plan")
+    p.add_argument("--apis", help="a request over APIs: the API catalog (YAML or JSON)")
+    p.add_argument(
+        "--given",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a request over APIs: an answer to a question (repeatable)",
+    )
     common(p)
     p.set_defaults(func=cmd_solve)
 
@@ -224,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAULT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`formalist ... | head`): nothing more to say, and no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

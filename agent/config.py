@@ -8,6 +8,7 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     max_attempts = 3
     time_limit = 60.0                 # seconds per solver call
     backend = "highs"                 # or "pyomo"
+    planner = "fast-downward"         # or "pyperplan"
     cache = "~/.cache/formalist/llm.sqlite"   # "" turns the response cache off
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
 """
@@ -35,6 +36,7 @@ class Config:
     max_attempts: int = 3
     time_limit: float = 60.0
     backend: str = "highs"
+    planner: str = "fast-downward"
     cache: str = DEFAULT_CACHE
     record: str = ""
     temperature: float = 0.0
@@ -49,6 +51,10 @@ class Config:
             )
         if self.backend not in ("highs", "pyomo"):
             raise ConfigError(f"backend must be 'highs' or 'pyomo', not {self.backend!r}")
+        if self.planner not in ("fast-downward", "pyperplan"):
+            raise ConfigError(
+                f"planner must be 'fast-downward' or 'pyperplan', not {self.planner!r}"
+            )
 
     def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})

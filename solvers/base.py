@@ -95,6 +95,8 @@ class SolveResult:
     plan: tuple[str, ...] | None = None
     answer_set: tuple[str, ...] | None = None
     cost: tuple[int, ...] | None = None
+    questions: tuple[str, ...] = ()
+    """For NEEDS_INFO: what to ask the person, one question per missing input."""
 
     def __post_init__(self) -> None:
         if self.status in POSITIVE_STATUSES and not self.has_solution:

@@ -143,6 +143,81 @@ def run_fast_downward(
     )
 
 
+PLANNERS = ("fast-downward", "pyperplan")
+
+
+def run_planner(
+    domain: str, problem: str, limits: Limits, optimal: bool = False, planner: str = "fast-downward"
+) -> SolveResult:
+    """Plan with ``planner`` (``fast-downward`` or ``pyperplan``) under ``limits``."""
+    if planner == "pyperplan":
+        return run_pyperplan(domain, problem, limits, optimal)
+    if planner != "fast-downward":
+        raise SolverFault(f"unknown planner {planner!r}; use one of {', '.join(PLANNERS)}")
+    return run_fast_downward(domain, problem, limits, optimal)
+
+
+def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = False) -> SolveResult:
+    """Plan with pyperplan (greedy best-first with hFF, or A* with LM-cut when ``optimal``).
+
+    pyperplan has no time limit of its own, so it runs as a child process that the limit kills.
+    It reports an exhausted search as "no solution"; with A* that proves no plan exists.
+    """
+    try:
+        import pyperplan  # noqa: F401
+    except ImportError as e:
+        raise SolverFault(f"pyperplan is not installed ({e}); run `pip install pyperplan`") from e
+    search, heuristic = ("astar", "lmcut") if optimal else ("gbf", "hff")
+    name = f"pyperplan:{search}-{heuristic}"
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="formalist-pp-") as tmp:
+        d, p = Path(tmp, "domain.pddl"), Path(tmp, "problem.pddl")
+        d.write_text(domain, encoding="utf-8")
+        p.write_text(problem, encoding="utf-8")
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyperplan",
+            "-l",
+            "warning",
+            "-s",
+            search,
+            "-H",
+            heuristic,
+            str(d),
+            str(p),
+        ]
+        code, out = _run(cmd, tmp, limits.time_s)
+        elapsed = time.perf_counter() - t0
+        soln = Path(tmp, "problem.pddl.soln")
+        if code is None:
+            return SolveResult(
+                Status.TIMEOUT, name, time_s=elapsed, message=f"no plan within {limits.time_s:g} s"
+            )
+        if code == 0 and soln.is_file():
+            plan = read_plan_file(soln.read_text(encoding="utf-8"))
+            status = Status.OPTIMAL if optimal else Status.FEASIBLE
+            return SolveResult(
+                status,
+                name,
+                float(len(plan)),
+                time_s=elapsed,
+                message="plan found",
+                plan=tuple(plan),
+            )
+    if code == 0 and "No solution could be found" in out:
+        return SolveResult(
+            Status.INFEASIBLE,
+            name,
+            time_s=elapsed,
+            message="no plan exists: the search space was exhausted",
+        )
+    tail = " | ".join(out.strip().splitlines()[-3:])
+    return SolveResult(
+        Status.ERROR, name, time_s=elapsed, message=f"pyperplan failed (exit {code}): {tail[:500]}"
+    )
+
+
 def _run(cmd: list[str], cwd: str, time_s: float) -> tuple[int | None, str]:
     """Run ``cmd`` in its own session; kill the whole group at ``time_s``. Returns (exit code or
     None on timeout, output)."""

@@ -22,6 +22,12 @@ _BACKENDS = (
         "HiGHS through highspy, straight from the compiled rows (default)",
     ),
     ("pyomo", "milp", "pyomo.environ", "a Pyomo ConcreteModel solved by Pyomo's HiGHS interface"),
+    (
+        "clingo",
+        "asp",
+        "clingo",
+        "clingo's Python API in a child process with time and memory limits",
+    ),
 )
 
 

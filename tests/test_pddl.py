@@ -299,3 +299,27 @@ def test_every_library_domain_reads_and_has_templates_for_every_action() -> None
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 def test_fd_children_helper_sees_nothing_when_idle() -> None:
     assert _descendants() == []
+
+
+def test_pyperplan_agrees_with_fast_downward_on_optimal_length() -> None:
+    fd = agent().solve(Request(fixture("blocksworld_p08.pddl"), "p.pddl", optimal=True))
+    pp = Agent(config=Config(cache="", planner="pyperplan")).solve(
+        Request(fixture("blocksworld_p08.pddl"), "p.pddl", optimal=True)
+    )
+    assert fd.status is pp.status is Status.OPTIMAL
+    assert len(fd.plan or []) == len(pp.plan or []) == 14
+    assert pp.verified and pp.solver.startswith("pyperplan")
+
+
+def test_pyperplan_has_a_time_limit_that_holds() -> None:
+    from solvers.planning import run_pyperplan
+
+    dom = library.find("tyreworld")
+    assert dom is not None
+    t0 = time.perf_counter()
+    result = run_pyperplan(
+        dom.text, fixture("tyreworld_p20.pddl"), Limits(time_s=1.0), optimal=True
+    )
+    assert result.status is Status.TIMEOUT
+    assert time.perf_counter() - t0 < 2.0
+    assert _descendants() == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from agent.kinds.apis import ApisKind
+from agent.kinds.asp import AspKind
 from agent.kinds.base import Kind, Options
 from agent.kinds.milp import MilpKind
 from agent.kinds.pddl import PddlKind
 
-KINDS: dict[str, Kind] = {k.name: k for k in (MilpKind(), PddlKind())}
+KINDS: dict[str, Kind] = {k.name: k for k in (MilpKind(), PddlKind(), AspKind(), ApisKind())}
 
 __all__ = ["KINDS", "Kind", "Options"]

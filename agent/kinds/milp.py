@@ -40,7 +40,7 @@ class MilpKind:
 
     def is_formal(self, text: str, name: str) -> bool:
         low = name.lower()
-        if low.endswith((".mps", ".json", ".yaml", ".yml")):
+        if low.endswith(".mps"):
             return True
         if low.endswith(".lp"):
             return milp_files.looks_like_cplex_lp(text)

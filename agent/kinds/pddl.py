@@ -119,8 +119,12 @@ class PddlKind:
         return ValidatedTask(task, dom, prob, planning.up_parse_async(task.domain, task.problem))
 
     def solve(self, validated: ValidatedTask, options: Options) -> SolveResult:
-        result = planning.run_fast_downward(
-            validated.task.domain, validated.task.problem, options.limits, optimal=options.optimal
+        result = planning.run_planner(
+            validated.task.domain,
+            validated.task.problem,
+            options.limits,
+            optimal=options.optimal,
+            planner=options.planner,
         )
         if result.status is Status.INFEASIBLE:
             from dataclasses import replace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from typing import Any
 
@@ -64,12 +65,29 @@ def looks_like_five_element(text: str) -> bool:
     return ("variables" in head and "objective" in head) and (head.startswith("{") or ":" in head)
 
 
+_LP_OBJECTIVE = re.compile(r"(?:maximi[sz]e|maximum|max|minimi[sz]e|minimum|min)(?:\s|$)")
+_LP_SECTION = re.compile(
+    r"^[ \t]*(?:subject[ \t]+to|such[ \t]+that|s\.t\.|st\.?)(?:[ \t:]|$)|^[ \t]*end[ \t]*$",
+    re.MULTILINE,
+)
+
+
 def looks_like_cplex_lp(text: str) -> bool:
-    """CPLEX LP: an objective section (maximize/minimize) and 'subject to' or 'end'."""
-    low = text.lower()
-    head = low.lstrip()[:2000]
-    starts = head.startswith(("max", "min", "\\"))
-    return starts and any(k in low for k in ("subject to", "such that", "st\n", "s.t.", "\nend"))
+    """CPLEX LP: the first line that is not a ``\\`` comment is an objective section keyword
+    (``Maximize``, ``Minimize``, ``Max``...) and a later line starts a ``Subject To`` section (or
+    ``st``, ``s.t.``, ``such that``) or is ``End``.
+
+    The keywords must stand alone: a clingo program (also ``.lp``) that starts with ``max_load(10).``,
+    ``min :- a.`` or ``% max ...`` is not an LP file.
+    """
+    low = text[:200_000].lower()
+    first = next(
+        (s for s in (line.strip() for line in low[:4000].splitlines()) if s and s[0] != "\\"), ""
+    )
+    first = first.split("\\", 1)[0].strip()  # a trailing CPLEX comment
+    if not _LP_OBJECTIVE.match(first) or ":-" in first:
+        return False
+    return bool(_LP_SECTION.search(low))
 
 
 def looks_like_mps(text: str) -> bool:

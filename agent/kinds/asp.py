@@ -1,0 +1,218 @@
+"""Logic, configuration and combinatorial requests: clingo programs (answer set programming)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.kinds.base import Options
+from agent.llm.client import ChatClient
+from formalizers.asp.formalizer import AspFormalizer
+from formalizers.asp.program import (
+    AspProgram,
+    check_program,
+    code_only,
+    looks_like_clingo,
+    parses,
+)
+from formalizers.base import Artifact
+from formalizers.offline.milp_files import looks_like_cplex_lp
+from solvers.base import Limits, SolveResult, Status, Verification
+
+MAX_ATOMS_SHOWN = 25
+"""Atoms listed per predicate in an explanation; the rest are counted."""
+
+ASP_SUFFIXES = (".asp", ".clingo", ".gringo")
+"""File names that are clingo programs whatever they hold (``.lp`` is shared with CPLEX LP)."""
+
+
+def verify_limits(result: SolveResult) -> Limits:
+    """Time for the independent check: three times the solve's wall time, at least 5 s."""
+    return Limits(time_s=max(5.0, 3.0 * result.time_s))
+
+
+class AspKind:
+    name = "asp"
+    words: tuple[str, ...] = (
+        "answer set",
+        "clingo",
+        "puzzle",
+        "riddle",
+        "sudoku",
+        "queens",
+        "colouring",
+        "coloring",
+        "colour",
+        "color",
+        "neighbour",
+        "neighbor",
+        "adjacent",
+        "seating",
+        "configuration",
+        "configure",
+        "timetable",
+        "assign each",
+        "exactly one",
+        "logic puzzle",
+        "who owns",
+    )
+
+    def is_formal(self, text: str, name: str) -> bool:
+        low = name.lower()
+        if low.endswith(ASP_SUFFIXES):
+            return bool(text.strip())
+        if low.endswith(".lp"):
+            # CPLEX LP files end in .lp too: they start with an objective section.
+            return not looks_like_cplex_lp(text) and looks_like_clingo(text)
+        if low:
+            return False
+        return looks_like_clingo(text) and not looks_like_cplex_lp(text) and parses(text)
+
+    def read(self, text: str, name: str, options: Options) -> Artifact:
+        return Artifact("asp", "asp", AspProgram(text), text)
+
+    def formalizer(self, client: ChatClient, options: Options) -> AspFormalizer:
+        return AspFormalizer(client)
+
+    def validate(self, artifact: Artifact, options: Options) -> AspProgram:
+        model = artifact.model
+        return check_program(model.text if isinstance(model, AspProgram) else artifact.text)
+
+    def solve(self, validated: AspProgram, options: Options) -> SolveResult:
+        from solvers import clingo_backend
+
+        try:
+            return clingo_backend.solve(validated, options.limits)
+        except ArtifactError as e:
+            # validate() ran the same checks; an error found only while grounding lands here.
+            return SolveResult(
+                Status.ERROR, "clingo", message=f"clingo rejected the program: {e.feedback()}"
+            )
+
+    def verify(self, validated: AspProgram, result: SolveResult) -> Verification | None:
+        if result.answer_set is None:
+            return None
+        from solvers.asp_verify import verify_asp
+
+        return verify_asp(validated, result, verify_limits(result))
+
+    def explain(
+        self, validated: AspProgram, result: SolveResult, verification: Verification | None
+    ) -> str:
+        return explain_answer_set(validated, result, verification)
+
+    def problem(
+        self, validated: AspProgram, result: SolveResult, verification: Verification | None
+    ) -> ArtifactError | None:
+        if verification is not None and not verification.ok:
+            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
+            return ArtifactError(
+                "verification",
+                diags or [Diagnostic("answer set", verification.message)],
+                f"the answer set fails the independent check: {verification.message}",
+            )
+        if result.status in (Status.OPTIMAL, Status.FEASIBLE):
+            return None
+        if result.status is Status.INFEASIBLE:
+            members = result.diagnosis.members if result.diagnosis is not None else ()
+            diags = [
+                Diagnostic(
+                    m["name"],
+                    f"`{m['text']}`",
+                    f"from: {m['description']}" if m.get("description") else "",
+                )
+                for m in members
+            ]
+            summary = (
+                "the program has no answer set: these constraints cannot all hold together (a "
+                "minimal unsatisfiable core). Check each against the request: a constraint the "
+                "request does not state, a wrong comparison, a choice-rule bound that is too "
+                "tight, or missing facts."
+                if members
+                else (
+                    result.diagnosis.summary
+                    if result.diagnosis
+                    else "the program has no answer set"
+                )
+            )
+            if result.message:
+                summary += "\nclingo also warns (a misspelt predicate?):\n" + result.message
+            return ArtifactError("infeasible", diags, summary)
+        kind = "timeout" if result.status is Status.TIMEOUT else "error"
+        return ArtifactError(kind, [Diagnostic("clingo", result.message or result.status.value)])
+
+
+def group_atoms(atoms: tuple[str, ...]) -> dict[str, list[str]]:
+    """Shown atoms grouped by predicate (``"color/2"``; ``"-p/1"`` for classical negation; terms
+    that are not atoms under ``"terms"``), in the order given."""
+    import clingo
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for text in atoms:
+        try:
+            sym = clingo.parse_term(text)
+        except RuntimeError:
+            groups["terms"].append(text)
+            continue
+        if sym.type is clingo.SymbolType.Function and sym.name:
+            sign = "-" if sym.negative else ""
+            groups[f"{sign}{sym.name}/{len(sym.arguments)}"].append(text)
+        else:
+            groups["terms"].append(text)
+    return dict(groups)
+
+
+def explain_answer_set(
+    program: AspProgram, result: SolveResult, verification: Verification | None
+) -> str:
+    """Status, the cost, the answer set's atoms by predicate, and the check; for an unsatisfiable
+    program the constraints that cannot hold together."""
+    lines: list[str] = []
+    if result.answer_set is not None:
+        if result.status is Status.TIMEOUT:
+            head = "Best answer set found before the time limit (not proven optimal)"
+        elif result.cost:
+            head = "Optimal answer set"
+        else:
+            head = "An answer set (the program has nothing to optimize)"
+        if result.cost:
+            levels = ", ".join(str(c) for c in result.cost)
+            head += f", cost {result.cost[0]}" + (
+                f" (per priority level, highest first: {levels})" if len(result.cost) > 1 else ""
+            )
+            if "#maxim" in code_only(program.text):
+                head += "; clingo minimizes, so #maximize weights count as negative"
+        lines.append(head + ".")
+        if verification is not None:
+            lines.append(
+                ("Verified independently: " if verification.ok else "Verification FAILED: ")
+                + verification.message
+                + "."
+            )
+        groups = group_atoms(result.answer_set)
+        if not groups:
+            lines.append("The answer set is empty: no shown atom is true.")
+        for pred, atoms in groups.items():
+            more = len(atoms) - MAX_ATOMS_SHOWN
+            lines.append(
+                f"  {pred}: {' '.join(atoms[:MAX_ATOMS_SHOWN])}"
+                + (f" ... and {more} more" if more > 0 else "")
+            )
+        if result.message:
+            lines.append("Notes from clingo:\n  " + result.message.replace("\n", "\n  "))
+    elif result.status is Status.INFEASIBLE:
+        lines.append("No answer set: the program is unsatisfiable.")
+        if result.diagnosis is not None:
+            summary = result.diagnosis.summary
+            colon = ":" if result.diagnosis.members else "."
+            lines.append(summary[:1].upper() + summary[1:] + colon)
+            for m in result.diagnosis.members:
+                desc = f"  ({m['description']})" if m.get("description") else ""
+                lines.append(f"  - {m['name']}: {m['text']}{desc}")
+        if result.message:
+            lines.append("Notes from clingo:\n  " + result.message.replace("\n", "\n  "))
+    elif result.status is Status.TIMEOUT:
+        lines.append(f"No answer set found within the time limit: {result.message}.")
+    else:
+        lines.append(f"clingo failed: {result.message}")
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""The language-model formalizer for logic and configuration requests: text in, clingo program out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.llm.client import ChatClient, Message
+from formalizers.asp.program import AspProgram, check_program
+from formalizers.base import Artifact, Feedback, Provenance
+
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP = frozenset(
+    "the and for are each with that this from can has have must per will how many much what which "
+    "not but all any its into than then they their there these those was were who one two".split()
+)
+
+ASP_FENCES = frozenset({"asp", "clingo", "gringo", "lp", "prolog", ""})
+"""Languages of a fenced block taken as the program (a bare ``` fence counts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A worked few-shot example: a request and its clingo program."""
+
+    name: str
+    request: str
+    program: str
+
+
+@cache
+def _prompt(name: str) -> str:
+    return (
+        resources.files("formalizers.asp")
+        .joinpath("prompts", name)
+        .read_text(encoding="utf-8")
+        .strip()
+    )
+
+
+@cache
+def load_examples() -> tuple[Example, ...]:
+    """The bundled few-shot examples (each checked by clingo: a broken example is a defect)."""
+    out = []
+    folder = resources.files("formalizers.asp").joinpath("examples")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            check_program(data["program"])
+            out.append(Example(entry.name.removesuffix(".json"), data["request"], data["program"]))
+    return tuple(out)
+
+
+def prompt_version() -> str:
+    """A short hash of the prompt files and examples: it changes whenever they do."""
+    h = hashlib.sha256()
+    for name in ("system.md", "request.md", "repair.md"):
+        h.update(_prompt(name).encode())
+    for ex in load_examples():
+        h.update(json.dumps([ex.request, ex.program]).encode())
+    return h.hexdigest()[:12]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def select_examples(request: str, k: int = 2) -> list[Example]:
+    """The ``k`` examples whose requests share the most words with ``request`` (Jaccard)."""
+    words = _words(request)
+    scored = []
+    for ex in load_examples():
+        other = _words(ex.request)
+        union = words | other
+        scored.append((len(words & other) / len(union) if union else 0.0, ex.name, ex))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [ex for _, _, ex in scored[:k]]
+
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def extract_program(reply: str) -> str:
+    """The program in a model reply: the last fenced block marked ``asp``, ``clingo``, ``lp``,
+    ``prolog`` or unmarked; else the last fenced block of any language; else the whole reply.
+
+    Raises ``ArtifactError("parse")`` when the reply, or the block taken from it, is empty.
+    """
+    if not reply or not reply.strip():
+        raise ArtifactError(
+            "parse",
+            [Diagnostic("reply", "the reply is empty", "reply with the program in a ```asp block")],
+        )
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(reply)]
+    asp = [body for lang, body in blocks if lang in ASP_FENCES]
+    text = asp[-1] if asp else (blocks[-1][1] if blocks else reply)
+    if not text.strip():
+        raise ArtifactError(
+            "parse",
+            [
+                Diagnostic(
+                    "reply", "the fenced block is empty", "put the whole program inside the block"
+                )
+            ],
+        )
+    # Kept exactly as written: clingo's line numbers must match the lines the model wrote.
+    return text
+
+
+class AspFormalizer:
+    """Asks a chat model for a clingo program and extracts it from the reply.
+
+    Feedback from a failed attempt is sent as a follow-up turn after the model's previous reply. The
+    program is checked by clingo in the validate stage, not here.
+    """
+
+    kind = "asp"
+
+    def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
+        self.client = client
+        self.n_examples = n_examples
+
+    def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
+        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
+        tmpl = Template(_prompt("request.md"))
+        for ex in select_examples(request, self.n_examples):
+            msgs.append({"role": "user", "content": tmpl.substitute(request=ex.request)})
+            msgs.append({"role": "assistant", "content": f"```asp\n{ex.program.strip()}\n```"})
+        msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
+        if feedback is not None:
+            msgs.append({"role": "assistant", "content": feedback.previous})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("repair.md")).substitute(
+                        kind=feedback.kind, feedback=feedback.text
+                    ),
+                }
+            )
+        return msgs
+
+    def formalize(
+        self, request: str, feedback: Feedback | None = None, attempt: int = 1
+    ) -> Artifact:
+        t0 = time.perf_counter()
+        reply = self.client.complete(self.messages(request, feedback))
+        prov = Provenance(
+            "model",
+            self.client.model_id,
+            prompt_version(),
+            attempt,
+            elapsed_s=time.perf_counter() - t0,
+        )
+        try:
+            program = extract_program(reply)
+        except ArtifactError as e:
+            e.reply = reply  # type: ignore[attr-defined]
+            raise
+        return Artifact("asp", "asp", AspProgram(program), reply, prov)
