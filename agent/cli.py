@@ -164,7 +164,8 @@ def _example_line(p: Path, answer: Any) -> int:
         print(f"{'':32s} asks: {' '.join(answer.questions)}")
     elif answer.diagnosis is not None:
         print(f"{'':32s} {answer.diagnosis.summary}")
-    bad = bool(answer.error) or (bool(answer.values) and not answer.verified)
+    has_solution = answer.solve_result is not None and answer.solve_result.has_solution
+    bad = bool(answer.error) or (has_solution and not answer.verified)
     if bad:
         print(f"{'':32s} {answer.error or answer.explanation}")
     return int(bad)

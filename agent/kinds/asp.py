@@ -32,6 +32,10 @@ def verify_limits(result: SolveResult) -> Limits:
 
 
 class AspKind:
+    """Answer set programs: clingo ``.lp`` files (told from CPLEX LP by content), ``.asp`` files,
+    inline programs, and requests a language model writes as programs. Solved by clingo in a child
+    process, re-checked by grounding again with the answer set enforced."""
+
     name = "asp"
     words: tuple[str, ...] = (
         "answer set",
@@ -123,11 +127,12 @@ class AspKind:
                 )
                 for m in members
             ]
+            minimal = result.diagnosis is not None and result.diagnosis.irreducible
             summary = (
-                "the program has no answer set: these constraints cannot all hold together (a "
-                "minimal unsatisfiable core). Check each against the request: a constraint the "
-                "request does not state, a wrong comparison, a choice-rule bound that is too "
-                "tight, or missing facts."
+                "the program has no answer set: these constraints cannot all hold together"
+                + (" (a minimal unsatisfiable core)" if minimal else "")
+                + ". Check each against the request: a constraint the request does not state, a "
+                "wrong comparison, a choice-rule bound that is too tight, or missing facts."
                 if members
                 else (
                     result.diagnosis.summary

@@ -207,8 +207,8 @@ def artifact_from_text(text: str, kind_hint: str = "", name: str = "") -> Artifa
         if looks_like_cplex_lp(text) or kind_hint == "milp":
             return Artifact("milp", "lp", read_with_highs(text, ".lp"), text)
         raise InputError(
-            f"{name or 'the input'} is not a CPLEX LP file (an ASP program is not supported yet); "
-            "use --kind milp to force reading it as LP"
+            f"{name or 'the input'} is not a CPLEX LP file; use --kind milp to force reading it as "
+            "LP, or --kind asp for a clingo program"
         )
     if low_name.endswith((".json", ".yaml", ".yml")) or looks_like_five_element(text):
         return Artifact("milp", "five-element", read_five_element(text), text)
