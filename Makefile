@@ -13,7 +13,7 @@ $(BIN)/python:
 # The CPU torch wheel goes in first so that nothing later pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,serve]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import HOW_TO_CONFIGURE, Config, load_config
-from agent.errors import ArtifactError, ConfigError, InputError
+from agent.errors import ArtifactError, ConfigError, InputError, NeedsInformation
 from agent.kinds import KINDS, Kind, Options
 from agent.llm.client import ChatClient
 from agent.router import route
@@ -95,6 +95,70 @@ class Agent:
         name = "" if p.suffix.lower() == ".txt" else p.name
         return self.solve(Request(text, name, kind, optimal, dict(extra or {})))
 
+    def formalize(self, request: str | Request, kind: str = "") -> dict[str, Any]:
+        """The validated artifact for ``request`` without solving it: ``{"kind", "language",
+        "artifact", "attempts", "feedback"}`` (feedback from each failed attempt). Raises ``InputError``
+        or ``ConfigError`` as ``solve`` does, and ``ArtifactError`` when every attempt failed."""
+        req = request if isinstance(request, Request) else Request(request, kind=kind)
+        r = route(req)
+        k = KINDS[r.kind]
+        opts = self.options(req)
+        if r.formal:
+            artifact = k.read(req.text, req.name, opts)
+            k.validate(artifact, opts)
+            return {
+                "kind": k.name,
+                "language": artifact.language,
+                "artifact": artifact.to_json(),
+                "attempts": 1,
+                "feedback": [],
+            }
+        client = self.client
+        if client is None:
+            raise ConfigError(HOW_TO_CONFIGURE)
+        formalizer = k.formalizer(client, opts)
+        feedback: Feedback | None = None
+        notes: list[str] = []
+        last_error: ArtifactError | None = None
+        for n in range(1, self.config.max_attempts + 1):
+            reply = ""
+            try:
+                artifact = formalizer.formalize(req.text, feedback, n)
+                reply = artifact.text
+                k.validate(artifact, opts)
+                return {
+                    "kind": k.name,
+                    "language": artifact.language,
+                    "artifact": artifact.to_json(),
+                    "attempts": n,
+                    "feedback": notes,
+                }
+            except ArtifactError as e:
+                feedback = Feedback(e.kind, e.feedback(), reply or getattr(e, "reply", ""))
+                notes.append(e.feedback())
+                last_error = e
+        assert last_error is not None
+        raise last_error
+
+    def revise(self, request: str, kind: str, previous: Any, instruction: str) -> Answer:
+        """A follow-up to a solved request: for optimization, the language model edits the previous
+        five-element model as ``instruction`` says (rather than starting over); other kinds are
+        formalized again from the request and the follow-up together."""
+        client = self.client
+        if client is None:
+            raise ConfigError(HOW_TO_CONFIGURE)
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}")
+        k = KINDS[kind]
+        if kind == "milp" and isinstance(previous, dict):
+            from formalizers.milp.formalizer import MilpFormalizer
+
+            req = Request(request, kind="milp")
+            return self._repair_loop(
+                req, k, client, MilpFormalizer(client).revising(previous, instruction)
+            )
+        return self.solve(Request(f"{request}\n\nFollow-up: {instruction}", kind=kind))
+
     def continue_with(self, answer: Answer, answers: dict[str, str]) -> Answer:
         """Carry on after a NEEDS_INFO answer: the same request with the person's ``answers``
         (parameter -> value) added to what they gave. No language model is needed."""
@@ -142,9 +206,11 @@ class Agent:
         return self._answer(kind, artifact, validated, result, verification, [attempt])
 
     # -- the repair loop ---------------------------------------------------------------------
-    def _repair_loop(self, req: Request, kind: Kind, client: ChatClient) -> Answer:
+    def _repair_loop(
+        self, req: Request, kind: Kind, client: ChatClient, formalizer: Any = None
+    ) -> Answer:
         opts = self.options(req)
-        formalizer = kind.formalizer(client, opts)
+        formalizer = formalizer or kind.formalizer(client, opts)
         trace: list[Attempt] = []
         feedback: Feedback | None = None
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
@@ -154,6 +220,18 @@ class Agent:
             t0 = time.perf_counter()
             try:
                 artifact = formalizer.formalize(req.text, feedback, n)
+            except NeedsInformation as e:
+                attempt.timings["formalize"] = time.perf_counter() - t0
+                attempt.outcome = "needs_info"
+                attempt.status = Status.NEEDS_INFO.value
+                return Answer(
+                    Status.NEEDS_INFO,
+                    kind.name,
+                    trace=trace,
+                    questions=e.questions,
+                    explanation="More information is needed:\n"
+                    + "\n".join(f"  - {q}" for q in e.questions),
+                )
             except ArtifactError as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
                 attempt.reply = getattr(e, "reply", "")

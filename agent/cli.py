@@ -171,6 +171,34 @@ def _example_line(p: Path, answer: Any) -> int:
     return int(bad)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    agent = _agent(args)
+    if args.mcp_stdio:
+        from agent.mcp_tools import build_mcp
+
+        build_mcp(agent).run("stdio")
+        return EXIT_OK
+    from agent.server import serve
+
+    serve(
+        agent,
+        args.host,
+        args.port,
+        args.db or agent.config.sessions,
+        args.token or agent.config.token,
+    )
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from agent.chat import run_chat
+    from agent.session import SessionStore
+
+    agent = _agent(args)
+    run_chat(agent, SessionStore(args.db or agent.config.sessions), args.session)
+    return EXIT_OK
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     from solvers.registry import backends
 
@@ -243,6 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default="examples")
     common(p)
     p.set_defaults(func=cmd_examples)
+
+    p = sub.add_parser("serve", help="the HTTP service: OpenAI-compatible chat, REST and MCP")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", help="sessions database (default from the configuration)")
+    p.add_argument("--token", help="bearer token every route but /health requires")
+    p.add_argument(
+        "--mcp-stdio", action="store_true", help="serve the MCP tools over stdio instead"
+    )
+    common(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("chat", help="a conversation in the terminal")
+    p.add_argument("--session", help="continue this session")
+    p.add_argument("--db", help="sessions database (default from the configuration)")
+    common(p)
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("backends", help="list solver backends and whether they load")
     p.set_defaults(func=cmd_backends)

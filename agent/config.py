@@ -11,6 +11,8 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     planner = "fast-downward"         # or "pyperplan"
     cache = "~/.cache/formalist/llm.sqlite"   # "" turns the response cache off
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
+    sessions = "~/.local/share/formalist/sessions.sqlite"   # chat sessions (formalist chat / serve)
+    token = ""                        # or FORMALIST_TOKEN: bearer token `formalist serve` requires
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Config:
     record: str = ""
     temperature: float = 0.0
     request_timeout: float = 120.0
+    sessions: str = "~/.local/share/formalist/sessions.sqlite"
+    token: str = ""
+    max_body_bytes: int = 2_000_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= 50:
@@ -94,6 +99,9 @@ def load_config(path: str | Path | None = None) -> Config:
     env_url = os.environ.get("FORMALIST_BASE_URL")
     if env_url:
         data["base_url"] = env_url
+    env_token = os.environ.get("FORMALIST_TOKEN")
+    if env_token:
+        data["token"] = env_token
     try:
         return Config(**data)
     except TypeError as e:

@@ -72,3 +72,13 @@ class ConfigError(StopError):
 
 class SolverFault(StopError):
     """A solver is missing or failed in a way that is not the artifact's fault."""
+
+
+class NeedsInformation(FormalistError):
+    """The request lacks information only the person can give; ``questions`` say what to ask.
+
+    Not a failure: the agent answers with status NEEDS_INFO and the questions."""
+
+    def __init__(self, questions: list[str]) -> None:
+        self.questions = [q for q in questions if q.strip()]
+        super().__init__("; ".join(self.questions))

@@ -12,7 +12,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from agent.errors import ArtifactError, Diagnostic
+from agent.errors import ArtifactError, Diagnostic, NeedsInformation
 from agent.llm.client import ChatClient, Message
 from formalizers.base import Artifact, Feedback, Provenance
 from formalizers.offline.milp_files import five_element_from_data
@@ -59,7 +59,7 @@ def load_examples() -> tuple[Example, ...]:
 def prompt_version() -> str:
     """A short hash of the prompt files and examples: it changes whenever they do."""
     h = hashlib.sha256()
-    for name in ("system.md", "request.md", "repair.md"):
+    for name in ("system.md", "request.md", "repair.md", "revise.md"):
         h.update(_prompt(name).encode())
     for ex in load_examples():
         h.update(json.dumps([ex.request, ex.model], sort_keys=True).encode())
@@ -137,8 +137,45 @@ class MilpFormalizer:
     def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
         self.client = client
         self.n_examples = n_examples
+        self._revision: tuple[dict[str, Any], str] | None = None
+
+    def _revision_messages(self, request: str, feedback: Feedback | None) -> list[Message]:
+        assert self._revision is not None
+        previous, instruction = self._revision
+        msgs: list[Message] = [
+            {"role": "system", "content": _prompt("system.md")},
+            {
+                "role": "user",
+                "content": Template(_prompt("request.md")).substitute(request=request),
+            },
+            {"role": "assistant", "content": json.dumps(previous, indent=1)},
+            {
+                "role": "user",
+                "content": Template(_prompt("revise.md")).substitute(instruction=instruction),
+            },
+        ]
+        if feedback is not None:
+            msgs.append({"role": "assistant", "content": feedback.previous})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": Template(_prompt("repair.md")).substitute(
+                        kind=feedback.kind, feedback=feedback.text
+                    ),
+                }
+            )
+        return msgs
+
+    def revising(self, previous: dict[str, Any], instruction: str) -> MilpFormalizer:
+        """A formalizer whose first attempt edits ``previous`` (a five-element model) as
+        ``instruction`` says, instead of starting from the request."""
+        other = MilpFormalizer(self.client, self.n_examples)
+        other._revision = (previous, instruction)
+        return other
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
+        if self._revision is not None:
+            return self._revision_messages(request, feedback)
         msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
         tmpl = Template(_prompt("request.md"))
         for ex in select_examples(request, self.n_examples):
@@ -170,7 +207,16 @@ class MilpFormalizer:
             elapsed_s=time.perf_counter() - t0,
         )
         try:
-            model = five_element_from_data(extract_json(reply))
+            data = extract_json(reply)
+            if isinstance(data, dict) and "questions" in data and "variables" not in data:
+                questions = data["questions"]
+                if (
+                    isinstance(questions, list)
+                    and questions
+                    and all(isinstance(q, str) for q in questions)
+                ):
+                    raise NeedsInformation(questions)
+            model = five_element_from_data(data)
         except ArtifactError as e:
             e.reply = reply  # type: ignore[attr-defined]
             raise
