@@ -17,7 +17,7 @@ from agent.errors import ArtifactError, ConfigError, InputError, NeedsInformatio
 from agent.kinds import KINDS, Kind, Options
 from agent.llm.client import ChatClient
 from agent.router import route
-from agent.types import Answer, Attempt, Request
+from agent.types import Answer, Attempt, Request, Route
 from formalizers.base import Artifact, Feedback
 from solvers.base import (
     NEGATIVE_STATUSES,
@@ -76,7 +76,12 @@ class Agent:
         req = request if isinstance(request, Request) else Request(request, kind=kind)
         r = route(req)
         if r.formal:
-            return self._solve_formal(req, KINDS[r.kind])
+            answer = self._solve_formal(req, KINDS[r.kind])
+            if not (answer.error and not req.name and not req.kind and self.config.model):
+                return answer
+            # Text that only looked formal ("Minimize the wage bill subject to ...") and does not
+            # read as a formal model is a request in words, when a model can take it.
+            r = Route(r.kind, False, "read as words: it did not parse as a formal model")
         client = self.client
         if client is None:
             raise ConfigError(HOW_TO_CONFIGURE)

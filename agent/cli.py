@@ -43,7 +43,7 @@ def _agent(args: argparse.Namespace) -> Any:
 
 def _print_answer(answer: Any, as_json: bool, trace: bool) -> None:
     if as_json:
-        print(json.dumps(answer.to_json(trace=trace), indent=2, default=str))
+        print(json.dumps(answer.to_json(trace=trace), indent=2, default=str, allow_nan=False))
         return
     print(
         f"status: {answer.status.value}   kind: {answer.kind}   attempts: {answer.attempts}"
@@ -70,6 +70,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     target = args.request
     path = Path(target)
     is_file = _is_file(target)
+    if not is_file and _looks_like_path(target):
+        raise InputError(f"no such file: {target}")
     extra: dict[str, Any] = {}
     if args.apis:
         from agent.agent import read_text_file
@@ -93,6 +95,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
         answer = agent.solve(Request(target, "", args.kind or "", args.optimal, extra))
     _print_answer(answer, args.json, args.trace)
     return EXIT_OK
+
+
+def _looks_like_path(target: str) -> bool:
+    """A single token ending in a formal-input suffix, or with a directory part: meant as a file."""
+    if len(target) > 1024 or any(ch.isspace() for ch in target):
+        return False
+    return target.lower().endswith((*FORMAL_SUFFIXES, ".txt")) or (
+        "/" in target and "." in target.rsplit("/", 1)[-1]
+    )
 
 
 def _is_file(target: str) -> bool:
@@ -291,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backends", help="list solver backends and whether they load")
     p.set_defaults(func=cmd_backends)
+
+    from tool_maker.cli import register as register_tool_commands
+
+    register_tool_commands(sub)  # `tools list|show|rm` and `sandbox run|layers`
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,4 +152,16 @@ class Answer:
             out["error"] = self.error
         if trace:
             out["trace"] = [a.to_json() for a in self.trace]
-        return out
+        return json_safe(out)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float written as a string ("inf", "-inf", "nan"): strict JSON
+    has no Infinity or NaN, and clients reject them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -20,6 +20,8 @@ import numpy as np
 from formalizers.milp.linear import LinearModel, Row
 from solvers.base import Diagnosis, Limits, SolveResult, Status
 
+IIS_MAX_NONZEROS = 2_000
+"""Largest model (constraint non-zeros) handed to HiGHS's IIS search, which ignores time limits."""
 ARTIFICIAL_BOUND = 1e7
 """Bound put on unbounded directions to find the variables that run off."""
 
@@ -271,63 +273,86 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
         return _infeasible_diagnosis(
             [_bound_member(lm, i, "both") for i in empty[:1]], irreducible=True
         )
-    h = load(lm, limits)
-    h.setOptionValue("iis_strategy", int(hs.IisStrategy.kIisStrategyIrreducible))
-    h.run()
-    try:
-        st, iis = h.getIis()
-        ok = (
-            st != hs.HighsStatus.kError
-            and iis.valid_
-            and (len(iis.row_index_) or len(iis.col_index_))
-        )
-    except Exception:
-        ok = False
     members: list[dict[str, Any]] = []
-    if ok:
-        for r in iis.row_index_:
-            members.append(_row_member(lm, lm.rows[int(r)]))
-        B = hs.IisBoundStatus
-        sides = {
-            int(B.kIisBoundStatusLower): "lower",
-            int(B.kIisBoundStatusUpper): "upper",
-            int(B.kIisBoundStatusBoxed): "both",
-        }
-        for c, b in zip(iis.col_index_, iis.col_bound_, strict=False):
-            # A free (or dropped) bound takes no part in the conflict.
-            if int(b) in sides:
-                members.append(_bound_member(lm, int(c), sides[int(b)]))
-        return _infeasible_diagnosis(members, irreducible=True)
+    # HiGHS's IIS search does not watch the time limit, so it is used only where it is quick.
+    nnz = sum(len(r.coeffs) for r in lm.rows)
+    if nnz <= IIS_MAX_NONZEROS:
+        h = load(lm, limits)
+        h.setOptionValue("iis_strategy", int(hs.IisStrategy.kIisStrategyIrreducible))
+        h.run()
+        try:
+            st, iis = h.getIis()
+            ok = (
+                st != hs.HighsStatus.kError
+                and iis.valid_
+                and (len(iis.row_index_) or len(iis.col_index_))
+            )
+        except Exception:
+            ok = False
+        if ok:
+            for r in iis.row_index_:
+                members.append(_row_member(lm, lm.rows[int(r)]))
+            B = hs.IisBoundStatus
+            sides = {
+                int(B.kIisBoundStatusLower): "lower",
+                int(B.kIisBoundStatusUpper): "upper",
+                int(B.kIisBoundStatusBoxed): "both",
+            }
+            for c, b in zip(iis.col_index_, iis.col_bound_, strict=False):
+                # A free (or dropped) bound takes no part in the conflict.
+                if int(b) in sides:
+                    members.append(_bound_member(lm, int(c), sides[int(b)]))
+            return _infeasible_diagnosis(members, irreducible=True)
     remaining = limits.time_s - (time.perf_counter() - t0)
-    rows, complete = _deletion_filter(lm, max(0.5, remaining))
+    rows, bounds, complete = _deletion_filter(lm, max(0.5, remaining))
     members = [_row_member(lm, lm.rows[r]) for r in rows]
-    members += [
-        _bound_member(lm, i, "both")
-        for i, c in enumerate(lm.columns)
-        if c.integer and any(i in lm.rows[r].coeffs for r in rows)
-    ][:10]
+    members += [_bound_member(lm, c, "both") for c in bounds]
     return _infeasible_diagnosis(members, irreducible=complete)
 
 
-def _deletion_filter(lm: LinearModel, budget_s: float) -> tuple[list[int], bool]:
+def _deletion_filter(lm: LinearModel, budget_s: float) -> tuple[list[int], list[int], bool]:
+    """Drop each row, then each finite column bound, that the infeasibility does not need (each test
+    a solve within what is left of ``budget_s``). Returns the rows and the columns whose bounds are
+    kept, and whether every one was tested (then the result is irreducible)."""
     hs = _highspy()
     deadline = time.perf_counter() + budget_s
     h = load(lm, Limits(time_s=budget_s))
     inf = hs.kHighsInf
-    keep = list(range(len(lm.rows)))
-    for r in range(len(lm.rows)):
+
+    def still_infeasible() -> bool | None:
         left = deadline - time.perf_counter()
         if left <= 0:
-            return keep, False
-        h.changeRowBounds(r, -inf, inf)
+            return None
         h.setOptionValue("time_limit", left)
         h.run()
-        if h.getModelStatus() == hs.HighsModelStatus.kInfeasible:
+        return bool(h.getModelStatus() == hs.HighsModelStatus.kInfeasible)
+
+    keep = list(range(len(lm.rows)))
+    for r in range(len(lm.rows)):
+        h.changeRowBounds(r, -inf, inf)
+        verdict = still_infeasible()
+        if verdict is None:
+            row = lm.rows[r]
+            h.changeRowBounds(r, _inf(row.lower, inf), _inf(row.upper, inf))
+            return keep, [c for c, col in enumerate(lm.columns) if col.integer], False
+        if verdict:
             keep.remove(r)  # still infeasible without it: not needed
         else:
             row = lm.rows[r]
             h.changeRowBounds(r, _inf(row.lower, inf), _inf(row.upper, inf))
-    return keep, True
+    bounds: list[int] = []
+    for c, col in enumerate(lm.columns):
+        if col.lower == -math.inf and col.upper == math.inf:
+            continue
+        h.changeColBounds(c, -inf, inf)
+        verdict = still_infeasible()
+        if verdict is None:
+            h.changeColBounds(c, _inf(col.lower, inf), _inf(col.upper, inf))
+            return keep, bounds + [c], False
+        if not verdict:
+            h.changeColBounds(c, _inf(col.lower, inf), _inf(col.upper, inf))
+            bounds.append(c)
+    return keep, bounds, True
 
 
 def _infeasible_diagnosis(members: list[dict[str, Any]], irreducible: bool) -> Diagnosis:
@@ -342,25 +367,50 @@ def _infeasible_diagnosis(members: list[dict[str, Any]], irreducible: bool) -> D
 
 
 def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:
-    """The variables that run off: every variable that reaches an artificial bound of
-    ``ARTIFICIAL_BOUND`` put on each unbounded side, in the direction that improves the objective."""
+    """The variables that run off: the non-zero entries of a primal ray of the (relaxed) linear
+    program, the direction along which the objective improves for ever. Where HiGHS gives no ray,
+    the variables that reach an artificial bound of ``ARTIFICIAL_BOUND`` on their unbounded sides."""
     hs = _highspy()
-    boxed = replace(
-        lm,
-        columns=[
-            replace(c, lower=max(c.lower, -ARTIFICIAL_BOUND), upper=min(c.upper, ARTIFICIAL_BOUND))
-            for c in lm.columns
-        ],
-    )
-    h = load(boxed, limits)
-    h.run()
     members: list[dict[str, Any]] = []
-    if h.getInfo().primal_solution_status == hs.kSolutionStatusFeasible:
-        for col, v in zip(lm.columns, h.getSolution().col_value, strict=False):
-            if v >= 0.999 * ARTIFICIAL_BOUND and col.upper == math.inf:
-                members.append(_unbounded_member(lm, col.name, col.var, "+"))
-            elif v <= -0.999 * ARTIFICIAL_BOUND and col.lower == -math.inf:
-                members.append(_unbounded_member(lm, col.name, col.var, "-"))
+    h = load(lm, limits, relax=True)
+    h.setOptionValue("presolve", "off")
+    h.run()
+    try:
+        status, has_ray, ray = h.getPrimalRay()
+    except Exception:
+        has_ray, ray = False, []
+    if has_ray and len(ray):
+        direction = _sparsify_ray(lm, [float(v) for v in ray])
+        for col, v in zip(lm.columns, direction, strict=True):
+            if v != 0.0:
+                members.append(_unbounded_member(lm, col.name, col.var, "+" if v > 0 else "-"))
+    if not members:
+        # Box every unbounded side far beyond the finite ones, and see who runs to the box.
+        boxes = []
+        for c in lm.columns:
+            finite = max((abs(b) for b in (c.lower, c.upper) if math.isfinite(b)), default=0.0)
+            reach = max(ARTIFICIAL_BOUND, 10 * finite)
+            boxes.append(
+                (
+                    c.lower if c.lower > -math.inf else -reach,
+                    c.upper if c.upper < math.inf else reach,
+                )
+            )
+        boxed = replace(
+            lm,
+            columns=[
+                replace(c, lower=lo, upper=hi)
+                for c, (lo, hi) in zip(lm.columns, boxes, strict=True)
+            ],
+        )
+        h = load(boxed, limits)
+        h.run()
+        if h.getInfo().primal_solution_status == hs.kSolutionStatusFeasible:
+            for col, (lo, hi), v in zip(lm.columns, boxes, h.getSolution().col_value, strict=False):
+                if col.upper == math.inf and v >= 0.999 * hi:
+                    members.append(_unbounded_member(lm, col.name, col.var, "+"))
+                elif col.lower == -math.inf and v <= 0.999 * lo:
+                    members.append(_unbounded_member(lm, col.name, col.var, "-"))
     goal = "increases" if lm.sense == "maximize" else "decreases"
     if members:
         shown = ", ".join(f"{m['name']} -> {m['direction']}infinity" for m in members[:8])
@@ -368,6 +418,37 @@ def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:
     else:
         summary = f"the objective {goal} without limit, but the variables responsible could not be isolated"
     return Diagnosis("unbounded", summary, tuple(members))
+
+
+def _sparsify_ray(lm: LinearModel, ray: list[float]) -> list[float]:
+    """Zero every component of an improving ray that the ray does not need: a component is dropped
+    when the rest is still a ray (every row's finite sides and every column's finite bounds keep
+    holding along it) that still improves the objective."""
+    tol = 1e-9 * (max(abs(v) for v in ray) or 1.0)
+    r = [v if abs(v) > tol else 0.0 for v in ray]
+    sign = 1.0 if lm.sense == "maximize" else -1.0
+
+    def is_ray(d: list[float]) -> bool:
+        if sign * sum(a * d[c] for c, a in lm.objective.items()) <= tol:
+            return False
+        for c, col in enumerate(lm.columns):
+            if (d[c] > 0 and col.upper < math.inf) or (d[c] < 0 and col.lower > -math.inf):
+                return False
+        for row in lm.rows:
+            ad = sum(a * d[c] for c, a in row.coeffs.items())
+            if (ad > tol and row.upper < math.inf) or (ad < -tol and row.lower > -math.inf):
+                return False
+        return True
+
+    if not is_ray(r):
+        return r
+    for c in sorted(range(len(r)), key=lambda i: abs(r[i])):
+        if r[c] != 0.0:
+            trial = list(r)
+            trial[c] = 0.0
+            if is_ray(trial):
+                r = trial
+    return r
 
 
 def _unbounded_member(lm: LinearModel, name: str, var: str, sign: str) -> dict[str, Any]:

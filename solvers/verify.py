@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from agent.errors import ArtifactError
 from formalizers.milp.linear import LinearModel, recompute
 from solvers.base import SolveResult, Verification, Violation
 
@@ -20,12 +21,15 @@ OBJ_TOL = 1e-6
 """The claimed objective must match the recomputed one within OBJ_TOL * max(1, |objective|)."""
 
 
-def _excess(lo: float, body: float, hi: float) -> float:
-    """How far ``body`` lies outside ``[lo, hi]``, relative to the bound's scale."""
+def _excess(lo: float, body: float, hi: float, scale: float = 0.0) -> float:
+    """How far ``body`` lies outside ``[lo, hi]``, relative to the size of the numbers involved
+    (the bound, or ``scale``: the magnitude of the constraint's sides). Not a number is infinitely far."""
+    if math.isnan(body):
+        return math.inf
     if body < lo:
-        return (lo - body) / max(1.0, abs(lo))
+        return (lo - body) / max(1.0, abs(lo), scale)
     if body > hi:
-        return (body - hi) / max(1.0, abs(hi))
+        return (body - hi) / max(1.0, abs(hi), scale)
     return 0.0
 
 
@@ -55,10 +59,20 @@ def verify_linear(lm: LinearModel, result: SolveResult) -> Verification:
             )
     checked = len(lm.columns)
     if lm.source is not None:
-        again = recompute(lm.source, lm.columns, values)
-        for name, desc, lo, body, hi in again.instances:
+        try:
+            again = recompute(lm.source, lm.columns, values)
+        except ArtifactError as e:
+            return Verification(
+                False,
+                checked,
+                math.inf,
+                None,
+                tuple(violations),
+                f"the solution could not be re-evaluated: {e.feedback()}",
+            )
+        for name, desc, lo, body, hi, scale in again.instances:
             checked += 1
-            ex = _excess(lo, body, hi)
+            ex = _excess(lo, body, hi, scale)
             if ex > FEAS_TOL:
                 violations.append(Violation(name, ex, _detail(lo, body, hi, desc)))
         objective = again.objective
@@ -66,7 +80,9 @@ def verify_linear(lm: LinearModel, result: SolveResult) -> Verification:
         for row in lm.rows:
             checked += 1
             body = sum(a * values[c] for c, a in row.coeffs.items())
-            ex = _excess(row.lower, body, row.upper)
+            ex = _excess(
+                row.lower, body, row.upper, sum(abs(a * values[c]) for c, a in row.coeffs.items())
+            )
             if ex > FEAS_TOL:
                 violations.append(
                     Violation(row.name, ex, _detail(row.lower, body, row.upper, row.description))

@@ -56,23 +56,60 @@ def test_local_spec_is_refused_with_the_reason() -> None:
 
 def test_cache_hits_skip_the_model(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "c.sqlite")
-    model = ReplayChatModel(replies=["first"])
-    client = ChatClient("openai:fake", model, cache)
+    client = ChatClient("openai:fake", ReplayChatModel(replies=["first"]), cache)
     msgs = [{"role": "user", "content": "hello"}]
     assert client.complete(msgs) == "first"
-    assert client.complete(msgs) == "first"  # a second model call would raise ReplayExhausted
-    assert (client.calls, client.cache_hits) == (1, 1)
+    assert (client.calls, client.cache_hits) == (1, 0)
     assert len(cache) == 1
     # a different message is a different key
     assert request_key("openai:fake", msgs, {}) != request_key(
         "openai:fake", [{"role": "user", "content": "hi"}], {}
     )
     cache.close()
-    # the cache survives a restart
+    # a later run (a new client) is answered from the cache, which survives a restart
     again = ChatClient(
         "openai:fake", ReplayChatModel(replies=[]), ResponseCache(tmp_path / "c.sqlite")
     )
     assert again.complete(msgs) == "first"
+    assert (again.calls, again.cache_hits) == (0, 1)
+
+
+def test_a_repeated_turn_is_not_answered_with_the_cached_failure(tmp_path: Path) -> None:
+    """Attempts 2 and 3 of a repair can send identical messages; with a sampling model the third
+    reply may differ, so the cache keeps one entry per occurrence."""
+    bad = "not json"
+    good = json.dumps(golden_json("knapsack.json"))
+    cache_path = tmp_path / "c.sqlite"
+
+    def run(replies: list[str]) -> tuple[object, int]:
+        client = ChatClient(
+            "openai:sampling",
+            ReplayChatModel(replies=replies),
+            ResponseCache(cache_path),
+            params={"temperature": 0.7},
+        )
+        answer = Agent(client, config=Config(cache="", max_attempts=3)).solve(
+            "Pack the boxes into a 15 kg bag."
+        )
+        return answer, client.calls
+
+    first, calls = run([bad, bad, good])
+    assert first.status is Status.OPTIMAL and calls == 3  # type: ignore[attr-defined]
+    second, calls = run([])  # everything from the cache, in the same order
+    assert second.status is Status.OPTIMAL and calls == 0  # type: ignore[attr-defined]
+
+
+def test_the_cache_key_includes_the_server(tmp_path: Path) -> None:
+    from agent.llm.spec import parse_spec
+
+    a = ChatClient.from_spec(
+        "openai:default", base_url="http://127.0.0.1:1/v1", cache_path=str(tmp_path / "c")
+    )
+    b = ChatClient.from_spec(
+        "openai:default", base_url="http://127.0.0.1:2/v1", cache_path=str(tmp_path / "c")
+    )
+    assert parse_spec("openai:default").id == a.model_id == b.model_id
+    assert a.endpoint != b.endpoint
 
 
 def test_record_then_replay_reproduces_the_run(tmp_path: Path) -> None:

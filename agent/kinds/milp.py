@@ -44,6 +44,10 @@ class MilpKind:
             return True
         if low.endswith(".lp"):
             return milp_files.looks_like_cplex_lp(text)
+        if low.endswith((".json", ".yaml", ".yml")):
+            from formalizers.apis.model import looks_like_api_request
+
+            return not looks_like_api_request(text)
         return (
             milp_files.looks_like_five_element(text)
             or milp_files.looks_like_cplex_lp(text)

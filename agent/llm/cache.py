@@ -24,15 +24,22 @@ class ResponseCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-            "reply TEXT NOT NULL, created REAL NOT NULL)"
-        )
-        self._db.commit()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+                "reply TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as e:
+            from agent.errors import ConfigError
+
+            raise ConfigError(
+                f'cannot open the reply cache {self.path}: {e}; set `cache = ""` or another path'
+            ) from e
 
     def get(self, key: str) -> str | None:
         with self._lock:

@@ -54,7 +54,10 @@ class ChatClient:
         self.params = params or {}
         self.calls = 0
         self.cache_hits = 0
+        self.endpoint = ""
+        """The server's base URL, when the model is served somewhere: part of the cache key."""
         self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
 
     @classmethod
     def from_spec(
@@ -69,11 +72,24 @@ class ChatClient:
         ms = parse_spec(spec)
         chat = build_chat_model(ms, base_url, temperature, timeout)
         cache = ResponseCache(cache_path) if cache_path and ms.provider != "replay" else None
-        return cls(ms.id, chat, cache, record or None, {"temperature": temperature})
+        client = cls(ms.id, chat, cache, record or None, {"temperature": temperature})
+        client.endpoint = base_url
+        return client
 
     def complete(self, messages: list[Message]) -> str:
         """The model's reply text to ``messages``."""
-        key = request_key(self.model_id, messages, self.params)
+        base = request_key(
+            f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id,
+            messages,
+            self.params,
+        )
+        # The n-th time the same messages are sent gets its own entry: a repair loop that sends
+        # the same turn again must not be handed the same (failed) reply from the cache, and a
+        # rerun of the same run still replays every reply in order.
+        with self._lock:
+            n = self._seen.get(base, 0)
+            self._seen[base] = n + 1
+        key = base if n == 0 else request_key(base, [], {"occurrence": n})
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent.errors import ArtifactError, Diagnostic
@@ -130,10 +129,9 @@ class ApiRequest(_Base):
 
 def read_catalog(text: str) -> ApiCatalog:
     """An API catalog from JSON or YAML text (``{"apis": [...], "parameters": [...]}``)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ArtifactError("parse", [Diagnostic("catalog", str(e).splitlines()[0])]) from e
+    from formalizers.offline.milp_files import safe_yaml
+
+    data = safe_yaml(text)
     if isinstance(data, dict) and "catalog" in data:
         data = data["catalog"]
     try:
@@ -148,10 +146,9 @@ def read_catalog(text: str) -> ApiCatalog:
 
 def read_request(text: str) -> ApiRequest:
     """A complete formal request (``{"catalog": ..., "given": ..., "want": ...}``) from JSON or YAML."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ArtifactError("parse", [Diagnostic("request", str(e).splitlines()[0])]) from e
+    from formalizers.offline.milp_files import safe_yaml
+
+    data = safe_yaml(text)
     try:
         req = ApiRequest.model_validate(data)
     except ValidationError as e:

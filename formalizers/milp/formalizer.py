@@ -113,6 +113,8 @@ def extract_json(reply: str) -> Any:
     text = candidates[-1]
     try:
         return json.loads(text)
+    except RecursionError as e:
+        raise ArtifactError("parse", [Diagnostic("reply", "the JSON is nested too deeply")]) from e
     except json.JSONDecodeError as e:
         line = text.splitlines()[e.lineno - 1] if 0 < e.lineno <= len(text.splitlines()) else ""
         raise ArtifactError(

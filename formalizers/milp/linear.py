@@ -38,8 +38,11 @@ from formalizers.milp.expr import (
 from formalizers.milp.model import ConstraintDef, FiveElementModel, ParamDef, VarDef
 
 INF = math.inf
-MAX_INSTANCES = 2_000_000
-"""Most variable columns or constraint rows one model may expand to."""
+MAX_INSTANCES = 1_000_000
+"""Most variable columns (all variables together), or constraint rows, one model may expand to."""
+MAX_STEPS = 20_000_000
+"""Most index combinations one compilation (or re-evaluation) may visit, filtered out or not: the
+work bound that keeps a small text with deeply nested sums from running for minutes."""
 
 MemberValue = int | str
 Key = tuple[MemberValue, ...]
@@ -181,6 +184,7 @@ class Scope:
         self.params: dict[str, _Param] = {}
         self.vars: dict[str, _Var] = {}
         self.values: Sequence[float] | None = None
+        self.steps = 0
         self._declare(diags)
 
     # -- declarations ------------------------------------------------------------------------
@@ -276,6 +280,9 @@ class Scope:
                     )
                 )
                 return
+        if p.default is not None and not math.isfinite(p.default):
+            diags.append(Diagnostic(where, "default must be a finite number"))
+            return
         self.params[p.name] = _Param(
             p.name, tuple(p.index), None, data, float(p.default) if p.default is not None else None
         )
@@ -296,8 +303,8 @@ class Scope:
             table = self.lookup[set_name]
             resolved: list[tuple[MemberValue, Any]] = []
             for k, v in items:
-                if k in table:
-                    resolved.append((table[k], v))
+                if k in table or str(k) in table:
+                    resolved.append((table[k] if k in table else table[str(k)], v))
                 elif "," in str(k) and len(index) - len(prefix) > 1:
                     # "a,b" flat keys for the remaining dimensions
                     parts = [part.strip() for part in str(k).split(",")]
@@ -381,6 +388,14 @@ class Scope:
                 )
             sets.append(self.sets[set_name])
         names = [b[0] for b in binders]
+        if self.steps + math.prod(len(s) for s in sets) > MAX_STEPS:
+            raise _EvalError(
+                None,
+                f"the model expands to more than {MAX_STEPS:,} index combinations",
+                "the model is too large to compile; use smaller sets or fewer nested sums",
+                kind="size",
+            )
+        self.steps += math.prod(len(s) for s in sets)
         for combo in itertools.product(*sets):
             local = dict(env)
             local.update(zip(names, combo, strict=True))
@@ -582,6 +597,8 @@ class Scope:
             return _Lin(const, terms)
         if op == "*":
             if la is not None and lb is not None:
+                la = _Lin(la.const, {c: a for c, a in la.terms.items() if a != 0.0})
+                lb = _Lin(lb.const, {c: a for c, a in lb.terms.items() if a != 0.0})
                 if not la.terms or not lb.terms:
                     k, lin = (la.const, lb) if not la.terms else (lb.const, la)
                     return _scale(lin, k)
@@ -689,15 +706,27 @@ def _as_number(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _as_float(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def _compare(op: str, a: Any, b: Any, node: Node) -> bool:
-    if op in ("==", "!="):
-        eq = _member_key(a) == _member_key(b) or str(_member_key(a)) == str(_member_key(b))
-        return eq if op == "==" else not eq
-    if isinstance(a, str) or isinstance(b, str):
-        x: Any = str(a)
-        y: Any = str(b)
-    else:
-        x, y = float(a), float(b)
+    """Compare index values: numerically when both read as numbers ("10" > "9"), else as text."""
+    x: Any = _as_float(a)
+    y: Any = _as_float(b)
+    if x is None or y is None:
+        x, y = str(a), str(b)
+    if op == "==":
+        return bool(x == y)
+    if op == "!=":
+        return bool(x != y)
     if op == "<":
         return bool(x < y)
     if op == ">":
@@ -880,6 +909,8 @@ def _bound(scope: Scope, value: float | str | None, default: float, what: str) -
     if value is None:
         return default
     if isinstance(value, int | float):
+        if math.isnan(value):
+            raise _EvalError(None, f"{what} bound is not a number")
         return float(value)
     node = parse_expression(value)
     if names_in(node) & scope.vars.keys():
@@ -902,8 +933,14 @@ def _expand_var(
     scope: Scope, spec: VarDef, var: _Var, columns: list[Column], column_index: dict[str, int]
 ) -> None:
     sets = [scope.sets[s] for s in spec.index]
-    if math.prod(len(s) for s in sets) > MAX_INSTANCES:
-        raise _EvalError(None, f"variable {spec.name} has more than {MAX_INSTANCES} instances")
+    # Checked before expanding: all variables together stay under the limit.
+    if len(columns) + math.prod(len(s) for s in sets) > MAX_INSTANCES:
+        raise _EvalError(
+            None,
+            f"the variables have more than {MAX_INSTANCES:,} instances in all",
+            "use smaller sets",
+            kind="size",
+        )
     integer = spec.domain != "continuous"
     try:
         lo = _bound(scope, spec.lower, -INF, "lower")
@@ -977,10 +1014,11 @@ def _sub(a: Value, b: Value) -> _Lin:
 @dataclass(frozen=True, slots=True)
 class Recomputed:
     """A model re-evaluated at given values: ``instances`` holds ``(name, description, lower, body,
-    upper)`` for every constraint instance (it holds when ``lower <= body <= upper``, ``body`` being
-    the left side minus the right side), ``objective`` the objective's value."""
+    upper, scale)`` for every constraint instance (it holds when ``lower <= body <= upper``, ``body``
+    being the left side minus the right side; ``scale`` is the larger side's magnitude, for
+    tolerances), ``objective`` the objective's value."""
 
-    instances: list[tuple[str, str, float, float, float]]
+    instances: list[tuple[str, str, float, float, float, float]]
     objective: float
 
 
@@ -1003,16 +1041,23 @@ def recompute(
     if diags or objective_node is None:
         raise ArtifactError("parse", diags)
     instances = []
-    for pc in parsed:
-        names = [b.name for b in pc.spec.index]
-        for local in scope.bindings([(b.name, b.set) for b in pc.spec.index], pc.cond, {}):
-            vals = [_num(scope.eval(op, local), op) for op in pc.body.operands]
-            label = instance_name(pc.spec.name, tuple(local[n] for n in names))
-            if len(vals) == 2:
-                op = pc.body.ops[0]
-                lo, hi = (-INF, 0.0) if op == "<=" else (0.0, INF) if op == ">=" else (0.0, 0.0)
-                instances.append((label, pc.spec.description, lo, vals[0] - vals[1], hi))
-            else:
-                lo_v, hi_v = (vals[0], vals[2]) if pc.body.ops[0] == "<=" else (vals[2], vals[0])
-                instances.append((label, pc.spec.description, lo_v, vals[1], hi_v))
-    return Recomputed(instances, _num(scope.eval(objective_node, {}), objective_node))
+    try:
+        for pc in parsed:
+            names = [b.name for b in pc.spec.index]
+            for local in scope.bindings([(b.name, b.set) for b in pc.spec.index], pc.cond, {}):
+                vals = [_num(scope.eval(op, local), op) for op in pc.body.operands]
+                label = instance_name(pc.spec.name, tuple(local[n] for n in names))
+                scale = max(abs(v) for v in vals)
+                if len(vals) == 2:
+                    op = pc.body.ops[0]
+                    lo, hi = (-INF, 0.0) if op == "<=" else (0.0, INF) if op == ">=" else (0.0, 0.0)
+                    instances.append((label, pc.spec.description, lo, vals[0] - vals[1], hi, scale))
+                else:
+                    lo_v, hi_v = (
+                        (vals[0], vals[2]) if pc.body.ops[0] == "<=" else (vals[2], vals[0])
+                    )
+                    instances.append((label, pc.spec.description, lo_v, vals[1], hi_v, scale))
+        objective = _num(scope.eval(objective_node, {}), objective_node)
+    except _EvalError as e:
+        raise ArtifactError("verification", [Diagnostic("re-evaluation", e.message)]) from e
+    return Recomputed(instances, objective)

@@ -16,10 +16,11 @@ IDENT = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 Identifier = Annotated[
     str, Field(pattern=IDENT, description="a name: a letter, then letters, digits or _")
 ]
-Member = StrictInt | Annotated[str, Field(min_length=1, max_length=200)]
-"""A set member: an integer or a non-empty string."""
+Member = StrictInt | Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^,\[\]]+$")]
+"""A set member: an integer or a non-empty string without commas or brackets (they would make
+instance names such as ``x[a,b]`` ambiguous)."""
 Number = float
-ParamValues = dict[str, Any] | list[Any]
+ParamValues = dict[str | int, Any] | list[Any]
 """Indexed parameter data: nested JSON objects keyed by member (one level per index set), or
 nested lists in the order of the set's members."""
 
@@ -81,8 +82,8 @@ class ParamDef(_Base):
 class VarDef(_Base):
     """A decision variable, scalar or indexed by sets.
 
-    ``lower`` and ``upper`` are numbers or expressions in parameters and the variable's own index
-    names (``"cap[i]"``); ``lower`` defaults to 0 and ``null`` means unbounded.
+    ``lower`` and ``upper`` are numbers or expressions in scalar parameters (``"capacity / 2"``); a
+    bound that differs by index is a constraint. ``lower`` defaults to 0 and ``null`` means unbounded.
     """
 
     name: Identifier

@@ -48,21 +48,48 @@ def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
     """Parse five-element JSON (or YAML) text."""
     try:
         data = json.loads(text)
+    except RecursionError as e:
+        raise ArtifactError("parse", [Diagnostic("JSON", "nested too deeply")]) from e
     except json.JSONDecodeError as je:
         if not yaml_ok:
             raise ArtifactError(
                 "parse", [Diagnostic(f"line {je.lineno}, column {je.colno}", je.msg)]
             ) from je
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as ye:
-            raise ArtifactError("parse", [Diagnostic("YAML", str(ye).splitlines()[0])]) from ye
+        data = safe_yaml(text)
     return five_element_from_data(data)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a few hundred bytes of aliases can expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not accepted")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """Parse YAML with no aliases and bounded nesting; ``ArtifactError("parse")`` when it fails."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError as e:
+        raise ArtifactError("parse", [Diagnostic("YAML", "nested too deeply")]) from e
+    except yaml.YAMLError as ye:
+        raise ArtifactError("parse", [Diagnostic("YAML", str(ye).splitlines()[0])]) from ye
+
+
 def looks_like_five_element(text: str) -> bool:
-    head = text.lstrip()[:4000]
-    return ("variables" in head and "objective" in head) and (head.startswith("{") or ":" in head)
+    """A JSON object with ``variables`` and ``objective`` keys, or YAML that starts with such keys."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except (json.JSONDecodeError, RecursionError):
+            return "variables" in stripped and "objective" in stripped  # broken JSON: still a model
+        return isinstance(data, dict) and "variables" in data and "objective" in data
+    keys = set(re.findall(r"^([A-Za-z_]+):", stripped, re.MULTILINE))
+    return {"variables", "objective"} <= keys
 
 
 _LP_OBJECTIVE = re.compile(r"(?:maximi[sz]e|maximum|max|minimi[sz]e|minimum|min)(?:\s|$)")
@@ -118,13 +145,31 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
                 f"the {suffix[1:].upper()} file does not parse",
             )
         lp = h.getLp()
+        hessian_dim = h.getModel().hessian_.dim_
     finally:
         os.unlink(path)
+    if hessian_dim:
+        raise ArtifactError(
+            "nonlinear",
+            [Diagnostic(f"{suffix[1:].upper()} file", "the objective has quadratic terms")],
+            "quadratic objectives are not supported; only linear and mixed-integer linear models are",
+        )
     n, m = lp.num_col_, lp.num_row_
     col_names = list(lp.col_names_) or [f"x{i}" for i in range(n)]
     row_names = list(lp.row_names_) or [f"r{i}" for i in range(m)]
     integrality = list(lp.integrality_) if len(lp.integrality_) else []
-    int_kinds = {hs.HighsVarType.kInteger}
+    int_kinds = {hs.HighsVarType.kInteger, hs.HighsVarType.kImplicitInteger}
+    special = [
+        col_names[i]
+        for i, t in enumerate(integrality)
+        if t not in int_kinds and t != hs.HighsVarType.kContinuous
+    ]
+    if special:
+        raise ArtifactError(
+            "unsupported",
+            [Diagnostic(f"column {c}", "is semi-continuous or semi-integer") for c in special[:10]],
+            "semi-continuous and semi-integer variables are not supported",
+        )
     columns = [
         Column(
             col_names[i],
