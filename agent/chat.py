@@ -19,8 +19,10 @@ from agent.types import Answer
 
 
 def render(answer: Answer, console: Any) -> None:
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
     colour = {"OPTIMAL": "green", "FEASIBLE": "green", "NEEDS_INFO": "yellow"}.get(
         answer.status.value, "red"
@@ -28,17 +30,18 @@ def render(answer: Answer, console: Any) -> None:
     title = f"[bold {colour}]{answer.status.value}[/] {answer.kind}" + (
         " - verified" if answer.verified else ""
     )
-    console.print(Panel(answer.error or answer.explanation or "", title=title, expand=False))
+    # Model text is data: shown as plain text, never parsed as rich markup ("x[yellow]").
+    console.print(Panel(Text(answer.error or answer.explanation or ""), title=title, expand=False))
     shown = {k: v for k, v in answer.values.items() if abs(v) > 1e-9}
     if shown:
         table = Table("variable", "value")
         for k, v in list(shown.items())[:50]:
-            table.add_row(k, f"{v:g}")
+            table.add_row(escape(k), f"{v:g}")
         console.print(table)
     if answer.plan:
         table = Table("#", "action")
         for i, step in enumerate(answer.plan, 1):
-            table.add_row(str(i), step)
+            table.add_row(str(i), escape(step))
         console.print(table)
 
 
@@ -78,7 +81,9 @@ def run_chat(
             if last is None:
                 console.print("no answer yet")
             for a in last.trace if last else []:
-                console.print(f"attempt {a.number}: {a.stage} -> {a.outcome} {a.feedback[:300]}")
+                console.print(
+                    Text(f"attempt {a.number}: {a.stage} -> {a.outcome} {a.feedback[:300]}")
+                )
             continue
         if line.startswith("/export"):
             path = Path(line.removeprefix("/export").strip() or f"session-{session.id}.json")
@@ -91,7 +96,7 @@ def run_chat(
         try:
             last = session.ask(line)
         except FormalistError as e:
-            console.print(f"[red]{e}[/]")
+            console.print(Text(str(e), style="red"))
             continue
         render(last, console)
     return session
