@@ -54,6 +54,7 @@ def run_chat(
 ) -> Session:
     """The loop; ``read`` and ``console`` are parameters so tests can drive it."""
     from rich.console import Console
+    from rich.text import Text
 
     console = console or Console()
     session = Session(store, agent, session_id)
