@@ -245,3 +245,28 @@ def test_bad_input_gets_the_right_status(servers: list[Server], tmp_path: Path) 
     assert no_model.status_code in (502, 503)
     # nothing was stored by any of these
     assert httpx.get(f"{srv.url}/v1/sessions/nobody-here", headers=ok).status_code == 404
+
+
+def test_mcp_over_stdio(tmp_path: Path) -> None:
+    import anyio
+    from mcp.client.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "agent.cli", "serve", "--mcp-stdio", "--no-cache"],
+        cwd=str(ROOT),
+        env={"HOME": str(tmp_path)},
+    )
+
+    async def go() -> tuple[list[str], dict]:
+        async with Client(params) as client:
+            tools = await client.list_tools()
+            result = await client.call_tool(
+                "solve_asp", {"program": "{a; b}. :- a, b. :- not a, not b. #show a/0. #show b/0."}
+            )
+            return sorted(t.name for t in tools.tools), result.structured_content or {}
+
+    names, data = anyio.run(go)
+    assert "plan" in names and "solve_asp" in names
+    assert data["status"] == "OPTIMAL" and len(data["answer_set"]) == 1
