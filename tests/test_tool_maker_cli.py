@@ -1,0 +1,138 @@
+"""``formalist tools list|show|rm`` and ``formalist sandbox run|layers``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from tool_maker.cache import ToolCache
+from tool_maker.layers import SandboxUnavailable
+from tool_maker.sandbox import Sandbox
+from tool_maker.tool import Tool, ToolCall
+
+CODE = 'def double(x: int) -> int:\n    """Twice x."""\n    return 2 * x\n'
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "tools.sqlite"
+    cache = ToolCache(path)
+    demo = ToolCall("What is twice 4?", [4], {}, 8)
+    test = ToolCall("What is twice 5?", [5], {}, 10)
+    cache.put(
+        Tool(
+            "double",
+            "double",
+            "doubling",
+            "Twice x.",
+            "double(x: int) -> int",
+            CODE,
+            (demo,),
+            (test,),
+            "replay:scripted",
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def ready() -> None:
+    try:
+        Sandbox().check_ready()
+    except SandboxUnavailable as e:
+        pytest.skip(f"the sandbox cannot run on this machine: {e}")
+
+
+def test_tools_list_show_rm(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tools", "list", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "double" in out and "v1" in out and "doubling" in out
+    assert main(["tools", "list", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "double"
+    assert main(["tools", "show", "double", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "return 2 * x" in out and "What is twice 5?" in out and "replay:scripted" in out
+    assert main(["tools", "show", "double", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["code"] == CODE
+    assert main(["tools", "show", "nope", "--db", str(db)]) == 2
+    assert "no tool named 'nope'" in capsys.readouterr().err
+    assert main(["tools", "rm", "double", "--db", str(db)]) == 0
+    assert "removed double (1 version)" in capsys.readouterr().out
+    assert main(["tools", "list", "--db", str(db)]) == 0
+    assert "no tools cached" in capsys.readouterr().out
+
+
+def test_tools_db_from_the_environment(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FORMALIST_TOOLS_DB", str(db))
+    assert main(["tools", "list"]) == 0
+    assert "double" in capsys.readouterr().out
+
+
+def test_sandbox_run_prints_the_value(
+    ready: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "ok.py"
+    f.write_text("import math\ndef main():\n    return {'root': math.isqrt(144)}\n")
+    assert main(["sandbox", "run", str(f)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"root": 12}
+    assert "seccomp" in captured.err  # the layers in force
+    assert main(["sandbox", "run", str(f), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (
+        result["status"] == "OK"
+        and result["value"] == {"root": 12}
+        and "rlimits" in result["layers"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("import os\ndef main():\n    return os.getcwd()\n", "importing `os` is not allowed"),
+        ("def main():\n    return len(bytearray(10**10))\n", "MEMORY_LIMIT"),
+        ("def main():\n    return {1}\n", "BAD_RESULT: the result is not JSON"),
+        ("def main():\n    raise ValueError('no')\n", "raised ValueError at line 2: no"),
+    ],
+)
+def test_sandbox_run_says_why_it_stopped(
+    ready: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, why: str
+) -> None:
+    f = tmp_path / "bad.py"
+    f.write_text(code)
+    assert main(["sandbox", "run", str(f)]) == 1
+    assert why in capsys.readouterr().err
+
+
+def test_sandbox_run_wall_limit(
+    ready: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "slow.py"
+    f.write_text("def main():\n    while True:\n        pass\n")
+    assert main(["sandbox", "run", str(f), "--wall", "0.5", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "TIMEOUT"
+
+
+def test_sandbox_run_unreadable_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "run", "/nonexistent/file.py"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_sandbox_layers(ready: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "layers", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)
+    assert set(layers) == {
+        "static",
+        "process",
+        "rlimits",
+        "unprivileged",
+        "seccomp",
+        "landlock",
+        "namespaces",
+    }
+    assert layers["seccomp"]["available"]

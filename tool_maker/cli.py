@@ -1,0 +1,173 @@
+"""``formalist tools`` and ``formalist sandbox``: the tool cache and the sandbox by hand.
+
+    formalist tools list [--db PATH] [--json]
+    formalist tools show NAME [--version N] [--db PATH] [--json]
+    formalist tools rm NAME [--db PATH]
+    formalist sandbox run FILE.py [--json]     run FILE's main() in the sandbox, print its value
+    formalist sandbox layers [--json]          which sandbox layers this machine has
+
+``sandbox run`` exits 0 with the value, 1 when the code was refused, raised or was stopped (the
+rule or limit is printed), 2 when the file cannot be read or a required layer is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.errors import InputError
+
+EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``tools`` and ``sandbox`` commands to the ``formalist`` parser's subparsers."""
+    tools = subparsers.add_parser("tools", help="list, show or remove cached tools")
+    tsub = tools.add_subparsers(dest="tools_command", required=True)
+    p = tsub.add_parser("list", help="every cached tool (latest version)")
+    _db(p)
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=cmd_tools_list)
+    p = tsub.add_parser("show", help="one tool: code, tests, evidence")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="a given version (default: the latest)")
+    p.add_argument("--json", action="store_true", help="print the stored record")
+    _db(p)
+    p.set_defaults(func=cmd_tools_show)
+    p = tsub.add_parser("rm", help="remove every version of a tool")
+    p.add_argument("name")
+    _db(p)
+    p.set_defaults(func=cmd_tools_rm)
+
+    sandbox = subparsers.add_parser("sandbox", help="run Python in the tool sandbox")
+    ssub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    p = ssub.add_parser("run", help="run FILE's main() (no arguments) and print its JSON value")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    p.add_argument("--wall", type=float, help="wall-clock limit in seconds (default 5)")
+    p.add_argument("--cpu", type=int, help="CPU-time limit in seconds (default 2)")
+    p.add_argument("--memory", type=int, help="address-space limit in MiB (default 256)")
+    p.set_defaults(func=cmd_sandbox_run)
+    p = ssub.add_parser("layers", help="which sandbox layers this machine has")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sandbox_layers)
+
+
+def _db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        help="tool cache file (default: FORMALIST_TOOLS_DB or ~/.cache/formalist/tools.sqlite)",
+    )
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    from tool_maker.cache import ToolCache
+
+    return ToolCache(args.db or None)
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    tools = _cache(args).latest()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"name": t.name, "version": t.version, "task": t.task, "signature": t.signature}
+                    for t in tools
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    if not tools:
+        print("no tools cached")
+    for t in tools:
+        print(f"{t.name:28s} v{t.version:<3d} {t.task:28s} {t.signature}")
+    return EXIT_OK
+
+
+def cmd_tools_show(args: argparse.Namespace) -> int:
+    cache = _cache(args)
+    tool = cache.get(args.name, args.version)
+    if tool is None:
+        raise InputError(
+            f"no tool named {args.name!r}"
+            + (f" with version {args.version}" if args.version else "")
+        )
+    if args.json:
+        print(json.dumps(tool.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{tool.name} (version {tool.version} of {len(cache.versions(tool.name))}) — {tool.task}")
+    print(f"  {tool.signature}")
+    print(f"  {tool.description}")
+    print(f"  made by {tool.maker_model}; evidence: {json.dumps(tool.evidence)}")
+    print("\n" + tool.code.rstrip() + "\n")
+    for label, calls in (("worked calls", tool.demos), ("held-out tests passed", tool.tests)):
+        print(f"{label}:")
+        for c in calls:
+            print(
+                f"  {c.question[:100]!r}\n    -> args {json.dumps(c.args)[:200]} = {json.dumps(c.answer)[:200]}"
+            )
+    return EXIT_OK
+
+
+def cmd_tools_rm(args: argparse.Namespace) -> int:
+    n = _cache(args).remove(args.name)
+    if not n:
+        raise InputError(f"no tool named {args.name!r}")
+    print(f"removed {args.name} ({n} version{'s' if n != 1 else ''})")
+    return EXIT_OK
+
+
+def cmd_sandbox_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from tool_maker.sandbox import Sandbox, SandboxPolicy
+
+    path = Path(args.file)
+    try:
+        code = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    policy = SandboxPolicy.from_env()
+    changes = {"wall_s": args.wall, "cpu_s": args.cpu, "memory_mb": args.memory}
+    try:
+        limits = replace(policy.limits, **{k: v for k, v in changes.items() if v is not None})
+    except ValueError as e:
+        raise InputError(str(e)) from e
+    result = Sandbox(replace(policy, limits=limits)).run(code, "main")
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    elif result.ok:
+        print(json.dumps(result.value, indent=2, ensure_ascii=False))
+    else:
+        if result.output:
+            sys.stdout.write(result.output)
+        print(f"stopped: {result.describe()}", file=sys.stderr)
+    if not args.json:
+        print(f"layers: {', '.join(result.layers)}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAULT
+
+
+def cmd_sandbox_layers(args: argparse.Namespace) -> int:
+    from tool_maker.sandbox import Sandbox
+
+    sb = Sandbox()
+    m = sb.machine
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    n: {"available": layer.available, "detail": layer.detail}
+                    for n, layer in m.layers.items()
+                },
+                indent=2,
+            )
+        )
+    else:
+        print("\n".join(m.describe()))
+        print(f"required: {', '.join(sorted(sb.policy.require))}")
+    return EXIT_OK

@@ -1,0 +1,269 @@
+"""Making a tool (LATM's tool maker): a strong model writes a function from worked examples, the
+sandbox checks it against those and against held-out questions, and failures go back to the model.
+
+One attempt: the model replies with the function (a ``python`` block) and, for every question, the
+arguments it reads from it (a ``json`` block). The code passes the static check, then each call
+runs in a fresh sandboxed child and its value is compared with the known answer; the held-out
+answers are never shown to the model. Any problem (no blocks, refused code, a wrong answer, an
+exception) is written back as feedback, up to ``max_attempts`` attempts in all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.errors import ArtifactError, Diagnostic, InputError
+from agent.llm.client import ChatClient, Message
+from tool_maker.prompts import render
+from tool_maker.sandbox import Sandbox
+from tool_maker.static_check import ALLOWED_IMPORTS, check_source
+from tool_maker.tool import CallOutcome, Example, Tool, ToolCall, functions_in, run_calls
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A kind of task: a name ("word sorting"), what it asks, the worked ``examples`` the maker
+    sees with their answers, and the held-out ``tests`` whose answers it does not see."""
+
+    name: str
+    description: str
+    examples: tuple[Example, ...]
+    tests: tuple[Example, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("a task needs a name")
+        if not self.examples:
+            raise ValueError("a task needs at least one worked example")
+
+    @classmethod
+    def from_examples(
+        cls, name: str, description: str, examples: list[Example], shown: int = 3
+    ) -> TaskSpec:
+        """The first ``shown`` examples are worked examples, the rest held out (LATM: 3 and 3)."""
+        return cls(name, description, tuple(examples[:shown]), tuple(examples[shown:]))
+
+
+class ToolNotMade(ArtifactError):
+    """The maker model did not produce a tool that passes, within its attempts."""
+
+
+@dataclass(frozen=True, slots=True)
+class MakeAttempt:
+    """One round with the maker model: its reply and what was wrong with it (empty: accepted)."""
+
+    number: int
+    reply: str
+    feedback: str = ""
+    outcomes: tuple[CallOutcome, ...] = field(default_factory=tuple)
+
+
+_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def parse_reply(reply: str) -> tuple[str, dict[str, Any]]:
+    """The code and the JSON of a maker reply; ``ArtifactError`` (kind ``parse``) if either is missing."""
+    code, meta = None, None
+    for lang, body in _BLOCK.findall(reply):
+        lang = lang.lower()
+        if lang in ("python", "py", "python3") and code is None:
+            code = body
+        elif lang == "json" and meta is None:
+            meta = body
+    problems = []
+    if code is None:
+        problems.append(
+            Diagnostic(
+                "reply", "there is no ```python block", "put the function in a ```python block"
+            )
+        )
+    obj: Any = None
+    if meta is None:
+        problems.append(
+            Diagnostic(
+                "reply",
+                "there is no ```json block",
+                'add ```json {"function": ..., "calls": [...]}```',
+            )
+        )
+    else:
+        try:
+            obj = json.loads(meta)
+        except ValueError as e:
+            problems.append(
+                Diagnostic("json block", f"not valid JSON: {e}", "send one JSON object")
+            )
+        else:
+            if not isinstance(obj, dict) or not isinstance(obj.get("calls"), list):
+                problems.append(
+                    Diagnostic(
+                        "json block",
+                        'expected an object with a "calls" list',
+                        'send {"function": ..., "calls": [...]}',
+                    )
+                )
+    if problems:
+        raise ArtifactError("parse", problems, "the reply could not be read")
+    assert code is not None
+    return code, obj
+
+
+def read_call(item: Any) -> tuple[list[Any], dict[str, Any]]:
+    """``{"args": [...], "kwargs": {...}}`` or a bare list of arguments."""
+    if isinstance(item, list):
+        return item, {}
+    if isinstance(item, dict):
+        args, kwargs = item.get("args", []), item.get("kwargs", {}) or {}
+        if not isinstance(args, list):
+            args = [args]
+        if not isinstance(kwargs, dict):
+            raise ValueError('"kwargs" must be an object')
+        return args, kwargs
+    raise ValueError('a call is {"args": [...], "kwargs": {...}}')
+
+
+def _numbered(examples: tuple[Example, ...], start: int, with_answers: bool) -> str:
+    out = []
+    for i, ex in enumerate(examples, start):
+        text = f"Q{i}: {ex.question}"
+        if with_answers:
+            text += f"\nA{i}: {json.dumps(ex.answer, ensure_ascii=False)}"
+        out.append(text)
+    return "\n\n".join(out) or "(none)"
+
+
+class ToolMaker:
+    """Makes tools with ``client`` (the strong model), verifying them in ``sandbox``."""
+
+    def __init__(self, client: ChatClient, sandbox: Sandbox, max_attempts: int = 3) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.client = client
+        self.sandbox = sandbox
+        self.max_attempts = max_attempts
+        self.attempts: list[MakeAttempt] = []
+
+    def messages(self, task: TaskSpec) -> list[Message]:
+        system = render("maker_system", allowed=", ".join(sorted(ALLOWED_IMPORTS)))
+        user = render(
+            "maker_task",
+            task=task.name,
+            description=task.description,
+            examples=_numbered(task.examples, 1, True),
+            tests=_numbered(task.tests, len(task.examples) + 1, False),
+        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def make(self, task: TaskSpec) -> Tool:
+        """A tool for ``task`` that passes every worked example and held-out test.
+
+        Raises ``ToolNotMade`` (with the last feedback) after ``max_attempts`` failed attempts.
+        """
+        if not task.tests:
+            raise InputError(
+                f"task {task.name!r} has no held-out questions: a tool is verified on questions "
+                "its maker did not see answered, so give at least one beyond the worked examples"
+            )
+        self.attempts = []
+        messages = self.messages(task)
+        feedback = ""
+        for number in range(1, self.max_attempts + 1):
+            reply = self.client.complete(messages)
+            try:
+                tool, outcomes = self._check(task, reply)
+            except ArtifactError as e:
+                feedback = e.feedback()
+                self.attempts.append(MakeAttempt(number, reply, feedback))
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply},
+                    {"role": "user", "content": render("maker_fix", failures=feedback)},
+                ]
+                continue
+            self.attempts.append(MakeAttempt(number, reply, "", tuple(outcomes)))
+            return tool
+        raise ToolNotMade(
+            "verification",
+            [Diagnostic("", feedback)],
+            f"no tool for {task.name!r} passed its tests in {self.max_attempts} attempt(s)",
+        )
+
+    def _check(self, task: TaskSpec, reply: str) -> tuple[Tool, list[CallOutcome]]:
+        code, meta = parse_reply(reply)
+        found = check_source(code)
+        if found:
+            raise ArtifactError("unsafe", found, "the code was refused before running")
+        funcs = functions_in(code)
+        public = [f for f in funcs if not f.name.startswith("_")]
+        wanted = meta.get("function")
+        chosen = next((f for f in funcs if f.name == wanted), None) if wanted else None
+        if chosen is None:
+            if wanted:
+                raise ArtifactError(
+                    "symbol", [Diagnostic("json block", f"the code defines no function {wanted!r}")]
+                )
+            if not public:
+                raise ArtifactError(
+                    "symbol",
+                    [Diagnostic("python block", "the code defines no public top-level function")],
+                )
+            chosen = public[-1]
+        questions = [*task.examples, *task.tests]
+        raw_calls = meta["calls"]
+        if len(raw_calls) != len(questions):
+            raise ArtifactError(
+                "schema",
+                [
+                    Diagnostic(
+                        "json block",
+                        f"{len(raw_calls)} calls for {len(questions)} questions",
+                        "give exactly one call per question, in order",
+                    )
+                ],
+            )
+        calls = []
+        for i, (item, ex) in enumerate(zip(raw_calls, questions, strict=True), 1):
+            try:
+                args, kwargs = read_call(item)
+            except ValueError as e:
+                raise ArtifactError("schema", [Diagnostic(f"calls[{i - 1}] (Q{i})", str(e))]) from e
+            calls.append(ToolCall(ex.question, args, kwargs, ex.answer))
+        outcomes = run_calls(self.sandbox, code, chosen.name, calls)
+        failed = [(i, o) for i, o in enumerate(outcomes, 1) if not o.passed]
+        if failed:
+            n_shown = len(task.examples)
+            diags = [
+                Diagnostic(
+                    f"Q{i} ({'worked example' if i <= n_shown else 'held-out question'})",
+                    o.describe(),
+                )
+                for i, o in failed
+            ]
+            raise ArtifactError(
+                "verification",
+                diags,
+                f"{len(failed)} of {len(outcomes)} questions got a wrong answer or an error",
+            )
+        n = len(task.examples)
+        layers = sorted({layer for o in outcomes for layer in o.result.layers})
+        tool = Tool(
+            name=chosen.name,
+            function=chosen.name,
+            task=task.name,
+            description=chosen.description or task.description,
+            signature=chosen.signature,
+            code=code,
+            demos=tuple(calls[:n]),
+            tests=tuple(calls[n:]),
+            maker_model=self.client.model_id,
+            evidence={
+                "attempts": len(self.attempts) + 1,
+                "worked_examples_passed": n,
+                "held_out_tests_passed": len(calls) - n,
+                "sandbox_layers": layers,
+            },
+        )
+        return tool, outcomes

@@ -1,0 +1,307 @@
+"""The static check: what a tool's source may say, read from its syntax tree before it ever runs.
+
+It exists to give the language model a readable error ("line 3: `open` is not available to tools;
+tools compute from their arguments and cannot touch files"), not to keep anyone out: Python offers
+too many ways around any syntactic rule. The security boundary is the sandbox's process layers.
+
+Rules: imports only from ``ALLOWED_IMPORTS`` (absolute, no relative imports); no dunder names or
+attributes and no private attributes (``random._os``); none of ``BANNED_NAMES`` (``eval``, ``exec``,
+``open``, ``getattr``...); no attribute named like a dangerous module or call (``dataclasses.sys``,
+``x.system``); no frame, code or traceback internals (``gi_frame``, ``f_globals``...); no format
+string that reaches into attributes (``"{0.__class__}"``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from collections.abc import Iterable
+
+from agent.errors import ArtifactError, Diagnostic
+
+ALLOWED_IMPORTS: frozenset[str] = frozenset(
+    {
+        "array",
+        "bisect",
+        "calendar",
+        "cmath",
+        "collections",
+        "collections.abc",
+        "copy",
+        "csv",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "difflib",
+        "enum",
+        "fractions",
+        "functools",
+        "graphlib",
+        "heapq",
+        "itertools",
+        "json",
+        "math",
+        "numbers",
+        "operator",
+        "random",
+        "re",
+        "statistics",
+        "string",
+        "textwrap",
+        "typing",
+        "unicodedata",
+    }
+)
+"""Standard modules a tool may import: computation only, nothing that reaches files, processes,
+the network or the interpreter itself."""
+
+BANNED_NAMES: frozenset[str] = frozenset(
+    {
+        "__import__",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "breakpoint",
+        "compile",
+        "delattr",
+        "dir",
+        "eval",
+        "exec",
+        "exit",
+        "getattr",
+        "globals",
+        "help",
+        "input",
+        "locals",
+        "memoryview",
+        "open",
+        "quit",
+        "setattr",
+        "vars",
+    }
+)
+"""Builtins a tool may not name: they run code, reach files, or reach objects by computed names."""
+
+BANNED_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        # interpreter internals: frames, code objects, generators, tracebacks
+        "ag_code",
+        "ag_frame",
+        "co_code",
+        "cr_await",
+        "cr_code",
+        "cr_frame",
+        "f_back",
+        "f_builtins",
+        "f_code",
+        "f_globals",
+        "f_locals",
+        "gi_code",
+        "gi_frame",
+        "gi_yieldfrom",
+        "tb_frame",
+        "tb_next",
+        "format_map",
+        "mro",
+        # modules that stdlib modules import under public names (dataclasses.sys, json.decoder.re...)
+        "builtins",
+        "ctypes",
+        "importlib",
+        "io",
+        "modules",
+        "os",
+        "pickle",
+        "posix",
+        "shutil",
+        "signal",
+        "socket",
+        "subprocess",
+        "sys",
+        "threading",
+        # process and file calls wherever they hang
+        "environ",
+        "execv",
+        "execve",
+        "fork",
+        "getenv",
+        "kill",
+        "popen",
+        "spawn",
+        "system",
+    }
+)
+
+MAX_SOURCE_CHARS = 100_000
+"""Longer sources are refused before parsing (a tool is a function, not a program)."""
+
+_DUNDER = re.compile(r"^__\w*__$")
+
+
+def _where(node: ast.AST) -> str:
+    line = getattr(node, "lineno", None)
+    col = getattr(node, "col_offset", None)
+    if line is None:
+        return ""
+    return f"line {line}, column {(col or 0) + 1}"
+
+
+def _format_fields(text: str) -> Iterable[str]:
+    """The field names of ``text`` read as a ``str.format`` template (none if it is not one)."""
+    try:
+        for _literal, field, _spec, _conv in string.Formatter().parse(text):
+            if field:
+                yield field
+    except ValueError:  # not a valid template: str.format would refuse it too
+        return
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, allowed_imports: frozenset[str]) -> None:
+        self.allowed = allowed_imports
+        self.found: list[Diagnostic] = []
+
+    def _flag(self, node: ast.AST, message: str, hint: str) -> None:
+        self.found.append(Diagnostic(_where(node), message, hint))
+
+    def _check_module(self, node: ast.AST, name: str) -> None:
+        top = name.split(".")[0]
+        if name not in self.allowed and top not in self.allowed:
+            allowed = ", ".join(sorted(self.allowed))
+            self._flag(
+                node,
+                f"importing `{name}` is not allowed",
+                f"tools may import only these standard modules: {allowed}",
+            )
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_module(node, alias.name)
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self._flag(node, "relative imports are not allowed", "a tool is a single module")
+        else:
+            self._check_module(node, node.module or "")
+            for alias in node.names:
+                if alias.name != "*" and (_DUNDER.match(alias.name) or alias.name.startswith("_")):
+                    self._flag(
+                        node,
+                        f"importing the private name `{alias.name}` is not allowed",
+                        "use the module's public functions",
+                    )
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in BANNED_NAMES:
+            self._flag(
+                node,
+                f"`{node.id}` is not available to tools",
+                "tools compute from their arguments: no files, no dynamic code, no reflection",
+            )
+        elif _DUNDER.match(node.id) and node.id not in ("__name__", "__doc__"):
+            self._flag(node, f"the name `{node.id}` is not allowed", "do not use dunder names")
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        if attr.startswith("_"):
+            self._flag(
+                node,
+                f"the attribute `.{attr}` is not allowed",
+                "tools may not use dunder or private attributes; use public functions and methods",
+            )
+        elif attr in BANNED_ATTRIBUTES:
+            self._flag(
+                node,
+                f"the attribute `.{attr}` is not allowed",
+                "tools cannot reach the interpreter, files, processes or the network",
+            )
+        self.generic_visit(node)
+
+    def _check_def_name(self, node: ast.AST, name: str) -> None:
+        if _DUNDER.match(name):
+            self._flag(node, f"the name `{name}` is not allowed", "do not define dunder names")
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._check_def_name(node, node.name)
+        self.generic_visit(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._check_def_name(node, node.name)
+        self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._check_def_name(node, node.name)
+        for kw in node.keywords:
+            if kw.arg == "metaclass":
+                self._flag(node, "metaclasses are not allowed", "use a plain class or a dataclass")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and "{" in node.value:
+            for field in _format_fields(node.value):
+                if "." in field or "__" in field:
+                    self._flag(
+                        node,
+                        f"the format field `{{{field}}}` reaches into attributes",
+                        "format plain values: pass them as arguments, e.g. '{0}'.format(x) or an f-string",
+                    )
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        for name in node.names:
+            if _DUNDER.match(name):
+                self._flag(node, f"the name `{name}` is not allowed", "do not use dunder names")
+        self.generic_visit(node)
+
+
+def check_source(code: str, allowed_imports: frozenset[str] = ALLOWED_IMPORTS) -> list[Diagnostic]:
+    """Every rule ``code`` breaks, in source order; empty when it passes.
+
+    A syntax error is one finding with the line and column the parser gives.
+    """
+    if len(code) > MAX_SOURCE_CHARS:
+        return [
+            Diagnostic(
+                "",
+                f"the source is {len(code):,} characters; the limit is {MAX_SOURCE_CHARS:,}",
+                "write one short function",
+            )
+        ]
+    if "\x00" in code:
+        return [Diagnostic("", "the source contains a NUL character", "send plain Python text")]
+    try:
+        tree = ast.parse(code, filename="<tool>")
+    except SyntaxError as e:
+        where = f"line {e.lineno}, column {e.offset}" if e.lineno else ""
+        return [Diagnostic(where, f"syntax error: {e.msg}", "send valid Python 3 code")]
+    except (ValueError, RecursionError, MemoryError) as e:  # absurdly nested input
+        return [Diagnostic("", f"the source cannot be parsed: {type(e).__name__}", "simplify it")]
+    checker = _Checker(allowed_imports)
+    try:
+        checker.visit(tree)
+    except RecursionError:
+        return [Diagnostic("", "the source is nested too deeply", "simplify it")]
+    return checker.found
+
+
+class UnsafeCode(ArtifactError):
+    """The tool's source breaks a static rule; ``feedback()`` lists each break with its line."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        kind = "parse" if diagnostics and "syntax" in diagnostics[0].message else "unsafe"
+        n = len(diagnostics)
+        super().__init__(
+            kind,
+            diagnostics,
+            f"the tool's code was refused before running ({n} problem{'s' if n != 1 else ''})",
+        )
+
+
+def require_safe(code: str, allowed_imports: frozenset[str] = ALLOWED_IMPORTS) -> None:
+    """Raise ``UnsafeCode`` when ``check_source`` finds anything."""
+    found = check_source(code, allowed_imports)
+    if found:
+        raise UnsafeCode(found)
