@@ -89,3 +89,18 @@ def test_mip_infeasibility_diagnosis_stays_within_its_budget() -> None:
     assert [m["name"] for m in result.diagnosis.members if not m["name"].startswith("bound")] == [
         "half"
     ]
+
+
+def test_many_solves_in_one_thread_keep_their_full_time_limit() -> None:
+    """HiGHS's run clock is per instance and survives clear(): solves must not share instances."""
+    lm = compile_model(market_split())
+    highs.solve(lm, Limits(time_s=0.5))  # burns 0.5 s of some instance's clock
+    lp = compile_model(
+        FiveElementModel.model_validate(
+            {
+                "variables": [{"name": "x", "upper": 3}],
+                "objective": {"sense": "max", "expression": "x"},
+            }
+        )
+    )
+    assert highs.solve(lp, Limits(time_s=0.3)).status is Status.OPTIMAL
