@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup system-deps run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,serve]"
 	touch $@
 
-setup: $(VENV)/.installed
+# The tool sandbox's system layers: bubblewrap (namespaces) and libseccomp2 (the seccomp filter),
+# from Debian when missing and apt-get can run as root (as on CI). Without them the sandbox
+# refuses to run tools and says which layer is missing.
+system-deps:
+	@if command -v bwrap >/dev/null 2>&1 && /sbin/ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 >/dev/null; \
+	else echo "warning: install bubblewrap and libseccomp2 for the tool sandbox (see tool_maker/layers.py)"; fi
+
+setup: system-deps $(VENV)/.installed
 
 run: setup
 	$(BIN)/formalist examples examples
@@ -31,6 +40,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_overhead.py
+	$(BIN)/python benchmarks/sandbox_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
