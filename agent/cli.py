@@ -94,6 +94,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
         answer = agent.solve(Request(target, "", args.kind or "", args.optimal, extra))
     _print_answer(answer, args.json, args.trace)
+    if args.plot:
+        from agent.routing_plot import plot_answer
+
+        plot_answer(answer, args.plot)
     return EXIT_OK
 
 
@@ -116,7 +120,7 @@ def _is_file(target: str) -> bool:
         return False
 
 
-FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps", ".pddl")
+FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps", ".pddl", ".vrp", ".tsp")
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
@@ -266,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", help="planning: a PDDL domain file, or the name of a known domain")
     p.add_argument("--optimal", action="store_true", help="planning: ask for a proven-optimal plan")
     p.add_argument("--apis", help="a request over APIs: the API catalog (YAML or JSON)")
+    p.add_argument("--plot", metavar="FILE", help="routing: draw the routes into this image file")
     p.add_argument(
         "--given",
         action="append",
@@ -306,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tool_maker.cli import register as register_tool_commands
 
     register_tool_commands(sub)  # `tools list|show|rm` and `sandbox run|layers`
+    from agent.llm.local.cli import register as register_sample_command
+
+    register_sample_command(sub)  # `sample`: artifacts from a local model under a grammar
+    from benchmarks.cli import register as register_bench_command
+
+    register_bench_command(sub)  # `bench DATASET ...` and `bench report DIR`
     return parser
 
 

@@ -116,6 +116,14 @@ class Answer:
         return list(r.cost) if r is not None and r.cost is not None else None
 
     @property
+    def routes(self) -> list[list[Any]] | None:
+        """Routing: each route's visited location ids, depots excluded."""
+        r = self.solve_result
+        if r is None or r.routes is None:
+            return None
+        return [list(route["visits"]) for route in r.routes]
+
+    @property
     def attempts(self) -> int:
         return len(self.trace)
 
@@ -142,6 +150,9 @@ class Answer:
         if self.answer_set is not None:
             out["answer_set"] = self.answer_set
             out["cost"] = self.cost
+        if self.routes is not None and self.solve_result is not None:
+            out["routes"] = self.routes
+            out["route_details"] = list(self.solve_result.routes or ())
         if self.questions:
             out["questions"] = self.questions
         if self.verification is not None:

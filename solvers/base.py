@@ -97,6 +97,11 @@ class SolveResult:
     cost: tuple[int, ...] | None = None
     questions: tuple[str, ...] = ()
     """For NEEDS_INFO: what to ask the person, one question per missing input."""
+    routes: tuple[dict[str, Any], ...] | None = None
+    """Routing: one entry per vehicle used, ``{"vehicle", "start", "end", "stops"}``, where
+    ``stops`` lists the visits in order as ``[kind, key]`` pairs (``["client", id]``,
+    ``["pickup", shipment]``, ``["delivery", shipment]``, ``["reload", depot id]``) and ``visits``
+    the location ids visited, depots excluded."""
 
     def __post_init__(self) -> None:
         if self.status in POSITIVE_STATUSES and not self.has_solution:
@@ -108,8 +113,14 @@ class SolveResult:
 
     @property
     def has_solution(self) -> bool:
-        """Whether a solution is at hand: variable values, a plan or an answer set (even empty)."""
-        return bool(self.values) or self.plan is not None or self.answer_set is not None
+        """Whether a solution is at hand: variable values, a plan, an answer set or routes (even
+        empty)."""
+        return (
+            bool(self.values)
+            or self.plan is not None
+            or self.answer_set is not None
+            or self.routes is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)

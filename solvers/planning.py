@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
@@ -253,6 +254,10 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 # unified-planning: reading (in a background thread, while the planner runs) and validation
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="formalist-up")
+_UP_LOCK = threading.RLock()
+"""UP's global environment (its expression manager and type caches) is not thread-safe: two
+requests parsing or validating at once fail with "different environment" or KeyErrors (seen with
+concurrent benchmark items), so every use of it takes this lock."""
 
 
 def _up_environment() -> Any:
@@ -273,7 +278,7 @@ def up_parse(domain: str, problem: str) -> Any:
 
     from unified_planning.io import PDDLReader
 
-    with warnings.catch_warnings():
+    with _UP_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return PDDLReader(_up_environment()).parse_problem_string(domain, problem)
 
@@ -284,6 +289,11 @@ def up_parse_async(domain: str, problem: str) -> Future[Any]:
 
 def up_validate(problem: Any, plan: list[str]) -> tuple[bool, str]:
     """Check ``plan`` with unified-planning's sequential plan validator. Returns (valid, reason)."""
+    with _UP_LOCK:
+        return _up_validate(problem, plan)
+
+
+def _up_validate(problem: Any, plan: list[str]) -> tuple[bool, str]:
     import unified_planning.model as upm
     from unified_planning.engines import ValidationResultStatus
     from unified_planning.engines.plan_validator import SequentialPlanValidator

@@ -28,6 +28,7 @@ _BACKENDS = (
         "clingo",
         "clingo's Python API in a child process with time and memory limits",
     ),
+    ("pyvrp", "routing", "pyvrp", "PyVRP's iterated local search on integer-scaled routing specs"),
 )
 
 

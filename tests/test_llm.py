@@ -49,9 +49,10 @@ def test_openai_without_key_or_url_explains() -> None:
         build_chat_model(parse_spec("openai:gpt-4o"))
 
 
-def test_local_spec_is_refused_with_the_reason() -> None:
-    with pytest.raises(ConfigError, match="local decoding backend"):
-        build_chat_model(parse_spec("local:/models/qwen"))
+def test_local_spec_builds_the_local_chat_model_without_loading_it() -> None:
+    chat = build_chat_model(parse_spec("local:/models/qwen"), temperature=0.5, timeout=30)
+    assert type(chat).__name__ == "LocalChatModel"
+    assert (chat.model_path, chat.temperature, chat.time_budget_s) == ("/models/qwen", 0.5, 30)
 
 
 def test_cache_hits_skip_the_model(tmp_path: Path) -> None:

@@ -46,8 +46,9 @@ class MilpKind:
             return milp_files.looks_like_cplex_lp(text)
         if low.endswith((".json", ".yaml", ".yml")):
             from formalizers.apis.model import looks_like_api_request
+            from formalizers.offline.routing_files import looks_like_routing_spec
 
-            return not looks_like_api_request(text)
+            return not looks_like_api_request(text) and not looks_like_routing_spec(text)
         return (
             milp_files.looks_like_five_element(text)
             or milp_files.looks_like_cplex_lp(text)

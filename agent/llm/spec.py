@@ -79,8 +79,14 @@ def build_chat_model(
 
         url = base_url or os.environ.get("OLLAMA_HOST") or None
         return ChatOllama(model=spec.name, base_url=url, temperature=temperature)
-    raise ConfigError(
-        "local: models need the local decoding backend (transformers on this machine with "
-        "grammar-constrained sampling), which this version of formalist does not include yet; "
-        "serve the model with an OpenAI-compatible server (vLLM, SGLang, llama.cpp) and use openai:MODEL"
-    )
+    if spec.provider == "local":
+        try:
+            from agent.llm.local.chat_model import LocalChatModel
+        except ImportError as e:  # pragma: no cover - the [local] extra is not installed
+            raise ConfigError(
+                "local: models need the [local] extra (torch, transformers, xgrammar): "
+                f"pip install 'formalist[local]' ({e})"
+            ) from e
+        # The engine loads on the first call, not here.
+        return LocalChatModel(model_path=spec.name, temperature=temperature, time_budget_s=timeout)
+    raise ConfigError(f"unknown model provider {spec.provider!r}")

@@ -1,0 +1,144 @@
+"""Routing requests (TSP family, CVRP, VRPTW, multi-depot, prize-collecting, pickup and delivery):
+routing specs, VRPLIB/TSPLIB/Solomon files, PyVRP, and an independent route check."""
+
+from __future__ import annotations
+
+from agent.errors import ArtifactError, Diagnostic
+from agent.kinds.base import Options
+from agent.llm.client import ChatClient
+from formalizers.base import Artifact
+from formalizers.offline.routing_files import (
+    ROUTING_SUFFIXES,
+    looks_like_routing_spec,
+    looks_like_solomon,
+    looks_like_vrplib,
+    read_routing,
+)
+from formalizers.routing.formalizer import RoutingFormalizer
+from formalizers.routing.spec import RoutingSpec, check_solvable, parse_spec
+from solvers.base import SolveResult, Status, Verification
+
+MAX_ROUTES_SHOWN = 30
+"""Routes written out in an explanation; the rest are counted."""
+
+
+class RoutingKind:
+    """Routing specs (JSON), VRPLIB/TSPLIB ``.vrp``/``.tsp`` files and Solomon files; solved by
+    PyVRP, re-checked by ``solvers.routing_verify``."""
+
+    name = "routing"
+    words: tuple[str, ...] = (
+        "route",
+        "routing",
+        "depot",
+        "salesman",
+        "tsp",
+        "vrp",
+        "tour",
+        "cities",
+        "city",
+        "vehicle routing",
+        "pickup and delivery",
+        "time window",
+    )
+
+    def is_formal(self, text: str, name: str) -> bool:
+        low = name.lower()
+        if low.endswith(ROUTING_SUFFIXES):
+            return True
+        if low and not low.endswith((".json", ".txt")):
+            return False
+        return looks_like_routing_spec(text) or looks_like_solomon(text) or looks_like_vrplib(text)
+
+    def read(self, text: str, name: str, options: Options) -> Artifact:
+        language, spec = read_routing(text, name)
+        return Artifact("routing", language, spec, text)
+
+    def formalizer(self, client: ChatClient, options: Options) -> RoutingFormalizer:
+        return RoutingFormalizer(client)
+
+    def validate(self, artifact: Artifact, options: Options) -> RoutingSpec:
+        spec = (
+            artifact.model if isinstance(artifact.model, RoutingSpec) else parse_spec(artifact.text)
+        )
+        check_solvable(spec)
+        return spec
+
+    def solve(self, validated: RoutingSpec, options: Options) -> SolveResult:
+        from solvers import routing_exact, routing_pyvrp
+
+        if routing_exact.needs_exact(validated):
+            return routing_exact.solve(validated, options.limits)
+        return routing_pyvrp.solve(validated, options.limits)
+
+    def verify(self, validated: RoutingSpec, result: SolveResult) -> Verification | None:
+        if result.routes is None:
+            return None
+        from solvers.routing_verify import verify_routes
+
+        return verify_routes(validated, result)
+
+    def explain(
+        self, validated: RoutingSpec, result: SolveResult, verification: Verification | None
+    ) -> str:
+        return explain_routes(validated, result, verification)
+
+    def problem(
+        self, validated: RoutingSpec, result: SolveResult, verification: Verification | None
+    ) -> ArtifactError | None:
+        if verification is not None and not verification.ok:
+            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
+            return ArtifactError(
+                "verification",
+                diags,
+                f"the routes fail the independent check: {verification.message}",
+            )
+        if result.status in (Status.FEASIBLE, Status.OPTIMAL):
+            return None
+        if result.status is Status.INFEASIBLE:
+            return ArtifactError("infeasible", [Diagnostic("routes", result.message)])
+        kind = "timeout" if result.status is Status.TIMEOUT else "error"
+        return ArtifactError(kind, [Diagnostic("pyvrp", result.message or result.status.value)])
+
+
+_UNITS = {
+    "nearest": "each distance rounded to the nearest integer (TSPLIB EUC_2D)",
+    "ceil": "each distance rounded up",
+    "dimacs": "each distance truncated to one decimal (DIMACS convention)",
+    "none": "Euclidean distances as they are",
+}
+
+
+def explain_routes(
+    spec: RoutingSpec, result: SolveResult, verification: Verification | None
+) -> str:
+    """The objective, each route as a list of stops, and the check."""
+    if result.routes is None:
+        return f"No routes: {result.message}"
+    what = {
+        "total_distance": "total distance",
+        "total_duration": "total duration",
+        "prize_minus_cost": "collected prize minus cost",
+        "longest_route": "longest route",
+        "longest_leg": "longest leg",
+    }.get(spec.objective, spec.objective)
+    conv = _UNITS[spec.rounding] if spec.distance_matrix is None else "the given distance matrix"
+    how = (
+        "solved by PyVRP, a heuristic: good, not proven optimal"
+        if result.solver == "pyvrp"
+        else f"solved by {result.message}"
+    )
+    lines = [f"{len(result.routes)} route(s), {what} {result.objective:.6g} ({conv}); {how}."]
+    if verification is not None:
+        lines.append(
+            ("Verified independently: " if verification.ok else "Verification FAILED: ")
+            + verification.message
+            + "."
+        )
+    for n, r in enumerate(result.routes[:MAX_ROUTES_SHOWN], 1):
+        stops = " -> ".join(str(s[1]) if s[0] == "client" else f"{s[0]} {s[1]}" for s in r["stops"])
+        lines.append(f"  route {n} ({r['vehicle']}): {r['start']} -> {stops} -> {r['end']}")
+    more = len(result.routes) - MAX_ROUTES_SHOWN
+    if more > 0:
+        lines.append(f"  ... and {more} more route(s)")
+    return "\n".join(lines)

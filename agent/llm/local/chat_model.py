@@ -1,0 +1,208 @@
+"""``local:PATH_OR_ID``: a LangChain chat model over the local decoding engine.
+
+Each call applies the grammar of the artifact the formalizer asks for. The kind is given by the
+``artifact`` field or call keyword (``milp``, ``routing``, ``asp``, ``pddl``, ``pddl:DOMAIN``,
+``none``), or, with ``auto`` (the default), recognised from the conversation: the system message is
+one of the formalizers' own system prompts, and for planning the domain is the ``(define (domain
+...))`` the request quotes (with none, the model writes domain and problem as s-expressions). A
+conversation no formalizer started gets free text.
+
+The reply is the sample's text. A sample cut off by its budget is still returned as text, since
+the formalizer's parser then tells the model where it broke off, and its ``response_metadata`` says
+``cut_off``; it is never handed on as a complete artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+log = logging.getLogger(__name__)
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+_ENGINES: dict[tuple[Any, ...], Any] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def load_engine(path: str, **options: Any) -> Any:
+    """The engine for ``path`` with ``options`` (loaded once per process and shared)."""
+    try:
+        from agent.llm.local.engine import Engine
+    except ImportError as e:
+        from agent.errors import ConfigError
+
+        raise ConfigError(
+            f"local: models need the [local] extra (torch, transformers, xgrammar): {e}"
+        ) from e
+
+    key = (path, tuple(sorted(options.items())))
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = Engine.from_pretrained(path, **options)
+        return _ENGINES[key]
+
+
+@cache
+def _system_prompts() -> dict[str, str]:
+    """Each formalizer's system prompt (``milp``, ``asp``, ``pddl``...) by kind."""
+    out = {}
+    for kind in ("milp", "asp", "pddl", "apis", "routing"):
+        try:
+            text = resources.files(f"formalizers.{kind}").joinpath("prompts", "system.md")
+            out[kind] = text.read_text(encoding="utf-8").strip()
+        except (ModuleNotFoundError, FileNotFoundError, OSError):
+            continue
+    return out
+
+
+def detect_artifact(messages: list[dict[str, str]]) -> str:
+    """The kind of artifact a conversation asks for, from its system message ("" if unknown)."""
+    if not messages or messages[0]["role"] != "system":
+        return ""
+    system = messages[0]["content"].strip()
+    for kind, prompt in _system_prompts().items():
+        if system == prompt:
+            return kind
+    return ""
+
+
+def quoted_domain(messages: list[dict[str, str]]) -> str:
+    """The first ``(define (domain ...))`` form quoted in the user's messages ("" if none)."""
+    for m in messages:
+        if m["role"] != "user":
+            continue
+        text = m["content"]
+        start = text.find("(define (domain")
+        if start < 0:
+            continue
+        depth = 0
+        for i in range(start, len(text)):
+            if text[i] == "(":
+                depth += 1
+            elif text[i] == ")":
+                depth -= 1
+                if depth == 0:
+                    return text[start : i + 1]
+    return ""
+
+
+def select_grammar(messages: list[dict[str, str]], artifact: str, bounds: Any = None) -> Any:
+    """The grammar (or ``PddlGrammar``) for ``artifact`` in this conversation; None for free
+    text. See the module docstring for the kinds."""
+    from agent.llm.local import grammar as g
+
+    kind, _, arg = artifact.partition(":")
+    if kind == "auto":
+        kind, arg = detect_artifact(messages), ""
+    if kind in ("", "none", "apis"):
+        return None
+    if kind == "pddl":
+        if arg:
+            return g.PddlGrammar(g.read_domain_arg(arg), bounds)
+        domain = quoted_domain(messages)
+        if not domain:
+            return g.pddl_any_grammar(bounds)
+        from formalizers.pddl.model import read_domain
+
+        return g.PddlGrammar(read_domain(domain), bounds)
+    target, _ = g.grammar_for(kind, bounds)
+    return target
+
+
+class LocalChatModel(BaseChatModel):
+    """A chat model that samples from a local causal LM under the artifact's grammar.
+
+    ``model_path`` is a local path or hub id; ``engine_options`` go to ``Engine.from_pretrained``
+    (``device``, ``max_batch``, ``max_len``, ``grammar_engine_name``...). ``time_budget_s`` bounds
+    one reply's sampling. ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    artifact: str = "auto"
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    max_new_tokens: int = 2048
+    time_budget_s: float | None = 120.0
+    bounds: Any = None
+    engine_options: dict[str, Any] = {}
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _last: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "formalist-local"
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The metadata of the last reply (``finish``, ``cut_off``, ``grammar``, ``tokens``)."""
+        return dict(self._last)
+
+    def engine(self) -> Any:
+        return load_engine(self.model_path, **self.engine_options)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from agent.llm.local.artifacts import sample_artifacts
+        from agent.llm.local.sampling import SamplingParams
+
+        msgs = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        artifact = str(kwargs.get("artifact", self.artifact))
+        target = select_grammar(msgs, artifact, self.bounds)
+        params = SamplingParams(
+            n=1,
+            temperature=float(kwargs.get("temperature", self.temperature)),
+            top_p=self.top_p,
+            seed=int(kwargs.get("seed", self.seed)),
+            max_new_tokens=self.max_new_tokens,
+            time_budget_s=self.time_budget_s,
+            stop=tuple(stop or ()),
+        )
+        with self._lock:
+            engine = self.engine()
+            prompt = engine.chat_prompt(msgs)
+            if target is None:
+                sample = engine.sample(prompt, None, params)[0]
+                valid: bool | None = None
+            else:
+                res = sample_artifacts(engine, prompt, target, params)
+                valid = bool(res.artifacts)
+                if res.artifacts:
+                    sample = res.artifacts[0].sample
+                elif res.cut_off:
+                    sample = res.cut_off[0]
+                else:
+                    sample = res.invalid[0][0]
+        meta = {
+            "finish": sample.finish,
+            "cut_off": sample.cut_off,
+            "grammar": "" if target is None else target.name,
+            "tokens": len(sample.token_ids),
+            "seed": sample.seed,
+            "valid": valid,
+        }
+        if sample.cut_off:
+            log.warning(
+                "local model %s: reply cut off (%s) after %d tokens",
+                self.model_path,
+                sample.finish,
+                len(sample.token_ids),
+            )
+        self._last = meta
+        message = AIMessage(content=sample.text, response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message)])

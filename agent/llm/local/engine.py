@@ -1,0 +1,567 @@
+"""The local decoding engine: a causal LM loaded with ``from_pretrained``, batched grammar-constrained
+sampling over a static KV cache.
+
+One ``generate`` call takes any number of requests (a prompt, a grammar, sampling parameters with
+``n`` samples each) and runs them as one continuously refilled batch:
+
+- each prompt is prefilled once and its cache copied into the slot of each of its samples;
+- every step, the grammar masks of the batch are filled on CPU threads while the forward pass runs
+  (on a GPU the step is a replayed CUDA graph), then copied to the device and applied there;
+- tokens are drawn by ``sampling.choose_tokens`` from per-sample counter-based randomness, so a
+  sample does not depend on the batch it ran in;
+- a sample ends complete (a stop token the grammar accepts), at a stop string, or cut off by its
+  token or time budget; a finished sample's slot takes the next waiting one, and when none waits
+  the survivors move into a smaller batch.
+
+Only torch, transformers and the grammar library are imported here (no LangChain).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from agent.errors import ConfigError
+from agent.llm.local.decoder import GraphCache, PrefixCache, StaticDecoder, attend_bucket
+from agent.llm.local.grammar import Grammar
+from agent.llm.local.masks import (
+    MaskFiller,
+    allowed_tokens,
+    banned_tokens,
+    count_allowed,
+    grammar_engine,
+    pack_bits,
+    unpack_bitmask,
+)
+from agent.llm.local.sampling import (
+    FINISH_COMPLETE,
+    FINISH_LENGTH,
+    FINISH_REJECTED,
+    FINISH_STOP,
+    FINISH_TIME,
+    GREEDY,
+    MIXED,
+    SAMPLED,
+    Sample,
+    SamplingParams,
+    StopWatch,
+    choose_tokens,
+    sample_seed,
+)
+
+SPARSE_ROW_LIMIT = 16_384
+"""On the CPU, a row whose mask allows at most this many tokens gets the logits of those tokens
+only (the output layer's other rows are never multiplied)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """A prompt (text already in the model's chat format, or token ids), the grammar its samples
+    must follow (None: free text) and how to sample it. ``seeds`` overrides the samples' seeds
+    (one per sample; by default sample ``i`` gets ``sample_seed(params.seed, i)``)."""
+
+    prompt: str | Sequence[int]
+    grammar: Grammar | None = None
+    params: SamplingParams = field(default_factory=SamplingParams)
+    seeds: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None and len(self.seeds) != self.params.n:
+            raise ValueError(f"{len(self.seeds)} seeds for {self.params.n} samples")
+
+    def seed(self, index: int) -> int:
+        if self.seeds is not None:
+            return self.seeds[index]
+        return sample_seed(self.params.seed, index)
+
+
+@dataclass(slots=True)
+class GenerationStats:
+    """What the last ``generate`` call did: decode ``steps`` and the sum of active rows over them
+    (``row_steps``: tokens decoded), seconds in the decode loop, in prefill, and waiting for masks
+    after the forward pass had finished (``mask_wait_s``: mask filling that did not overlap);
+    ``batch_sizes`` and ``step_s`` count the steps and their seconds by batch size."""
+
+    steps: int = 0
+    row_steps: int = 0
+    decode_s: float = 0.0
+    prefill_s: float = 0.0
+    mask_wait_s: float = 0.0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+    step_s: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Row:
+    request: int
+    index: int
+    seed: int
+    params: SamplingParams
+    watch: StopWatch
+    grammar: Grammar | None
+    matcher: Any = None
+    tokens: list[int] = field(default_factory=list)
+    text: bytearray = field(default_factory=bytearray)
+    pos: int = 0
+    next_input: int = 0
+    finish: str = ""
+    cut_off: bool = False
+    ended: float = 0.0
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Engine:
+    """Samples from a causal LM under grammars.
+
+    ``max_batch`` sequences decode at once, each at most ``max_len`` positions (prompt included).
+    ``grammar_engine`` is ``xgrammar`` or ``llguidance``; ``threads`` the CPU threads that fill
+    masks (default: half the cores). On CUDA, decode steps run as CUDA graphs unless ``graphs`` is
+    False; ``compile`` also runs them through ``torch.compile`` first. ``torch_threads`` sets
+    torch's CPU threads while generating (on a small or shared machine one thread avoids the
+    spin-waits of many small parallel operations).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int = 32,
+        max_len: int = 4096,
+        grammar_engine_name: str = "xgrammar",
+        threads: int | None = None,
+        graphs: bool | None = None,
+        compile: bool = False,
+        torch_threads: int | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.torch_threads = torch_threads
+        self.tokenizer = tokenizer
+        self.decoder = StaticDecoder(model, max_batch, max_len)
+        self.device = self.decoder.device
+        self.vocab = self.decoder.vocab
+        self.max_batch, self.max_len = max_batch, max_len
+        cuda = self.device.type == "cuda"
+        self._sparse = self.device.type == "cpu"
+        self.graphs = GraphCache() if cuda and graphs is not False else None
+        self._decode = self.decoder.decode
+        if compile and cuda:
+            self._decode = torch.compile(self.decoder.decode, dynamic=False)
+        self.stop_ids = stop_token_ids(model, tokenizer)
+        threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self.grammars = grammar_engine(
+            grammar_engine_name, tokenizer, self.vocab, self.stop_ids, threads
+        )
+        self._compiled: dict[str, Any] = {}
+        self.filler = MaskFiller(self.grammars, max_batch, self.vocab, pin=cuda)
+        banned = banned_tokens(tokenizer, self.vocab, self.stop_ids)
+        self.banned = banned
+        # ANDed into every mask, word by word, before it is unpacked on the device.
+        self._keep_words = pack_bits(~banned).to(self.device)
+        unpack_bitmask(self._keep_words[None], self.vocab)  # builds the lookup table up front
+        self._full_row = pack_bits(torch.ones(self.vocab, dtype=torch.bool))
+        no_stop = torch.ones(self.vocab, dtype=torch.bool)
+        no_stop[self.stop_ids] = False
+        self._no_stop_row = pack_bits(no_stop)
+        self._token_bytes = token_bytes(tokenizer, self.vocab, self.grammars)
+        self.stats = GenerationStats()
+        # Per-step inputs: filled on the host, copied to these static device buffers (the CUDA
+        # graphs read them in place). Rows: token, position, seed, step / 1/temperature, top_p.
+        self._ints = torch.zeros((4, max_batch), dtype=torch.long, pin_memory=cuda)
+        self._floats = torch.zeros((2, max_batch), dtype=torch.float32, pin_memory=cuda)
+        if cuda:
+            self._d_ints = torch.zeros_like(self._ints, device=self.device)
+            self._d_floats = torch.zeros_like(self._floats, device=self.device)
+            self._d_bitmask = torch.zeros_like(self.filler.bitmask, device=self.device)
+            self._d_logits = torch.zeros((max_batch, self.vocab), device=self.device)
+        else:
+            self._d_ints, self._d_floats = self._ints, self._floats
+            self._d_bitmask = self.filler.bitmask
+            self._d_logits = torch.zeros((max_batch, self.vocab))
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str,
+        *,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        **options: Any,
+    ) -> Engine:
+        """Load a model and its tokenizer by local path or hub id: bfloat16 on CUDA, float32 on
+        the CPU unless ``dtype`` says otherwise. ``options`` go to ``Engine``."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        dev = device or default_device()
+        if dtype is None:
+            dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+            model: Any = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot load the model {path_or_id!r}: {e}") from e
+        return cls(model.to(dev), tokenizer, **options)
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """``messages`` in the model's chat format, ending where the assistant's reply begins."""
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+        turns = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+        return turns + "assistant: "
+
+    def encode(self, prompt: str | Sequence[int]) -> list[int]:
+        if isinstance(prompt, str):
+            return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+        return [int(t) for t in prompt]
+
+    def compiled(self, grammar: Grammar) -> Any:
+        """``grammar`` compiled by the grammar engine (cached by grammar id)."""
+        key = grammar.id
+        if key not in self._compiled:
+            self._compiled[key] = self.grammars.compile(grammar)
+        return self._compiled[key]
+
+    # -- generation ------------------------------------------------------------------------------
+    def sample(
+        self,
+        prompt: str | Sequence[int],
+        grammar: Grammar | None = None,
+        params: SamplingParams | None = None,
+    ) -> list[Sample]:
+        """The samples of one prompt (see ``generate``)."""
+        return self.generate([GenerationRequest(prompt, grammar, params or SamplingParams())])[0]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
+        """Samples for each request, in order (``params.n`` each, by sample index)."""
+        if self.torch_threads is None:
+            return self._generate(requests)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.torch_threads)
+        try:
+            return self._generate(requests)
+        finally:
+            torch.set_num_threads(before)
+
+    @torch.inference_mode()
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
+        for req in requests:
+            if req.grammar is not None:
+                self.compiled(req.grammar)  # before the clock starts: budgets are for sampling
+        start = time.perf_counter()
+        self.stats = GenerationStats()
+        prompts = [self.encode(r.prompt) for r in requests]
+        for ids in prompts:
+            if not ids:
+                raise ValueError("an empty prompt")
+            if len(ids) >= self.decoder.scratch:
+                raise ConfigError(
+                    f"a prompt of {len(ids)} tokens leaves no room in the {self.max_len} positions "
+                    "of the cache (raise max_len)"
+                )
+        rows: list[_Row] = []
+        for r, req in enumerate(requests):
+            watch = StopWatch(req.params, start)
+            for i in range(req.params.n):
+                rows.append(_Row(r, i, req.seed(i), req.params, watch, req.grammar))
+        self._run(rows, prompts)
+        out: list[list[Sample]] = [[] for _ in requests]
+        for row in rows:
+            out[row.request].append(
+                Sample(
+                    bytes(row.text).decode("utf-8", errors="replace"),
+                    tuple(row.tokens),
+                    row.finish,
+                    row.cut_off,
+                    row.index,
+                    row.seed,
+                    row.grammar.id if row.grammar else "",
+                    row.ended - start,
+                )
+            )
+        return out
+
+    def _batch_size(self, rows: int) -> int:
+        b = 1
+        while b < min(rows, self.max_batch):
+            b *= 2
+        return min(b, self.max_batch)
+
+    def _run(self, rows: list[_Row], prompts: list[list[int]]) -> None:
+        dec = self.decoder
+        pending = deque(rows)
+        left = {r: 0 for r in range(len(prompts))}
+        for row in rows:
+            left[row.request] += 1
+        prefixes: dict[int, PrefixCache] = {}
+        b = self._batch_size(len(rows))
+        slots: list[_Row | None] = [None] * b
+        ints, floats, bitmask = self._ints, self._floats, self.filler.bitmask
+        t_loop = time.perf_counter()
+        while True:
+            # Waiting samples take the free slots; with none waiting, survivors move down.
+            for s in range(b):
+                if slots[s] is None and pending:
+                    row = pending.popleft()
+                    t0 = time.perf_counter()
+                    if row.request not in prefixes:
+                        prefixes[row.request] = dec.prefill(prompts[row.request][:-1])
+                    prefix = prefixes[row.request]
+                    left[row.request] -= 1
+                    if not left[row.request]:
+                        del prefixes[row.request]
+                    dec.load(s, prefix)
+                    self.stats.prefill_s += time.perf_counter() - t0
+                    row.pos = prefix.length
+                    row.next_input = prompts[row.request][-1]
+                    if row.grammar is not None:
+                        row.matcher = self.grammars.matcher(self.compiled(row.grammar))
+                    slots[s] = row
+            if not pending:
+                b, slots = self._compact(slots)
+            active = [(s, row) for s, row in enumerate(slots) if row is not None]
+            if not active:
+                break
+            t_step = time.perf_counter()
+            # One conversion per step, not one per row and field.
+            host_ints = [[0] * b, [dec.scratch] * b, [0] * b, [0] * b]
+            host_floats = [[0.0] * b, [1.0] * b]
+            matchers, grammar_rows = [], []
+            for s, row in active:
+                host_ints[0][s] = row.next_input
+                host_ints[1][s] = row.pos
+                host_ints[2][s] = row.seed
+                host_ints[3][s] = len(row.tokens)
+                t = row.params.temperature
+                host_floats[0][s] = 1.0 / t if t > 0 else 0.0
+                host_floats[1][s] = row.params.top_p
+                if row.matcher is not None:
+                    matchers.append(row.matcher)
+                    grammar_rows.append(s)
+                else:
+                    bitmask[s] = self._no_stop_row if row.params.ignore_eos else self._full_row
+            ints[:, :b] = torch.tensor(host_ints, dtype=torch.long)
+            floats[:, :b] = torch.tensor(host_floats, dtype=torch.float32)
+            # The masks fill on CPU threads while the forward pass runs.
+            self.filler.start(matchers, grammar_rows)
+            if self._d_ints is not ints:
+                # Whole buffers: contiguous, so the copies stay asynchronous from pinned memory.
+                self._d_ints.copy_(ints, non_blocking=True)
+                self._d_floats.copy_(floats, non_blocking=True)
+            attend = attend_bucket(max(row.pos for _, row in active) + 1, self.max_len)
+            if self._sparse:
+                out = self.decoder.decode_hidden(self._d_ints[0, :b], self._d_ints[1, :b], attend)
+            else:
+                out = self._forward(b, attend)
+            t0 = time.perf_counter()
+            mask = self.filler.wait()
+            self.stats.mask_wait_s += time.perf_counter() - t0
+            if self._d_bitmask is not mask:
+                self._d_bitmask[:b].copy_(mask[:b], non_blocking=True)
+            use_top_p = any(row.params.top_p < 1.0 for _, row in active)
+            greedy = [row.params.temperature == 0 for _, row in active]
+            mode = GREEDY if all(greedy) else SAMPLED if not any(greedy) else MIXED
+            unit = all(row.params.temperature in (0.0, 1.0) for _, row in active)
+            variant = (use_top_p, mode, unit)
+            if self._sparse:
+                chosen = self._choose_cpu(b, variant, out).tolist()
+            else:
+                chosen = self._choose(b, variant, out).tolist()
+            now = time.perf_counter()
+            self.stats.steps += 1
+            self.stats.row_steps += len(active)
+            self.stats.batch_sizes[b] = self.stats.batch_sizes.get(b, 0) + 1
+            self.stats.step_s[b] = self.stats.step_s.get(b, 0.0) + now - t_step
+            # The grammar rows take their tokens in one batched call.
+            accepted = self.grammars.accept_batch(matchers, [int(chosen[s]) for s in grammar_rows])
+            verdict = dict(zip(grammar_rows, accepted, strict=True))
+            for s, row in active:
+                if self._advance(row, int(chosen[s]), verdict.get(s, True), now):
+                    row.ended = now
+                    row.matcher = None
+                    slots[s] = None
+        self.stats.decode_s = time.perf_counter() - t_loop - self.stats.prefill_s
+
+    def _forward(self, b: int, attend: int) -> torch.Tensor:
+        """Logits of slots ``0 .. b - 1`` for the inputs in the static buffers."""
+        tokens, positions = self._d_ints[0, :b], self._d_ints[1, :b]
+        if self.graphs is None:
+            return self._decode(tokens, positions, attend)
+        saved = torch.empty_like(positions)
+
+        def step() -> torch.Tensor:
+            out = self._d_logits[:b]
+            out.copy_(self._decode(tokens, positions, attend))
+            return out
+
+        def prepare() -> None:
+            # Warm-up runs write keys and values for real: at the scratch position only.
+            saved.copy_(positions)
+            positions.fill_(self.decoder.scratch)
+
+        def restore() -> None:
+            positions.copy_(saved)
+
+        return self.graphs.run(("decode", b, attend), step, prepare, restore)
+
+    def _choose(
+        self, b: int, variant: tuple[bool, str, bool], logits: torch.Tensor
+    ) -> torch.Tensor:
+        """The sampled token of each of the ``b`` slots (masks and parameters from the buffers);
+        ``variant`` is ``choose_tokens``' (use_top_p, mode, unit_temperature)."""
+        use_top_p, mode, unit = variant
+
+        def step() -> torch.Tensor:
+            allowed = unpack_bitmask(self._d_bitmask[:b] & self._keep_words, self.vocab)
+            ints, floats = self._d_ints, self._d_floats
+            return choose_tokens(
+                logits,
+                allowed,
+                floats[0, :b],
+                floats[1, :b],
+                ints[2, :b],
+                ints[3, :b],
+                use_top_p,
+                mode,
+                unit,
+            )
+
+        if self.graphs is None:
+            return step()
+        return self.graphs.run(("sample", b, *variant), step)
+
+    def _choose_cpu(
+        self, b: int, variant: tuple[bool, str, bool], hidden: torch.Tensor
+    ) -> torch.Tensor:
+        """``_choose`` for the CPU, from the final hidden states: a row whose grammar allows few
+        tokens (most steps outside free text) computes the logits of those tokens only, instead of
+        the whole vocabulary's; the draw is the same (the cumulative sum only rises at allowed
+        tokens, in the same order)."""
+        use_top_p, mode, unit = variant
+        words = self._d_bitmask[:b] & self._keep_words
+        counts = count_allowed(words).tolist()
+        ints, floats = self._d_ints, self._d_floats
+        out = torch.zeros(b, dtype=torch.long)
+        dense = [r for r in range(b) if counts[r] > SPARSE_ROW_LIMIT]
+        if dense:
+            d = torch.tensor(dense)
+            out[d] = choose_tokens(
+                self.decoder.logits(hidden[d]),
+                unpack_bitmask(words[d], self.vocab),
+                floats[0, d],
+                floats[1, d],
+                ints[2, d],
+                ints[3, d],
+                use_top_p,
+                mode,
+                unit,
+            )
+        for r in range(b):
+            if counts[r] > SPARSE_ROW_LIMIT or not counts[r]:
+                continue
+            idx = allowed_tokens(words[r])
+            logits = self.decoder.logits_at(hidden[r], idx)[None]
+            pick = choose_tokens(
+                logits,
+                torch.ones_like(logits, dtype=torch.bool),
+                floats[0, r : r + 1],
+                floats[1, r : r + 1],
+                ints[2, r : r + 1],
+                ints[3, r : r + 1],
+                use_top_p,
+                mode,
+                unit,
+            )
+            out[r] = idx[pick[0]]
+        return out
+
+    def _advance(self, row: _Row, tok: int, accepted: bool, now: float) -> bool:
+        """Take the sampled token ``tok`` (which the row's grammar ``accepted``, if it has one);
+        True when the row has finished."""
+        p = row.params
+        if tok in self.stop_ids and not (p.ignore_eos and row.matcher is None):
+            complete = row.matcher is None or (accepted and self.grammars.terminated(row.matcher))
+            row.finish = FINISH_COMPLETE if complete else FINISH_REJECTED
+            row.cut_off = not complete
+            return True
+        if row.matcher is not None and not accepted:
+            row.finish, row.cut_off = FINISH_REJECTED, True
+            return True
+        row.tokens.append(tok)
+        piece = self._token_bytes[tok]
+        row.text += piece
+        if p.stop and row.watch.stop_hit(bytes(row.text), len(piece)):
+            row.finish, row.cut_off = FINISH_STOP, row.grammar is not None
+            return True
+        if len(row.tokens) >= p.max_new_tokens or row.pos + 2 >= self.decoder.scratch:
+            row.finish, row.cut_off = FINISH_LENGTH, True
+            return True
+        if row.watch.out_of_time(now):
+            row.finish, row.cut_off = FINISH_TIME, True
+            return True
+        row.next_input = tok
+        row.pos += 1
+        return False
+
+    def _compact(self, slots: list[_Row | None]) -> tuple[int, list[_Row | None]]:
+        """Move the live rows into the lowest slots when they fit a smaller batch."""
+        live = [(s, row) for s, row in enumerate(slots) if row is not None]
+        b = self._batch_size(max(len(live), 1))
+        if b >= len(slots):
+            return len(slots), slots
+        dec = self.decoder
+        out: list[_Row | None] = [None] * b
+        for dst, (src, row) in enumerate(live):
+            if src != dst:
+                n = row.pos
+                dec.k_cache[:, dst, :, :n].copy_(dec.k_cache[:, src, :, :n])
+                dec.v_cache[:, dst, :, :n].copy_(dec.v_cache[:, src, :, :n])
+            out[dst] = row
+        return b, out
+
+    def close(self) -> None:
+        self.filler.close()
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Tokens that end a reply: the tokenizer's EOS and the model's generation EOS ids."""
+    ids: list[int] = []
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.append(eos)
+    gen = getattr(model, "generation_config", None)
+    extra = getattr(gen, "eos_token_id", None) if gen is not None else None
+    for i in extra if isinstance(extra, list) else [extra]:
+        if isinstance(i, int) and i not in ids:
+            ids.append(i)
+    if not ids:
+        raise ConfigError("the tokenizer names no end-of-sequence token")
+    return ids
+
+
+def token_bytes(tokenizer: Any, vocab: int, grammars: Any) -> list[bytes]:
+    """The bytes of each token id (empty past the tokenizer's vocabulary)."""
+    table = getattr(grammars, "token_bytes", None)
+    if callable(table):
+        out = list(table())
+    else:
+        import xgrammar as xgr
+
+        info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab)
+        out = [bytes(b) for b in info.decoded_vocab]
+    return out + [b""] * (vocab - len(out))

@@ -1,0 +1,88 @@
+"""``formalist bench``: batch benchmark runs and their reports.
+
+formalist bench DATASET [--mode llm|replay|oracle] [--model SPEC] [--limit N]
+                [--concurrency C] [--item-timeout S] [--time-limit S] [--data-dir DIR] --out DIR
+formalist bench report DIR
+formalist bench list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.errors import InputError
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks import datasets
+
+    if args.dataset == "list":
+        for name in datasets.names():
+            spec = datasets.SPECS.get(name)
+            print(f"{name:26s} {spec.note if spec else 'all seven LLM+P domains'}")
+        return 0
+    if args.dataset == "report":
+        if not args.dir:
+            raise InputError("formalist bench report DIR: name the run folder")
+        from benchmarks.report import report
+
+        report(args.dir)
+        print((Path(args.dir) / "report.md").read_text(encoding="utf-8"))
+        return 0
+    if args.dir:
+        raise InputError(f"unexpected argument {args.dir!r}; the run folder is given with --out")
+    if not args.out:
+        raise InputError("formalist bench DATASET needs --out DIR (where results.jsonl goes)")
+    from benchmarks.report import report
+    from benchmarks.runner import RunSettings, run
+
+    settings = RunSettings(
+        dataset=args.dataset,
+        mode=args.mode,
+        model=args.model or "",
+        limit=args.limit,
+        concurrency=args.concurrency,
+        item_timeout_s=args.item_timeout,
+        time_limit_s=args.time_limit,
+        max_attempts=args.max_attempts,
+        data_dir=args.data_dir or "",
+    )
+    summary: dict[str, Any] = run(settings, args.out)
+    print(json.dumps(summary))
+    report(args.out)
+    print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``bench`` to the ``formalist`` command's subparsers."""
+    p = subparsers.add_parser(
+        "bench", help="run a benchmark dataset (or `bench report DIR`, `bench list`)"
+    )
+    p.add_argument("dataset", help="a dataset name (see `formalist bench list`), report, or list")
+    p.add_argument("dir", nargs="?", help="with `report`: the run folder")
+    p.add_argument("--mode", choices=["llm", "replay", "oracle"], default="llm")
+    p.add_argument("--model", help="model spec (llm) or recording file (replay)")
+    p.add_argument("--limit", type=int, help="only the first N items")
+    p.add_argument("--concurrency", type=int, default=4, help="items at a time (default 4)")
+    p.add_argument(
+        "--item-timeout",
+        type=float,
+        default=300.0,
+        dest="item_timeout",
+        help="seconds per item, all attempts (default 300)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=60.0,
+        dest="time_limit",
+        help="seconds per solver call (default 60)",
+    )
+    p.add_argument("--max-attempts", type=int, default=3, dest="max_attempts")
+    p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
+    p.add_argument("--out", help="run folder: results.jsonl, config.json, reports")
+    p.set_defaults(func=cmd_bench)

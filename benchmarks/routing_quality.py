@@ -1,0 +1,132 @@
+"""Solution quality of the routing path against raw PyVRP, as mean gap to best-known solutions.
+
+    .venv/bin/python -m benchmarks.routing_quality [--time S] [--solomon N] [--x N] [--data DIR]
+
+Solves the 56 Solomon VRPTW instances (distance-only, DIMACS convention, BKS from ``bks.csv``) and
+20 X instances (CVRP, every fifth of the 100 by size; EUC_2D rounded) twice under the same time
+budget: through formalist (file -> routing spec -> ``solvers.routing_pyvrp``, verified) and with
+PyVRP called directly on the same data. Prints one line per instance and the mean gap to BKS of each.
+OR-Tools is not installed in this project, so its column is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vrp_instances"
+
+
+def ours(path: Path, budget: float, seed: int) -> tuple[float, bool]:
+    """(objective, verified) through the formalist routing path."""
+    from formalizers.offline.routing_files import read_routing
+    from solvers.base import Limits
+    from solvers.routing_pyvrp import solve
+    from solvers.routing_verify import verify_routes
+
+    _, spec = read_routing(path.read_text(encoding="utf-8"), path.name)
+    result = solve(spec, Limits(time_s=budget), seed=seed, no_improvement=None)
+    if result.objective is None:
+        return math.inf, False
+    return result.objective, verify_routes(spec, result).ok
+
+
+def raw_x(path: Path, budget: float, seed: int) -> float:
+    """Raw PyVRP on a VRPLIB file, as its documentation does it."""
+    import pyvrp
+    from pyvrp.stop import MaxRuntime
+
+    data = pyvrp.read(path, round_func="round")
+    res = pyvrp.solve(data, MaxRuntime(budget), seed=seed, collect_stats=False)
+    return float(res.cost()) if res.is_feasible() else math.inf
+
+
+def raw_solomon(path: Path, budget: float, seed: int) -> float:
+    """Raw PyVRP on a Solomon file: the DIMACS convention (x10, truncated), built by hand."""
+    import numpy as np
+    import pyvrp
+    import vrplib
+    from pyvrp.stop import MaxRuntime
+
+    inst = vrplib.read_instance(str(path), instance_format="solomon")
+    xy = inst["node_coord"]
+    d = np.floor(10 * np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))).astype(np.int64)
+    tw = inst["time_window"] * 10
+    m = pyvrp.Model()
+    locs = [m.add_location(float(x), float(y)) for x, y in xy]
+    m.add_depot(locs[0], tw_early=int(tw[0][0]), tw_late=int(tw[0][1]))
+    for i in range(1, len(xy)):
+        m.add_client(
+            locs[i],
+            delivery=[int(inst["demand"][i])],
+            service_duration=int(inst["service_time"][i] * 10),
+            tw_early=int(tw[i][0]),
+            tw_late=int(tw[i][1]),
+        )
+    m.add_vehicle_type(int(inst["vehicles"]), capacity=[int(inst["capacity"])])
+    for a, la in enumerate(locs):
+        for b, lb in enumerate(locs):
+            m.add_edge(la, lb, int(d[a, b]), int(d[a, b]))
+    res = m.solve(MaxRuntime(budget), seed=seed, display=False)
+    return res.cost() / 10 if res.is_feasible() else math.inf
+
+
+def instances(data: Path, n_solomon: int, n_x: int) -> list[tuple[str, Path, float]]:
+    """(family, file, BKS) for the chosen instances."""
+    out = []
+    with open(data / "solomon_100" / "bks.csv") as f:
+        bks = {r["instance"]: float(r["dist_min_dimacs_cost"]) for r in csv.DictReader(f)}
+    for name in sorted(bks)[:n_solomon]:
+        out.append(("solomon", data / "solomon_100" / f"{name}.txt", bks[name]))
+    with open(data / "cvrp_X" / "bks.csv") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: (int(r["dimension"]), r["instance"]))
+    chosen = rows[::5][:n_x]
+    for r in chosen:
+        out.append(
+            ("x", data / "cvrp_X" / f"{r['instance']}.vrp", float(r["bks_cost_euc2d_rounded"]))
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    ap.add_argument("--time", type=float, default=10.0, help="seconds per instance and method")
+    ap.add_argument("--solomon", type=int, default=56, help="how many Solomon instances (by name)")
+    ap.add_argument("--x", type=int, default=20, help="how many X instances (every fifth by size)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args(argv)
+    gaps: dict[str, dict[str, list[float]]] = {}
+    print(
+        f"{'instance':14s} {'BKS':>10s} {'ours':>10s} {'gap%':>7s} {'raw':>10s} {'gap%':>7s} verified"
+    )
+    for family, path, bks in instances(args.data, args.solomon, args.x):
+        t0 = time.perf_counter()
+        obj, ok = ours(path, args.time, args.seed)
+        raw = (raw_solomon if family == "solomon" else raw_x)(path, args.time, args.seed)
+        g_ours, g_raw = 100 * (obj - bks) / bks, 100 * (raw - bks) / bks
+        fam = gaps.setdefault(family, {"ours": [], "raw": []})
+        fam["ours"].append(g_ours)
+        fam["raw"].append(g_raw)
+        print(
+            f"{path.stem:14s} {bks:10.1f} {obj:10.1f} {g_ours:7.2f} {raw:10.1f} {g_raw:7.2f} "
+            f"{'yes' if ok else 'NO'}  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    print()
+    for family, g in gaps.items():
+        mo, mr = statistics.fmean(g["ours"]), statistics.fmean(g["raw"])
+        print(
+            f"{family:8s} n={len(g['ours']):3d}  mean gap ours {mo:6.2f}%  raw PyVRP {mr:6.2f}%  "
+            f"difference {mo - mr:+.2f} points  (budget {args.time:g} s each)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

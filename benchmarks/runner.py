@@ -1,0 +1,456 @@
+"""The batch runner: every item of a dataset through the agent, concurrently, resumable.
+
+Items run as asyncio tasks, at most ``concurrency`` at a time, each under a wall-clock limit; the
+agent's work (model calls, solvers) runs in threads. Each finished item is appended to
+``DIR/results.jsonl`` as one line and flushed, so an interrupted run loses only the items in flight:
+a rerun with the same ``--out`` reads the file (a truncated last line, left by a crash mid-write, is
+cut off), skips every finished item, and appends the rest. ``DIR/config.json`` records the run:
+dataset and version, mode, model, limits, git commit and package versions.
+
+Modes: ``llm`` (the configured or given model spec; replies recorded to ``DIR/recording.jsonl``),
+``replay`` (a recording, matched call by call on the messages: ``benchmarks.replay``) and ``oracle``
+(the gold formal model instead of the model's output, where a dataset has one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError, FormalistError, InputError
+from benchmarks import scoring
+from benchmarks.datasets import REPO, Dataset, Item, load, reference_objective
+
+MODES = ("llm", "replay", "oracle")
+RESULTS = "results.jsonl"
+CONFIG = "config.json"
+PACKAGES = (
+    "formalist",
+    "highspy",
+    "pyomo",
+    "unified-planning",
+    "up-fast-downward",
+    "pyperplan",
+    "clingo",
+    "pyvrp",
+    "ortools",
+    "langchain-core",
+    "langchain-openai",
+)
+TIMING_KEYS = ("elapsed_s", "finished_at")
+"""Fields of a results line that differ between two runs of the same answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """One run. ``item_timeout_s`` bounds an item's whole wall-clock time (all attempts);
+    ``time_limit_s`` is the solver's limit per call."""
+
+    dataset: str
+    mode: str = "llm"
+    model: str = ""
+    limit: int | None = None
+    concurrency: int = 4
+    item_timeout_s: float = 300.0
+    time_limit_s: float = 60.0
+    max_attempts: int = 3
+    data_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.concurrency < 1:
+            raise InputError("--concurrency must be at least 1")
+        if self.item_timeout_s <= 0 or self.time_limit_s <= 0:
+            raise InputError("time limits must be positive")
+        if self.mode == "replay" and not self.model:
+            raise InputError("--mode replay needs --model FILE (a recording)")
+
+
+# -- the results file ------------------------------------------------------------------------------
+def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """The finished items in ``path``. A last line that is not complete JSON (a crash mid-write)
+    is ignored, and cut off the file when ``repair``; a bad line elsewhere is an error."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    # Each line is written with its newline in one write: text after the last newline is a line
+    # whose write did not finish, even when it happens to parse.
+    complete, _, tail = data.rpartition(b"\n")
+    if not data.endswith(b"\n") and b"\n" not in data:
+        complete, tail = b"", data
+    rows: list[dict[str, Any]] = []
+    for n, raw in enumerate(complete.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except ValueError as e:
+            raise InputError(f"{path}, line {n} is not JSON: {e}") from e
+        if not isinstance(row, dict) or "id" not in row:
+            raise InputError(f"{path}, line {n} is not a results line")
+        rows.append(row)
+    if repair and tail:
+        with path.open("r+b") as f:
+            f.truncate(len(data) - len(tail))
+    return rows
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    commit = out.stdout.strip()
+    return commit + ("+dirty" if commit and dirty.stdout.strip() else "")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["python"] = sys.version.split()[0]
+    return out
+
+
+def run_config(settings: RunSettings, ds: Dataset, agent_config: Any) -> dict[str, Any]:
+    from agent.kinds import KINDS
+
+    return {
+        "dataset": ds.name,
+        "dataset_file": ds.path,
+        "items": len(ds.items),
+        "settings": asdict(settings),
+        "model": "" if settings.mode == "oracle" else (settings.model or agent_config.model),
+        "agent": {
+            "max_attempts": agent_config.max_attempts,
+            "time_limit": agent_config.time_limit,
+            "backend": agent_config.backend,
+            "planner": agent_config.planner,
+        },
+        "kinds": sorted(KINDS),
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# -- one item ---------------------------------------------------------------------------------------
+class Unsupported(Exception):
+    """The pipeline cannot take this item in this mode (the message says why)."""
+
+
+def oracle_request(item: Item) -> Any:
+    """The request that solves ``item``'s gold formal model."""
+    from agent.kinds import KINDS
+    from agent.types import Request
+
+    if item.kind == "pddl":
+        return Request(item.gold["problem"], "problem.pddl", "pddl", extra=_planning_extra(item))
+    if "nl4opt" in item.gold:
+        from benchmarks.nl4opt import Item as NlItem
+        from benchmarks.nl4opt import convert
+
+        model = convert(NlItem(item.id, item.text, item.gold["nl4opt"]))
+        return Request(model.model_dump_json(exclude_none=True), "gold.json", "milp")
+    if item.kind == "routing":
+        if "routing" not in KINDS:
+            raise Unsupported(
+                "the routing kind is not registered in agent.kinds: routing items cannot be solved"
+            )
+        if "file" in item.gold:  # Solomon / VRPLIB: the instance file is the formal model
+            return Request(item.text, item.gold["file"], "routing")
+        from benchmarks.words2routes import NotConvertible, to_spec_text
+
+        try:
+            spec, _ = to_spec_text(item.id, item.text)
+        except NotConvertible as e:
+            raise Unsupported(str(e)) from e
+        return Request(spec, "spec.json", "routing")
+    if "gt_model" in item.gold:
+        raise Unsupported(
+            "ComplexOR's gt_model is LaTeX-like text (Sets / Parameters / Decision variables / "
+            "Objective / Constraints in prose and \\sum notation), not a machine-readable model: "
+            "no converter to the five-element JSON"
+        )
+    raise Unsupported("this dataset has no gold formal model")
+
+
+def _planning_extra(item: Item) -> dict[str, Any]:
+    return {"domain": item.gold["domain"]}
+
+
+def llm_request(item: Item) -> Any:
+    from agent.kinds import KINDS
+    from agent.types import Request
+
+    if item.kind not in KINDS:
+        raise Unsupported(f"the {item.kind} kind is not registered in agent.kinds")
+    extra = _planning_extra(item) if item.kind == "pddl" else {}
+    return Request(item.text, "", item.kind, extra=extra)
+
+
+def plan_valid_for_gold(item: Item, plan: list[str] | None) -> bool:
+    """Whether ``plan`` reaches the goal of the gold problem (by simulation against the gold
+    domain and problem; the model's own problem file may differ from the gold one)."""
+    if plan is None:
+        return False
+    from formalizers.pddl.model import read_domain, read_problem
+    from formalizers.pddl.simulate import check_plan
+
+    try:
+        dom = read_domain(item.gold["domain"])
+        prob = read_problem(item.gold["problem"], dom)
+        return check_plan(dom, prob, plan).ok
+    except FormalistError:
+        return False
+
+
+def solve_item(agent: Any, item: Item, mode: str) -> dict[str, Any]:
+    """Solve and score one item (blocking: runs in a worker thread)."""
+    row: dict[str, Any] = {"id": item.id, "kind": item.kind}
+    expect, gold, note = reference_objective(item)
+    row["expect"], row["gold"] = expect, gold
+    if note:
+        row["label_note"] = note
+    try:
+        request = oracle_request(item) if mode == "oracle" else llm_request(item)
+        answer = agent.solve(request)
+    except Unsupported as e:
+        row.update(status="UNSUPPORTED", error=str(e), attempts=0, verified=False)
+        row["objective"] = None
+    except FormalistError as e:
+        row.update(status="ERROR", error=f"{type(e).__name__}: {e}", attempts=0, verified=False)
+        row["objective"] = None
+    except Exception as e:  # a defect of ours on one item must not end the batch
+        row.update(
+            status="ERROR", error=f"crash: {type(e).__name__}: {e}", attempts=0, verified=False
+        )
+        row["objective"] = None
+    else:
+        last = answer.trace[-1] if answer.trace else None
+        row.update(
+            status=answer.status.value,
+            objective=answer.objective,
+            verified=answer.verified,
+            attempts=answer.attempts,
+            outcome=last.outcome if last else "",
+            error=answer.error,
+        )
+        if answer.plan is not None:
+            row["plan_length"] = len(answer.plan)
+        if item.expect == "plan":
+            row["plan_valid"] = (
+                answer.verified if mode == "oracle" else plan_valid_for_gold(item, answer.plan)
+            )
+    finish(row)
+    return row
+
+
+def finish(row: dict[str, Any]) -> None:
+    """Add the scores and the error class to a results line."""
+    row["scores"] = scoring.score(
+        row["expect"],
+        row.get("gold"),
+        row.get("status", ""),
+        row.get("objective"),
+        bool(row.get("verified")),
+        bool(row.get("plan_valid")),
+    )
+    if row["expect"] == "route":
+        row["efficiency"] = scoring.efficiency(
+            row["expect"], row.get("gold"), row.get("objective"), bool(row["scores"]["feasible"])
+        )
+    row["error_class"] = scoring.error_class(row)
+
+
+# -- the run ----------------------------------------------------------------------------------------
+class Progress:
+    """done/total, running accuracy and time left on one terminal line (stderr); silent when
+    stderr is not a terminal."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None = None) -> None:
+        self.total, self.done, self.start_done = total, done, done
+        self.correct = 0
+        self.scored = 0
+        self.t0 = time.monotonic()
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def update(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        first = next(iter(row["scores"].values()), None)
+        if first is not None:
+            self.scored += 1
+            self.correct += bool(first)
+        if not self.enabled:
+            return
+        rate = (time.monotonic() - self.t0) / max(1, self.done - self.start_done)
+        left = rate * (self.total - self.done)
+        acc = f"{100 * self.correct / self.scored:.1f}%" if self.scored else "-"
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  "
+            f"accuracy {acc}  left {left:.0f}s ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any:
+    """The agent of a run: the model by spec (llm: replies recorded to ``out/recording.jsonl``),
+    the recording matched on messages (replay), or none (oracle)."""
+    from agent.agent import Agent
+    from agent.config import load_config
+    from agent.llm.client import ChatClient
+
+    cfg = load_config().with_overrides(
+        max_attempts=settings.max_attempts, time_limit=settings.time_limit_s
+    )
+    if settings.mode == "oracle":
+        return Agent(config=cfg.with_overrides(model="", cache=""))
+    if settings.mode == "replay" or chat_model is not None:
+        from benchmarks.replay import KeyedReplayChatModel
+
+        chat = chat_model or KeyedReplayChatModel.from_file(settings.model)
+        name = settings.model or "replay"
+        client = ChatClient(f"replay:{name}", chat, None, None, {"temperature": 0.0})
+        return Agent(client, config=cfg.with_overrides(cache=""))
+    model = settings.model or cfg.model
+    if not model:
+        from agent.config import HOW_TO_CONFIGURE
+
+        raise ConfigError(HOW_TO_CONFIGURE)
+    agent = Agent(model, config=cfg.with_overrides(record=str(out / "recording.jsonl")))
+    _ = agent.client  # built here, once, not by racing worker threads
+    return agent
+
+
+async def run_async(
+    settings: RunSettings,
+    out: str | Path,
+    agent: Any = None,
+    progress: bool | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``settings`` into folder ``out``; return a summary. ``agent`` replaces the
+    one ``build_agent`` makes (tests and the throughput script pass their own)."""
+    out = Path(out)
+    ds = load(settings.dataset, settings.data_dir or None)
+    items = ds.items[: settings.limit] if settings.limit else ds.items
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / RESULTS
+    cfg_path = out / CONFIG
+    if cfg_path.is_file():
+        previous = json.loads(cfg_path.read_text(encoding="utf-8"))
+        was = previous.get("settings", {})
+        for key in ("dataset", "mode", "model"):
+            if was.get(key) != getattr(settings, key):
+                raise InputError(
+                    f"{out} holds a run with {key}={was.get(key)!r}, not {getattr(settings, key)!r}: "
+                    "resume it with the same settings or choose another --out"
+                )
+    done_rows = read_results(results, repair=True)
+    done = {r["id"] for r in done_rows}
+    todo = [it for it in items if it.id not in done]
+    agent = agent or build_agent(settings, out)
+    if not cfg_path.is_file() or not done_rows:
+        cfg = run_config(settings, ds, agent.config)
+        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    else:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+    bar = Progress(len(items), len(items) - len(todo), progress)
+    write_lock = threading.Lock()
+    sem = asyncio.Semaphore(settings.concurrency)
+    loop = asyncio.get_running_loop()
+    # Threads of items that timed out keep running until the solver's own limit ends them: room
+    # for them beside the ``concurrency`` working ones.
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency * 2, thread_name_prefix="bench")
+
+    def append(row: dict[str, Any]) -> None:
+        line = json.dumps(row, default=str, allow_nan=False, ensure_ascii=False)
+        with write_lock, results.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    async def one(item: Item) -> None:
+        async with sem:
+            t0 = time.perf_counter()
+            fut = loop.run_in_executor(pool, solve_item, agent, item, settings.mode)
+            try:
+                row = await asyncio.wait_for(fut, settings.item_timeout_s)
+                row["timed_out"] = False
+            except TimeoutError:
+                expect, gold = item.expect, item.answer
+                row = {
+                    "id": item.id,
+                    "kind": item.kind,
+                    "expect": expect if expect != "gold-model" else "value",
+                    "gold": gold,
+                    "status": "TIMEOUT",
+                    "objective": None,
+                    "verified": False,
+                    "attempts": None,
+                    "error": f"no answer within {settings.item_timeout_s:g} s",
+                    "timed_out": True,
+                }
+                finish(row)
+            row["elapsed_s"] = round(time.perf_counter() - t0, 3)
+            row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            await loop.run_in_executor(None, append, row)
+            bar.update(row)
+            if on_row is not None:
+                on_row(row)
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(it) for it in todo))
+    finally:
+        bar.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+    rows = read_results(results)
+    return {
+        "dataset": ds.name,
+        "items": len(items),
+        "ran": len(todo),
+        "skipped": len(items) - len(todo),
+        "finished": len(rows),
+        "wall_s": round(time.perf_counter() - t0, 3),
+    }
+
+
+def run(settings: RunSettings, out: str | Path, **kw: Any) -> dict[str, Any]:
+    """``run_async`` from synchronous code."""
+    return asyncio.run(run_async(settings, out, **kw))

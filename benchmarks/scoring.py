@@ -1,0 +1,112 @@
+"""Scoring one answer against its label, under every rule that applies.
+
+Objective values (``../shared/data/README.md``), both rules reported for every run:
+
+- ``strict``: ``|pred - gold| / (|gold| + 1) < 1e-6`` (SIRL, OptiMind);
+- ``lenient``: round both to integers, then ``|pred - gold| / |gold| <= 0.05`` (ORLM, OptMATH code);
+  a gold that rounds to 0 needs a prediction that rounds to 0.
+
+A gold of "No Best Solution" (-99999 / -9999) expects an INFEASIBLE or UNBOUNDED status: both rules
+count that status as right and any number as wrong. Plans are scored ``valid`` (a plan that the
+validator accepts against the gold problem). Routes are scored as Words to Routes does: ``feasible``
+(the verifier accepts the route), ``optimal`` (``round(best / obj, 2) == 1``), and ``efficiency``
+(``round(best / obj, 2)``, 0 when infeasible).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OBJECTIVE_RULES = ("strict", "lenient")
+PLAN_RULES = ("valid",)
+ROUTE_RULES = ("feasible", "optimal")
+NO_SOLUTION_STATUSES = frozenset({"INFEASIBLE", "UNBOUNDED"})
+SOLUTION_STATUSES = frozenset({"OPTIMAL", "FEASIBLE"})
+
+
+def strict(pred: float, gold: float) -> bool:
+    return abs(pred - gold) / (abs(gold) + 1) < 1e-6
+
+
+def lenient(pred: float, gold: float) -> bool:
+    p, g = round(pred), round(gold)
+    if g == 0:
+        return p == 0
+    return abs(p - g) / abs(g) <= 0.05
+
+
+def rules_for(expect: str) -> tuple[str, ...]:
+    if expect == "plan":
+        return PLAN_RULES
+    if expect == "route":
+        return ROUTE_RULES
+    return OBJECTIVE_RULES
+
+
+def score(
+    expect: str,
+    gold: float | None,
+    status: str,
+    objective: float | None,
+    verified: bool,
+    plan_valid: bool = False,
+) -> dict[str, bool | None]:
+    """Whether the answer is right under each rule; ``None`` when the item has no label."""
+    rules = rules_for(expect)
+    if expect == "unlabelled":
+        return dict.fromkeys(rules, None)
+    if expect == "plan":
+        return {"valid": plan_valid}
+    if expect == "route":
+        feasible = status in SOLUTION_STATUSES and verified and objective is not None
+        optimal = bool(
+            feasible and gold is not None and objective and round(gold / objective, 2) == 1.0
+        )
+        return {"feasible": feasible, "optimal": optimal}
+    if expect == "infeasible":
+        ok = status in NO_SOLUTION_STATUSES
+        return dict.fromkeys(rules, ok)
+    if gold is None or objective is None or status not in SOLUTION_STATUSES:
+        return dict.fromkeys(rules, False)
+    return {"strict": strict(objective, gold), "lenient": lenient(objective, gold)}
+
+
+def efficiency(expect: str, gold: float | None, objective: float | None, feasible: bool) -> float:
+    """Words to Routes' efficiency ``round(best / obj, 2)``; 0 when infeasible or unlabelled."""
+    if expect != "route" or not feasible or not gold or not objective:
+        return 0.0
+    return round(gold / objective, 2)
+
+
+PARSE_OUTCOMES = frozenset(
+    {"parse", "schema", "symbol", "nonlinear", "syntax", "size", "index", "ground", "reply", "pddl"}
+)
+
+
+def error_class(row: dict[str, Any]) -> str:
+    """One of ``ok``, ``parse``, ``solver``, ``verification``, ``timeout``, ``wrong answer``,
+    ``unsupported`` (the pipeline cannot take the item), ``unlabelled``.
+
+    ``row`` is a results line: ``scores``, ``status``, ``verified``, ``outcome`` (the last attempt's
+    outcome), ``error`` and ``timed_out``.
+    """
+    scores = row.get("scores") or {}
+    first = next(iter(scores.values()), None) if scores else None
+    if row.get("timed_out") or row.get("status") == "TIMEOUT":
+        return "timeout" if not first else "ok"
+    if row.get("status") == "UNSUPPORTED":
+        return "unsupported"
+    if first is None and row.get("expect") == "unlabelled":
+        return "unlabelled"
+    if first:
+        return "ok"
+    outcome = row.get("outcome") or ""
+    if outcome in PARSE_OUTCOMES:
+        return "parse"
+    if outcome in ("verification", "plan") or (
+        row.get("status") in SOLUTION_STATUSES and row.get("verified") is False
+    ):
+        return "verification"
+    if row.get("status") == "ERROR" or row.get("error"):
+        return "solver" if outcome not in PARSE_OUTCOMES else "parse"
+    return "wrong answer"

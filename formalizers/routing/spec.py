@@ -1,0 +1,501 @@
+"""The routing instance spec: the artifact a language model fills in for a routing request.
+
+Locations carry coordinates or the spec carries a distance matrix; clients, depots and shipment ends
+are located by a location ``id``. Distances and durations are in the spec's own units; the PyVRP
+backend scales them to integers (see ``RoutingSpec.scale``) and reports costs in these units again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.errors import ArtifactError, Diagnostic
+
+MAX_CLIENTS = 5_000
+"""Largest number of clients plus shipments accepted; larger requests are refused before parsing."""
+
+MAX_LOCATIONS = 6_000
+"""Largest number of locations (a distance matrix of this size holds 36 million entries)."""
+
+Id = int | str
+"""A location's identifier: a file's node number or a name."""
+
+Objective = Literal[
+    "total_distance", "total_duration", "longest_route", "longest_leg", "prize_minus_cost"
+]
+Rounding = Literal["none", "nearest", "ceil", "dimacs"]
+
+EXACT_ONLY = {
+    "longest_route": "minimizing the longest route (min-max)",
+    "longest_leg": "minimizing the longest leg (bottleneck)",
+}
+"""Objectives PyVRP cannot express: solved exactly for small instances only."""
+
+
+def _as_list(v: Any) -> Any:
+    """A single number where a list of load dimensions is expected becomes a one-element list."""
+    return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Base):
+    """A place: ``x``, ``y`` coordinates (needed unless the spec gives a distance matrix)."""
+
+    id: Id
+    x: float | None = None
+    y: float | None = None
+
+
+class Depot(_Base):
+    """A depot at location ``id``, open from ``tw_early`` to ``tw_late`` (time units)."""
+
+    id: Id
+    tw_early: float = 0.0
+    tw_late: float | None = None
+
+
+class Client(_Base):
+    """A client at location ``id``: ``demand`` (delivered from the depot) and ``pickup`` (brought
+    back), one number per load dimension; service starts within [``tw_early``, ``tw_late``] and takes
+    ``service`` time units. An optional client (``required`` false) earns ``prize`` when visited.
+    ``group``: the name of a group of which exactly one client is visited."""
+
+    id: Id
+    demand: list[float] = Field(default_factory=list)
+    pickup: list[float] = Field(default_factory=list)
+    tw_early: float = 0.0
+    tw_late: float | None = None
+    service: float = 0.0
+    prize: float = 0.0
+    required: bool = True
+    group: str | None = None
+    cost: float = 0.0
+    """Paid when the client is visited (a purchase there), in the objective's units."""
+
+    _lists = field_validator("demand", "pickup", mode="before")(_as_list)
+
+
+class Group(_Base):
+    """Clients of which exactly one (``required``) or at most one is visited."""
+
+    name: str
+    required: bool = True
+
+
+class Shipment(_Base):
+    """A load of ``amount`` picked up at location ``pickup`` and delivered at ``delivery`` by the
+    same vehicle, later on the same route."""
+
+    name: str
+    pickup: Id
+    delivery: Id
+    amount: list[float] = Field(default_factory=list)
+    pickup_tw: tuple[float, float] | None = None
+    delivery_tw: tuple[float, float] | None = None
+    pickup_service: float = 0.0
+    delivery_service: float = 0.0
+    required: bool = True
+    prize: float = 0.0
+
+    _lists = field_validator("amount", mode="before")(_as_list)
+
+
+class VehicleType(_Base):
+    """``count`` vehicles (None: as many as needed) of ``capacity`` per load dimension, starting at
+    ``start_depot`` and ending at ``end_depot`` (default: the first depot, and the start). Route
+    limits: ``max_distance``, ``max_duration``; ``fixed_cost`` is paid per vehicle used;
+    ``reload_depots`` let a vehicle go back to reload (multi-trip), at most ``max_reloads`` times."""
+
+    name: str = ""
+    count: int | None = None
+    capacity: list[float] = Field(default_factory=list)
+    start_depot: Id | None = None
+    end_depot: Id | None = None
+    max_distance: float | None = None
+    max_duration: float | None = None
+    fixed_cost: float = 0.0
+    tw_early: float = 0.0
+    tw_late: float | None = None
+    reload_depots: list[Id] = Field(default_factory=list)
+    max_reloads: int | None = None
+    allowed_clients: list[Id] | None = None
+    """The only clients this vehicle type may visit (None: any)."""
+
+    _lists = field_validator("capacity", mode="before")(_as_list)
+
+
+class RoutingSpec(_Base):
+    """A routing instance.
+
+    Distances: ``distance_matrix`` (rows and columns in the order of ``locations``) or Euclidean
+    distances between coordinates, each rounded by ``rounding`` (``none``; ``nearest`` integer as
+    TSPLIB EUC_2D; ``ceil``; ``dimacs``: truncated to one decimal). Durations: ``duration_matrix`` or
+    distance divided by ``speed``. ``precision``: decimal digits kept when ``rounding`` is ``none``.
+    """
+
+    name: str = ""
+    locations: list[Location]
+    distance_matrix: list[list[float]] | None = None
+    duration_matrix: list[list[float]] | None = None
+    rounding: Rounding = "none"
+    precision: int = Field(3, ge=0, le=6)
+    speed: float = Field(1.0, gt=0)
+    depots: list[Depot]
+    clients: list[Client] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    shipments: list[Shipment] = Field(default_factory=list)
+    vehicle_types: list[VehicleType]
+    objective: Objective = "total_distance"
+    sequences: list[list[Id]] = Field(default_factory=list)
+    """Visit orders: the clients of each list that share a route are visited in the list's order."""
+    min_collect: list[float] | None = None
+    """The routes together pick up at least this much (per load dimension) from the clients they
+    visit (a purchase quota)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RoutingSpec:
+        errors = check_spec(self)
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    # -- derived values ----------------------------------------------------------------------
+    @cached_property
+    def index(self) -> dict[Id, int]:
+        """Location id -> row of the matrices."""
+        return {loc.id: i for i, loc in enumerate(self.locations)}
+
+    @property
+    def scale(self) -> int:
+        """Integer scaling factor for PyVRP: 1 for ``nearest`` and ``ceil``, 10 for ``dimacs``,
+        ``10**precision`` otherwise."""
+        return {"nearest": 1, "ceil": 1, "dimacs": 10}.get(self.rounding, 10**self.precision)
+
+    @cached_property
+    def distances(self) -> np.ndarray:
+        """The distance matrix in the spec's units, after ``rounding``."""
+        if self.distance_matrix is not None:
+            d = np.asarray(self.distance_matrix, dtype=float)
+        else:
+            xy = np.array([[loc.x, loc.y] for loc in self.locations], dtype=float)
+            d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1))
+        return round_distances(d, self.rounding)
+
+    @cached_property
+    def durations(self) -> np.ndarray:
+        """The travel-time matrix in the spec's time units."""
+        if self.duration_matrix is not None:
+            return np.asarray(self.duration_matrix, dtype=float)
+        return self.distances / self.speed
+
+    def vehicle_name(self, k: int) -> str:
+        return self.vehicle_types[k].name or f"vehicle type {k}"
+
+    def start_of(self, vt: VehicleType) -> Id:
+        return vt.start_depot if vt.start_depot is not None else self.depots[0].id
+
+    def end_of(self, vt: VehicleType) -> Id:
+        return vt.end_depot if vt.end_depot is not None else self.start_of(vt)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def round_distances(d: np.ndarray, rounding: str) -> np.ndarray:
+    """``d`` under a rounding convention (``nearest`` rounds halves up, as TSPLIB's nint)."""
+    if rounding == "nearest":
+        return np.floor(d + 0.5)
+    if rounding == "ceil":
+        return np.ceil(d)
+    if rounding == "dimacs":
+        return np.floor(d * 10) / 10
+    return d
+
+
+def _dims(values: list[float]) -> int:
+    return len(values)
+
+
+def check_spec(spec: RoutingSpec) -> list[str]:
+    """Every problem with ``spec`` that the schema alone does not catch, one sentence each."""
+    errs: list[str] = []
+    n = len(spec.locations)
+    ids = [loc.id for loc in spec.locations]
+    if len(set(ids)) != n:
+        dup = sorted({str(i) for i in ids if ids.count(i) > 1})
+        errs.append(f"location ids must be unique; repeated: {', '.join(dup[:10])}")
+    if n > MAX_LOCATIONS:
+        errs.append(f"{n} locations is more than the {MAX_LOCATIONS:,} this solver path accepts")
+        return errs
+    known = set(ids)
+    for name in ("distance_matrix", "duration_matrix"):
+        m = getattr(spec, name)
+        if m is None:
+            continue
+        if len(m) != n or any(len(row) != n for row in m):
+            shape = f"{len(m)} rows of lengths {sorted({len(r) for r in m})}"
+            errs.append(
+                f"{name} must be square with one row and column per location ({n} x {n}); it has {shape}"
+            )
+        elif any(v < 0 or not math.isfinite(v) for row in m for v in row):
+            errs.append(f"{name} has a negative or non-finite entry")
+    if spec.distance_matrix is None:
+        missing = [str(loc.id) for loc in spec.locations if loc.x is None or loc.y is None]
+        if missing:
+            errs.append(
+                "without a distance_matrix every location needs x and y; missing for: "
+                + ", ".join(missing[:10])
+            )
+    if not spec.depots:
+        errs.append("there must be at least one depot")
+    if not spec.vehicle_types:
+        errs.append("there must be at least one vehicle type")
+
+    def ref(what: str, i: Id) -> None:
+        if i not in known:
+            errs.append(f"{what} refers to location {i!r}, which is not in locations")
+
+    depot_ids = {d.id for d in spec.depots}
+    for d in spec.depots:
+        ref(f"depot {d.id!r}", d.id)
+        if d.tw_late is not None and d.tw_late < d.tw_early:
+            errs.append(
+                f"depot {d.id!r}: its time window ends ({d.tw_late}) before it starts ({d.tw_early})"
+            )
+    dims = {_dims(c.demand) for c in spec.clients if c.demand} | {
+        _dims(c.pickup) for c in spec.clients if c.pickup
+    }
+    dims |= {_dims(s.amount) for s in spec.shipments if s.amount}
+    dims |= {_dims(v.capacity) for v in spec.vehicle_types if v.capacity}
+    if len(dims) > 1:
+        errs.append(
+            f"demands, amounts and capacities must all have the same number of load dimensions; found {sorted(dims)}"
+        )
+    group_names = {g.name for g in spec.groups}
+    seen: set[Id] = set()
+    for c in spec.clients:
+        who = f"client {c.id!r}"
+        ref(who, c.id)
+        if c.id in seen:
+            errs.append(f"{who} appears twice; each location holds at most one client")
+        seen.add(c.id)
+        if c.id in depot_ids:
+            errs.append(f"{who} is at a depot's location; give it a location of its own")
+        if any(v < 0 for v in c.demand) or any(v < 0 for v in c.pickup):
+            errs.append(f"{who} has a negative demand or pickup; loads must be zero or more")
+        if c.tw_late is not None and c.tw_late < c.tw_early:
+            errs.append(
+                f"{who}: its time window ends ({c.tw_late}) before it starts ({c.tw_early})"
+            )
+        if c.service < 0 or c.prize < 0 or c.cost < 0:
+            errs.append(f"{who}: service time, prize and cost must be zero or more")
+        if c.group is not None and c.group not in group_names:
+            errs.append(f"{who} is in group {c.group!r}, which is not in groups")
+    for s in spec.shipments:
+        who = f"shipment {s.name!r}"
+        ref(f"{who} (pickup)", s.pickup)
+        ref(f"{who} (delivery)", s.delivery)
+        if any(v < 0 for v in s.amount):
+            errs.append(f"{who} has a negative amount")
+        for end, tw in (("pickup", s.pickup_tw), ("delivery", s.delivery_tw)):
+            if tw is not None and tw[1] < tw[0]:
+                errs.append(
+                    f"{who}: its {end} time window ends ({tw[1]}) before it starts ({tw[0]})"
+                )
+    client_ids = {c.id for c in spec.clients}
+    for seq in spec.sequences:
+        strangers = [str(i) for i in seq if i not in client_ids]
+        if strangers:
+            errs.append(
+                f"sequence {seq} names locations that are not clients: {', '.join(strangers)}"
+            )
+    for g in spec.groups:
+        if not any(c.group == g.name for c in spec.clients):
+            errs.append(f"group {g.name!r} has no clients")
+    for k, v in enumerate(spec.vehicle_types):
+        who = spec.vehicle_name(k)
+        if v.count is not None and v.count < 1:
+            errs.append(f"{who}: count must be at least 1 (leave it out for as many as needed)")
+        if any(q < 0 for q in v.capacity):
+            errs.append(f"{who}: capacity must be zero or more")
+        refs: list[tuple[str, Id | None]] = [
+            ("start_depot", v.start_depot),
+            ("end_depot", v.end_depot),
+            *(("reload_depots", r) for r in v.reload_depots),
+        ]
+        for what, dep in refs:
+            if dep is not None and dep not in depot_ids:
+                errs.append(f"{who}: {what} {dep!r} is not a depot")
+        if v.allowed_clients is not None and (
+            strangers := [str(i) for i in v.allowed_clients if i not in client_ids]
+        ):
+            errs.append(f"{who}: allowed_clients names non-clients: {', '.join(strangers)}")
+        if v.tw_late is not None and v.tw_late < v.tw_early:
+            errs.append(f"{who}: its shift ends ({v.tw_late}) before it starts ({v.tw_early})")
+        for what, lim in (("max_distance", v.max_distance), ("max_duration", v.max_duration)):
+            if lim is not None and lim < 0:
+                errs.append(f"{who}: {what} must be zero or more")
+    return errs
+
+
+def _diagnostics(e: ValidationError) -> list[Diagnostic]:
+    out = []
+    for err in e.errors()[:20]:
+        loc = ".".join(str(p) for p in err["loc"]) or "spec"
+        msg = err["msg"].removeprefix("Value error, ")
+        for line in msg.split("\n"):
+            out.append(Diagnostic(loc, line))
+    return out
+
+
+def parse_spec(data: Any) -> RoutingSpec:
+    """A ``RoutingSpec`` from JSON data or text. Raises ``ArtifactError("schema")`` listing every
+    problem, and refuses more than ``MAX_CLIENTS`` clients before building anything."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as e:
+            raise ArtifactError(
+                "parse",
+                [Diagnostic(f"line {e.lineno}, column {e.colno}", e.msg)],
+                f"the routing spec is not valid JSON: {e.msg}",
+            ) from e
+    if not isinstance(data, dict):
+        raise ArtifactError("schema", [Diagnostic("spec", "a routing spec is a JSON object")])
+    sizes = {
+        k: len(v)
+        for k in ("clients", "shipments", "locations")
+        if isinstance(v := data.get(k), list)
+    }
+    count = sizes.get("clients", 0) + sizes.get("shipments", 0)
+    if count > MAX_CLIENTS or sizes.get("locations", 0) > MAX_LOCATIONS:
+        raise ArtifactError(
+            "too_large",
+            [
+                Diagnostic(
+                    "clients",
+                    f"{count:,} clients and shipments ({sizes.get('locations', 0):,} locations) is more "
+                    f"than this service solves: at most {MAX_CLIENTS:,} clients and {MAX_LOCATIONS:,} locations",
+                    "split the request into regions",
+                )
+            ],
+        )
+    try:
+        return RoutingSpec.model_validate(data)
+    except ValidationError as e:
+        raise ArtifactError("schema", _diagnostics(e), "the routing spec is invalid:") from e
+
+
+def check_solvable(spec: RoutingSpec) -> None:
+    """Refuse a spec that cannot have a feasible solution for a reason that can be named, or that
+    uses a feature the solver does not have. Raises ``ArtifactError`` (``unsupported`` or
+    ``infeasible``) naming each client at fault."""
+    from solvers.routing_exact import needs_exact
+
+    if needs_exact(spec):
+        from solvers.routing_exact import MAX_CLIENTS as EXACT_MAX
+        from solvers.routing_exact import unsupported_reason
+
+        why = unsupported_reason(spec)
+        if why:
+            raise ArtifactError(
+                "unsupported",
+                [
+                    Diagnostic(
+                        "objective",
+                        f"{EXACT_ONLY.get(spec.objective, 'a visit order or allowed_clients')} is not "
+                        f"supported for this spec: {why}. "
+                        f"PyVRP minimizes sums over routes; the exact solver takes up to "
+                        f"{EXACT_MAX} clients and no groups, shipments or reloads",
+                        "use total_distance if the request allows it",
+                    )
+                ],
+            )
+    diags: list[Diagnostic] = []
+    caps = [v.capacity for v in spec.vehicle_types]
+    for c in spec.clients:
+        if not c.required or c.group is not None:
+            continue  # a client that may be left out cannot make the spec infeasible
+        load = [
+            max(d, p)
+            for d, p in zip(
+                c.demand or [0.0] * len(c.pickup), c.pickup or [0.0] * len(c.demand), strict=True
+            )
+        ]
+        if (
+            load
+            and caps
+            and all(cap and any(x > q for x, q in zip(load, cap, strict=True)) for cap in caps)
+        ):
+            best = max(caps, key=lambda cap: sum(cap))
+            diags.append(
+                Diagnostic(
+                    f"client {c.id!r}",
+                    f"needs a load of {_fmt(load)} but no vehicle carries that much (largest capacity {_fmt(best)})",
+                    "check the client's demand and the vehicle capacities",
+                )
+            )
+    d, t, ix = spec.distances, spec.durations, spec.index
+    del d
+    for c in spec.clients:
+        if c.tw_late is None:
+            continue
+        reach = []
+        for v in spec.vehicle_types:
+            start = ix[spec.start_of(v)]
+            depot = next(dp for dp in spec.depots if dp.id == spec.start_of(v))
+            leave = max(v.tw_early, depot.tw_early)
+            reach.append(leave + t[start, ix[c.id]])
+        earliest = min(reach)
+        if earliest > c.tw_late + 1e-9:
+            diags.append(
+                Diagnostic(
+                    f"client {c.id!r}",
+                    f"its time window [{_fmt([c.tw_early])}, {_fmt([c.tw_late])}] closes before any vehicle "
+                    f"can arrive (the earliest arrival is {earliest:.4g})",
+                    "check the time window and the travel times",
+                )
+            )
+    counts = [v.count for v in spec.vehicle_types]
+    if (
+        caps
+        and all(caps)
+        and None not in counts
+        and not any(v.reload_depots for v in spec.vehicle_types)
+    ):
+        total = [
+            sum(
+                (c.demand[i] if c.demand else 0.0)
+                for c in spec.clients
+                if c.required and c.group is None
+            )
+            for i in range(len(caps[0]))
+        ]
+        fleet = [
+            sum(v.capacity[i] * (v.count or 0) for v in spec.vehicle_types)
+            for i in range(len(caps[0]))
+        ]
+        if any(a > b + 1e-9 for a, b in zip(total, fleet, strict=True)):
+            diags.append(
+                Diagnostic(
+                    "vehicle_types",
+                    f"the fleet carries {_fmt(fleet)} in all but the required clients need {_fmt(total)}",
+                    "add vehicles (count), raise capacity, or allow reloads",
+                )
+            )
+    if diags:
+        raise ArtifactError("infeasible", diags, "the routing spec cannot be satisfied as written:")
+
+
+def _fmt(values: list[float]) -> str:
+    text = [f"{v:g}" for v in values]
+    return text[0] if len(text) == 1 else "[" + ", ".join(text) + "]"

@@ -1,0 +1,294 @@
+"""Independent check of routes against a routing spec, in the spec's own units.
+
+Trusts neither the solver nor the model: visits, loads, time windows, route limits, fleet size and
+the objective are recomputed from the spec and the routes alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from formalizers.routing.spec import Id, RoutingSpec
+from solvers.base import SolveResult, Verification, Violation
+
+TOL = 1e-6
+
+
+@dataclass(slots=True)
+class RouteStats:
+    """One route recomputed: ``distance`` and ``duration`` (from the latest start that keeps every
+    window, so waiting is least) in the spec's units; ``late`` lists ``(stop, minutes late)``."""
+
+    distance: float = 0.0
+    duration: float = 0.0
+    start_time: float = 0.0
+    late: list[tuple[str, float]] = field(default_factory=list)
+    arcs: int = 0
+
+
+def _stop_data(spec: RoutingSpec, stop: list[Any]) -> tuple[int, float, float, float, str]:
+    """(matrix row, window start, window end, service time, label) of one stop."""
+    kind, key = stop[0], stop[1]
+    ix = spec.index
+    inf = float("inf")
+    if kind == "client":
+        c = next(c for c in spec.clients if c.id == key)
+        late = c.tw_late if c.tw_late is not None else inf
+        return ix[c.id], c.tw_early, late, c.service, f"client {c.id!r}"
+    if kind in ("pickup", "delivery"):
+        s = next(s for s in spec.shipments if s.name == key)
+        loc = s.pickup if kind == "pickup" else s.delivery
+        tw = (s.pickup_tw if kind == "pickup" else s.delivery_tw) or (0.0, inf)
+        service = s.pickup_service if kind == "pickup" else s.delivery_service
+        return ix[loc], tw[0], tw[1], service, f"{kind} of shipment {s.name!r}"
+    d = next(d for d in spec.depots if d.id == key)
+    late = d.tw_late if d.tw_late is not None else inf
+    return ix[d.id], d.tw_early, late, 0.0, f"reload at depot {d.id!r}"
+
+
+def route_stats(spec: RoutingSpec, route: dict[str, Any]) -> RouteStats:
+    """Distance, duration and lateness of one route (see ``RouteStats``)."""
+    inf = float("inf")
+    v = spec.vehicle_types[route["vehicle_type"]]
+    start = next(d for d in spec.depots if d.id == route["start"])
+    end = next(d for d in spec.depots if d.id == route["end"])
+    seq: list[tuple[int, float, float, float, str]] = [
+        (
+            spec.index[start.id],
+            max(v.tw_early, start.tw_early),
+            min(x for x in (v.tw_late, start.tw_late, inf) if x is not None),
+            0.0,
+            f"start at depot {start.id!r}",
+        )
+    ]
+    seq += [_stop_data(spec, s) for s in route["stops"]]
+    seq.append(
+        (
+            spec.index[end.id],
+            0.0,
+            min(x for x in (v.tw_late, end.tw_late, inf) if x is not None),
+            0.0,
+            f"return to depot {end.id!r}",
+        )
+    )
+    d, t = spec.distances, spec.durations
+    stats = RouteStats(arcs=len(seq) - 1)
+    stats.distance = float(sum(d[a[0], b[0]] for a, b in zip(seq, seq[1:], strict=False)))
+    # Latest start that keeps every window (backward pass), then the schedule forward from it.
+    latest = seq[-1][2]
+    for i in range(len(seq) - 2, -1, -1):
+        latest = min(seq[i][2], latest - t[seq[i][0], seq[i + 1][0]] - seq[i][3])
+    s0 = seq[0][1] if latest == inf else max(seq[0][1], min(latest, seq[0][2]))
+    now = s0 + seq[0][3]
+    for i in range(1, len(seq)):
+        arrive = now + t[seq[i - 1][0], seq[i][0]]
+        begin = max(arrive, seq[i][1])
+        if begin > seq[i][2] + TOL:
+            stats.late.append((seq[i][4], begin - seq[i][2]))
+        now = begin + seq[i][3]
+    stats.start_time = s0
+    stats.duration = now - s0
+    return stats
+
+
+def _legs(spec: RoutingSpec, route: dict[str, Any]) -> list[float]:
+    """The length of each leg of ``route``, depots included."""
+    ids = [
+        route["start"],
+        *(s[1] for s in route["stops"] if s[0] in ("client", "reload")),
+        route["end"],
+    ]
+    if any(s[0] in ("pickup", "delivery") for s in route["stops"]):
+        ids = [route["start"], *route["visits"], route["end"]]
+    rows = [spec.index[i] for i in ids]
+    return [float(spec.distances[a, b]) for a, b in zip(rows, rows[1:], strict=False)]
+
+
+def route_objective(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> float:
+    """The objective of ``routes`` in the spec's units: total distance or duration plus fixed
+    costs (minimized), collected prize minus that cost (``prize_minus_cost``, maximized), the
+    longest route's distance (``longest_route``) or the longest leg (``longest_leg``)."""
+    paid = {c.id: c.cost for c in spec.clients}
+
+    def purchases(r: dict[str, Any]) -> float:
+        return sum(paid.get(s[1], 0.0) for s in r["stops"] if s[0] == "client")
+
+    if spec.objective in ("longest_route", "longest_leg"):
+        worst = 0.0
+        for r in routes:
+            if spec.objective == "longest_route":
+                worst = max(worst, route_stats(spec, r).distance + purchases(r))
+            else:
+                worst = max(worst, max(_legs(spec, r), default=0.0))
+        return worst
+    cost = 0.0
+    prize = 0.0
+    prizes: dict[tuple[str, Id], float] = {("client", c.id): c.prize for c in spec.clients}
+    prizes |= {("pickup", s.name): s.prize for s in spec.shipments}
+    for r in routes:
+        st = route_stats(spec, r)
+        cost += st.duration if spec.objective == "total_duration" else st.distance
+        cost += spec.vehicle_types[r["vehicle_type"]].fixed_cost + purchases(r)
+        prize += sum(prizes.get((s[0], s[1]), 0.0) for s in r["stops"])
+    return prize - cost if spec.objective == "prize_minus_cost" else cost
+
+
+def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
+    """Recompute everything about ``result.routes`` from ``spec``; ``ok`` only when every check
+    holds and the claimed objective matches the recomputed one."""
+    routes = result.routes or ()
+    viol: list[Violation] = []
+    checked = 0
+    slack = 0.5 / spec.scale if spec.rounding == "none" else 0.0
+
+    def bad(name: str, amount: float, detail: str) -> None:
+        viol.append(Violation(name, float(amount), detail))
+
+    # Visits.
+    visits: Counter[tuple[str, Id]] = Counter()
+    for r in routes:
+        for s in r["stops"]:
+            visits[(s[0], s[1])] += 1
+    known = {("client", c.id) for c in spec.clients} | {("reload", d.id) for d in spec.depots}
+    known |= {(k, s.name) for s in spec.shipments for k in ("pickup", "delivery")}
+    for key in visits:
+        if key not in known:
+            bad(f"stop {key[1]!r}", 1, f"a route visits {key[0]} {key[1]!r}, which the spec lacks")
+    for c in spec.clients:
+        checked += 1
+        n = visits[("client", c.id)]
+        if c.required and c.group is None and n != 1:
+            bad(f"client {c.id!r}", abs(n - 1), f"required client {c.id!r} is visited {n} times")
+        elif n > 1:
+            bad(f"client {c.id!r}", n - 1, f"client {c.id!r} is visited {n} times")
+    for g in spec.groups:
+        checked += 1
+        n = sum(visits[("client", c.id)] for c in spec.clients if c.group == g.name)
+        if (g.required and n != 1) or n > 1:
+            bad(f"group {g.name!r}", abs(n - 1), f"group {g.name!r} has {n} clients visited")
+    for s in spec.shipments:
+        checked += 1
+        p, q = visits[("pickup", s.name)], visits[("delivery", s.name)]
+        if p != q or p > 1 or (s.required and p != 1):
+            bad(f"shipment {s.name!r}", 1, f"shipment {s.name!r}: {p} pickups, {q} deliveries")
+    if spec.min_collect is not None:
+        checked += 1
+        got = [0.0] * len(spec.min_collect)
+        for c in spec.clients:
+            if visits[("client", c.id)] and c.pickup:
+                got = [a + b for a, b in zip(got, c.pickup, strict=False)]
+        short = max((need - a for need, a in zip(spec.min_collect, got, strict=True)), default=0.0)
+        if short > TOL:
+            bad("min_collect", short, f"the routes collect {got}, short of {spec.min_collect}")
+    # Fleet size.
+    used = Counter(r["vehicle_type"] for r in routes)
+    for k, v in enumerate(spec.vehicle_types):
+        checked += 1
+        if v.count is not None and used[k] > v.count:
+            bad(
+                spec.vehicle_name(k),
+                used[k] - v.count,
+                f"{used[k]} routes use {spec.vehicle_name(k)}, of which there are {v.count}",
+            )
+    # Per route: depots, loads, windows, limits.
+    clients = {c.id: c for c in spec.clients}
+    ships = {s.name: s for s in spec.shipments}
+    for n_route, r in enumerate(routes, 1):
+        v = spec.vehicle_types[r["vehicle_type"]]
+        who = f"route {n_route} ({r['vehicle']})"
+        checked += 1
+        if r["start"] != spec.start_of(v) or r["end"] != spec.end_of(v):
+            bad(who, 1, f"{who} starts or ends at the wrong depot")
+        trips: list[list[list[Any]]] = [[]]
+        for s in r["stops"]:
+            if s[0] == "reload":
+                if s[1] not in v.reload_depots:
+                    bad(who, 1, f"{who} reloads at {s[1]!r}, not one of its reload depots")
+                trips.append([])
+            else:
+                trips[-1].append(s)
+        if v.max_reloads is not None and len(trips) - 1 > v.max_reloads:
+            bad(who, len(trips) - 1 - v.max_reloads, f"{who} reloads too often")
+        on_route = [s[1] for s in r["stops"] if s[0] == "client"]
+        if v.allowed_clients is not None:
+            for c in on_route:
+                if c not in v.allowed_clients:
+                    bad(who, 1, f"{who} visits client {c!r}, which it may not serve")
+        for seq in spec.sequences:
+            here = [c for c in on_route if c in seq]
+            if here != [c for c in seq if c in here]:
+                bad(who, 1, f"{who} visits {here} out of the required order {seq}")
+        picked: set[str] = set()
+        for s in r["stops"]:
+            if s[0] == "pickup":
+                picked.add(s[1])
+            elif s[0] == "delivery" and s[1] not in picked:
+                bad(who, 1, f"{who} delivers shipment {s[1]!r} before picking it up")
+        if v.capacity:
+            for trip in trips:
+                dims = len(v.capacity)
+                load = [0.0] * dims
+                for s in trip:
+                    if s[0] == "client" and s[1] in clients and clients[s[1]].demand:
+                        load = [a + b for a, b in zip(load, clients[s[1]].demand, strict=True)]
+                points = [list(load)]
+                for s in trip:
+                    if s[0] == "client" and s[1] in clients:
+                        c = clients[s[1]]
+                        dem = c.demand or [0.0] * dims
+                        pick = c.pickup or [0.0] * dims
+                        load = [a - b + p for a, b, p in zip(load, dem, pick, strict=True)]
+                    elif s[0] in ("pickup", "delivery") and s[1] in ships:
+                        amt = ships[s[1]].amount or [0.0] * dims
+                        sign = 1 if s[0] == "pickup" else -1
+                        load = [a + sign * b for a, b in zip(load, amt, strict=True)]
+                    points.append(list(load))
+                over = max(
+                    (x - q for pt in points for x, q in zip(pt, v.capacity, strict=True)),
+                    default=0.0,
+                )
+                checked += 1
+                if over > TOL:
+                    bad(who, over, f"{who} carries {over:g} more than its capacity {v.capacity}")
+        if any(s[1] not in clients for s in r["stops"] if s[0] == "client"):
+            continue
+        st = route_stats(spec, r)
+        checked += 1
+        for label, amount in st.late:
+            bad(who, amount, f"{who} reaches {label} {amount:.4g} after its time window closes")
+        if v.max_distance is not None and st.distance > v.max_distance + TOL + slack * st.arcs:
+            bad(
+                who,
+                st.distance - v.max_distance,
+                f"{who} is {st.distance:g} long, over {v.max_distance:g}",
+            )
+        if v.max_duration is not None and st.duration > v.max_duration + TOL + slack * st.arcs:
+            bad(
+                who,
+                st.duration - v.max_duration,
+                f"{who} takes {st.duration:g}, over {v.max_duration:g}",
+            )
+    objective = (
+        route_objective(spec, routes) if not any(v.name.startswith("stop ") for v in viol) else None
+    )
+    if objective is not None and result.objective is not None:
+        checked += 1
+        if abs(objective - result.objective) > TOL * max(1.0, abs(objective)):
+            bad(
+                "objective",
+                abs(objective - result.objective),
+                f"the claimed objective {result.objective:g} differs from the recomputed {objective:g}",
+            )
+    ok = not viol
+    n_req = sum(1 for c in spec.clients if c.required and c.group is None)
+    message = (
+        f"{len(routes)} route(s) visit every required client ({n_req}) the right number of times, "
+        "within capacity, time windows and route limits; the objective is as claimed"
+        if ok
+        else f"{len(viol)} violation(s): " + "; ".join(v.detail for v in viol[:5])
+    )
+    return Verification(
+        ok, checked, max((v.amount for v in viol), default=0.0), objective, tuple(viol), message
+    )

@@ -1,0 +1,193 @@
+"""The ``local:`` chat model drives the agent's repair loop end to end on the CPU, with a tiny random
+Qwen2 model: the replies are nonsense, but every one is a well-formed artifact, and the loop runs
+(feedback goes back, attempts are counted). Also: which grammar a conversation gets, and
+``formalist sample``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("xgrammar")
+
+from agent.cli import main
+from agent.llm.client import ChatClient
+from agent.llm.local.chat_model import LocalChatModel, detect_artifact, select_grammar
+from agent.llm.local.grammar import Grammar, PddlGrammar
+from agent.llm.local.testing import ENGINE_OPTIONS, TEST_BOUNDS, tiny_model_dir
+from agent.types import Request
+from conftest import agent_with
+from formalizers.asp.formalizer import AspFormalizer, extract_program
+from formalizers.asp.program import check_program
+from formalizers.milp.formalizer import MilpFormalizer
+from formalizers.offline.milp_files import read_five_element
+from formalizers.pddl.formalizer import PddlFormalizer
+from formalizers.pddl.library import find
+from formalizers.pddl.model import read_problem
+from solvers.base import Status
+
+BAKERY = (
+    "A bakery makes muffins and cakes. A muffin earns 2 dollars and a cake 5. Muffins take 1 hour "
+    "of oven time and cakes 3; the oven runs 40 hours a week. How many of each should it bake?"
+)
+COLOURING = "Colour the regions a, b and c of a map red, green or blue so that neighbours differ."
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_dir(tmp_path_factory.getbasetemp())
+
+
+def local_chat(model_dir: Path, **fields: Any) -> LocalChatModel:
+    """The ``local:`` chat model over the tests' shared CPU engine, sampling at temperature 1."""
+    kw: dict[str, Any] = {
+        "model_path": str(model_dir),
+        "bounds": TEST_BOUNDS,
+        "engine_options": ENGINE_OPTIONS,
+        "temperature": 1.0,
+        "max_new_tokens": 300,
+    }
+    return LocalChatModel(**{**kw, **fields})
+
+
+class Recording(LocalChatModel):
+    """Keeps every conversation it is sent (to check the repair turns)."""
+
+    seen: list[list[dict[str, str]]] = []
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        self.seen.append([{"type": m.type, "content": str(m.content)} for m in messages])
+        return super()._generate(messages, stop, run_manager, **kw)
+
+
+# -- which grammar ---------------------------------------------------------------------------------
+
+
+def test_the_formalizers_conversations_get_their_grammars() -> None:
+    client = ChatClient("local:x", local_chat(Path("/nowhere")))
+    milp = MilpFormalizer(client).messages(BAKERY)
+    asp = AspFormalizer(client).messages(COLOURING)
+    blocks = find("blocksworld")
+    assert blocks is not None
+    planning = PddlFormalizer(client, blocks).messages("Stack b1 on b2.")
+    free = PddlFormalizer(client).messages("Plan a trip with a new kind of vehicle.")
+    assert [detect_artifact(m) for m in (milp, asp, planning)] == ["milp", "asp", "pddl"]
+    assert detect_artifact([{"role": "user", "content": "hello"}]) == ""
+    g = select_grammar(milp, "auto", TEST_BOUNDS)
+    assert isinstance(g, Grammar) and g.name == "five-element"
+    assert select_grammar(asp, "auto", TEST_BOUNDS).name == "asp"
+    pg = select_grammar(planning, "auto", TEST_BOUNDS)
+    assert isinstance(pg, PddlGrammar) and pg.domain.name == blocks.name
+    assert select_grammar(free, "auto").name == "pddl-any"
+    assert select_grammar(milp, "none") is None
+    assert select_grammar([{"role": "user", "content": "hi"}], "auto") is None
+    assert select_grammar([{"role": "user", "content": "hi"}], "pddl:barman").name.endswith(
+        "barman"
+    )
+
+
+# -- the repair loop -------------------------------------------------------------------------------
+
+
+def test_the_repair_loop_runs_on_the_local_model(model_dir: Path) -> None:
+    chat = Recording(**local_chat(model_dir).__dict__)
+    chat.seen.clear()
+    client = ChatClient(f"local:{model_dir}", chat)
+    answer = agent_with(client, max_attempts=3).solve(Request(BAKERY, kind="milp"))
+    assert chat.last["grammar"] == "five-element" and not chat.last["cut_off"]
+    # Every reply is a well-formed five-element model, whatever it says.
+    for attempt in answer.trace:
+        read_five_element(attempt.reply, yaml_ok=False)
+    # Nonsense does not solve the bakery: the loop sent the diagnosis back and tried again.
+    assert answer.status is Status.ERROR and answer.attempts == 3
+    assert [a.outcome for a in answer.trace] and all(a.feedback for a in answer.trace)
+    repair = chat.seen[1]
+    assert repair[-2]["type"] == "ai" and repair[-2]["content"] == answer.trace[0].reply
+    assert answer.trace[0].feedback.splitlines()[0] in repair[-1]["content"]
+
+
+def test_an_asp_request_runs_through_clingo(model_dir: Path) -> None:
+    client = ChatClient(f"local:{model_dir}", local_chat(model_dir, seed=3))
+    answer = agent_with(client, max_attempts=2).solve(Request(COLOURING, kind="asp"))
+    assert answer.attempts >= 1
+    for attempt in answer.trace:
+        check_program(extract_program(attempt.reply))  # well-formed and safe, every time
+    assert answer.status in (Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.ERROR)
+
+
+def test_a_cut_off_reply_is_marked(model_dir: Path) -> None:
+    chat = local_chat(model_dir, max_new_tokens=5)
+    reply = chat.invoke(MilpFormalizer(ChatClient("x", chat)).messages(BAKERY))
+    assert reply.response_metadata["cut_off"] is True
+    assert reply.response_metadata["finish"] == "length"
+    assert reply.response_metadata["valid"] is False
+    assert chat.last["tokens"] == 5
+
+
+# -- formalist sample ------------------------------------------------------------------------------
+
+
+ENGINE_ARGS = [
+    "--device=cpu",
+    f"--max-batch={ENGINE_OPTIONS['max_batch']}",
+    f"--max-len={ENGINE_OPTIONS['max_len']}",
+    f"--threads={ENGINE_OPTIONS['threads']}",
+    f"--torch-threads={ENGINE_OPTIONS['torch_threads']}",
+]
+"""The tests' engine options as ``formalist sample`` flags (so the command reuses that engine)."""
+
+
+def run_sample(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    code = main(["sample", *ENGINE_ARGS, *args])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.lstrip().startswith("[") else out
+
+
+def test_formalist_sample_prints_pddl_and_json_artifacts(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--model", f"local:{model_dir}", "--json", "--n", "3"]
+    bounds = [f"--bound=max_statements={TEST_BOUNDS.max_statements}", "--bound=max_name=8"]
+    code, problems = run_sample(
+        capsys, *common, *bounds, "--artifact", "pddl:blocksworld", "--objects", "b1 b2 b3"
+    )
+    assert code == 0 and len(problems) == 3
+    blocks = find("blocksworld")
+    assert blocks is not None
+    for text in problems:
+        assert set(read_problem(text, blocks.domain).objects) == {"b1", "b2", "b3"}
+    code, models = run_sample(
+        capsys, *common, "--bound=max_string=8", "--bound=max_items=2", "--bound=any_depth=1",
+        "--artifact", "milp", "--seed", "4",
+    )  # fmt: skip
+    assert code == 0 and len(models) == 3
+    for m in models:
+        assert isinstance(m, dict) and ("cut_off" in m or "variables" in m)
+
+
+def test_formalist_sample_marks_cut_off_samples(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, entries = run_sample(
+        capsys, "--model", f"local:{model_dir}", "--json", "--n", "2",
+        "--artifact", "asp", "--max-tokens", "3",
+    )  # fmt: skip
+    assert code == 0
+    assert entries == [
+        {"cut_off": True, "finish": "length", "text": e["text"], "seed": e["seed"]} for e in entries
+    ]
+
+
+def test_formalist_sample_refuses_bad_arguments(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sample", "--model", "openai:gpt-4o", "--artifact", "milp"]) == 2
+    assert main(["sample", "--model", f"local:{model_dir}", "--artifact", "sql"]) == 2
+    assert main(["sample", "--model", f"local:{model_dir}", "--artifact", "pddl"]) == 2
+    assert main(["sample", "--model", "local:x", "--artifact", "asp", "--bound", "zz=1"]) == 2
+    err = capsys.readouterr().err
+    assert "local:PATH" in err and "unknown artifact" in err and "NAME=NUMBER" in err

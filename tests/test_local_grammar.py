@@ -1,0 +1,273 @@
+"""Grammars generated for our artifacts: bounded JSON schemas, PDDL from a domain, the ASP subset.
+
+These need no model: the regexes are checked with Python's ``re``, the grammars compile in both
+grammar engines against the real Qwen vocabulary, and known texts are accepted or refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("xgrammar")
+pytest.importorskip("llguidance")
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.errors import ArtifactError, InputError
+from agent.llm.local import grammar as g
+from agent.llm.local.testing import TEST_BOUNDS, tiny_model_dir
+from formalizers.pddl.library import find
+from formalizers.pddl.model import read_problem
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Both grammar engines over the real Qwen vocabulary (built once for the module)."""
+    from transformers import AutoTokenizer
+
+    from agent.llm.local.masks import LLGuidanceEngine, XGrammarEngine
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory.getbasetemp()))
+    return {
+        "xgrammar": XGrammarEngine(tok, 151_936, [151645], 2),
+        "llguidance": LLGuidanceEngine(tok, 151_936, [151645], 2),
+        "tokenizer": tok,
+    }
+
+
+def accepts(engines: dict[str, Any], grammar: g.Grammar, text: str) -> dict[str, bool]:
+    """Whether each engine accepts ``text`` followed by the stop token, as a whole artifact."""
+    tok = engines["tokenizer"]
+    ids = [*tok.encode(text, add_special_tokens=False), 151645]
+    out = {}
+    for name in ("xgrammar", "llguidance"):
+        e = engines[name]
+        m = e.matcher(e.compile(grammar))
+        out[name] = all(e.accept(m, t) for t in ids) and e.terminated(m)
+    return out
+
+
+# -- regexes ---------------------------------------------------------------------------------------
+
+
+def _py(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "text", "ok"),
+    [
+        (0, 8, "", True),
+        (0, 8, "ab cd", True),
+        (1, 8, "", False),
+        (1, 8, " ab", False),
+        (1, 8, "ab ", False),
+        (1, 8, "a\u3000", False),
+        (1, 8, "東京", True),
+        (1, 8, 'a"b', False),
+        (1, 8, "a\\b", False),
+        (1, 8, "a\x01b", False),
+        (1, 3, "abcd", False),
+        (3, 5, "ab", False),
+        (1, None, "x" * 500, True),
+    ],
+)
+def test_string_pattern(lo: int, hi: int | None, text: str, ok: bool) -> None:
+    assert bool(_py(g.string_pattern(lo, hi)).fullmatch(text)) is ok
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_a_free_string_survives_strip_and_json(text: str) -> None:
+    """Whatever a bounded free string matches reads back from JSON unchanged and is already
+    stripped (so a pydantic model that strips sees the same length)."""
+    if _py(g.string_pattern(0, 12)).fullmatch(text):
+        assert text == text.strip()
+        assert json.loads('"' + text + '"') == text
+
+
+@given(st.text(alphabet='ab ,[]"\\\x01.xyz', max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_narrowed_patterns_are_sub_languages(text: str) -> None:
+    for pattern in [r"^[^,\[\]]+$", r"^[A-Za-z][A-Za-z0-9_]{0,63}$", r"^a.b*$", r"^x{2,}$"]:
+        narrow = g.narrow_pattern(pattern, 4)
+        if _py(narrow).fullmatch(text):
+            assert _py(pattern).fullmatch(text), (pattern, narrow, text)
+            assert '"' not in text and "\\" not in text and "\x01" not in text
+
+
+def test_narrow_pattern_caps_repetitions() -> None:
+    assert g.narrow_pattern(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", 8) == r"^[A-Za-z][A-Za-z0-9_]{0,8}$"
+    assert g.narrow_pattern(r"^[^,]+$", None) == '^[^,"\\\\\\x00-\\x1f\\x7f]+$'
+
+
+# -- JSON schemas ----------------------------------------------------------------------------------
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    out = []
+    if isinstance(node, dict):
+        out.append(node)
+        for v in node.values():
+            out.extend(_walk(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_walk(v))
+    return out
+
+
+def test_the_five_element_schema_is_bounded_everywhere() -> None:
+    schema = json.loads(g.five_element_grammar(TEST_BOUNDS).source)
+    for node in _walk(schema):
+        if node.get("type") == "string" and "enum" not in node:
+            assert "pattern" in node, node
+        if node.get("type") == "array":
+            assert node["maxItems"] <= TEST_BOUNDS.max_items, node
+        if node.get("type") == "object" and "properties" not in node:
+            assert node.get("additionalProperties") is False and "patternProperties" in node
+        assert node != {}, "an open value survived"
+
+
+def test_the_param_def_validator_is_restated_as_schema() -> None:
+    schema = json.loads(g.five_element_grammar().source)
+    scalar, indexed = schema["$defs"]["ParamDef"]["anyOf"]
+    assert scalar["required"] == ["name", "value"] and "values" not in scalar["properties"]
+    assert indexed["required"] == ["name", "index", "values"]
+    assert indexed["properties"]["index"]["minItems"] == 1
+
+
+def test_a_missing_schema_model_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.errors import ConfigError
+
+    monkeypatch.setitem(g.SCHEMA_MODELS, "routing", "formalizers.nowhere:Spec")
+    with pytest.raises(ConfigError, match="formalizers.nowhere:Spec"):
+        g.routing_grammar()
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        (
+            '{"variables":[{"name":"x"}],"objective":{"sense":"maximize","expression":"3 * x"}}',
+            True,
+        ),
+        ('{"variables":[],"objective":{"sense":"maximize","expression":"x"}}', False),
+        ('{"variables":[{"name":"x"}],"objective":{"sense":"max","expression":"x"}}', False),
+        (
+            '{"parameters":[{"name":"p","value":1,"values":[1]}],"variables":[{"name":"x"}],'
+            '"objective":{"sense":"minimize","expression":"x"}}',
+            False,
+        ),
+        (
+            '{"parameters":[{"name":"p","index":["I"],"values":{"a":1}}],"variables":'
+            '[{"name":"x"}],"objective":{"sense":"minimize","expression":"x"}}',
+            True,
+        ),
+        ('{"variables":[{"name":"x"}],"objective":{"sense":"minimize","expression":" x"}}', False),
+    ],
+)
+def test_five_element_texts(engines: dict[str, Any], text: str, ok: bool) -> None:
+    grammar = g.five_element_grammar(TEST_BOUNDS)
+    assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
+    if ok:
+        grammar.validate(text)
+
+
+# -- PDDL ------------------------------------------------------------------------------------------
+
+BARMAN = find("barman")
+assert BARMAN is not None
+
+
+def test_a_pddl_problem_grammar_offers_only_type_correct_arguments() -> None:
+    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    objects = g.parse_objects("s1 - shaker h1 h2 - hand c1 - cocktail l0 l1 - level", pg.domain)
+    source = pg.problem(objects).source
+    rules = dict(line.split(" ::= ", 1) for line in source.splitlines())
+    slots = {rule: set(re.findall(r'"([^"]+)"', body)) for rule, body in rules.items()}
+    # (holding ?h - hand ?c - container): hands first, then containers (shakers and shots).
+    holding = re.search(r'"holding" " " (o\d+) " " (o\d+)', rules["atom"])
+    assert holding is not None
+    assert slots[holding.group(1)] == {"h1", "h2"}
+    assert slots[holding.group(2)] == {"s1"}
+    # No predicate takes a cocktail and a level together, and undeclared names never appear.
+    assert "c2" not in source and "shot1" not in source
+
+
+def test_a_pddl_problem_is_accepted_and_read(engines: dict[str, Any]) -> None:
+    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    objects = g.parse_objects("s1 - shaker h1 - hand l0 - level", pg.domain)
+    text = (
+        "(define (problem p1)\n(:domain barman)\n(:objects h1 - hand l0 - level s1 - shaker)\n"
+        "(:init\n  (shaker-level s1 l0)\n  (handempty h1))\n(:goal (and\n  (ontable s1)))\n)"
+    )
+    grammar = pg.problem(objects)
+    assert accepts(engines, grammar, text) == {"xgrammar": True, "llguidance": True}
+    assert read_problem(text, pg.domain).objects["s1"] == ("shaker",)
+    wrong = text.replace("(handempty h1)", "(handempty s1)")
+    assert accepts(engines, grammar, wrong) == {"xgrammar": False, "llguidance": False}
+
+
+def test_the_objects_phase_reads_back_through_the_project_parser() -> None:
+    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    head = "(define (problem p)\n(:domain barman)\n(:objects a b - shaker a c - hand)"
+    objects = pg.objects_from_head(head)
+    assert objects == {"a": ("shaker",), "b": ("shaker",), "c": ("hand",)}
+    # Written back canonically: grouped by type, each name once.
+    assert pg.head_text(head, objects).endswith("(:objects c - hand a b - shaker)")
+
+
+def test_bad_objects_and_unknown_domains_are_refused(tmp_path: Path) -> None:
+    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    with pytest.raises(ArtifactError):
+        g.parse_objects("x - spaceship", pg.domain)
+    with pytest.raises(InputError):
+        g.read_domain_arg(str(tmp_path / "nope.pddl"))
+    with pytest.raises(InputError):
+        g.grammar_for("pddl")
+
+
+# -- ASP -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("node(1..3).\nedge(1, 2).", True),
+        ("1 { color(X, L) : col(L) } 1 :- node(X).", True),
+        (":- edge(X, Y), color(X, Z), not ok(Y).", False),  # Z is not bound by edge(X, Y)
+        (":- pair(X, Y), color(X, L).", False),  # L is only local to choices and aggregates
+        ("p(X) :- q(X), #count { L : r(X, L) } > 2.", True),
+        ("#minimize { X, Y : cost(X, Y), used(X) }.", True),
+        ("not(1).", False),
+        ("nota(1).\n#show nota/1.\n% colours", True),
+        ("p(X) :- q(Y).", False),
+    ],
+)
+def test_asp_texts(engines: dict[str, Any], text: str, ok: bool) -> None:
+    grammar = g.asp_grammar(TEST_BOUNDS)
+    assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
+    if ok:
+        grammar.validate(text)
+
+
+def test_every_generated_grammar_compiles_in_both_engines(engines: dict[str, Any]) -> None:
+    blocks = find("blocksworld")
+    assert blocks is not None
+    grammars = [
+        g.five_element_grammar(),
+        g.asp_grammar(),
+        g.PddlGrammar(blocks.domain).head(),
+        g.PddlGrammar(BARMAN.domain).problem({"s1": ("shaker",), "h": ("hand",)}),
+        g.PddlGrammar(BARMAN.domain).tail({"s1": ("shaker",)}),
+        g.pddl_any_grammar(),
+    ]
+    for grammar in grammars:
+        for name in ("xgrammar", "llguidance"):
+            assert engines[name].compile(grammar) is not None, (grammar.name, name)
