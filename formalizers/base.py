@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from agent.llm.client import ChatClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +71,33 @@ class Formalizer(Protocol):
     ) -> Artifact:
         """Return an artifact for ``request``; raise ``ArtifactError`` when the reply is unusable."""
         ...
+
+
+# ---------------------------------------------------------------------------------------------
+# What every language-model formalizer does the same way
+
+
+@functools.cache
+def load_prompt(package: str, name: str) -> str:
+    """The prompt data file ``prompts/NAME`` of ``package`` (``"formalizers.milp"``), trimmed."""
+    return resources.files(package).joinpath("prompts", name).read_text(encoding="utf-8").strip()
+
+
+def repair_turns(package: str, feedback: Feedback) -> list[dict[str, str]]:
+    """The turns that ask for a repair: the model's previous reply, then the package's
+    ``repair.md`` filled with the feedback's ``$kind`` and ``$feedback``."""
+    text = Template(load_prompt(package, "repair.md")).substitute(
+        kind=feedback.kind, feedback=feedback.text
+    )
+    return [{"role": "assistant", "content": feedback.previous}, {"role": "user", "content": text}]
+
+
+def ask(
+    client: ChatClient, messages: list[dict[str, str]], attempt: int, prompt_version: str
+) -> tuple[str, Provenance]:
+    """The model's reply to ``messages`` and the provenance of the artifact made from it."""
+    t0 = time.perf_counter()
+    reply = client.complete(messages)
+    return reply, Provenance(
+        "model", client.model_id, prompt_version, attempt, elapsed_s=time.perf_counter() - t0
+    )

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from functools import cache
-from importlib import resources
 from string import Template
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
 from formalizers.apis.model import ApiCatalog, ApiRequest
-from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
 
 _GIVEN = re.compile(r'^given\(\s*([a-z][a-z0-9_]*)\s*,\s*"((?:[^"\\]|\\.){0,500})"\s*\)\s*\.$')
 _WANT = re.compile(r"^want\(\s*([a-z][a-z0-9_]*)\s*\)\s*\.$")
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)
 
 
-@cache
 def _prompt(name: str) -> str:
-    return (
-        resources.files("formalizers.apis")
-        .joinpath("prompts", name)
-        .read_text(encoding="utf-8")
-        .strip()
-    )
+    return load_prompt("formalizers.apis", name)
 
 
 def prompt_version() -> str:
@@ -91,29 +82,13 @@ class ApiFormalizer:
             },
         ]
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.apis", feedback)
         return msgs
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        t0 = time.perf_counter()
-        reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance(
-            "model",
-            self.client.model_id,
-            prompt_version(),
-            attempt,
-            elapsed_s=time.perf_counter() - t0,
-        )
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         blocks = [m.group(1) for m in _FENCE.finditer(reply)]
         try:
             req = read_facts(blocks[-1] if blocks else reply, self.catalog)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -14,7 +13,7 @@ from string import Template
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
 from formalizers.asp.program import AspProgram, check_program
-from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
 
 _WORD = re.compile(r"[a-z]{3,}")
 _STOP = frozenset(
@@ -35,14 +34,8 @@ class Example:
     program: str
 
 
-@cache
 def _prompt(name: str) -> str:
-    return (
-        resources.files("formalizers.asp")
-        .joinpath("prompts", name)
-        .read_text(encoding="utf-8")
-        .strip()
-    )
+    return load_prompt("formalizers.asp", name)
 
 
 @cache
@@ -135,29 +128,13 @@ class AspFormalizer:
             msgs.append({"role": "assistant", "content": f"```asp\n{ex.program.strip()}\n```"})
         msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.asp", feedback)
         return msgs
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        t0 = time.perf_counter()
-        reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance(
-            "model",
-            self.client.model_id,
-            prompt_version(),
-            attempt,
-            elapsed_s=time.perf_counter() - t0,
-        )
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         try:
             program = extract_program(reply)
         except ArtifactError as e:

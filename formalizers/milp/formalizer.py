@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -14,7 +13,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, NeedsInformation
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
 from formalizers.offline.milp_files import five_element_from_data
 
 _WORD = re.compile(r"[a-z]{3,}")
@@ -33,14 +32,8 @@ class Example:
     model: dict[str, Any]
 
 
-@cache
 def _prompt(name: str) -> str:
-    return (
-        resources.files("formalizers.milp")
-        .joinpath("prompts", name)
-        .read_text(encoding="utf-8")
-        .strip()
-    )
+    return load_prompt("formalizers.milp", name)
 
 
 @cache
@@ -157,15 +150,7 @@ class MilpFormalizer:
             },
         ]
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.milp", feedback)
         return msgs
 
     def revising(self, previous: dict[str, Any], instruction: str) -> MilpFormalizer:
@@ -185,29 +170,13 @@ class MilpFormalizer:
             msgs.append({"role": "assistant", "content": json.dumps(ex.model, indent=1)})
         msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.milp", feedback)
         return msgs
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        t0 = time.perf_counter()
-        reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance(
-            "model",
-            self.client.model_id,
-            prompt_version(),
-            attempt,
-            elapsed_s=time.perf_counter() - t0,
-        )
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         try:
             data = extract_json(reply)
             if isinstance(data, dict) and "questions" in data and "variables" not in data:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from string import Template
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
 from formalizers.pddl.library import LibraryDomain
 
 
@@ -40,14 +37,8 @@ class PlanningTask:
         return out
 
 
-@cache
 def _prompt(name: str) -> str:
-    return (
-        resources.files("formalizers.pddl")
-        .joinpath("prompts", name)
-        .read_text(encoding="utf-8")
-        .strip()
-    )
+    return load_prompt("formalizers.pddl", name)
 
 
 def prompt_version() -> str:
@@ -128,29 +119,13 @@ class PddlFormalizer:
                 }
             )
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.pddl", feedback)
         return msgs
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        t0 = time.perf_counter()
-        reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance(
-            "model",
-            self.client.model_id,
-            prompt_version(),
-            attempt,
-            elapsed_s=time.perf_counter() - t0,
-        )
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         try:
             found = extract_pddl(reply)
             if "problem" not in found:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -14,7 +13,7 @@ from typing import Any
 
 from agent.errors import ArtifactError
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, Provenance
+from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
 from formalizers.milp.formalizer import extract_json
 from formalizers.routing.spec import parse_spec
 
@@ -34,14 +33,8 @@ class Example:
     spec: dict[str, Any]
 
 
-@cache
 def _prompt(name: str) -> str:
-    return (
-        resources.files("formalizers.routing")
-        .joinpath("prompts", name)
-        .read_text(encoding="utf-8")
-        .strip()
-    )
+    return load_prompt("formalizers.routing", name)
 
 
 @cache
@@ -100,29 +93,13 @@ class RoutingFormalizer:
             msgs.append({"role": "assistant", "content": json.dumps(ex.spec, indent=1)})
         msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
         if feedback is not None:
-            msgs.append({"role": "assistant", "content": feedback.previous})
-            msgs.append(
-                {
-                    "role": "user",
-                    "content": Template(_prompt("repair.md")).substitute(
-                        kind=feedback.kind, feedback=feedback.text
-                    ),
-                }
-            )
+            msgs += repair_turns("formalizers.routing", feedback)
         return msgs
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        t0 = time.perf_counter()
-        reply = self.client.complete(self.messages(request, feedback))
-        prov = Provenance(
-            "model",
-            self.client.model_id,
-            prompt_version(),
-            attempt,
-            elapsed_s=time.perf_counter() - t0,
-        )
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         try:
             spec = parse_spec(extract_json(reply))
         except ArtifactError as e:
