@@ -413,11 +413,11 @@ class Scope:
         if isinstance(node, InSet):
             if node.set not in self.sets:
                 raise _EvalError(node, f"'{node.set}' is not a declared set")
-            item = self.eval(node.item, env)
+            item = self.evaluate(node.item, env)
             return _member_key(item) in self.lookup[node.set]
         if isinstance(node, Compare):
-            left = self.eval(node.operands[0], env)
-            right = self.eval(node.operands[1], env)
+            left = self.evaluate(node.operands[0], env)
+            right = self.evaluate(node.operands[1], env)
             if isinstance(left, _Lin) or isinstance(right, _Lin):
                 raise _EvalError(
                     node,
@@ -427,7 +427,7 @@ class Scope:
             return _compare(node.ops[0], left, right, node)
         raise _EvalError(node, f"'{unparse(node)}' is not a condition")
 
-    def eval(self, node: Node, env: dict[str, MemberValue]) -> Value:
+    def evaluate(self, node: Node, env: dict[str, MemberValue]) -> Value:
         if isinstance(node, Num):
             num = node.value
             return int(num) if num.is_integer() and abs(num) < 2**53 else num
@@ -440,7 +440,7 @@ class Scope:
         if isinstance(node, BinOp):
             return self._binop(node, env)
         if isinstance(node, Neg):
-            v = self.eval(node.operand, env)
+            v = self.evaluate(node.operand, env)
             if isinstance(v, _Lin):
                 return _Lin(-v.const, {c: -a for c, a in v.terms.items()})
             return -_num(v, node)
@@ -514,7 +514,7 @@ class Scope:
             )
         key: list[MemberValue] = []
         for sub, set_name in zip(node.indices, index, strict=True):
-            raw = self.eval(sub, env)
+            raw = self.evaluate(sub, env)
             if isinstance(raw, _Lin):
                 raise _EvalError(node, f"index of '{node.id}' depends on a decision variable")
             member = self.lookup[set_name].get(_member_key(raw))
@@ -545,13 +545,13 @@ class Scope:
         spine = []
         first: Node = node
         if node.op == "^":
-            return self._apply(node, self.eval(node.left, env), self.eval(node.right, env))
+            return self._apply(node, self.evaluate(node.left, env), self.evaluate(node.right, env))
         while isinstance(first, BinOp) and first.op != "^":
             spine.append(first)
             first = first.left
-        value = self.eval(first, env)
+        value = self.evaluate(first, env)
         for b in reversed(spine):
-            value = self._apply(b, value, self.eval(b.right, env))
+            value = self._apply(b, value, self.evaluate(b.right, env))
         return value
 
     def _apply(self, node: BinOp, left: Value, right: Value) -> Value:
@@ -660,7 +660,7 @@ class Scope:
             count += 1
             if count > MAX_INSTANCES:
                 raise _EvalError(node, f"sum has more than {MAX_INSTANCES} terms")
-            v = self.eval(node.body, local)
+            v = self.evaluate(node.body, local)
             if isinstance(v, _Lin):
                 linear = True
                 total_const += v.const
@@ -827,7 +827,7 @@ def compile_model(model: FiveElementModel) -> LinearModel:
     offset = 0.0
     if objective_node is not None:
         try:
-            val = scope.eval(objective_node, {})
+            val = scope.evaluate(objective_node, {})
             if isinstance(val, _Lin):
                 objective = {c: a for c, a in val.terms.items() if a != 0.0}
                 offset = val.const
@@ -919,7 +919,7 @@ def _bound(scope: Scope, value: float | str | None, default: float, what: str) -
             f"{what} bound '{value}' depends on decision variables",
             "bounds are numbers or scalar-parameter expressions; write a constraint instead",
         )
-    v = scope.eval(node, {})
+    v = scope.evaluate(node, {})
     if isinstance(v, _Lin):
         raise _EvalError(
             node,
@@ -964,7 +964,7 @@ _TOL = 1e-9
 def _row(scope: Scope, pc: ParsedConstraint, key: Key, label: str) -> Row | Diagnostic | None:
     env = {b.name: k for b, k in zip(pc.spec.index, key, strict=True)}
     body = pc.body
-    vals = [scope.eval(op, env) for op in body.operands]
+    vals = [scope.evaluate(op, env) for op in body.operands]
     if len(vals) == 2:
         diff = _sub(vals[0], vals[1])
         op = body.ops[0]
@@ -1045,7 +1045,7 @@ def recompute(
         for pc in parsed:
             names = [b.name for b in pc.spec.index]
             for local in scope.bindings([(b.name, b.set) for b in pc.spec.index], pc.cond, {}):
-                vals = [_num(scope.eval(op, local), op) for op in pc.body.operands]
+                vals = [_num(scope.evaluate(op, local), op) for op in pc.body.operands]
                 label = instance_name(pc.spec.name, tuple(local[n] for n in names))
                 scale = max(abs(v) for v in vals)
                 if len(vals) == 2:
@@ -1057,7 +1057,7 @@ def recompute(
                         (vals[0], vals[2]) if pc.body.ops[0] == "<=" else (vals[2], vals[0])
                     )
                     instances.append((label, pc.spec.description, lo_v, vals[1], hi_v, scale))
-        objective = _num(scope.eval(objective_node, {}), objective_node)
+        objective = _num(scope.evaluate(objective_node, {}), objective_node)
     except _EvalError as e:
         raise ArtifactError("verification", [Diagnostic("re-evaluation", e.message)]) from e
     return Recomputed(instances, objective)
