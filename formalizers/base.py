@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from agent.llm.client import ChatClient
@@ -101,3 +104,38 @@ def ask(
     return reply, Provenance(
         "model", client.model_id, prompt_version, attempt, elapsed_s=time.perf_counter() - t0
     )
+
+
+def json_examples(package: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(name, data)`` for each ``examples/*.json`` of ``package``, in name order."""
+    folder = resources.files(package).joinpath("examples")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            yield entry.name.removesuffix(".json"), json.loads(entry.read_text(encoding="utf-8"))
+
+
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP = frozenset(
+    "the and for are each with that this from can has have must per will how many much what which "
+    "not but all any its into than then they their there these those was were who one two".split()
+)
+T = TypeVar("T")
+
+
+def request_words(text: str) -> set[str]:
+    """The content words of a request (three letters or more, common words left out)."""
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def nearest(
+    request: str, items: Sequence[T], text: Callable[[T], str], name: Callable[[T], str], k: int
+) -> list[T]:
+    """The ``k`` items whose text shares the most words with ``request`` (Jaccard; ties by name)."""
+    words = request_words(request)
+    scored = []
+    for item in items:
+        other = request_words(text(item))
+        union = words | other
+        scored.append((len(words & other) / len(union) if union else 0.0, name(item), item))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [item for _, _, item in scored[:k]]

@@ -7,18 +7,19 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from string import Template
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
 from formalizers.asp.program import AspProgram, check_program
-from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
-
-_WORD = re.compile(r"[a-z]{3,}")
-_STOP = frozenset(
-    "the and for are each with that this from can has have must per will how many much what which "
-    "not but all any its into than then they their there these those was were who one two".split()
+from formalizers.base import (
+    Artifact,
+    Feedback,
+    ask,
+    json_examples,
+    load_prompt,
+    nearest,
+    repair_turns,
 )
 
 ASP_FENCES = frozenset({"asp", "clingo", "gringo", "lp", "prolog", ""})
@@ -42,12 +43,9 @@ def _prompt(name: str) -> str:
 def load_examples() -> tuple[Example, ...]:
     """The bundled few-shot examples (each checked by clingo: a broken example is a defect)."""
     out = []
-    folder = resources.files("formalizers.asp").joinpath("examples")
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".json"):
-            data = json.loads(entry.read_text(encoding="utf-8"))
-            check_program(data["program"])
-            out.append(Example(entry.name.removesuffix(".json"), data["request"], data["program"]))
+    for name, data in json_examples("formalizers.asp"):
+        check_program(data["program"])
+        out.append(Example(name, data["request"], data["program"]))
     return tuple(out)
 
 
@@ -61,20 +59,9 @@ def prompt_version() -> str:
     return h.hexdigest()[:12]
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 def select_examples(request: str, k: int = 2) -> list[Example]:
     """The ``k`` examples whose requests share the most words with ``request`` (Jaccard)."""
-    words = _words(request)
-    scored = []
-    for ex in load_examples():
-        other = _words(ex.request)
-        union = words | other
-        scored.append((len(words & other) / len(union) if union else 0.0, ex.name, ex))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [ex for _, _, ex in scored[:k]]
+    return nearest(request, load_examples(), lambda e: e.request, lambda e: e.name, k)
 
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from string import Template
 from typing import Any
 
 from agent.errors import ArtifactError
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
+from formalizers.base import (
+    Artifact,
+    Feedback,
+    ask,
+    json_examples,
+    load_prompt,
+    nearest,
+    repair_turns,
+)
 from formalizers.milp.formalizer import extract_json
 from formalizers.routing.spec import parse_spec
-
-_WORD = re.compile(r"[a-z]{3,}")
-_STOP = frozenset(
-    "the and for are each with that this from can has have must per will how many much what which "
-    "not but all any its into than then they their there these those was were who one two".split()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +41,9 @@ def _prompt(name: str) -> str:
 def load_examples() -> tuple[Example, ...]:
     """The bundled few-shot examples (each parsed: a broken example is a defect)."""
     out = []
-    folder = resources.files("formalizers.routing").joinpath("examples")
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".json"):
-            data = json.loads(entry.read_text(encoding="utf-8"))
-            parse_spec(data["spec"])
-            out.append(Example(entry.name.removesuffix(".json"), data["request"], data["spec"]))
+    for name, data in json_examples("formalizers.routing"):
+        parse_spec(data["spec"])
+        out.append(Example(name, data["request"], data["spec"]))
     return tuple(out)
 
 
@@ -60,20 +57,9 @@ def prompt_version() -> str:
     return h.hexdigest()[:12]
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 def select_examples(request: str, k: int = 2) -> list[Example]:
     """The ``k`` examples whose requests share the most words with ``request`` (Jaccard)."""
-    words = _words(request)
-    scored = []
-    for ex in load_examples():
-        other = _words(ex.request)
-        union = words | other
-        scored.append((len(words & other) / len(union) if union else 0.0, ex.name, ex))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [ex for _, _, ex in scored[:k]]
+    return nearest(request, load_examples(), lambda e: e.request, lambda e: e.name, k)
 
 
 class RoutingFormalizer:
