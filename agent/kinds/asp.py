@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.kinds.base import Options
+from agent.kinds.base import Options, verification_failure
 from agent.llm.client import ChatClient
 from formalizers.asp.formalizer import AspFormalizer
 from formalizers.asp.program import (
@@ -109,12 +109,7 @@ class AspKind:
         self, validated: AspProgram, result: SolveResult, verification: Verification | None
     ) -> ArtifactError | None:
         if verification is not None and not verification.ok:
-            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
-            return ArtifactError(
-                "verification",
-                diags or [Diagnostic("answer set", verification.message)],
-                f"the answer set fails the independent check: {verification.message}",
-            )
+            return verification_failure(verification, "answer set")
         if result.status in (Status.OPTIMAL, Status.FEASIBLE):
             return None
         if result.status is Status.INFEASIBLE:

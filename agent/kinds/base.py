@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.errors import ArtifactError
+from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient
 from formalizers.base import Artifact, Formalizer
 from solvers.base import Limits, SolveResult, Verification
@@ -73,3 +73,15 @@ class Kind(Protocol):
     ) -> ArtifactError | None:
         """What to tell the language model about this result, or None when it is a final answer."""
         ...
+
+
+def verification_failure(verification: Verification, what: str) -> ArtifactError:
+    """Feedback for a result that failed the independent check: the worst violations, located,
+    under "the WHAT fails the independent check: ..."."""
+    diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
+    return ArtifactError(
+        "verification",
+        diags or [Diagnostic(what, verification.message)],
+        f"the {what} {'fail' if what.endswith('s') else 'fails'} the independent check: "
+        f"{verification.message}",
+    )

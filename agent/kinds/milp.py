@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.explain import explain_linear
-from agent.kinds.base import Options
+from agent.kinds.base import Options, verification_failure
 from agent.llm.client import ChatClient
 from formalizers.base import Artifact
 from formalizers.milp.formalizer import MilpFormalizer
@@ -87,12 +87,7 @@ class MilpKind:
         self, validated: Any, result: SolveResult, verification: Verification | None
     ) -> ArtifactError | None:
         if verification is not None and not verification.ok:
-            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
-            return ArtifactError(
-                "verification",
-                diags,
-                f"the solution fails the independent check: {verification.message}",
-            )
+            return verification_failure(verification, "solution")
         if result.status in POSITIVE_STATUSES:
             return None
         if result.status in NEGATIVE_STATUSES:

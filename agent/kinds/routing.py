@@ -4,7 +4,7 @@ routing specs, VRPLIB/TSPLIB/Solomon files, PyVRP, and an independent route chec
 from __future__ import annotations
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.kinds.base import Options
+from agent.kinds.base import Options, verification_failure
 from agent.llm.client import ChatClient
 from formalizers.base import Artifact
 from formalizers.offline.routing_files import (
@@ -87,12 +87,7 @@ class RoutingKind:
         self, validated: RoutingSpec, result: SolveResult, verification: Verification | None
     ) -> ArtifactError | None:
         if verification is not None and not verification.ok:
-            diags = [Diagnostic(v.name, v.detail) for v in verification.violations[:10]]
-            return ArtifactError(
-                "verification",
-                diags,
-                f"the routes fail the independent check: {verification.message}",
-            )
+            return verification_failure(verification, "routes")
         if result.status in (Status.FEASIBLE, Status.OPTIMAL):
             return None
         if result.status is Status.INFEASIBLE:
