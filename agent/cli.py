@@ -250,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--planner",
-            choices=["fast-downward", "pyperplan"],
-            help="planner (default fast-downward)",
+            choices=["auto", "fast-downward", "symk", "pyperplan"],
+            help="planner (default auto: Fast Downward for half the time limit, then SymK)",
         )
         p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")
         p.add_argument(

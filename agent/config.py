@@ -8,7 +8,7 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     max_attempts = 3
     time_limit = 60.0                 # seconds per solver call
     backend = "highs"                 # or "pyomo"
-    planner = "fast-downward"         # or "pyperplan"
+    planner = "auto"                  # Fast Downward then SymK; or "fast-downward", "symk", "pyperplan"
     cache = "~/.cache/formalist/llm.sqlite"   # "" turns the response cache off
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
     sessions = "~/.local/share/formalist/sessions.sqlite"   # chat sessions (formalist chat / serve)
@@ -25,6 +25,9 @@ from typing import Any
 
 from agent.errors import ConfigError
 
+PLANNERS = ("auto", "fast-downward", "symk", "pyperplan")
+"""The planners ``planner`` may name (``solvers.planning.run_planner`` runs them)."""
+
 DEFAULT_CACHE = "~/.cache/formalist/llm.sqlite"
 
 
@@ -38,7 +41,7 @@ class Config:
     max_attempts: int = 3
     time_limit: float = 60.0
     backend: str = "highs"
-    planner: str = "fast-downward"
+    planner: str = "auto"
     cache: str = DEFAULT_CACHE
     record: str = ""
     temperature: float = 0.0
@@ -56,10 +59,8 @@ class Config:
             )
         if self.backend not in ("highs", "pyomo"):
             raise ConfigError(f"backend must be 'highs' or 'pyomo', not {self.backend!r}")
-        if self.planner not in ("fast-downward", "pyperplan"):
-            raise ConfigError(
-                f"planner must be 'fast-downward' or 'pyperplan', not {self.planner!r}"
-            )
+        if self.planner not in PLANNERS:
+            raise ConfigError(f"planner must be one of {', '.join(PLANNERS)}, not {self.planner!r}")
 
     def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})

@@ -1,6 +1,7 @@
 """The 140 LLM+P gold problems through formalist's planning path and through raw Fast Downward.
 
-For each task: ours = read and check the files, plan with Fast Downward (lama-first), validate the plan
+For each task: ours = read and check the files, plan with the default ``auto`` portfolio (Fast Downward
+lama-first for half the limit, then SymK), validate the plan
 (unified-planning's validator, or simulation where UP cannot read the files); raw = the bundled Fast
 Downward driver with ``--alias lama-first`` on the same files, counted solved when it writes a plan.
 Both run under the same wall-clock limit. Prints solved counts per domain and writes JSON lines.

@@ -1,6 +1,7 @@
 """What formalist's planning path costs on top of Fast Downward, on the 20 LLM+P blocksworld tasks.
 
-ours: read and check the files, plan with Fast Downward (lama-first) while unified-planning reads the
+ours: read and check the files, plan with the default portfolio (lama-first, which solves
+these before SymK would start) while unified-planning reads the
 files in the background, validate the plan with UP's validator, explain it. raw: the bundled Fast
 Downward driver alone (``--alias lama-first``) on the same files. Both in this process, alternating,
 ``--repeat`` times per task; prints the medians, their ratio and the sums. Target: within 1.2x.

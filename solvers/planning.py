@@ -8,6 +8,8 @@ planner as written, so PDDL that unified-planning's reader rejects (``either`` t
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import signal
 import subprocess
@@ -20,13 +22,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from agent.config import PLANNERS
 from agent.errors import SolverFault
 from solvers.base import Limits, SolveResult, Status
 
 SATISFICING_ALIAS = "lama-first"
 OPTIMAL_ALIAS = "seq-opt-lmcut"
+SYMK_SEARCH = "sym_bd()"
+"""SymK's bidirectional symbolic search: optimal, and strong where heuristic search meets dead ends
+that delete relaxations cannot see (floortile: a painted tile can never be stood on again)."""
 
-# Fast Downward's exit codes (driver/returncodes.py).
+PORTFOLIO_SHARE = 0.5
+"""In the ``auto`` portfolio, the share of the time limit the first planner gets before SymK."""
+
+# Fast Downward's exit codes (driver/returncodes.py); SymK is built on Fast Downward and keeps them.
 _UNSOLVABLE = {10, 11}
 _INCOMPLETE = {12}
 _PLAN_FOUND = {0, 1, 2, 3}
@@ -34,19 +43,28 @@ _OUT_OF_RESOURCES = {20, 21, 22, 23, 24}
 _INPUT_ERRORS = {30, 31, 32, 33, 34, 35, 36, 37}
 
 
+def _driver(package: str, pip_name: str) -> Path:
+    try:
+        module = importlib.import_module(package)
+    except ImportError as e:
+        raise SolverFault(f"{pip_name} is not installed ({e}); run `pip install {pip_name}`") from e
+    base = Path(module.__file__ or "").parent
+    path = base / ("downward" if package == "up_fast_downward" else "symk") / "fast-downward.py"
+    if not path.is_file():
+        raise SolverFault(f"the planner driver is missing from {pip_name} ({path})")
+    return path
+
+
 @cache
 def fast_downward_script() -> Path:
     """The bundled ``fast-downward.py`` driver; ``SolverFault`` when up-fast-downward is missing."""
-    try:
-        import up_fast_downward
-    except ImportError as e:
-        raise SolverFault(
-            f"Fast Downward is not installed ({e}); run `pip install up-fast-downward`"
-        ) from e
-    path = Path(up_fast_downward.__file__).parent / "downward" / "fast-downward.py"
-    if not path.is_file():
-        raise SolverFault(f"the Fast Downward driver is missing from up-fast-downward ({path})")
-    return path
+    return _driver("up_fast_downward", "up-fast-downward")
+
+
+@cache
+def symk_script() -> Path:
+    """SymK's ``fast-downward.py`` driver (from up-symk); ``SolverFault`` when it is missing."""
+    return _driver("up_symk", "up-symk")
 
 
 def format_action(name: str, args: list[str] | tuple[str, ...]) -> str:
@@ -74,8 +92,47 @@ def run_fast_downward(
     planner proved no plan exists, or exhausted its search space), TIMEOUT, ERROR (the planner
     rejected the input or ran out of memory; ``message`` holds its last words).
     """
-    script = fast_downward_script()
     alias = OPTIMAL_ALIAS if optimal else SATISFICING_ALIAS
+    return _run_downward(
+        fast_downward_script(),
+        f"fast-downward:{alias}",
+        ["--alias", alias],
+        [],
+        domain,
+        problem,
+        limits,
+        optimal,
+        memory_mb,
+    )
+
+
+def run_symk(domain: str, problem: str, limits: Limits, memory_mb: int = 4096) -> SolveResult:
+    """Plan with SymK's bidirectional symbolic search (always optimal); statuses as
+    ``run_fast_downward``'s."""
+    return _run_downward(
+        symk_script(),
+        "symk:sym_bd",
+        [],
+        ["--search", SYMK_SEARCH],
+        domain,
+        problem,
+        limits,
+        True,
+        memory_mb,
+    )
+
+
+def _run_downward(
+    script: Path,
+    name: str,
+    options: list[str],
+    search: list[str],
+    domain: str,
+    problem: str,
+    limits: Limits,
+    optimal: bool,
+    memory_mb: int,
+) -> SolveResult:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="formalist-fd-") as tmp:
         d, p, plan_file = Path(tmp, "domain.pddl"), Path(tmp, "problem.pddl"), Path(tmp, "plan")
@@ -88,26 +145,23 @@ def run_fast_downward(
             str(plan_file),
             "--overall-memory-limit",
             f"{memory_mb}M",
-            "--alias",
-            alias,
+            *options,
             str(d),
             str(p),
+            *search,
         ]
         code, out = _run(cmd, tmp, limits.time_s)
         elapsed = time.perf_counter() - t0
         if code is None:
             return SolveResult(
-                Status.TIMEOUT,
-                f"fast-downward:{alias}",
-                time_s=elapsed,
-                message=f"no plan within {limits.time_s:g} s",
+                Status.TIMEOUT, name, time_s=elapsed, message=f"no plan within {limits.time_s:g} s"
             )
         if code in _PLAN_FOUND and plan_file.is_file():
             plan = read_plan_file(plan_file.read_text(encoding="utf-8"))
             status = Status.OPTIMAL if optimal and code == 0 else Status.FEASIBLE
             return SolveResult(
                 status,
-                f"fast-downward:{alias}",
+                name,
                 float(len(plan)),
                 time_s=elapsed,
                 message="plan found",
@@ -116,14 +170,14 @@ def run_fast_downward(
     if code in _UNSOLVABLE:
         return SolveResult(
             Status.INFEASIBLE,
-            f"fast-downward:{alias}",
+            name,
             time_s=elapsed,
             message="no plan exists: the planner proved the goal unreachable",
         )
     if code in _INCOMPLETE:
         return SolveResult(
             Status.INFEASIBLE,
-            f"fast-downward:{alias}",
+            name,
             time_s=elapsed,
             message="no plan exists: the search space was exhausted",
         )
@@ -131,28 +185,64 @@ def run_fast_downward(
         status = Status.TIMEOUT if code in (21, 23) else Status.ERROR
         return SolveResult(
             status,
-            f"fast-downward:{alias}",
+            name,
             time_s=elapsed,
             message=f"the planner ran out of {'time' if status is Status.TIMEOUT else 'memory'}",
         )
     tail = " | ".join(line for line in out.strip().splitlines()[-4:])
     return SolveResult(
         Status.ERROR,
-        f"fast-downward:{alias}",
+        name,
         time_s=elapsed,
         message=f"the planner failed (exit {code}): {tail[:500]}",
     )
 
 
-PLANNERS = ("fast-downward", "pyperplan")
+def run_portfolio(
+    domain: str,
+    problem: str,
+    limits: Limits,
+    optimal: bool = False,
+    share: float = PORTFOLIO_SHARE,
+) -> SolveResult:
+    """Fast Downward for ``share`` of the time limit, then SymK for the rest.
+
+    Satisficing: lama-first first (fast on most domains), then SymK where it timed out (floortile's
+    dead ends stop lama; symbolic search solves those tasks in seconds). Optimal: LM-cut A* first,
+    then SymK. A plan, a proof that none exists or an input error from the first planner ends the
+    run; only a timeout or running out of memory passes the task on. The result says which planner
+    answered, and its message says when the first one gave up."""
+    t0 = time.perf_counter()
+    first = run_fast_downward(domain, problem, Limits(time_s=limits.time_s * share), optimal)
+    out_of_memory = first.status is Status.ERROR and "ran out of memory" in first.message
+    if first.status is not Status.TIMEOUT and not out_of_memory:
+        return first
+    left = limits.time_s - (time.perf_counter() - t0)
+    if left <= 0.05:
+        return first
+    try:
+        second = run_symk(domain, problem, Limits(time_s=left))
+    except SolverFault:  # SymK missing: the first answer stands
+        return first
+    why = f"{first.solver} stopped after {first.time_s:.1f} s ({first.message}); "
+    return dataclasses.replace(
+        second,
+        time_s=time.perf_counter() - t0,
+        message=why + (second.message or ""),
+    )
 
 
 def run_planner(
-    domain: str, problem: str, limits: Limits, optimal: bool = False, planner: str = "fast-downward"
+    domain: str, problem: str, limits: Limits, optimal: bool = False, planner: str = "auto"
 ) -> SolveResult:
-    """Plan with ``planner`` (``fast-downward`` or ``pyperplan``) under ``limits``."""
+    """Plan with ``planner`` (one of ``PLANNERS``; ``auto`` is the Fast Downward then SymK
+    portfolio) under ``limits``."""
     if planner == "pyperplan":
         return run_pyperplan(domain, problem, limits, optimal)
+    if planner == "symk":
+        return run_symk(domain, problem, limits)
+    if planner == "auto":
+        return run_portfolio(domain, problem, limits, optimal)
     if planner != "fast-downward":
         raise SolverFault(f"unknown planner {planner!r}; use one of {', '.join(PLANNERS)}")
     return run_fast_downward(domain, problem, limits, optimal)

@@ -17,7 +17,7 @@ from formalizers.pddl import library
 from formalizers.pddl.model import read_domain, read_problem
 from formalizers.pddl.simulate import check_plan
 from solvers.base import Limits, Status
-from solvers.planning import run_fast_downward
+from solvers.planning import run_fast_downward, run_planner, run_portfolio, run_symk
 
 PDDL = FIXTURES / "pddl"
 BLOCKS = library.find("blocksworld")
@@ -142,6 +142,41 @@ def test_time_limit_holds_and_no_planner_is_left_behind() -> None:
     elapsed = time.perf_counter() - t0
     assert result.status is Status.TIMEOUT
     assert elapsed < 2.0, elapsed
+    assert _descendants() == []
+
+
+def test_symk_plans_floortile_optimally() -> None:
+    dom = library.find("floortile")
+    assert dom is not None
+    problem = fixture("floortile_p01.pddl")
+    result = run_symk(dom.text, problem, Limits(time_s=60))
+    assert result.status is Status.OPTIMAL and result.solver == "symk:sym_bd"
+    assert result.plan and check_plan(dom.domain, read_problem(problem, dom.domain), result.plan).ok
+
+
+def test_the_portfolio_passes_a_timed_out_task_to_symk_and_says_so() -> None:
+    """Fast Downward gets 2% of the limit (too little even to translate), SymK the rest."""
+    dom = library.find("floortile")
+    assert dom is not None
+    problem = fixture("floortile_p01.pddl")
+    result = run_portfolio(dom.text, problem, Limits(time_s=60), optimal=True, share=0.02)
+    assert result.status is Status.OPTIMAL and result.solver == "symk:sym_bd"
+    assert result.message.startswith("fast-downward:seq-opt-lmcut stopped after")
+    assert result.plan and check_plan(dom.domain, read_problem(problem, dom.domain), result.plan).ok
+
+
+def test_the_portfolio_keeps_the_first_planners_plan() -> None:
+    result = run_planner(BLOCKS.text, fixture("blocksworld_p01.pddl"), Limits(time_s=60))
+    assert result.status is Status.FEASIBLE and result.solver == "fast-downward:lama-first"
+
+
+def test_the_portfolio_time_limit_holds_and_leaves_no_planner() -> None:
+    dom = library.find("floortile")
+    assert dom is not None
+    t0 = time.perf_counter()
+    result = run_portfolio(dom.text, fixture("floortile_p01.pddl"), Limits(time_s=1.0), True)
+    assert result.status is Status.TIMEOUT
+    assert time.perf_counter() - t0 < 2.0
     assert _descendants() == []
 
 

@@ -27,8 +27,8 @@ class Options:
     extra: dict[str, Any] = field(default_factory=dict)
     request: str = ""
     """The request's text (a formalizer may choose examples or a domain by it)."""
-    planner: str = "fast-downward"
-    """Planning: ``fast-downward`` or ``pyperplan``."""
+    planner: str = "auto"
+    """Planning: ``auto`` (Fast Downward, then SymK), ``fast-downward``, ``symk`` or ``pyperplan``."""
 
 
 class Kind(Protocol):
