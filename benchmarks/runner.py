@@ -191,11 +191,15 @@ def oracle_request(item: Item) -> Any:
             raise Unsupported(str(e)) from e
         return Request(spec, "spec.json", "routing")
     if "gt_model" in item.gold:
-        raise Unsupported(
-            "ComplexOR's gt_model is LaTeX-like text (Sets / Parameters / Decision variables / "
-            "Objective / Constraints in prose and \\sum notation), not a machine-readable model: "
-            "no converter to the five-element JSON"
-        )
+        from benchmarks.complexor import FIXTURES, reference_model_file
+
+        ref = reference_model_file(item.id)
+        if ref is None:
+            raise Unsupported(
+                f"no hand-written five-element model for ComplexOR item {item.id!r} "
+                f"(expected {FIXTURES / (item.id + '.json')}); its gt_model is LaTeX-like text"
+            )
+        return Request(ref.read_text(encoding="utf-8"), "gold.json", "milp")
     raise Unsupported("this dataset has no gold formal model")
 
 

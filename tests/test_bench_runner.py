@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 
 from agent.cli import main
+from benchmarks.datasets import Item
 from benchmarks.replay import KeyedReplayChatModel
 from benchmarks.report import report, wilson
-from benchmarks.runner import TIMING_KEYS, RunSettings, build_agent, read_results, run
+from benchmarks.runner import (
+    TIMING_KEYS,
+    RunSettings,
+    Unsupported,
+    build_agent,
+    oracle_request,
+    read_results,
+    run,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -210,7 +219,7 @@ def test_bench_command_runs_oracle_and_reports(tmp_path: Path, capsys: Any) -> N
     assert "nl4opt-dev@gold (oracle)" in capsys.readouterr().out
 
 
-def test_oracle_mode_says_why_an_item_cannot_run(tmp_path: Path) -> None:
+def test_oracle_mode_solves_complexor_and_says_why_an_item_cannot_run(tmp_path: Path) -> None:
     from benchmarks.datasets import DEFAULT_DATA
 
     if not DEFAULT_DATA.is_dir():
@@ -218,7 +227,10 @@ def test_oracle_mode_says_why_an_item_cannot_run(tmp_path: Path) -> None:
     out = tmp_path / "cx"
     run(RunSettings("complexor@coe", "oracle", limit=1), out)
     row = read_results(out / "results.jsonl")[0]
-    assert row["error_class"] == "unsupported" and "gt_model" in row["error"]
+    assert row["id"] == "aircraft_assignment" and row["error_class"] == "ok"
+    assert row["objective"] == pytest.approx(700)
+    with pytest.raises(Unsupported, match="no hand-written five-element model"):
+        oracle_request(Item("no_such_problem", "text", "milp", "value", gold={"gt_model": "x"}))
 
 
 def test_words2routes_oracle_solves_the_converted_tsp_and_names_what_it_cannot(
