@@ -196,8 +196,16 @@ def solve(
     import pyvrp
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
+    from solvers.routing_exact import exact_features, uses_energy
     from solvers.routing_verify import route_objective
 
+    if uses_energy(spec):
+        return SolveResult(
+            Status.ERROR,
+            "pyvrp",
+            message=f"PyVRP cannot express {' and '.join(exact_features(spec))}; "
+            "solve this spec with solvers.routing_exact",
+        )
     t0 = time.perf_counter()
     data = build_data(spec)
     budget = max(0.01, limits.time_s - (time.perf_counter() - t0))

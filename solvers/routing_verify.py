@@ -45,7 +45,8 @@ def _stop_data(spec: RoutingSpec, stop: list[Any]) -> tuple[int, float, float, f
         return ix[loc], tw[0], tw[1], service, f"{kind} of shipment {s.name!r}"
     d = next(d for d in spec.depots if d.id == key)
     late = d.tw_late if d.tw_late is not None else inf
-    return ix[d.id], d.tw_early, late, 0.0, f"reload at depot {d.id!r}"
+    what = "reload at" if kind == "reload" else "stop at"
+    return ix[d.id], d.tw_early, late, 0.0, f"{what} depot {d.id!r}"
 
 
 def route_stats(spec: RoutingSpec, route: dict[str, Any]) -> RouteStats:
@@ -97,13 +98,43 @@ def _legs(spec: RoutingSpec, route: dict[str, Any]) -> list[float]:
     """The length of each leg of ``route``, depots included."""
     ids = [
         route["start"],
-        *(s[1] for s in route["stops"] if s[0] in ("client", "reload")),
+        *(s[1] for s in route["stops"] if s[0] in ("client", "reload", "depot")),
         route["end"],
     ]
     if any(s[0] in ("pickup", "delivery") for s in route["stops"]):
         ids = [route["start"], *route["visits"], route["end"]]
     rows = [spec.index[i] for i in ids]
     return [float(spec.distances[a, b]) for a, b in zip(rows, rows[1:], strict=False)]
+
+
+def energy_overrun(spec: RoutingSpec, route: dict[str, Any]) -> tuple[float, str, str] | None:
+    """The worst stretch of ``route`` between recharges that is longer than its vehicle's energy
+    (``max_distance_between_recharges``): (distance, from, to); None when every stretch fits. The
+    vehicle leaves its start fully charged and recharges at each recharge depot it reaches."""
+    v = spec.vehicle_types[route["vehicle_type"]]
+    energy = v.max_distance_between_recharges
+    if energy is None:
+        return None
+    recharge = spec.recharges_of(v)
+    depot_ids = {d.id for d in spec.depots}
+    places: list[tuple[Id, bool]] = [(route["start"], True)]
+    for s in route["stops"]:
+        if s[0] in ("pickup", "delivery"):
+            sh = next(x for x in spec.shipments if x.name == s[1])
+            places.append((sh.pickup if s[0] == "pickup" else sh.delivery, False))
+        else:
+            places.append((s[1], s[0] in ("depot", "reload") and s[1] in depot_ids))
+    places.append((route["end"], True))
+    d, ix = spec.distances, spec.index
+    worst: tuple[float, str, str] | None = None
+    used, since = 0.0, route["start"]
+    for (a, _), (b, at_depot) in zip(places, places[1:], strict=False):
+        used += float(d[ix[a], ix[b]])
+        if used > energy + TOL and (worst is None or used > worst[0]):
+            worst = (used, str(since), str(b))
+        if at_depot and b in recharge:
+            used, since = 0.0, b
+    return worst
 
 
 def route_objective(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> float:
@@ -151,7 +182,8 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
     for r in routes:
         for s in r["stops"]:
             visits[(s[0], s[1])] += 1
-    known = {("client", c.id) for c in spec.clients} | {("reload", d.id) for d in spec.depots}
+    known = {("client", c.id) for c in spec.clients}
+    known |= {(k, d.id) for d in spec.depots for k in ("reload", "depot")}
     known |= {(k, s.name) for s in spec.shipments for k in ("pickup", "delivery")}
     for key in visits:
         if key not in known:
@@ -182,6 +214,13 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
         short = max((need - a for need, a in zip(spec.min_collect, got, strict=True)), default=0.0)
         if short > TOL:
             bad("min_collect", short, f"the routes collect {got}, short of {spec.min_collect}")
+    depot_seen = {r[k] for r in routes for k in ("start", "end")}
+    depot_seen |= {s[1] for r in routes for s in r["stops"] if s[0] in ("depot", "reload")}
+    for dp in spec.depots:
+        if dp.required:
+            checked += 1
+            if dp.id not in depot_seen:
+                bad(f"depot {dp.id!r}", 1, f"required depot {dp.id!r} is visited by no route")
     # Fleet size.
     used = Counter(r["vehicle_type"] for r in routes)
     for k, v in enumerate(spec.vehicle_types):
@@ -195,6 +234,7 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
     # Per route: depots, loads, windows, limits.
     clients = {c.id: c for c in spec.clients}
     ships = {s.name: s for s in spec.shipments}
+    depot_ids = {dp.id for dp in spec.depots}
     for n_route, r in enumerate(routes, 1):
         v = spec.vehicle_types[r["vehicle_type"]]
         who = f"route {n_route} ({r['vehicle']})"
@@ -254,6 +294,18 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
                     bad(who, over, f"{who} carries {over:g} more than its capacity {v.capacity}")
         if any(s[1] not in clients for s in r["stops"] if s[0] == "client"):
             continue
+        if any(s[0] == "depot" and s[1] not in depot_ids for s in r["stops"]):
+            continue
+        if v.max_distance_between_recharges is not None:
+            checked += 1
+            over = energy_overrun(spec, r)
+            if over is not None:
+                bad(
+                    who,
+                    over[0] - v.max_distance_between_recharges,
+                    f"{who} travels {over[0]:g} from {over[1]} to {over[2]} without recharging, "
+                    f"over its energy {v.max_distance_between_recharges:g}",
+                )
         st = route_stats(spec, r)
         checked += 1
         for label, amount in st.late:

@@ -76,6 +76,14 @@ def _with(**changes: object) -> dict:
         (_with(clients=[{"id": "Z"}]), "location 'Z', which is not in locations"),
         (_with(vehicle_types=[{"start_depot": "A"}]), "start_depot 'A' is not a depot"),
         (_with(objective="shortest"), "objective"),
+        (
+            _with(vehicle_types=[{"count": 1, "max_distance_between_recharges": -5}]),
+            "max_distance_between_recharges (its energy) must be a positive number; it is -5",
+        ),
+        (
+            _with(vehicle_types=[{"recharge_depots": ["depot"]}]),
+            "recharge_depots is given without max_distance_between_recharges",
+        ),
         ("{not json", "not valid JSON"),
     ],
 )
@@ -199,6 +207,19 @@ BELIEVED_WRONG = {
     # Buying 30 units: 3-4-2-1-3 travels 136.21 (10 x 13.62) and pays 40 + 75 + 40 = 155; every
     # other set of cities with 30 units costs more (4+5: 331.2, 2+5: 355). The reference is 50 less.
     "1-tsp_E-TPP_05": 291.212328,
+    # Energy 9, recharging at depots 1 and 3, ending at any depot: 3-2-5-3-4-1 travels 15 (8 from
+    # depot 3 back to depot 3, then 1 + 6). Read as a closed tour back to city 3 the optimum is 20
+    # (3-2-5-3-4-1-3). No walk from 3 that keeps the energy limit and ends at a depot costs 20.6
+    # to 21.0 (exhaustive search); 20.79 is 3-4-1-2-5-1, which runs 13.79 on one charge.
+    "1-tsp_I-TSPMDC_05": 15.0,
+    # Energy 11, depots 1, 3, 7: 3-6-8-3-4-9-3-2-5-7-10-1 travels 26.7548. The reference 27.04 is
+    # the optimum of the closed reading (back to city 3): 3-2-5-7-1-10-8-6-3-4-9-3, 27.0393.
+    "1-tsp_I-TSPMDC_10": 26.754796,
+    # {3-2-5-3}, {3-8-3}, {3-6-4-9-3}, {3-7-10-1}: the longest is 3-8-3, 8.2462, and any robot that
+    # visits city 8 travels at least that (4.12 from the start 3 and 4.12 to the nearest depot).
+    # Other readings do not give 9.82 either: back to city 3, 11.4049; ending at a depot other than
+    # the start, 9.5083.
+    "4-tsp_I-TSPMDC_10": 8.246211,
 }
 """Tasks whose reference value we do not reach because we believe it is wrong: our optimum."""
 
@@ -220,6 +241,114 @@ def test_words_to_routes_reference_spec_reaches_the_optimum(path: Path) -> None:
         assert result.objective == pytest.approx(BELIEVED_WRONG[path.stem], abs=1e-4)
     else:
         assert round(best / result.objective, 2) == 1.0  # the paper's efficiency
+
+
+def test_every_words_to_routes_task_has_a_reference_spec() -> None:
+    tasks = {
+        f"{fleet}_{task}_{size[:2]}"
+        for fleet in ("1-tsp", "4-tsp")
+        for size, values in REFERENCE[fleet].items()
+        for task in values
+    }
+    assert len(tasks) == 31
+    assert {p.stem for p in W2R.glob("?-tsp_*.json")} == tasks
+
+
+# -- energy limits with recharging -----------------------------------------------------------
+def recharging(energy: float = 9.0) -> dict:
+    """A robot from depot 3 with ``energy`` between recharges at depots 1 and 3 (both to be
+    visited), ending at depot 1: the 1-tsp I-TSPMDC cities with a fixed end."""
+    return {
+        "locations": [
+            {"id": 1, "x": 9, "y": 4},
+            {"id": 2, "x": 4, "y": 6},
+            {"id": 3, "x": 4, "y": 4},
+            {"id": 4, "x": 3, "y": 4},
+            {"id": 5, "x": 4, "y": 8},
+        ],
+        "depots": [{"id": 3, "required": True}, {"id": 1, "required": True}],
+        "clients": [{"id": 2}, {"id": 4}, {"id": 5}],
+        "vehicle_types": [
+            {"count": 1, "start_depot": 3, "end_depot": 1, "max_distance_between_recharges": energy}
+        ],
+    }
+
+
+def test_energy_routes_recharge_at_depots_and_verify() -> None:
+    spec = parse_spec(recharging())
+    check_solvable(spec)
+    assert needs_exact(spec)
+    result = solve_exact(spec, Limits(time_s=10))
+    assert result.status is Status.OPTIMAL and result.routes is not None
+    assert result.objective == pytest.approx(15.0)  # 3-2-5-3 (8), 3-4-1 (7)
+    (route,) = result.routes
+    assert ["depot", 3] in route["stops"] and route["visits"] in ([2, 5, 4], [5, 2, 4])
+    assert verify_routes(spec, result).ok
+    # Without the recharge at 3 the robot runs 11.24 > 9 on one charge.
+    straight = dict(route, stops=[["client", 2], ["client", 5], ["client", 4]])
+    check = verify_routes(spec, _tampered(result, (straight,), 2 + 2 + 4.123106 + 6))
+    assert not check.ok
+    assert "travels 14.1231 from 3 to 1 without recharging, over its energy 9" in check.message
+    # Depot 1 must be visited: a robot ending at 3 instead misses it.
+    data = recharging(energy=20)
+    data["vehicle_types"][0]["end_depot"] = 3
+    spec3 = parse_spec(data)
+    result3 = solve_exact(spec3, Limits(time_s=10))
+    assert result3.routes is not None and verify_routes(spec3, result3).ok
+    assert any(s == ["depot", 1] for s in result3.routes[0]["stops"])
+    skip = dict(
+        result3.routes[0], stops=[s for s in result3.routes[0]["stops"] if s[0] == "client"]
+    )
+    check = verify_routes(spec3, _tampered(result3, (skip,), 0.0))
+    assert not check.ok and "required depot 1 is visited by no route" in check.message
+
+
+def test_energy_too_small_to_reach_a_city_is_infeasible_with_a_reason() -> None:
+    spec = parse_spec(recharging(energy=3))
+    with pytest.raises(ArtifactError) as e:
+        check_solvable(spec)
+    feedback = e.value.feedback()
+    assert e.value.kind == "infeasible" and "client 5" in feedback
+    assert "no vehicle can reach it and get back to a recharge depot on one charge" in feedback
+    # Every city is in reach, but depot 1 is 5 from depot 3 and more from the cities: the exact
+    # solver proves that no route visits it on 4.9 units of energy.
+    data = recharging(energy=4.9)
+    data["clients"] = [{"id": 2}, {"id": 4}]
+    data["vehicle_types"][0]["end_depot"] = 3
+    spec = parse_spec(data)
+    check_solvable(spec)
+    result = solve_exact(spec, Limits(time_s=10))
+    assert result.status is Status.INFEASIBLE and "energy limit" in result.message
+
+
+def test_energy_request_goes_to_the_exact_solver_and_says_why() -> None:
+    text = (W2R / "1-tsp_I-TSPMDC_10.json").read_text()
+    answer = Agent(cache="").solve(Request(text, "recharging.json"))
+    assert answer.status is Status.OPTIMAL and answer.verified and answer.solver == "exact-dp"
+    assert "cannot express an energy limit with recharging at depots" in answer.explanation
+    result = solve(parse_spec(json.loads(text)), Limits(time_s=1))
+    assert (
+        result.status is Status.ERROR and "PyVRP cannot express an energy limit" in result.message
+    )
+
+
+def test_bottleneck_with_a_distance_limit_keeps_the_limit() -> None:
+    # The tours of least longest leg (4.24) all travel 14.56 or more; under 14.1 the longest
+    # leg must be 5.39.
+    data = {
+        "locations": [
+            {"id": i, "x": x, "y": y}
+            for i, (x, y) in enumerate([(2, 4), (3, 4), (5, 3), (0, 1), (4, 5)])
+        ],
+        "depots": [{"id": 0}],
+        "clients": [{"id": i} for i in range(1, 5)],
+        "vehicle_types": [{"count": 1, "max_distance": 14.1}],
+        "objective": "longest_leg",
+    }
+    spec = parse_spec(data)
+    result = solve_exact(spec, Limits(time_s=10))
+    assert verify_routes(spec, result).ok
+    assert result.objective == pytest.approx(29**0.5)
 
 
 # -- formal files and the command line -------------------------------------------------------

@@ -56,11 +56,14 @@ class Location(_Base):
 
 
 class Depot(_Base):
-    """A depot at location ``id``, open from ``tw_early`` to ``tw_late`` (time units)."""
+    """A depot at location ``id``, open from ``tw_early`` to ``tw_late`` (time units).
+    ``required``: some route must pass through it at least once (starting or ending there counts;
+    otherwise as a ``["depot", id]`` stop), e.g. "every depot city must be visited"."""
 
     id: Id
     tw_early: float = 0.0
     tw_late: float | None = None
+    required: bool = False
 
 
 class Client(_Base):
@@ -113,7 +116,15 @@ class VehicleType(_Base):
     """``count`` vehicles (None: as many as needed) of ``capacity`` per load dimension, starting at
     ``start_depot`` and ending at ``end_depot`` (default: the first depot, and the start). Route
     limits: ``max_distance``, ``max_duration``; ``fixed_cost`` is paid per vehicle used;
-    ``reload_depots`` let a vehicle go back to reload (multi-trip), at most ``max_reloads`` times."""
+    ``reload_depots`` let a vehicle go back to reload (multi-trip), at most ``max_reloads`` times.
+
+    Energy: ``max_distance_between_recharges`` (None: no limit) is the most distance a vehicle
+    travels between two visits to a recharge location; it leaves ``start_depot`` fully charged and
+    must reach a recharge location (or its end depot) before the energy runs out. It recharges
+    fully at each of ``recharge_depots`` (None: at every depot), which it may pass through any
+    number of times, as ``["depot", id]`` stops of its route (passing through does not reload
+    its load; see ``reload_depots``). Clients are still visited once. Only the exact solver
+    (``solvers.routing_exact``) takes an energy limit or a ``required`` depot."""
 
     name: str = ""
     count: int | None = None
@@ -129,6 +140,10 @@ class VehicleType(_Base):
     max_reloads: int | None = None
     allowed_clients: list[Id] | None = None
     """The only clients this vehicle type may visit (None: any)."""
+    max_distance_between_recharges: float | None = None
+    """Energy: the most distance travelled between recharges (None: no limit)."""
+    recharge_depots: list[Id] | None = None
+    """Depots where the energy is fully recharged (None: every depot)."""
 
     _lists = field_validator("capacity", mode="before")(_as_list)
 
@@ -205,6 +220,12 @@ class RoutingSpec(_Base):
 
     def end_of(self, vt: VehicleType) -> Id:
         return vt.end_depot if vt.end_depot is not None else self.start_of(vt)
+
+    def recharges_of(self, vt: VehicleType) -> set[Id]:
+        """The depots where vehicles of type ``vt`` recharge (all depots unless it names some)."""
+        if vt.recharge_depots is not None:
+            return set(vt.recharge_depots)
+        return {d.id for d in self.depots}
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
@@ -331,6 +352,7 @@ def check_spec(spec: RoutingSpec) -> list[str]:
             ("start_depot", v.start_depot),
             ("end_depot", v.end_depot),
             *(("reload_depots", r) for r in v.reload_depots),
+            *(("recharge_depots", r) for r in v.recharge_depots or ()),
         ]
         for what, dep in refs:
             if dep is not None and dep not in depot_ids:
@@ -344,6 +366,17 @@ def check_spec(spec: RoutingSpec) -> list[str]:
         for what, lim in (("max_distance", v.max_distance), ("max_duration", v.max_duration)):
             if lim is not None and lim < 0:
                 errs.append(f"{who}: {what} must be zero or more")
+        energy = v.max_distance_between_recharges
+        if energy is not None and not (energy > 0 and math.isfinite(energy)):
+            errs.append(
+                f"{who}: max_distance_between_recharges (its energy) must be a positive number; "
+                f"it is {energy:g} (leave it out for no energy limit)"
+            )
+        if v.recharge_depots is not None and energy is None:
+            errs.append(
+                f"{who}: recharge_depots is given without max_distance_between_recharges; "
+                "give the energy limit or leave recharge_depots out"
+            )
     return errs
 
 
@@ -403,20 +436,23 @@ def check_solvable(spec: RoutingSpec) -> None:
 
     if needs_exact(spec):
         from solvers.routing_exact import MAX_CLIENTS as EXACT_MAX
-        from solvers.routing_exact import unsupported_reason
+        from solvers.routing_exact import exact_features, unsupported_reason
 
         why = unsupported_reason(spec)
         if why:
+            what = " and ".join(exact_features(spec))
             raise ArtifactError(
                 "unsupported",
                 [
                     Diagnostic(
                         "objective",
-                        f"{EXACT_ONLY.get(spec.objective, 'a visit order or allowed_clients')} is not "
+                        f"{EXACT_ONLY.get(spec.objective, what)} is not "
                         f"supported for this spec: {why}. "
-                        f"PyVRP minimizes sums over routes; the exact solver takes up to "
-                        f"{EXACT_MAX} clients and no groups, shipments or reloads",
-                        "use total_distance if the request allows it",
+                        f"PyVRP cannot express {what}; the exact solver takes up to "
+                        f"{EXACT_MAX} clients and no shipments, reloads or service times",
+                        "use total_distance if the request allows it"
+                        if spec.objective in EXACT_ONLY
+                        else "split the request into smaller ones",
                     )
                 ],
             )
@@ -444,8 +480,8 @@ def check_solvable(spec: RoutingSpec) -> None:
                     "check the client's demand and the vehicle capacities",
                 )
             )
-    d, t, ix = spec.distances, spec.durations, spec.index
-    del d
+    t, ix = spec.durations, spec.index
+    diags += _energy_reach(spec)
     for c in spec.clients:
         if c.tw_late is None:
             continue
@@ -494,6 +530,42 @@ def check_solvable(spec: RoutingSpec) -> None:
             )
     if diags:
         raise ArtifactError("infeasible", diags, "the routing spec cannot be satisfied as written:")
+
+
+def _energy_reach(spec: RoutingSpec) -> list[Diagnostic]:
+    """A required client that no vehicle can reach from a place where it is charged (its start or
+    a recharge depot) and leave for one (a recharge depot or its end) within its energy."""
+    d, ix = spec.distances, spec.index
+    out = []
+    for c in spec.clients:
+        if not c.required or c.group is not None:
+            continue
+        best = math.inf
+        for v in spec.vehicle_types:
+            if v.max_distance_between_recharges is None:
+                best = 0.0
+                break
+            charged = spec.recharges_of(v)
+            come = min(d[ix[a], ix[c.id]] for a in charged | {spec.start_of(v)})
+            go = min(d[ix[c.id], ix[b]] for b in charged | {spec.end_of(v)})
+            need = float(come + go)
+            if need > v.max_distance_between_recharges + 1e-9:
+                best = min(best, need)
+            else:
+                best = 0.0
+                break
+        if best > 0:
+            energies = sorted({v.max_distance_between_recharges or 0.0 for v in spec.vehicle_types})
+            out.append(
+                Diagnostic(
+                    f"client {c.id!r}",
+                    f"no vehicle can reach it and get back to a recharge depot on one charge: the "
+                    f"shortest such trip is {best:.4g}, more than the energy "
+                    f"({', '.join(f'{e:g}' for e in energies)})",
+                    "check max_distance_between_recharges and recharge_depots",
+                )
+            )
+    return out
 
 
 def _fmt(values: list[float]) -> str:
