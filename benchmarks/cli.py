@@ -1,7 +1,8 @@
 """``formalist bench``: batch benchmark runs and their reports.
 
 formalist bench DATASET [--mode llm|replay|oracle] [--model SPEC] [--limit N]
-                [--concurrency C] [--item-timeout S] [--time-limit S] [--data-dir DIR] --out DIR
+                [--concurrency C] [--item-timeout S] [--time-limit S] [--planner P] [--data-dir DIR]
+                --out DIR
 formalist bench report DIR
 formalist bench list
 """
@@ -49,6 +50,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
         max_attempts=args.max_attempts,
         data_dir=args.data_dir or "",
+        planner=args.planner or "",
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
@@ -83,6 +85,11 @@ def register(subparsers: Any) -> None:
         help="seconds per solver call (default 60)",
     )
     p.add_argument("--max-attempts", type=int, default=3, dest="max_attempts")
+    p.add_argument(
+        "--planner",
+        choices=["auto", "fast-downward", "symk", "pyperplan"],
+        help="planner for planning items (default: the configuration's, auto)",
+    )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
     p.add_argument("--out", help="run folder: results.jsonl, config.json, reports")
     p.set_defaults(func=cmd_bench)

@@ -41,6 +41,7 @@ PACKAGES = (
     "pyomo",
     "unified-planning",
     "up-fast-downward",
+    "up-symk",
     "pyperplan",
     "clingo",
     "pyvrp",
@@ -66,6 +67,8 @@ class RunSettings:
     time_limit_s: float = 60.0
     max_attempts: int = 3
     data_dir: str = ""
+    planner: str = ""
+    """Planning items: the planner (``agent.config.PLANNERS``; empty: the configuration's)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,6 +77,12 @@ class RunSettings:
             raise InputError("--concurrency must be at least 1")
         if self.item_timeout_s <= 0 or self.time_limit_s <= 0:
             raise InputError("time limits must be positive")
+        from agent.config import PLANNERS
+
+        if self.planner and self.planner not in PLANNERS:
+            raise InputError(
+                f"--planner must be one of {', '.join(PLANNERS)}, not {self.planner!r}"
+            )
         if self.mode == "replay" and not self.model:
             raise InputError("--mode replay needs --model FILE (a recording)")
 
@@ -339,6 +348,8 @@ def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any
     cfg = load_config().with_overrides(
         max_attempts=settings.max_attempts, time_limit=settings.time_limit_s
     )
+    if settings.planner:
+        cfg = cfg.with_overrides(planner=settings.planner)
     if settings.mode == "oracle":
         return Agent(config=cfg.with_overrides(model="", cache=""))
     if settings.mode == "replay" or chat_model is not None:

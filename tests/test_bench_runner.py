@@ -263,3 +263,19 @@ def test_planning_items_in_parallel_all_validate(tmp_path: Path) -> None:
     rows = read_results(out / "results.jsonl")
     assert len(rows) == 20
     assert all(r["scores"]["valid"] for r in rows), [r.get("error") for r in rows]
+
+
+def test_a_run_names_its_planner(tmp_path: Path) -> None:
+    from agent.errors import InputError
+    from benchmarks.datasets import DEFAULT_DATA
+
+    with pytest.raises(InputError, match="--planner must be one of"):
+        RunSettings("llmp/blocksworld", "oracle", planner="lama")
+    if not DEFAULT_DATA.is_dir():
+        pytest.skip(f"benchmark data not found at {DEFAULT_DATA}")
+    out = tmp_path / "bw"
+    run(RunSettings("llmp/blocksworld", "oracle", limit=1, planner="symk"), out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent"]["planner"] == "symk" and config["settings"]["planner"] == "symk"
+    row = read_results(out / "results.jsonl")[0]
+    assert row["scores"] == {"valid": True} and row["status"] == "OPTIMAL"
