@@ -17,7 +17,7 @@ pytest.importorskip("xgrammar")
 from agent.cli import main
 from agent.llm.client import ChatClient
 from agent.llm.local.chat_model import LocalChatModel, detect_artifact, select_grammar
-from agent.llm.local.grammar import Grammar, PddlGrammar
+from agent.llm.local.grammar import Grammar, PddlGrammar, RoutingContext
 from agent.llm.local.testing import ENGINE_OPTIONS, TEST_BOUNDS, tiny_model_dir
 from agent.types import Request
 from conftest import agent_with
@@ -28,6 +28,8 @@ from formalizers.offline.milp_files import read_five_element
 from formalizers.pddl.formalizer import PddlFormalizer
 from formalizers.pddl.library import find
 from formalizers.pddl.model import read_problem
+from formalizers.routing.formalizer import RoutingFormalizer
+from formalizers.routing.spec import parse_spec
 from solvers.base import Status
 
 BAKERY = (
@@ -35,6 +37,10 @@ BAKERY = (
     "of oven time and cakes 3; the oven runs 40 hours a week. How many of each should it bake?"
 )
 COLOURING = "Colour the regions a, b and c of a map red, green or blue so that neighbours differ."
+DELIVERY = (
+    "A van leaves the depot, delivers 2 crates to shop 1 and 3 to shop 2, and comes back; it "
+    "carries 5 crates. Minimize the distance."
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +96,22 @@ def test_the_formalizers_conversations_get_their_grammars() -> None:
     )
 
 
+def test_a_routing_conversation_gets_the_grammar_of_its_locations() -> None:
+    """The general routing grammar, unless the caller gives the request's location ids (as the
+    artifact's argument, the ``routing`` field, or the call's keywords)."""
+    client = ChatClient("local:x", local_chat(Path("/nowhere")))
+    routing = RoutingFormalizer(client).messages(DELIVERY)
+    assert detect_artifact(routing) == "routing"
+    assert select_grammar(routing, "auto", TEST_BOUNDS).name == "routing"
+    assert select_grammar(routing, "routing:depot,1,2").name == "routing:3-locations"
+    ctx = RoutingContext(("depot", 1, 2), depots=("depot",))
+    assert select_grammar(routing, "auto", routing=ctx).name == "routing:3-locations"
+    chat = local_chat(Path("/nowhere"))
+    assert chat._routing({}) is None
+    assert chat._routing({"locations": ["depot", 1, 2], "depots": "depot"}) == ctx
+    assert local_chat(Path("/nowhere"), routing=ctx)._routing({}) == ctx
+
+
 # -- the repair loop -------------------------------------------------------------------------------
 
 
@@ -117,6 +139,18 @@ def test_an_asp_request_runs_through_clingo(model_dir: Path) -> None:
     for attempt in answer.trace:
         check_program(extract_program(attempt.reply))  # well-formed and safe, every time
     assert answer.status in (Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.ERROR)
+
+
+def test_the_ids_bound_to_the_chat_model_reach_the_grammar(model_dir: Path) -> None:
+    chat = local_chat(model_dir, seed=1, max_new_tokens=1200)
+    messages = RoutingFormalizer(ChatClient("x", chat)).messages(DELIVERY)
+    reply = chat.bind(locations=["depot", 1, 2], depots=["depot"], groups=[]).invoke(messages)
+    assert chat.last["grammar"] == "routing:3-locations" and not chat.last["cut_off"]
+    data = json.loads(str(reply.content))
+    assert [loc["id"] for loc in data["locations"]] == ["depot", 1, 2]
+    assert [d["id"] for d in data["depots"]] == ["depot"]
+    if chat.last["valid"]:
+        parse_spec(data)
 
 
 def test_a_cut_off_reply_is_marked(model_dir: Path) -> None:
@@ -169,6 +203,21 @@ def test_formalist_sample_prints_pddl_and_json_artifacts(
         assert isinstance(m, dict) and ("cut_off" in m or "variables" in m)
 
 
+def test_formalist_sample_specialises_routing_to_the_locations(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, entries = run_sample(
+        capsys, "--model", f"local:{model_dir}", "--json", "--n", "3", "--max-tokens", "1200",
+        "--bound=max_string=8", "--bound=max_items=2", "--bound=any_depth=1",
+        "--artifact", "routing", "--locations", "depot,1,2", "--depots", "depot", "--groups", "",
+        "--redraws", "8",
+    )  # fmt: skip
+    assert code == 0 and len(entries) == 3
+    for spec in entries:
+        assert [loc["id"] for loc in spec["locations"]] == ["depot", 1, 2]
+        parse_spec(spec)
+
+
 def test_formalist_sample_marks_cut_off_samples(
     model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,5 +238,10 @@ def test_formalist_sample_refuses_bad_arguments(
     assert main(["sample", "--model", f"local:{model_dir}", "--artifact", "sql"]) == 2
     assert main(["sample", "--model", f"local:{model_dir}", "--artifact", "pddl"]) == 2
     assert main(["sample", "--model", "local:x", "--artifact", "asp", "--bound", "zz=1"]) == 2
+    local = ["sample", "--model", f"local:{model_dir}"]
+    assert main([*local, "--artifact", "routing", "--depots", "1"]) == 2
+    assert main([*local, "--artifact", "milp", "--locations", "1,2"]) == 2
+    assert main([*local, "--artifact", "routing", "--locations", "1,1"]) == 2
     err = capsys.readouterr().err
     assert "local:PATH" in err and "unknown artifact" in err and "NAME=NUMBER" in err
+    assert "need --locations" in err and "each id once" in err

@@ -6,8 +6,10 @@ grammar engines against the real Qwen vocabulary, and known texts are accepted o
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,204 @@ def test_five_element_texts(engines: dict[str, Any], text: str, ok: bool) -> Non
         grammar.validate(text)
 
 
+# -- the routing spec, specialised to a request ------------------------------------------------
+
+BAKERY: dict[str, Any] = {
+    "locations": [
+        {"id": "bakery", "x": 0, "y": 0},
+        {"id": "A", "x": 3, "y": 4},
+        {"id": "B", "x": -2, "y": 5},
+        {"id": "C", "x": 6, "y": -1},
+        {"id": "D", "x": -4, "y": -3},
+    ],
+    "depots": [{"id": "bakery"}],
+    "clients": [
+        {"id": "A", "demand": [4]},
+        {"id": "B", "demand": [3]},
+        {"id": "C", "demand": [5]},
+        {"id": "D", "demand": [6]},
+    ],
+    "vehicle_types": [{"name": "van", "count": 2, "capacity": [10]}],
+    "objective": "total_distance",
+}
+"""The bundled CVRP example's spec (keys in the schema's order, as a sample writes them)."""
+
+BAKERY_IDS = ("bakery", "A", "B", "C", "D")
+Change = Callable[[dict[str, Any]], None]
+
+
+def _matrix(spec: dict[str, Any], rows: int = 5, cols: int = 5) -> None:
+    """Distances instead of coordinates."""
+    locations = [{"id": loc["id"]} for loc in spec.pop("locations")]
+    rest = dict(spec)
+    spec.clear()
+    spec.update(locations=locations, distance_matrix=[[1.5] * cols for _ in range(rows)], **rest)
+
+
+def _set(path: str, value: Any) -> Change:
+    """A change that sets ``path`` (``clients.0.id``) to ``value``."""
+
+    def change(spec: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = spec
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        node[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+def _drop(path: str) -> Change:
+    def change(spec: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = spec
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        del node[int(last) if last.isdigit() else last]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "ok", "spec_ok"),
+    [
+        (lambda s: None, True, True),
+        (_set("clients.0.id", "E"), False, False),  # not one of the request's locations
+        (_set("clients.0.id", "bakery"), False, False),  # a client at the depot
+        (_set("vehicle_types.0.start_depot", "A"), False, False),  # not a depot
+        (_set("depots.0.id", "A"), False, False),  # the request's depot is the bakery
+        (_drop("locations.4"), False, False),  # D is used but not declared
+        (_set("locations.4.id", "E"), False, False),
+        (_set("locations.0.id", "A"), False, False),
+        (_set("clients.0.demand", [4, 1]), False, False),  # two load dimensions, and one
+        (
+            lambda s: (
+                [c.update(demand=[*c["demand"], 1]) for c in s["clients"]]
+                + [s["vehicle_types"][0].update(capacity=[10, 5])]
+            ),
+            True,
+            True,
+        ),  # two everywhere
+        (_drop("locations.2.x"), False, False),  # no coordinates and no matrix
+        (_matrix, True, True),
+        (lambda s: _matrix(s, cols=4), False, False),
+        (lambda s: _matrix(s, rows=6), False, False),
+        (_set("clients.1.demand", [-3]), False, False),
+        (_set("vehicle_types.0.count", 0), False, False),
+        (_set("vehicle_types", []), False, False),
+        (_drop("depots"), False, False),
+        (_set("clients.0.tw_late", 1.5), True, True),
+        (_set("clients.0.tw_early", 2), True, True),
+    ],
+)
+def test_routing_texts(engines: dict[str, Any], change: Change, ok: bool, spec_ok: bool) -> None:
+    """The routing grammar for the bakery's five locations (its depot named) accepts the example
+    and refuses, in both engines, what ``parse_spec`` refuses for reasons a schema can state."""
+    from formalizers.routing.spec import parse_spec
+
+    spec = copy.deepcopy(BAKERY)
+    change(spec)
+    text = json.dumps(spec, separators=(",", ":"))
+    grammar = g.routing_grammar(None, g.RoutingContext(BAKERY_IDS, depots=("bakery",)))
+    assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
+    if spec_ok:
+        parse_spec(text)
+    else:
+        with pytest.raises(ArtifactError):
+            parse_spec(text)
+    if ok:
+        grammar.validate(text)
+
+
+def test_the_general_routing_grammar_takes_any_ids(engines: dict[str, Any]) -> None:
+    spec = copy.deepcopy(BAKERY)
+    _set("clients.0.id", "E")(spec)
+    text = json.dumps(spec, separators=(",", ":"))
+    assert accepts(engines, g.routing_grammar(), text) == {"xgrammar": True, "llguidance": True}
+
+
+def test_recharge_depots_need_an_energy_limit(engines: dict[str, Any]) -> None:
+    from formalizers.routing.spec import VehicleType
+
+    if "recharge_depots" not in VehicleType.model_fields:
+        pytest.skip("the routing spec has no energy fields")
+    grammar = g.routing_grammar(None, g.RoutingContext(BAKERY_IDS))
+    for vehicle, ok in [
+        ({"recharge_depots": ["bakery"]}, False),
+        ({"max_distance_between_recharges": 20, "recharge_depots": ["bakery"]}, True),
+        ({"max_distance_between_recharges": 0}, False),
+        ({"max_distance_between_recharges": 20}, True),
+        ({"recharge_depots": None}, True),
+    ]:
+        spec = copy.deepcopy(BAKERY)
+        spec["vehicle_types"] = [vehicle]
+        text = json.dumps(spec, separators=(",", ":"))
+        assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}, vehicle
+
+
+def _enums(node: Any) -> list[list[Any]]:
+    return [n["enum"] for n in _walk(node) if "enum" in n]
+
+
+def test_the_schema_walk_finds_fields_it_was_not_told_of() -> None:
+    """Ids, matrices and depot references are found by their shape and names, so a field added
+    to the spec is specialised too."""
+    from formalizers.routing.spec import RoutingSpec
+
+    schema = RoutingSpec.model_json_schema()
+    id_type = [{"type": "integer"}, {"type": "string"}]
+    vt = schema["$defs"]["VehicleType"]["properties"]
+    vt["parking_depots"] = {"type": "array", "items": {"anyOf": id_type}}
+    schema["$defs"]["Shipment"]["properties"]["via"] = {"anyOf": [*id_type, {"type": "null"}]}
+    matrix = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+    schema["properties"]["energy_matrix"] = {"anyOf": [matrix, {"type": "null"}]}
+    ids = ("depot", 1, 2)
+    out = g.routing_schema(
+        g.bounded_schema(schema, TEST_BOUNDS), g.RoutingContext(ids, depots=("depot",)), TEST_BOUNDS
+    )
+    nodes = _walk(out)
+    kinds = [sorted(str(a.get("type")) for a in n.get("anyOf", [])) for n in nodes]
+    assert ["integer", "string"] not in kinds and ["integer", "null", "string"] not in kinds
+    for k, branch in enumerate(out["anyOf"]):
+        parking = _walk(out["$defs"][f"VehicleType__{k}"])
+        assert [["depot"]] in [
+            _enums(n["parking_depots"]) for n in parking if "parking_depots" in n
+        ]
+        via = out["$defs"][f"Shipment__{k}"]["properties"]["via"]
+        assert _enums(via) == [list(ids)]
+        energy = branch["properties"]["energy_matrix"]["anyOf"][0]
+        assert energy["minItems"] == energy["maxItems"] == 3
+        assert energy["items"]["minItems"] == energy["items"]["maxItems"] == 3
+        assert [
+            x["properties"]["id"] for x in branch["properties"]["locations"]["prefixItems"]
+        ] == [{"const": i} for i in ids]
+
+
+def test_routing_contexts_and_location_ids(tmp_path: Path) -> None:
+    assert g.parse_location_ids("1, 2,depot") == (1, 2, "depot")
+    assert g.parse_location_ids('["a", 3]') == ("a", 3)
+    f = tmp_path / "request.json"
+    f.write_text(json.dumps({"locations": [{"id": "x", "x": 0, "y": 1}, {"id": 7}]}))
+    assert g.parse_location_ids(str(f)) == ("x", 7)
+    assert g.location_ids(BAKERY) == BAKERY_IDS
+    ctx = g.routing_context("0,1,2", "0", groups="")
+    assert ctx == g.RoutingContext((0, 1, 2), (0,), None, ())
+    assert ctx.ids("client") == (1, 2) and ctx.ids("depot") == (0,)
+    assert g.routing_context("") is None
+    for bad in [
+        lambda: g.RoutingContext(()),
+        lambda: g.RoutingContext((1, 1)),
+        lambda: g.RoutingContext((1, 2), depots=(3,)),
+        lambda: g.RoutingContext((1, 2), depots=(1,), clients=(1,)),
+        lambda: g.RoutingContext((1, True)),
+        lambda: g.location_ids({"stops": []}),
+    ]:
+        with pytest.raises(InputError):
+            bad()
+    grammar, _ = g.grammar_for("routing:1,2,3")
+    assert grammar is not None and grammar.name == "routing:3-locations"
+
+
 # -- PDDL ------------------------------------------------------------------------------------------
 
 BARMAN = find("barman")
@@ -267,6 +467,9 @@ def test_every_generated_grammar_compiles_in_both_engines(engines: dict[str, Any
         g.PddlGrammar(BARMAN.domain).problem({"s1": ("shaker",), "h": ("hand",)}),
         g.PddlGrammar(BARMAN.domain).tail({"s1": ("shaker",)}),
         g.pddl_any_grammar(),
+        g.routing_grammar(),
+        g.routing_grammar(None, g.RoutingContext(tuple(range(150)), depots=(0,))),
+        g.routing_grammar(TEST_BOUNDS, g.RoutingContext((1, 2), clients=(), groups=("a", "b"))),
     ]
     for grammar in grammars:
         for name in ("xgrammar", "llguidance"):

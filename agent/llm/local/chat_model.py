@@ -7,6 +7,12 @@ one of the formalizers' own system prompts, and for planning the domain is the `
 ...))`` the request quotes (with none, the model writes domain and problem as s-expressions). A
 conversation no formalizer started gets free text.
 
+A routing spec's grammar is specialised to the request's locations when the caller gives them, as
+a planning problem's is to its domain: ``routing:IDS`` (``1,2,3``, a JSON list or file; see
+``grammar.parse_location_ids``), the ``routing`` field (a ``grammar.RoutingContext``), or the call
+keywords ``locations``, ``depots``, ``clients``, ``groups`` (``grammar.routing_context``; bind them
+with ``chat.bind(locations=[...])``). Without them, the general routing grammar.
+
 The reply is the sample's text. A sample cut off by its budget is still returned as text, since
 the formalizer's parser then tells the model where it broke off, and its ``response_metadata`` says
 ``cut_off``; it is never handed on as a complete artifact.
@@ -95,9 +101,12 @@ def quoted_domain(messages: list[dict[str, str]]) -> str:
     return ""
 
 
-def select_grammar(messages: list[dict[str, str]], artifact: str, bounds: Any = None) -> Any:
+def select_grammar(
+    messages: list[dict[str, str]], artifact: str, bounds: Any = None, routing: Any = None
+) -> Any:
     """The grammar (or ``PddlGrammar``) for ``artifact`` in this conversation; None for free
-    text. See the module docstring for the kinds."""
+    text. ``routing``: a ``RoutingContext`` for a routing spec (None: from ``routing:IDS``, or
+    the general grammar). See the module docstring for the kinds."""
     from agent.llm.local import grammar as g
 
     kind, _, arg = artifact.partition(":")
@@ -105,6 +114,8 @@ def select_grammar(messages: list[dict[str, str]], artifact: str, bounds: Any = 
         kind, arg = detect_artifact(messages), ""
     if kind in ("", "none", "apis"):
         return None
+    if kind == "routing":
+        return g.grammar_for(f"routing:{arg}", bounds, routing=routing)[0]
     if kind == "pddl":
         if arg:
             return g.PddlGrammar(g.read_domain_arg(arg), bounds)
@@ -123,7 +134,8 @@ class LocalChatModel(BaseChatModel):
 
     ``model_path`` is a local path or hub id; ``engine_options`` go to ``Engine.from_pretrained``
     (``device``, ``max_batch``, ``max_len``, ``grammar_engine_name``...). ``time_budget_s`` bounds
-    one reply's sampling. ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow."""
+    one reply's sampling. ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow;
+    ``routing`` (a ``grammar.RoutingContext``) specialises the routing grammar to a request."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -135,6 +147,7 @@ class LocalChatModel(BaseChatModel):
     max_new_tokens: int = 2048
     time_budget_s: float | None = 120.0
     bounds: Any = None
+    routing: Any = None
     engine_options: dict[str, Any] = {}
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _last: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -151,6 +164,15 @@ class LocalChatModel(BaseChatModel):
     def engine(self) -> Any:
         return load_engine(self.model_path, **self.engine_options)
 
+    def _routing(self, kwargs: dict[str, Any]) -> Any:
+        """The routing context of this call: from its keywords, else the ``routing`` field."""
+        keys = ("locations", "depots", "clients", "groups")
+        if kwargs.get("locations") is None:
+            return self.routing
+        from agent.llm.local.grammar import routing_context
+
+        return routing_context(*(kwargs.get(k) for k in keys))
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -163,7 +185,7 @@ class LocalChatModel(BaseChatModel):
 
         msgs = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
         artifact = str(kwargs.get("artifact", self.artifact))
-        target = select_grammar(msgs, artifact, self.bounds)
+        target = select_grammar(msgs, artifact, self.bounds, self._routing(kwargs))
         params = SamplingParams(
             n=1,
             temperature=float(kwargs.get("temperature", self.temperature)),

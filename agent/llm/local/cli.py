@@ -3,8 +3,12 @@ debug grammars).
 
     formalist sample --model local:PATH --artifact milp|routing|asp|pddl:DOMAIN_FILE
                      [--n N] [--seed S] [--prompt TEXT] [--json]
+                     [--objects 'b1 b2 - block'] [--locations 1,2,3 [--depots 1] ...]
 
-prints the N samples: with ``--json`` one JSON array (five-element and routing artifacts as JSON
+``--objects`` fixes a PDDL problem's objects; ``--locations`` (ids separated by commas, or a JSON
+file or text holding a list of ids or of locations) specialises the routing grammar to the
+request's locations, with ``--depots``, ``--clients`` and ``--groups`` where the request names
+them. Prints the N samples: with ``--json`` one JSON array (five-element and routing artifacts as JSON
 objects, PDDL and ASP as strings; a sample that was cut off is an object ``{"cut_off": true, ...}``
 and one the project's parser rejected ``{"invalid": REASON, ...}``), else one block per sample.
 """
@@ -49,6 +53,16 @@ def register(subparsers: Any) -> None:
         "--objects",
         default="",
         help="pddl: the request's objects as a typed list ('b1 b2 - block')",
+    )
+    p.add_argument(
+        "--locations",
+        default="",
+        help="routing: the request's location ids (1,2,3; or a JSON file/list of ids or locations)",
+    )
+    p.add_argument("--depots", default=None, help="routing: which locations are depots (ids)")
+    p.add_argument("--clients", default=None, help="routing: which locations are clients (ids)")
+    p.add_argument(
+        "--groups", default=None, help="routing: the request's group names ('' for none)"
     )
     p.add_argument(
         "--redraws", type=int, default=0, help="draw an invalid sample again, up to this many times"
@@ -101,11 +115,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise InputError("--n must be at least 1")
     from agent.llm.local.artifacts import sample_artifacts
     from agent.llm.local.chat_model import _system_prompts, load_engine
-    from agent.llm.local.grammar import grammar_for
+    from agent.llm.local.grammar import grammar_for, routing_context
     from agent.llm.local.sampling import SamplingParams
 
     kind = args.artifact.partition(":")[0]
-    grammar, pddl = grammar_for(args.artifact, _bounds(args.bound), args.objects)
+    routing = None
+    if args.locations.strip():
+        if kind != "routing":
+            raise InputError("--locations is for --artifact routing")
+        routing = routing_context(args.locations, args.depots, args.clients, args.groups)
+    elif any(x is not None for x in (args.depots, args.clients, args.groups)):
+        raise InputError("--depots, --clients and --groups need --locations")
+    grammar, pddl = grammar_for(args.artifact, _bounds(args.bound), args.objects, routing)
     target = grammar if grammar is not None else pddl
     assert target is not None
     options: dict[str, Any] = {}
@@ -122,6 +143,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     request = args.prompt or DEFAULT_PROMPTS.get(kind, "Write one artifact.")
     if pddl is not None:
         request += f"\n\nThe domain:\n{pddl.domain.text.strip()}"
+    if routing is not None:
+        request += "\n\nThe locations: " + ", ".join(map(str, routing.locations))
     messages.append({"role": "user", "content": request})
     try:
         params = SamplingParams(
