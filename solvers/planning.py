@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,12 +45,18 @@ _OUT_OF_RESOURCES = {20, 21, 22, 23, 24}
 _INPUT_ERRORS = {30, 31, 32, 33, 34, 35, 36, 37}
 
 
+_UNSUPPORTED = {34, 37}
+"""The planner cannot handle the task's features (conditional effects or axioms for LM-cut, say):
+the ``auto`` portfolio passes such a task on to SymK."""
+
+
 def _driver(package: str, pip_name: str) -> Path:
-    try:
-        module = importlib.import_module(package)
-    except ImportError as e:
-        raise SolverFault(f"{pip_name} is not installed ({e}); run `pip install {pip_name}`") from e
-    base = Path(module.__file__ or "").parent
+    # Found without importing the package: importing up_fast_downward loads unified-planning
+    # (most of a second), which would eat into the planner's time limit.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SolverFault(f"{pip_name} is not installed; run `pip install {pip_name}`")
+    base = Path(next(iter(spec.submodule_search_locations)))
     path = base / ("downward" if package == "up_fast_downward" else "symk") / "fast-downward.py"
     if not path.is_file():
         raise SolverFault(f"the planner driver is missing from {pip_name} ({path})")
@@ -70,6 +78,15 @@ def symk_script() -> Path:
 def format_action(name: str, args: list[str] | tuple[str, ...]) -> str:
     """``drive(van1, depot, mill)``."""
     return f"{name}({', '.join(args)})"
+
+
+_COST = re.compile(r"^;\s*cost\s*=\s*(\d+(?:\.\d+)?)", re.M)
+
+
+def plan_cost(text: str, plan: list[str]) -> float:
+    """A plan file's cost (its ``; cost = N`` line, which counts action costs), else its length."""
+    m = _COST.search(text)
+    return float(m.group(1)) if m else float(len(plan))
 
 
 def read_plan_file(text: str) -> list[str]:
@@ -157,12 +174,13 @@ def _run_downward(
                 Status.TIMEOUT, name, time_s=elapsed, message=f"no plan within {limits.time_s:g} s"
             )
         if code in _PLAN_FOUND and plan_file.is_file():
-            plan = read_plan_file(plan_file.read_text(encoding="utf-8"))
+            text = plan_file.read_text(encoding="utf-8")
+            plan = read_plan_file(text)
             status = Status.OPTIMAL if optimal and code == 0 else Status.FEASIBLE
             return SolveResult(
                 status,
                 name,
-                float(len(plan)),
+                plan_cost(text, plan),
                 time_s=elapsed,
                 message="plan found",
                 plan=tuple(plan),
@@ -190,6 +208,13 @@ def _run_downward(
             message=f"the planner ran out of {'time' if status is Status.TIMEOUT else 'memory'}",
         )
     tail = " | ".join(line for line in out.strip().splitlines()[-4:])
+    if code in _UNSUPPORTED:
+        return SolveResult(
+            Status.ERROR,
+            name,
+            time_s=elapsed,
+            message=f"the planner does not support this task (exit {code}): {tail[:500]}",
+        )
     return SolveResult(
         Status.ERROR,
         name,
@@ -210,26 +235,32 @@ def run_portfolio(
     Satisficing: lama-first first (fast on most domains), then SymK where it timed out (floortile's
     dead ends stop lama; symbolic search solves those tasks in seconds). Optimal: LM-cut A* first,
     then SymK. A plan, a proof that none exists or an input error from the first planner ends the
-    run; only a timeout or running out of memory passes the task on. The result says which planner
-    answered, and its message says when the first one gave up."""
+    run; a timeout, running out of memory or a task the first planner does not support (LM-cut
+    and conditional effects) passes the task on. Without up-symk, Fast Downward gets the whole
+    limit. The result says which planner answered, and its message says when the first one gave
+    up."""
     t0 = time.perf_counter()
+    try:
+        symk_script()
+    except SolverFault:
+        return run_fast_downward(domain, problem, limits, optimal)
     first = run_fast_downward(domain, problem, Limits(time_s=limits.time_s * share), optimal)
-    out_of_memory = first.status is Status.ERROR and "ran out of memory" in first.message
-    if first.status is not Status.TIMEOUT and not out_of_memory:
+    passed_on = first.status is Status.ERROR and (
+        "ran out of memory" in first.message or "does not support" in first.message
+    )
+    if first.status is not Status.TIMEOUT and not passed_on:
         return first
     left = limits.time_s - (time.perf_counter() - t0)
     if left <= 0.05:
-        return first
-    try:
-        second = run_symk(domain, problem, Limits(time_s=left))
-    except SolverFault:  # SymK missing: the first answer stands
-        return first
+        return dataclasses.replace(first, message=f"no plan within {limits.time_s:g} s")
+    second = run_symk(domain, problem, Limits(time_s=left))
     why = f"{first.solver} stopped after {first.time_s:.1f} s ({first.message}); "
-    return dataclasses.replace(
-        second,
-        time_s=time.perf_counter() - t0,
-        message=why + (second.message or ""),
-    )
+    then = second.message
+    if second.status is Status.TIMEOUT:
+        then = (
+            f"{second.solver} found none in the {left:.1f} s left of the {limits.time_s:g} s limit"
+        )
+    return dataclasses.replace(second, time_s=time.perf_counter() - t0, message=why + then)
 
 
 def run_planner(

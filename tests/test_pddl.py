@@ -180,6 +180,42 @@ def test_the_portfolio_time_limit_holds_and_leaves_no_planner() -> None:
     assert _descendants() == []
 
 
+COST_DOMAIN = """(define (domain g) (:requirements :strips :typing :action-costs)
+ (:types n)
+ (:predicates (at ?x - n) (e ?a ?b - n))
+ (:functions (total-cost) - number (c ?a ?b - n) - number)
+ (:action mv :parameters (?a ?b - n) :precondition (and (at ?a) (e ?a ?b))
+   :effect (and (not (at ?a)) (at ?b) (increase (total-cost) (c ?a ?b)))))"""
+COST_PROBLEM = """(define (problem p) (:domain g) (:objects a b c d - n)
+ (:init (at a) (e a d) (e a b) (e b c) (e c d) (= (total-cost) 0)
+   (= (c a d) 10) (= (c a b) 2) (= (c b c) 2) (= (c c d) 2))
+ (:goal (at d)) (:metric minimize (total-cost)))"""
+
+
+@pytest.mark.parametrize("planner", ["fast-downward", "symk"])
+def test_a_plans_objective_is_its_cost_not_its_length(planner: str) -> None:
+    result = run_planner(COST_DOMAIN, COST_PROBLEM, Limits(time_s=60), True, planner)
+    assert result.status is Status.OPTIMAL
+    assert result.plan == ("mv(a, b)", "mv(b, c)", "mv(c, d)")
+    assert result.objective == 6.0
+
+
+def test_the_portfolio_passes_a_task_lmcut_cannot_take_to_symk() -> None:
+    """LM-cut refuses conditional effects (exit 34); SymK plans the task optimally."""
+    domain = """(define (domain ce) (:requirements :strips :conditional-effects
+        :negative-preconditions) (:predicates (lit ?x) (b ?x))
+      (:action push :parameters () :precondition ()
+        :effect (forall (?x) (and (when (lit ?x) (and (not (lit ?x)) (b ?x)))
+                                  (when (not (lit ?x)) (lit ?x))))))"""
+    problem = """(define (problem p) (:domain ce) (:objects o1 o2) (:init (lit o1))
+      (:goal (and (lit o1) (b o1) (b o2))))"""
+    alone = run_fast_downward(domain, problem, Limits(time_s=30), optimal=True)
+    assert alone.status is Status.ERROR and "does not support" in alone.message
+    result = run_portfolio(domain, problem, Limits(time_s=30), optimal=True)
+    assert result.status is Status.OPTIMAL and result.solver == "symk:sym_bd"
+    assert result.plan == ("push()", "push()")
+
+
 # -- reading and checking -------------------------------------------------------------------
 
 
