@@ -387,10 +387,11 @@ async def run_async(
     if cfg_path.is_file():
         previous = json.loads(cfg_path.read_text(encoding="utf-8"))
         was = previous.get("settings", {})
-        for key in ("dataset", "mode", "model"):
-            if was.get(key) != getattr(settings, key):
+        for key in ("dataset", "mode", "model", "planner"):
+            before = was.get(key, "" if key == "planner" else None)
+            if before != getattr(settings, key):
                 raise InputError(
-                    f"{out} holds a run with {key}={was.get(key)!r}, not {getattr(settings, key)!r}: "
+                    f"{out} holds a run with {key}={before!r}, not {getattr(settings, key)!r}: "
                     "resume it with the same settings or choose another --out"
                 )
     done_rows = read_results(results, repair=True)

@@ -111,8 +111,9 @@ class _Routes:
         d, t = spec.distances, spec.durations
         start, end = ix[spec.start_of(v)], ix[spec.end_of(v)]
         depot = next(dp for dp in spec.depots if dp.id == spec.start_of(v))
+        last = next(dp for dp in spec.depots if dp.id == spec.end_of(v))
         t0 = max(v.tw_early, depot.tw_early)
-        close = min(x for x in (v.tw_late, inf) if x is not None)
+        close = min(x for x in (v.tw_late, last.tw_late, inf) if x is not None)
         cl = spec.clients
         m = len(cl)
         nodes = [ix[c.id] for c in cl]

@@ -279,3 +279,5 @@ def test_a_run_names_its_planner(tmp_path: Path) -> None:
     assert config["agent"]["planner"] == "symk" and config["settings"]["planner"] == "symk"
     row = read_results(out / "results.jsonl")[0]
     assert row["scores"] == {"valid": True} and row["status"] == "OPTIMAL"
+    with pytest.raises(InputError, match="planner='symk', not 'auto'"):
+        run(RunSettings("llmp/blocksworld", "oracle", limit=2, planner="auto"), out)

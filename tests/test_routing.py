@@ -440,3 +440,62 @@ def test_solomon_text_is_recognised_without_a_file_name() -> None:
     text = (ROUTING / "C101.txt").read_text()
     r = route(Request(text))
     assert r.kind == "routing" and r.formal
+
+
+def test_the_end_depots_window_closes_routes() -> None:
+    """Found by review: the subset search ignored the end depot's window (the verifier did not)."""
+    spec = parse_spec(
+        {
+            "locations": [{"id": i} for i in range(1, 6)],
+            "distance_matrix": [
+                [0, 7, 1, 7, 4],
+                [7, 0, 8, 6, 3],
+                [7, 5, 0, 6, 8],
+                [3, 8, 8, 0, 3],
+                [5, 7, 4, 3, 0],
+            ],
+            "depots": [{"id": 1, "tw_late": 19}],
+            "clients": [{"id": 2, "tw_early": 13, "tw_late": 28}, {"id": 3}, {"id": 4}, {"id": 5}],
+            "vehicle_types": [{"count": 2, "start_depot": 1, "max_distance": 38}],
+            "objective": "longest_route",
+        }
+    )
+    # Service at 2 starts at 13 at the earliest, and every way back to depot 1 is 7 or more
+    # (2-1 is 7, 2-5-1 is 8...): 20 > 19, so no route can serve client 2.
+    assert solve_exact(spec, Limits(time_s=10)).status is Status.INFEASIBLE
+    data = spec.to_json()
+    data["depots"][0]["tw_late"] = 20
+    spec20 = parse_spec(data)
+    result = solve_exact(spec20, Limits(time_s=10))
+    assert result.status is Status.OPTIMAL
+    check = verify_routes(spec20, result)
+    assert check.ok, check.message
+
+
+def test_energy_reach_uses_shortest_paths() -> None:
+    """Found by review: D-x-c-D costs 3 on one charge of 5, though the direct leg D-c is 10."""
+    spec = parse_spec(
+        {
+            "locations": [{"id": "D"}, {"id": "x"}, {"id": "c"}],
+            "distance_matrix": [[0, 1, 10], [1, 0, 1], [1, 1, 0]],
+            "depots": [{"id": "D"}],
+            "clients": [{"id": "x"}, {"id": "c"}],
+            "vehicle_types": [{"count": 1, "max_distance_between_recharges": 5}],
+        }
+    )
+    check_solvable(spec)
+    result = solve_exact(spec, Limits(time_s=10))
+    assert result.status is Status.OPTIMAL and result.objective == pytest.approx(3.0)
+    assert verify_routes(spec, result).ok
+
+
+def test_an_end_only_depot_is_no_recharge_point_by_default() -> None:
+    """The 4-robot I-TSPMDC spec without its recharge_depots: the dummy "end" (distance 0 from
+    everywhere) must not recharge the robots on the way."""
+    data = json.loads((W2R / "4-tsp_I-TSPMDC_10.json").read_text())
+    for v in data["vehicle_types"]:
+        v.pop("recharge_depots", None)
+    spec = parse_spec(data)
+    assert "end" not in spec.recharges_of(spec.vehicle_types[0])
+    result = solve_exact(spec, Limits(time_s=30))
+    assert result.objective == pytest.approx(BELIEVED_WRONG["4-tsp_I-TSPMDC_10"], abs=1e-4)

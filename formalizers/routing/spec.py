@@ -121,7 +121,8 @@ class VehicleType(_Base):
     Energy: ``max_distance_between_recharges`` (None: no limit) is the most distance a vehicle
     travels between two visits to a recharge location; it leaves ``start_depot`` fully charged and
     must reach a recharge location (or its end depot) before the energy runs out. It recharges
-    fully at each of ``recharge_depots`` (None: at every depot), which it may pass through any
+    fully at each of ``recharge_depots`` (None: at every depot except those that are only end
+    depots, see ``RoutingSpec.recharges_of``), which it may pass through any
     number of times, as ``["depot", id]`` stops of its route (passing through does not reload
     its load; see ``reload_depots``). Clients are still visited once. Only the exact solver
     (``solvers.routing_exact``) takes an energy limit or a ``required`` depot."""
@@ -143,7 +144,7 @@ class VehicleType(_Base):
     max_distance_between_recharges: float | None = None
     """Energy: the most distance travelled between recharges (None: no limit)."""
     recharge_depots: list[Id] | None = None
-    """Depots where the energy is fully recharged (None: every depot)."""
+    """Depots where the energy is fully recharged (None: every depot but end-only ones)."""
 
     _lists = field_validator("capacity", mode="before")(_as_list)
 
@@ -222,10 +223,14 @@ class RoutingSpec(_Base):
         return vt.end_depot if vt.end_depot is not None else self.start_of(vt)
 
     def recharges_of(self, vt: VehicleType) -> set[Id]:
-        """The depots where vehicles of type ``vt`` recharge (all depots unless it names some)."""
+        """The depots where vehicles of type ``vt`` recharge: those it names, else every depot but
+        those that are only end depots (some type's end and no type's start: often a dummy "end"
+        at distance 0 from everywhere, which would recharge for free on the way)."""
         if vt.recharge_depots is not None:
             return set(vt.recharge_depots)
-        return {d.id for d in self.depots}
+        starts = {self.start_of(v) for v in self.vehicle_types}
+        ends = {self.end_of(v) for v in self.vehicle_types}
+        return {d.id for d in self.depots if d.id in starts or d.id not in ends}
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
@@ -532,10 +537,23 @@ def check_solvable(spec: RoutingSpec) -> None:
         raise ArtifactError("infeasible", diags, "the routing spec cannot be satisfied as written:")
 
 
+ENERGY_CHECK_MAX = 400
+"""Most locations for which ``check_solvable`` looks for clients out of an energy limit's reach."""
+
+
 def _energy_reach(spec: RoutingSpec) -> list[Diagnostic]:
     """A required client that no vehicle can reach from a place where it is charged (its start or
-    a recharge depot) and leave for one (a recharge depot or its end) within its energy."""
-    d, ix = spec.distances, spec.index
+    a recharge depot) and leave for one (a recharge depot or its end) within its energy.
+
+    Distances are shortest paths (a matrix need not keep the triangle inequality, nor do rounded
+    distances), so the trip is a lower bound and a client it rules out is out of reach. Above
+    ``ENERGY_CHECK_MAX`` locations the check is skipped (the exact solver, the only one that takes
+    energy limits, refuses such specs anyway)."""
+    if len(spec.locations) > ENERGY_CHECK_MAX:
+        return []
+    d, ix = np.array(spec.distances, dtype=float), spec.index
+    for k in range(len(d)):  # Floyd-Warshall
+        np.minimum(d, d[:, k : k + 1] + d[k : k + 1, :], out=d)
     out = []
     for c in spec.clients:
         if not c.required or c.group is not None:

@@ -561,7 +561,12 @@ ROUTING_NON_NEGATIVE = {
     "VehicleType": ("capacity", "max_distance", "max_duration"),
 }
 """Numbers ``check_spec`` wants zero or more (by model and field); a field not in the schema is
-skipped, so the spec may change under this table."""
+skipped, so the spec may change under this table.
+
+A cost of stating these bounds: xgrammar (0.2.8) compiles a number with a ``minimum`` into digits
+with at most six decimals and no exponent, so such a number is written to six decimals
+(``5.385165``, not ``5.385164807134504``; ``1e-05`` as ``0.00001``). The general grammar has no such
+bounds and no such limit."""
 
 ROUTING_POSITIVE = {"VehicleType": ("max_distance_between_recharges",)}
 """Numbers ``check_spec`` wants above zero."""
