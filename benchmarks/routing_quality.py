@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vrp_instances"
 
@@ -47,17 +48,25 @@ def raw_x(path: Path, budget: float, seed: int) -> float:
     return float(res.cost()) if res.is_feasible() else math.inf
 
 
-def raw_solomon(path: Path, budget: float, seed: int) -> float:
-    """Raw PyVRP on a Solomon file: the DIMACS convention (x10, truncated), built by hand."""
+def solomon_dimacs(path: Path) -> tuple[dict[str, Any], Any, Any]:
+    """A Solomon file read by vrplib, with its distances and time windows in the DIMACS convention
+    (x10, distances truncated): ``(instance, distances, windows)``, both integer arrays."""
     import numpy as np
-    import pyvrp
     import vrplib
-    from pyvrp.stop import MaxRuntime
 
     inst = vrplib.read_instance(str(path), instance_format="solomon")
     xy = inst["node_coord"]
     d = np.floor(10 * np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))).astype(np.int64)
-    tw = inst["time_window"] * 10
+    return inst, d, (inst["time_window"] * 10).astype(np.int64)
+
+
+def raw_solomon(path: Path, budget: float, seed: int) -> float:
+    """Raw PyVRP on a Solomon file: the DIMACS convention (x10, truncated), built by hand."""
+    import pyvrp
+    from pyvrp.stop import MaxRuntime
+
+    inst, d, tw = solomon_dimacs(path)
+    xy = inst["node_coord"]
     m = pyvrp.Model()
     locs = [m.add_location(float(x), float(y)) for x, y in xy]
     m.add_depot(locs[0], tw_early=int(tw[0][0]), tw_late=int(tw[0][1]))
@@ -83,14 +92,11 @@ def ortools_solomon(path: Path, budget: float, seed: int = 0) -> float:
     capacity dimension, the file's fleet; parallel cheapest insertion, then guided local search for ``budget``
     seconds. OR-Tools has no seed parameter; ``seed`` is accepted for a uniform call."""
     import numpy as np
-    import vrplib
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     del seed
-    inst = vrplib.read_instance(str(path), instance_format="solomon")
+    inst, d, tw = solomon_dimacs(path)
     xy = inst["node_coord"]
-    d = np.floor(10 * np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))).astype(np.int64)
-    tw = (inst["time_window"] * 10).astype(np.int64)
     service = (inst["service_time"] * 10).astype(np.int64)
     demand = inst["demand"].astype(np.int64)
     n, fleet = len(xy), int(inst["vehicles"])
