@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -84,6 +85,17 @@ class Formalizer(Protocol):
 def load_prompt(package: str, name: str) -> str:
     """The prompt data file ``prompts/NAME`` of ``package`` (``"formalizers.milp"``), trimmed."""
     return resources.files(package).joinpath("prompts", name).read_text(encoding="utf-8").strip()
+
+
+def prompt_hash(package: str, prompts: Sequence[str], examples: Iterable[Any] = ()) -> str:
+    """A short hash of ``package``'s prompt files ``prompts`` and its few-shot ``examples`` (each
+    JSON data): a formalizer's prompt version, which changes whenever any of them does."""
+    h = hashlib.sha256()
+    for name in prompts:
+        h.update(load_prompt(package, name).encode())
+    for ex in examples:
+        h.update(json.dumps(ex, sort_keys=True).encode())
+    return h.hexdigest()[:12]
 
 
 def repair_turns(package: str, feedback: Feedback) -> list[dict[str, str]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from string import Template
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
 from formalizers.apis.model import ApiCatalog, ApiRequest
-from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
+from formalizers.base import Artifact, Feedback, ask, load_prompt, prompt_hash, repair_turns
 
 _GIVEN = re.compile(r'^given\(\s*([a-z][a-z0-9_]*)\s*,\s*"((?:[^"\\]|\\.){0,500})"\s*\)\s*\.$')
 _WANT = re.compile(r"^want\(\s*([a-z][a-z0-9_]*)\s*\)\s*\.$")
@@ -21,9 +20,7 @@ def _prompt(name: str) -> str:
 
 
 def prompt_version() -> str:
-    return hashlib.sha256(
-        "".join(_prompt(n) for n in ("system.md", "request.md", "repair.md")).encode()
-    ).hexdigest()[:12]
+    return prompt_hash("formalizers.apis", ("system.md", "request.md", "repair.md"))
 
 
 def read_facts(text: str, catalog: ApiCatalog) -> ApiRequest:

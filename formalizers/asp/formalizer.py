@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +17,7 @@ from formalizers.base import (
     json_examples,
     load_prompt,
     nearest,
+    prompt_hash,
     repair_turns,
 )
 
@@ -51,12 +50,11 @@ def load_examples() -> tuple[Example, ...]:
 
 def prompt_version() -> str:
     """A short hash of the prompt files and examples: it changes whenever they do."""
-    h = hashlib.sha256()
-    for name in ("system.md", "request.md", "repair.md"):
-        h.update(_prompt(name).encode())
-    for ex in load_examples():
-        h.update(json.dumps([ex.request, ex.program]).encode())
-    return h.hexdigest()[:12]
+    return prompt_hash(
+        "formalizers.asp",
+        ("system.md", "request.md", "repair.md"),
+        ([ex.request, ex.program] for ex in load_examples()),
+    )
 
 
 def select_examples(request: str, k: int = 2) -> list[Example]:

@@ -3,7 +3,6 @@ known domain fits, a domain too; that path is marked experimental)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from string import Template
@@ -11,7 +10,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, ask, load_prompt, repair_turns
+from formalizers.base import Artifact, Feedback, ask, load_prompt, prompt_hash, repair_turns
 from formalizers.pddl.library import LibraryDomain
 
 
@@ -42,10 +41,9 @@ def _prompt(name: str) -> str:
 
 
 def prompt_version() -> str:
-    h = hashlib.sha256()
-    for name in ("system.md", "request.md", "domain_request.md", "repair.md"):
-        h.update(_prompt(name).encode())
-    return h.hexdigest()[:12]
+    return prompt_hash(
+        "formalizers.pddl", ("system.md", "request.md", "domain_request.md", "repair.md")
+    )
 
 
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)

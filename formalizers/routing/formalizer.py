@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +17,7 @@ from formalizers.base import (
     json_examples,
     load_prompt,
     nearest,
+    prompt_hash,
     repair_turns,
 )
 from formalizers.milp.formalizer import extract_json
@@ -49,12 +49,11 @@ def load_examples() -> tuple[Example, ...]:
 
 def prompt_version() -> str:
     """A short hash of the prompt files and examples: it changes whenever they do."""
-    h = hashlib.sha256()
-    for name in ("system.md", "request.md", "repair.md"):
-        h.update(_prompt(name).encode())
-    for ex in load_examples():
-        h.update(json.dumps([ex.request, ex.spec], sort_keys=True).encode())
-    return h.hexdigest()[:12]
+    return prompt_hash(
+        "formalizers.routing",
+        ("system.md", "request.md", "repair.md"),
+        ([ex.request, ex.spec] for ex in load_examples()),
+    )
 
 
 def select_examples(request: str, k: int = 2) -> list[Example]:
