@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.config import PLANNERS
 from agent.errors import ConfigError, FormalistError, InputError, StopError
 from agent.kinds import KINDS
 
@@ -250,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--planner",
-            choices=["auto", "fast-downward", "symk", "pyperplan"],
+            choices=PLANNERS,
             help="planner (default auto: Fast Downward for half the time limit, then SymK)",
         )
         p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")

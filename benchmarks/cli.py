@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agent.config import PLANNERS
 from agent.errors import InputError
 
 
@@ -87,7 +88,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-attempts", type=int, default=3, dest="max_attempts")
     p.add_argument(
         "--planner",
-        choices=["auto", "fast-downward", "symk", "pyperplan"],
+        choices=PLANNERS,
         help="planner for planning items (default: the configuration's, auto)",
     )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
