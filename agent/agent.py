@@ -239,7 +239,7 @@ class Agent:
                 )
             except ArtifactError as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
-                attempt.reply = getattr(e, "reply", "")
+                attempt.reply = e.reply
                 attempt.outcome = e.kind
                 feedback = Feedback(e.kind, e.feedback(), attempt.reply)
                 attempt.feedback = feedback.text

@@ -39,11 +39,14 @@ class ArtifactError(FormalistError):
     """The artifact is wrong; the language model can fix it from ``feedback()``.
 
     ``kind`` is a short machine-readable class: ``parse``, ``schema``, ``symbol``, ``nonlinear``,
-    ``infeasible``, ``unbounded``, ``verification``, ``unsupported``.
+    ``infeasible``, ``unbounded``, ``verification``, ``unsupported``. ``reply`` is the model's
+    reply the artifact was read from, where a formalizer attaches it (``formalizers.base.reading``):
+    the repair turn quotes it back.
     """
 
     def __init__(self, kind: str, diagnostics: Sequence[Diagnostic], summary: str = "") -> None:
         self.kind = kind
+        self.reply = ""
         self.diagnostics = tuple(diagnostics)
         self.summary = summary or (self.diagnostics[0].render() if self.diagnostics else kind)
         super().__init__(self.feedback())

@@ -8,10 +8,13 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from agent.errors import ArtifactError
 
 if TYPE_CHECKING:
     from agent.llm.client import ChatClient
@@ -105,6 +108,37 @@ def repair_turns(package: str, feedback: Feedback) -> list[dict[str, str]]:
         kind=feedback.kind, feedback=feedback.text
     )
     return [{"role": "assistant", "content": feedback.previous}, {"role": "user", "content": text}]
+
+
+def few_shot_messages(
+    package: str,
+    request: str,
+    examples: Iterable[tuple[str, str]],
+    feedback: Feedback | None = None,
+) -> list[dict[str, str]]:
+    """The conversation that asks ``package``'s formalizer for an artifact: its ``system.md``;
+    each example as a request (``request.md`` filled with it) and its answer, given as
+    ``(request, answer)``; the request; and, after a failed attempt, the repair turns."""
+    tmpl = Template(load_prompt(package, "request.md"))
+    msgs = [{"role": "system", "content": load_prompt(package, "system.md")}]
+    for ex_request, answer in examples:
+        msgs.append({"role": "user", "content": tmpl.substitute(request=ex_request)})
+        msgs.append({"role": "assistant", "content": answer})
+    msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
+    if feedback is not None:
+        msgs += repair_turns(package, feedback)
+    return msgs
+
+
+@contextmanager
+def reading(reply: str) -> Iterator[None]:
+    """Read an artifact from a model's ``reply`` inside this block: an ``ArtifactError`` raised
+    there carries the reply (``e.reply``), which the repair turn quotes back to the model."""
+    try:
+        yield
+    except ArtifactError as e:
+        e.reply = reply
+        raise
 
 
 def ask(

@@ -8,7 +8,15 @@ from string import Template
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
 from formalizers.apis.model import ApiCatalog, ApiRequest
-from formalizers.base import Artifact, Feedback, ask, load_prompt, prompt_hash, repair_turns
+from formalizers.base import (
+    Artifact,
+    Feedback,
+    ask,
+    load_prompt,
+    prompt_hash,
+    reading,
+    repair_turns,
+)
 
 _GIVEN = re.compile(r'^given\(\s*([a-z][a-z0-9_]*)\s*,\s*"((?:[^"\\]|\\.){0,500})"\s*\)\s*\.$')
 _WANT = re.compile(r"^want\(\s*([a-z][a-z0-9_]*)\s*\)\s*\.$")
@@ -87,9 +95,6 @@ class ApiFormalizer:
     ) -> Artifact:
         reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
         blocks = [m.group(1) for m in _FENCE.finditer(reply)]
-        try:
+        with reading(reply):
             req = read_facts(blocks[-1] if blocks else reply, self.catalog)
-        except ArtifactError as e:
-            e.reply = reply  # type: ignore[attr-defined]
-            raise
         return Artifact("apis", "asp-facts", req, reply, prov)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from string import Template
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
@@ -14,11 +13,11 @@ from formalizers.base import (
     Artifact,
     Feedback,
     ask,
+    few_shot_messages,
     json_examples,
-    load_prompt,
     nearest,
     prompt_hash,
-    repair_turns,
+    reading,
 )
 
 ASP_FENCES = frozenset({"asp", "clingo", "gringo", "lp", "prolog", ""})
@@ -32,10 +31,6 @@ class Example:
     name: str
     request: str
     program: str
-
-
-def _prompt(name: str) -> str:
-    return load_prompt("formalizers.asp", name)
 
 
 @cache
@@ -106,23 +101,14 @@ class AspFormalizer:
         self.n_examples = n_examples
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
-        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
-        tmpl = Template(_prompt("request.md"))
-        for ex in select_examples(request, self.n_examples):
-            msgs.append({"role": "user", "content": tmpl.substitute(request=ex.request)})
-            msgs.append({"role": "assistant", "content": f"```asp\n{ex.program.strip()}\n```"})
-        msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
-        if feedback is not None:
-            msgs += repair_turns("formalizers.asp", feedback)
-        return msgs
+        examples = select_examples(request, self.n_examples)
+        shots = ((ex.request, f"```asp\n{ex.program.strip()}\n```") for ex in examples)
+        return few_shot_messages("formalizers.asp", request, shots, feedback)
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
         reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
-        try:
+        with reading(reply):
             program = extract_program(reply)
-        except ArtifactError as e:
-            e.reply = reply  # type: ignore[attr-defined]
-            raise
         return Artifact("asp", "asp", AspProgram(program), reply, prov)

@@ -15,10 +15,12 @@ from formalizers.base import (
     Artifact,
     Feedback,
     ask,
+    few_shot_messages,
     json_examples,
     load_prompt,
     nearest,
     prompt_hash,
+    reading,
     repair_turns,
 )
 from formalizers.offline.milp_files import five_element_from_data
@@ -149,21 +151,15 @@ class MilpFormalizer:
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
         if self._revision is not None:
             return self._revision_messages(request, feedback)
-        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
-        tmpl = Template(_prompt("request.md"))
-        for ex in select_examples(request, self.n_examples):
-            msgs.append({"role": "user", "content": tmpl.substitute(request=ex.request)})
-            msgs.append({"role": "assistant", "content": json.dumps(ex.model, indent=1)})
-        msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
-        if feedback is not None:
-            msgs += repair_turns("formalizers.milp", feedback)
-        return msgs
+        examples = select_examples(request, self.n_examples)
+        shots = ((ex.request, json.dumps(ex.model, indent=1)) for ex in examples)
+        return few_shot_messages("formalizers.milp", request, shots, feedback)
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
         reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
-        try:
+        with reading(reply):
             data = extract_json(reply)
             if isinstance(data, dict) and "questions" in data and "variables" not in data:
                 questions = data["questions"]
@@ -174,7 +170,4 @@ class MilpFormalizer:
                 ):
                     raise NeedsInformation(questions)
             model = five_element_from_data(data)
-        except ArtifactError as e:
-            e.reply = reply  # type: ignore[attr-defined]
-            raise
         return Artifact("milp", "five-element", model, reply, prov)

@@ -10,7 +10,15 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.client import ChatClient, Message
-from formalizers.base import Artifact, Feedback, ask, load_prompt, prompt_hash, repair_turns
+from formalizers.base import (
+    Artifact,
+    Feedback,
+    ask,
+    load_prompt,
+    prompt_hash,
+    reading,
+    repair_turns,
+)
 from formalizers.pddl.library import LibraryDomain
 
 
@@ -124,7 +132,7 @@ class PddlFormalizer:
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
         reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
-        try:
+        with reading(reply):
             found = extract_pddl(reply)
             if "problem" not in found:
                 raise ArtifactError(
@@ -148,9 +156,6 @@ class PddlFormalizer:
                         )
                     ],
                 )
-        except ArtifactError as e:
-            e.reply = reply  # type: ignore[attr-defined]
-            raise
         domain = found["domain"] if self.writes_domain else self.domain_text
         task = PlanningTask(
             domain,

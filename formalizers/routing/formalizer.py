@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from string import Template
 from typing import Any
 
-from agent.errors import ArtifactError
 from agent.llm.client import ChatClient, Message
 from formalizers.base import (
     Artifact,
     Feedback,
     ask,
+    few_shot_messages,
     json_examples,
-    load_prompt,
     nearest,
     prompt_hash,
-    repair_turns,
+    reading,
 )
 from formalizers.milp.formalizer import extract_json
 from formalizers.routing.spec import parse_spec
@@ -31,10 +29,6 @@ class Example:
     name: str
     request: str
     spec: dict[str, Any]
-
-
-def _prompt(name: str) -> str:
-    return load_prompt("formalizers.routing", name)
 
 
 @cache
@@ -71,23 +65,14 @@ class RoutingFormalizer:
         self.n_examples = n_examples
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
-        msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
-        tmpl = Template(_prompt("request.md"))
-        for ex in select_examples(request, self.n_examples):
-            msgs.append({"role": "user", "content": tmpl.substitute(request=ex.request)})
-            msgs.append({"role": "assistant", "content": json.dumps(ex.spec, indent=1)})
-        msgs.append({"role": "user", "content": tmpl.substitute(request=request)})
-        if feedback is not None:
-            msgs += repair_turns("formalizers.routing", feedback)
-        return msgs
+        examples = select_examples(request, self.n_examples)
+        shots = ((ex.request, json.dumps(ex.spec, indent=1)) for ex in examples)
+        return few_shot_messages("formalizers.routing", request, shots, feedback)
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
         reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
-        try:
+        with reading(reply):
             spec = parse_spec(extract_json(reply))
-        except ArtifactError as e:
-            e.reply = reply  # type: ignore[attr-defined]
-            raise
         return Artifact("routing", "routing-spec", spec, reply, prov)
