@@ -63,6 +63,7 @@ class Agent:
                 self.config.record,
                 self.config.temperature,
                 self.config.request_timeout,
+                self.config.local,
             )
         return self._client
 

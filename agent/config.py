@@ -13,13 +13,23 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
     sessions = "~/.local/share/formalist/sessions.sqlite"   # chat sessions (formalist chat / serve)
     token = ""                        # or FORMALIST_TOKEN: bearer token `formalist serve` requires
+
+    [local]                           # the local: backend's engine (every key optional)
+    device = "cuda"                   # or "cpu"; default: cuda when present
+    dtype = "bfloat16"                # or "float16", "float32"; default: bfloat16 on CUDA, else float32
+    max_len = 16384                   # cache positions per sequence, prompt and reply together
+    max_batch = 4                     # sequences decoded at once
+    grammar_engine = "xgrammar"       # or "llguidance"
+    max_new_tokens = 2048             # tokens per reply
+    threads = 8                       # CPU threads that fill grammar masks
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +40,55 @@ PLANNERS = ("auto", "fast-downward", "symk", "pyperplan")
 
 DEFAULT_CACHE = "~/.cache/formalist/llm.sqlite"
 
+LOCAL_DEFAULTS: dict[str, Any] = {"max_len": 16_384, "max_batch": 4}
+"""The ``local:`` engine's settings unless ``[local]`` says otherwise: room for a formalizer's
+few-shot prompt, a repair turn that quotes the previous reply, and a new reply; one reply is drawn
+at a time, so a small batch (the KV cache is ``max_batch x max_len`` positions)."""
+
+LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
+    "device": (str, ()),
+    "dtype": (str, ("bfloat16", "float16", "float32")),
+    "max_len": (int, ()),
+    "max_batch": (int, ()),
+    "grammar_engine": (str, ("xgrammar", "llguidance")),
+    "max_new_tokens": (int, ()),
+    "threads": (int, ()),
+    "torch_threads": (int, ()),
+    "graphs": (bool, ()),
+    "compile": (bool, ()),
+}
+"""The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def check_local(options: Any) -> dict[str, Any]:
+    """The ``[local]`` table checked (``ConfigError`` names the first wrong key)."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"[local] must be a table of settings, not {options!r}")
+    for key, value in options.items():
+        if key not in LOCAL_KEYS:
+            raise ConfigError(
+                f"unknown key {key!r} in [local]; known: {', '.join(sorted(LOCAL_KEYS))}"
+            )
+        kind, choices = LOCAL_KEYS[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"[local] {key} must be {_KIND_NAMES[kind]}, not {value!r}")
+        if choices and value not in choices:
+            raise ConfigError(f"[local] {key} must be one of {', '.join(choices)}, not {value!r}")
+        if kind is int and isinstance(value, int) and value < 1:
+            raise ConfigError(f"[local] {key} must be at least 1, not {value}")
+        if key == "device" and not re.fullmatch(r"cpu|cuda(:\d+)?", str(value)):
+            raise ConfigError(f"[local] device must be cpu, cuda or cuda:N, not {value!r}")
+    return dict(options)
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
     """Settings of one agent. ``model`` is a spec string (``openai:MODEL``, ``ollama:MODEL``,
-    ``replay:FILE``, ``local:PATH``) or empty for no language model."""
+    ``replay:FILE``, ``local:PATH``) or empty for no language model; ``local`` the ``[local]``
+    table (``LOCAL_KEYS``), which ``local:`` models use."""
 
     model: str = ""
     base_url: str = ""
@@ -49,8 +103,10 @@ class Config:
     sessions: str = "~/.local/share/formalist/sessions.sqlite"
     token: str = ""
     max_body_bytes: int = 2_000_000
+    local: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "local", check_local(self.local))
         if not 1 <= self.max_attempts <= 50:
             raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")
         if not 0 < self.time_limit <= 86_400:

@@ -14,7 +14,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("xgrammar")
 
+from agent.agent import Agent
 from agent.cli import main
+from agent.config import load_config
+from agent.errors import ConfigError
 from agent.llm.client import ChatClient
 from agent.llm.local.chat_model import LocalChatModel, detect_artifact, select_grammar
 from agent.llm.local.grammar import Grammar, PddlGrammar, RoutingContext
@@ -130,6 +133,42 @@ def test_the_repair_loop_runs_on_the_local_model(model_dir: Path) -> None:
     repair = chat.seen[1]
     assert repair[-2]["type"] == "ai" and repair[-2]["content"] == answer.trace[0].reply
     assert answer.trace[0].feedback.splitlines()[0] in repair[-1]["content"]
+
+
+def test_the_local_table_of_the_configuration_reaches_the_engine(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """``[local]`` in formalist.toml sets the engine of an agent's ``local:`` model (and is part
+    of the reply cache's key); a wrong setting is named before anything loads."""
+    cfg_file = tmp_path / "formalist.toml"
+    cfg_file.write_text(
+        f'model = "local:{model_dir}"\ncache = ""\nmax_attempts = 2\n\n[local]\n'
+        'device = "cpu"\ndtype = "float32"\nmax_len = 3000\nmax_batch = 2\n'
+        "max_new_tokens = 24\nthreads = 1\ntorch_threads = 1\n",
+        encoding="utf-8",
+    )
+    agent = Agent(config=load_config(cfg_file))
+    client = agent.client
+    assert client is not None and client.params["local"]["max_len"] == 3000
+    chat = client.chat_model
+    assert isinstance(chat, LocalChatModel) and chat.max_new_tokens == 24
+    engine = chat.engine()
+    assert (engine.max_len, engine.max_batch, engine.device.type) == (3000, 2, "cpu")
+    answer = agent.solve(Request(BAKERY, kind="milp"))
+    # 24 tokens cannot hold a five-element model: each reply is cut off, and the loop says so.
+    assert answer.attempts == 2 and chat.last["cut_off"] and chat.last["tokens"] == 24
+    # A cache too short for the formalizer's prompt is a configuration error that says so.
+    small = load_config(cfg_file).with_overrides(
+        local={**load_config(cfg_file).local, "max_len": 512}
+    )
+    with pytest.raises(ConfigError, match=r"\[local\] max_len in formalist.toml"):
+        Agent(config=small).solve(Request(BAKERY, kind="milp"))
+    cfg_file.write_text('[local]\nmax_len = "long"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="max_len must be an integer"):
+        load_config(cfg_file)
+    cfg_file.write_text('[local]\ngpu = "yes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key 'gpu' in \\[local\\]"):
+        load_config(cfg_file)
 
 
 def test_an_asp_request_runs_through_clingo(model_dir: Path) -> None:

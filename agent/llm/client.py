@@ -68,11 +68,17 @@ class ChatClient:
         record: str = "",
         temperature: float = 0.0,
         timeout: float = 120.0,
+        local: dict[str, Any] | None = None,
     ) -> ChatClient:
+        """A client for the model ``spec``; ``local``: the ``[local]`` settings of a ``local:``
+        model (part of the cache key: a dtype or device changes the replies)."""
         ms = parse_spec(spec)
-        chat = build_chat_model(ms, base_url, temperature, timeout)
+        chat = build_chat_model(ms, base_url, temperature, timeout, local)
         cache = ResponseCache(cache_path) if cache_path and ms.provider != "replay" else None
-        client = cls(ms.id, chat, cache, record or None, {"temperature": temperature})
+        params: dict[str, Any] = {"temperature": temperature}
+        if ms.provider == "local" and local:
+            params["local"] = dict(sorted(local.items()))
+        client = cls(ms.id, chat, cache, record or None, params)
         client.endpoint = base_url
         return client
 

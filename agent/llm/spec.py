@@ -45,9 +45,14 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def build_chat_model(
-    spec: ModelSpec, base_url: str = "", temperature: float = 0.0, timeout: float = 120.0
+    spec: ModelSpec,
+    base_url: str = "",
+    temperature: float = 0.0,
+    timeout: float = 120.0,
+    local: dict[str, Any] | None = None,
 ) -> Any:
-    """The LangChain chat model for ``spec``. Nothing is contacted until it is called."""
+    """The LangChain chat model for ``spec``. Nothing is contacted until it is called. ``local``:
+    the ``[local]`` settings of a ``local:`` model (``agent.config.LOCAL_KEYS``)."""
     if spec.provider == "replay":
         from agent.llm.replay import ReplayChatModel
 
@@ -87,6 +92,18 @@ def build_chat_model(
                 "local: models need the [local] extra (torch, transformers, xgrammar): "
                 f"pip install 'formalist[local]' ({e})"
             ) from e
+        from agent.config import LOCAL_DEFAULTS
+
+        options = {**LOCAL_DEFAULTS, **(local or {})}
+        max_new_tokens = int(options.pop("max_new_tokens", 2048))
+        if "grammar_engine" in options:
+            options["grammar_engine_name"] = options.pop("grammar_engine")
         # The engine loads on the first call, not here.
-        return LocalChatModel(model_path=spec.name, temperature=temperature, time_budget_s=timeout)
+        return LocalChatModel(
+            model_path=spec.name,
+            temperature=temperature,
+            time_budget_s=timeout,
+            max_new_tokens=max_new_tokens,
+            engine_options=options,
+        )
     raise ConfigError(f"unknown model provider {spec.provider!r}")

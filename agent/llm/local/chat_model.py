@@ -53,6 +53,10 @@ def load_engine(path: str, **options: Any) -> Any:
     key = (path, tuple(sorted(options.items())))
     with _ENGINES_LOCK:
         if key not in _ENGINES:
+            if isinstance(options.get("dtype"), str):  # "bfloat16" from a configuration file
+                import torch
+
+                options = {**options, "dtype": getattr(torch, options["dtype"])}
             _ENGINES[key] = Engine.from_pretrained(path, **options)
         return _ENGINES[key]
 

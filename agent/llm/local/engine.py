@@ -272,7 +272,8 @@ class Engine:
             if len(ids) >= self.decoder.scratch:
                 raise ConfigError(
                     f"a prompt of {len(ids)} tokens leaves no room in the {self.max_len} positions "
-                    "of the cache (raise max_len)"
+                    "of the cache (raise max_len: [local] max_len in formalist.toml, or "
+                    "formalist sample --max-len)"
                 )
         rows: list[_Row] = []
         for r, req in enumerate(requests):
