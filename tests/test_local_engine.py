@@ -114,8 +114,8 @@ def test_draws_follow_the_distribution_and_respect_the_mask() -> None:
 
 
 def test_samples_do_not_depend_on_the_batch(engine: Engine, prompt: str) -> None:
-    """The same seeds give the same tokens alone (batch 1), together (batch 8), and mixed with
-    another request's samples in a batch of 16 that shrinks as they finish."""
+    """The same seeds give the same tokens alone, together (6 samples), and mixed with another
+    request's 9 samples; every step runs at the engine's one batch shape."""
     together = engine.sample(prompt, FIVE, SAMPLED)
     seeds = [s.seed for s in together]
     alone = [
@@ -130,12 +130,64 @@ def test_samples_do_not_depend_on_the_batch(engine: Engine, prompt: str) -> None
         SamplingParams(n=9, temperature=1.0, seed=99, max_new_tokens=100),
     )
     mixed = engine.generate([other, GenerationRequest(prompt, FIVE, SAMPLED)])[1]
-    assert engine.stats.batch_sizes.get(16)
+    assert set(engine.stats.batch_sizes) == {engine.max_batch}
+    assert max(engine.stats.live_steps) == 15 and min(engine.stats.live_steps) < 15
     assert len({s.token_ids for s in together}) > 1  # the seeds really differ
     for a, b in zip(together, alone, strict=False):
         assert a.token_ids == b.token_ids
     for a, c in zip(together, mixed, strict=True):
         assert a.token_ids == c.token_ids
+
+
+def test_a_shrinking_batch_moves_the_samples_down(root: Path, engine: Engine, prompt: str) -> None:
+    """With ``batch_invariant`` off a step runs at the smallest power of two that holds the live
+    samples, and survivors move into a smaller batch as others finish (their keys and values
+    copied down). The tiny model's width is small enough for its kernels to agree at every batch
+    size, so the samples are those of the invariant engine."""
+    fast = tiny_engine(root, batch_invariant=False)
+    assert fast is not engine
+    other = GenerationRequest(
+        engine.chat_prompt([{"role": "user", "content": "Something else entirely."}]),
+        asp_grammar(TEST_BOUNDS),
+        SamplingParams(n=9, temperature=1.0, seed=99, max_new_tokens=100),
+    )
+    got = fast.generate([other, GenerationRequest(prompt, FIVE, SAMPLED)])
+    assert {16, 8}.issubset(fast.stats.batch_sizes) and min(fast.stats.batch_sizes) < 8
+    want = engine.generate([other, GenerationRequest(prompt, FIVE, SAMPLED)])
+    assert [[s.token_ids for s in r] for r in got] == [[s.token_ids for s in r] for r in want]
+
+
+def test_samples_do_not_depend_on_the_batch_at_a_real_width(root: Path) -> None:
+    """At Qwen2.5-0.5B's width (hidden 896, two of its layers, the real vocabulary) a row's
+    logits differ in the last bits between 1 and 8 rows, and with ``batch_invariant`` off one of
+    these 8 seeds gave another sample alone here (diverging at its 7th token on this machine's
+    kernels). The default engine runs every step at one shape: each seed gives the same sample
+    alone as among seven others, in free text (the whole output layer) and under a grammar."""
+    from transformers import AutoModelForCausalLM
+
+    from agent.llm.local.qwen_vocab import qwen2_config, qwen_tokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(qwen2_config("0.5b", num_hidden_layers=2))
+    eng = Engine(model, qwen_tokenizer(), max_batch=8, max_len=256, threads=1, torch_threads=1)
+    try:
+        text = eng.chat_prompt([{"role": "user", "content": "Write a small model."}])
+        cases = (
+            (
+                None,
+                SamplingParams(n=8, temperature=1.0, seed=3, max_new_tokens=40, ignore_eos=True),
+            ),
+            (FIVE, SamplingParams(n=8, temperature=1.0, seed=5, max_new_tokens=48)),
+        )
+        for grammar, params in cases:
+            together = eng.sample(text, grammar, params)
+            assert len({s.token_ids for s in together}) == 8
+            one = SamplingParams(**{**_kw(params), "n": 1})
+            for s in together:
+                alone = eng.generate([GenerationRequest(text, grammar, one, (s.seed,))])[0][0]
+                assert alone.token_ids == s.token_ids
+    finally:
+        eng.close()
 
 
 def _kw(p: SamplingParams) -> dict[str, Any]:
@@ -180,7 +232,27 @@ def test_budgets_cut_samples_off_and_say_so(engine: Engine, prompt: str) -> None
     late = engine.sample(
         prompt, FIVE, SamplingParams(n=2, temperature=1.0, max_new_tokens=200, time_budget_s=1e-9)
     )
-    assert all(s.cut_off and s.finish == FINISH_TIME for s in late)
+    # The budget was spent before they began: no token was drawn for them.
+    assert all(s.cut_off and s.finish == FINISH_TIME and not s.token_ids for s in late)
+
+
+def test_an_artifact_finished_on_the_last_budgeted_token_is_complete(
+    engine: Engine, prompt: str
+) -> None:
+    """A budget of exactly a complete sample's length still gives the complete artifact (the
+    grammar would take the stop token there); one token fewer cuts it off."""
+    full = engine.sample(prompt, FIVE, SAMPLED)
+    s = next(x for x in full if x.finish == "complete")
+    n = len(s.token_ids)
+
+    def again(budget: int) -> Any:
+        params = SamplingParams(**{**_kw(SAMPLED), "n": 1, "max_new_tokens": budget})
+        return engine.generate([GenerationRequest(prompt, FIVE, params, (s.seed,))])[0][0]
+
+    exact, short = again(n), again(n - 1)
+    assert exact.token_ids == s.token_ids and exact.finish == "complete" and not exact.cut_off
+    FIVE.validate(exact.text)
+    assert short.finish == FINISH_LENGTH and short.cut_off
 
 
 def test_stop_strings_end_free_text(engine: Engine, prompt: str) -> None:
@@ -190,7 +262,10 @@ def test_stop_strings_end_free_text(engine: Engine, prompt: str) -> None:
     stopped = [s for s in out if s.finish == FINISH_STOP]
     assert stopped
     for s in stopped:
-        assert "e" in s.text and not s.cut_off
+        # The text is cut where the stop string begins; the token that completed it is kept.
+        assert "e" not in s.text and not s.cut_off
+        written = b"".join(engine._token_bytes[t] for t in s.token_ids)
+        assert written.startswith(s.text.encode()) and written[len(s.text.encode()) :][:1] == b"e"
 
 
 def test_prompts_longer_than_the_cache_are_refused(engine: Engine) -> None:
@@ -204,12 +279,18 @@ def test_prompts_longer_than_the_cache_are_refused(engine: Engine) -> None:
 
 
 def test_special_tokens_never_appear_even_when_the_model_prefers_them(root: Path) -> None:
-    """A model whose output layer makes the 208 special tokens and the padding rows the most
-    likely by far still never emits them: in free text (where only the stop token may end it) and
+    """A model whose output layer makes the 208 special tokens, two added tokens not marked
+    special and the padding rows the most likely by far still never emits them: in free text (where only the stop token may end it) and
     under a grammar (xgrammar alone would take ``<|im_start|>`` as text inside a JSON string)."""
+    from tokenizers import AddedToken
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = tiny_model_dir(root)
+    tok = AutoTokenizer.from_pretrained(path)
+    # Added tokens not marked special, as Qwen2.5 ships <tool_call> and <|fim_prefix|>.
+    tok.add_tokens(
+        [AddedToken("<tool_call>", special=False), AddedToken("<|fim_x|>", special=False)]
+    )
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.config.tie_word_embeddings = False
     head = torch.nn.Linear(64, 151_936, bias=True)
@@ -219,7 +300,7 @@ def test_special_tokens_never_appear_even_when_the_model_prefers_them(root: Path
         head.bias[151_643:] = 50.0  # every special token and padding row
         head.bias[151_645] = -50.0  # ...but the stop token, so samples go on
     model.lm_head = head
-    eng = Engine(model, AutoTokenizer.from_pretrained(path), max_batch=16, max_len=256, threads=2)
+    eng = Engine(model, tok, max_batch=16, max_len=256, threads=2)
     try:
         prompt = eng.chat_prompt([{"role": "user", "content": "hi"}])
         free = eng.sample(prompt, None, SamplingParams(n=8, temperature=1.0, max_new_tokens=40))
@@ -228,7 +309,7 @@ def test_special_tokens_never_appear_even_when_the_model_prefers_them(root: Path
         eng.close()
     for s in free + held:
         assert all(t < 151_643 for t in s.token_ids), s.token_ids
-        assert "<|" not in s.text
+        assert "<|" not in s.text and "<tool_call>" not in s.text
     assert all(len(s.token_ids) == 40 for s in free)  # the stop token was unlikely; budget ends it
 
 
@@ -246,7 +327,7 @@ def test_cuda_graphs_decode_like_the_eager_path(root: Path) -> None:
 
     path = tiny_model_dir(root)
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to("cuda")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).to("cuda")
     graphed = Engine(model, tok, max_batch=8, max_len=512, threads=2)
     eager = Engine(model, tok, max_batch=8, max_len=512, threads=2, graphs=False)
     try:

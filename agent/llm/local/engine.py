@@ -7,11 +7,15 @@ One ``generate`` call takes any number of requests (a prompt, a grammar, samplin
 - each prompt is prefilled once and its cache copied into the slot of each of its samples;
 - every step, the grammar masks of the batch are filled on CPU threads while the forward pass runs
   (on a GPU the step is a replayed CUDA graph), then copied to the device and applied there;
-- tokens are drawn by ``sampling.choose_tokens`` from per-sample counter-based randomness, so a
-  sample does not depend on the batch it ran in;
-- a sample ends complete (a stop token the grammar accepts), at a stop string, or cut off by its
-  token or time budget; a finished sample's slot takes the next waiting one, and when none waits
-  the survivors move into a smaller batch.
+- tokens are drawn by ``sampling.choose_tokens`` from per-sample counter-based randomness, and
+  (``batch_invariant``, the default) every step runs at the one batch shape ``max_batch``, so a
+  sample's tokens do not depend on the batch it ran in: matrix kernels pick their blocking and
+  reduction order by the number of rows, and a row's logits at 1, 8 or 32 rows differ in the last
+  bits, enough to change a draw now and then;
+- a sample ends complete (a stop token the grammar accepts, or the token budget reached where the
+  grammar would accept one), at a stop string, or cut off by its token or time budget; a finished
+  sample's slot takes the next waiting one (and, with ``batch_invariant`` off, when none waits the
+  survivors move into a smaller batch).
 
 Only torch, transformers and the grammar library are imported here (no LangChain).
 """
@@ -19,6 +23,7 @@ Only torch, transformers and the grammar library are imported here (no LangChain
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,7 +33,13 @@ from typing import Any
 import torch
 
 from agent.errors import ConfigError
-from agent.llm.local.decoder import GraphCache, PrefixCache, StaticDecoder, attend_bucket
+from agent.llm.local.decoder import (
+    LENGTH_BUCKETS,
+    GraphCache,
+    PrefixCache,
+    StaticDecoder,
+    attend_bucket,
+)
 from agent.llm.local.grammar import Grammar
 from agent.llm.local.masks import (
     MaskFiller,
@@ -86,7 +97,10 @@ class GenerationStats:
     """What the last ``generate`` call did: decode ``steps`` and the sum of active rows over them
     (``row_steps``: tokens decoded), seconds in the decode loop, in prefill, and waiting for masks
     after the forward pass had finished (``mask_wait_s``: mask filling that did not overlap);
-    ``batch_sizes`` and ``step_s`` count the steps and their seconds by batch size."""
+    ``batch_sizes`` and ``step_s`` count the steps and their seconds by batch size (the shape run),
+    ``live_steps`` and ``live_step_s`` by the number of live samples in them. On a GPU the host
+    waits for the masks while the forward pass runs: ``mask_bound_steps`` counts the steps whose
+    forward pass had finished before their masks were ready (the masks were the critical path)."""
 
     steps: int = 0
     row_steps: int = 0
@@ -95,6 +109,9 @@ class GenerationStats:
     mask_wait_s: float = 0.0
     batch_sizes: dict[int, int] = field(default_factory=dict)
     step_s: dict[int, float] = field(default_factory=dict)
+    live_steps: dict[int, int] = field(default_factory=dict)
+    live_step_s: dict[int, float] = field(default_factory=dict)
+    mask_bound_steps: int = 0
 
 
 @dataclass(slots=True)
@@ -127,7 +144,11 @@ class Engine:
     masks (default: half the cores). On CUDA, decode steps run as CUDA graphs unless ``graphs`` is
     False; ``compile`` also runs them through ``torch.compile`` first. ``torch_threads`` sets
     torch's CPU threads while generating (on a small or shared machine one thread avoids the
-    spin-waits of many small parallel operations).
+    spin-waits of many small parallel operations). ``batch_invariant`` (default) runs every step
+    at ``max_batch`` rows so that samples do not depend on their batch; off, a step runs at the
+    smallest power of two that holds the live samples (faster at the tail of a batch, and at
+    batch 1 with a large ``max_batch``), and the same seed may then give another sample when the
+    batch differs. ``generate`` calls are serialised (one engine, one cache).
     """
 
     def __init__(
@@ -142,8 +163,11 @@ class Engine:
         graphs: bool | None = None,
         compile: bool = False,
         torch_threads: int | None = None,
+        batch_invariant: bool = True,
     ) -> None:
         self.model = model.eval()
+        self.batch_invariant = batch_invariant
+        self._lock = threading.Lock()
         self.torch_threads = torch_threads
         self.tokenizer = tokenizer
         self.decoder = StaticDecoder(model, max_batch, max_len)
@@ -155,6 +179,14 @@ class Engine:
         self.graphs = GraphCache() if cuda and graphs is not False else None
         self._decode = self.decoder.decode
         if compile and cuda:
+            from torch._dynamo import config as dynamo_config
+
+            # One compilation per (batch shape, attention bucket): more than dynamo's default
+            # limit of 8, past which it would silently fall back to eager.
+            shapes = max_batch.bit_length() + 1
+            buckets = sum(b <= max_len for b in LENGTH_BUCKETS) + 1
+            limit = max(dynamo_config.recompile_limit, shapes * buckets)
+            dynamo_config.recompile_limit = limit
             self._decode = torch.compile(self.decoder.decode, dynamic=False)
         self.stop_ids = stop_token_ids(model, tokenizer)
         threads = threads or max(1, (os.cpu_count() or 2) // 2)
@@ -178,6 +210,7 @@ class Engine:
         # graphs read them in place). Rows: token, position, seed, step / 1/temperature, top_p.
         self._ints = torch.zeros((4, max_batch), dtype=torch.long, pin_memory=cuda)
         self._floats = torch.zeros((2, max_batch), dtype=torch.float32, pin_memory=cuda)
+        self._forward_done: Any = torch.cuda.Event() if cuda else None
         if cuda:
             self._d_ints = torch.zeros_like(self._ints, device=self.device)
             self._d_floats = torch.zeros_like(self._floats, device=self.device)
@@ -249,14 +282,15 @@ class Engine:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
         """Samples for each request, in order (``params.n`` each, by sample index)."""
-        if self.torch_threads is None:
-            return self._generate(requests)
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.torch_threads)
-        try:
-            return self._generate(requests)
-        finally:
-            torch.set_num_threads(before)
+        with self._lock:
+            if self.torch_threads is None:
+                return self._generate(requests)
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.torch_threads)
+            try:
+                return self._generate(requests)
+            finally:
+                torch.set_num_threads(before)
 
     @torch.inference_mode()
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
@@ -298,6 +332,8 @@ class Engine:
         return out
 
     def _batch_size(self, rows: int) -> int:
+        if self.batch_invariant:
+            return self.max_batch
         b = 1
         while b < min(rows, self.max_batch):
             b *= 2
@@ -317,13 +353,18 @@ class Engine:
         while True:
             # Waiting samples take the free slots; with none waiting, survivors move down.
             for s in range(b):
-                if slots[s] is None and pending:
+                while slots[s] is None and pending:
                     row = pending.popleft()
                     t0 = time.perf_counter()
+                    left[row.request] -= 1
+                    if row.watch.out_of_time(t0):  # its request's time is up before it began
+                        row.finish, row.cut_off, row.ended = FINISH_TIME, True, t0
+                        if not left[row.request]:
+                            prefixes.pop(row.request, None)
+                        continue
                     if row.request not in prefixes:
                         prefixes[row.request] = dec.prefill(prompts[row.request][:-1])
                     prefix = prefixes[row.request]
-                    left[row.request] -= 1
                     if not left[row.request]:
                         del prefixes[row.request]
                     dec.load(s, prefix)
@@ -369,9 +410,12 @@ class Engine:
                 out = self.decoder.decode_hidden(self._d_ints[0, :b], self._d_ints[1, :b], attend)
             else:
                 out = self._forward(b, attend)
+                self._forward_done.record()
             t0 = time.perf_counter()
             mask = self.filler.wait()
             self.stats.mask_wait_s += time.perf_counter() - t0
+            if matchers and not self._sparse and self._forward_done.query():
+                self.stats.mask_bound_steps += 1
             if self._d_bitmask is not mask:
                 self._d_bitmask[:b].copy_(mask[:b], non_blocking=True)
             use_top_p = any(row.params.top_p < 1.0 for _, row in active)
@@ -380,14 +424,17 @@ class Engine:
             unit = all(row.params.temperature in (0.0, 1.0) for _, row in active)
             variant = (use_top_p, mode, unit)
             if self._sparse:
-                chosen = self._choose_cpu(b, variant, out).tolist()
+                chosen = self._choose_cpu(b, variant, out, [s for s, _ in active]).tolist()
             else:
                 chosen = self._choose(b, variant, out).tolist()
             now = time.perf_counter()
             self.stats.steps += 1
             self.stats.row_steps += len(active)
+            live = len(active)
             self.stats.batch_sizes[b] = self.stats.batch_sizes.get(b, 0) + 1
             self.stats.step_s[b] = self.stats.step_s.get(b, 0.0) + now - t_step
+            self.stats.live_steps[live] = self.stats.live_steps.get(live, 0) + 1
+            self.stats.live_step_s[live] = self.stats.live_step_s.get(live, 0.0) + now - t_step
             # The grammar rows take their tokens in one batched call.
             accepted = self.grammars.accept_batch(matchers, [int(chosen[s]) for s in grammar_rows])
             verdict = dict(zip(grammar_rows, accepted, strict=True))
@@ -447,47 +494,44 @@ class Engine:
         return self.graphs.run(("sample", b, *variant), step)
 
     def _choose_cpu(
-        self, b: int, variant: tuple[bool, str, bool], hidden: torch.Tensor
+        self, b: int, variant: tuple[bool, str, bool], hidden: torch.Tensor, live: list[int]
     ) -> torch.Tensor:
-        """``_choose`` for the CPU, from the final hidden states: a row whose grammar allows few
-        tokens (most steps outside free text) computes the logits of those tokens only, instead of
-        the whole vocabulary's; the draw is the same (the cumulative sum only rises at allowed
-        tokens, in the same order)."""
+        """``_choose`` for the CPU, from the final hidden states, for the ``live`` slots: a row
+        whose grammar allows few tokens (most steps outside free text) computes the logits of
+        those tokens only, instead of the whole vocabulary's; the draw is the same (the cumulative
+        sum only rises at allowed tokens, in the same order)."""
         use_top_p, mode, unit = variant
         words = self._d_bitmask[:b] & self._keep_words
         counts = count_allowed(words).tolist()
         ints, floats = self._d_ints, self._d_floats
         out = torch.zeros(b, dtype=torch.long)
-        dense = [r for r in range(b) if counts[r] > SPARSE_ROW_LIMIT]
-        if dense:
-            d = torch.tensor(dense)
-            out[d] = choose_tokens(
-                self.decoder.logits(hidden[d]),
-                unpack_bitmask(words[d], self.vocab),
-                floats[0, d],
-                floats[1, d],
-                ints[2, d],
-                ints[3, d],
+
+        def draw(rows: torch.Tensor, logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+            return choose_tokens(
+                logits,
+                allowed,
+                floats[0, rows],
+                floats[1, rows],
+                ints[2, rows],
+                ints[3, rows],
                 use_top_p,
                 mode,
                 unit,
             )
-        for r in range(b):
+
+        dense = [r for r in live if counts[r] > SPARSE_ROW_LIMIT]
+        # batch_invariant: one row at a time, so that the output layer's kernel sees the same
+        # shape whatever else is in the batch.
+        groups = [[r] for r in dense] if self.batch_invariant else [dense] if dense else []
+        for group in groups:
+            d = torch.tensor(group)
+            out[d] = draw(d, self.decoder.logits(hidden[d]), unpack_bitmask(words[d], self.vocab))
+        for r in live:
             if counts[r] > SPARSE_ROW_LIMIT or not counts[r]:
                 continue
             idx = allowed_tokens(words[r])
             logits = self.decoder.logits_at(hidden[r], idx)[None]
-            pick = choose_tokens(
-                logits,
-                torch.ones_like(logits, dtype=torch.bool),
-                floats[0, r : r + 1],
-                floats[1, r : r + 1],
-                ints[2, r : r + 1],
-                ints[3, r : r + 1],
-                use_top_p,
-                mode,
-                unit,
-            )
+            pick = draw(torch.tensor([r]), logits, torch.ones_like(logits, dtype=torch.bool))
             out[r] = idx[pick[0]]
         return out
 
@@ -506,11 +550,15 @@ class Engine:
         row.tokens.append(tok)
         piece = self._token_bytes[tok]
         row.text += piece
-        if p.stop and row.watch.stop_hit(bytes(row.text), len(piece)):
+        if p.stop and (at := row.watch.stop_at(bytes(row.text), len(piece))) is not None:
+            del row.text[at:]
             row.finish, row.cut_off = FINISH_STOP, row.grammar is not None
             return True
-        if len(row.tokens) >= p.max_new_tokens or row.pos + 2 >= self.decoder.scratch:
-            row.finish, row.cut_off = FINISH_LENGTH, True
+        # The next input would go to position pos + 1, the last a sequence may use is scratch - 1.
+        if len(row.tokens) >= p.max_new_tokens or row.pos + 1 >= self.decoder.scratch:
+            complete = row.matcher is not None and self._completes(row.matcher)
+            row.finish = FINISH_COMPLETE if complete else FINISH_LENGTH
+            row.cut_off = not complete
             return True
         if row.watch.out_of_time(now):
             row.finish, row.cut_off = FINISH_TIME, True
@@ -518,6 +566,11 @@ class Engine:
         row.next_input = tok
         row.pos += 1
         return False
+
+    def _completes(self, matcher: Any) -> bool:
+        """Whether the grammar of ``matcher`` takes a stop token now (the artifact is complete at
+        the end of the budget); the matcher is spent after."""
+        return self.grammars.accept(matcher, self.stop_ids[0]) and self.grammars.terminated(matcher)
 
     def _compact(self, slots: list[_Row | None]) -> tuple[int, list[_Row | None]]:
         """Move the live rows into the lowest slots when they fit a smaller batch."""

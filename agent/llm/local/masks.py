@@ -6,7 +6,7 @@ token ``32 * i + j``; both xgrammar and llguidance write this layout. ``MaskFill
 a batch on a worker thread (each engine spreads the rows over its own native threads) while the
 caller runs the forward pass; the result is copied to the device and applied there.
 
-Special tokens (``<|im_start|>``, ``<|extra_0|>``...) and the embedding's padding rows are banned
+Special and added tokens (``<|im_start|>``, ``<|extra_0|>``, ``<tool_call>``...) and the embedding's padding rows are banned
 here, whatever a grammar allows: xgrammar reads such added tokens as plain text, so without this a
 JSON string could contain ``<|im_start|>``. Stop tokens stay under the grammar's control: it allows
 them exactly when the artifact is complete.
@@ -265,15 +265,16 @@ def pack_bits(allowed: torch.Tensor) -> torch.Tensor:
 
 
 def banned_tokens(tokenizer: Any, vocab: int, stop_ids: list[int]) -> torch.Tensor:
-    """Bool ``[vocab]``: tokens never sampled — every special or added control token but the stop
-    tokens, and the embedding rows past the tokenizer."""
+    """Bool ``[vocab]``: tokens never sampled — every special token and every added token but the
+    stop tokens, and the embedding rows past the tokenizer. Added tokens are banned whether or not
+    they are marked special: Qwen2.5 ships ``<tool_call>`` and ``<|fim_prefix|>`` ... as added
+    tokens with ``special: false``, and a grammar engine would read them as plain text."""
     banned = torch.zeros(vocab, dtype=torch.bool)
     n = len(tokenizer)
     if n < vocab:
         banned[n:] = True
     special: set[int] = set(getattr(tokenizer, "all_special_ids", []) or [])
-    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    special.update(i for i, tok in added.items() if getattr(tok, "special", True))
+    special.update(getattr(tokenizer, "added_tokens_decoder", None) or {})
     for i in special - set(stop_ids):
         if 0 <= i < vocab:
             banned[i] = True

@@ -53,9 +53,10 @@ class SamplingParams:
     ``n`` samples share the prompt's prefill. ``temperature`` 0 is greedy (argmax); otherwise
     tokens are drawn from the softmax of logits / temperature, restricted to the smallest set of
     most likely tokens whose probability reaches ``top_p``. Sample ``i`` uses seed
-    ``sample_seed(seed, i)``. A sample ends at a stop token, at one of the ``stop`` strings (which
-    is kept in the text), after ``max_new_tokens`` tokens, or when ``time_budget_s`` seconds have
-    passed since generation started (None: no limit). ``ignore_eos`` suppresses stop tokens
+    ``sample_seed(seed, i)``. A sample ends at a stop token, at one of the ``stop`` strings (the
+    text is cut where it begins, as OpenAI-style servers do; the token that completed it stays in
+    ``token_ids``), after ``max_new_tokens`` tokens, or when ``time_budget_s`` seconds have passed
+    since generation started (None: no limit; a sample that has not begun by then gets no token). ``ignore_eos`` suppresses stop tokens
     (benchmarks that need a fixed number of steps).
     """
 
@@ -186,10 +187,16 @@ class StopWatch:
         budget = self.params.time_budget_s
         return budget is not None and now - self.started > budget
 
-    def stop_hit(self, generated: bytes, added: int) -> bool:
-        """Whether one of the stop strings ends inside the last ``added`` bytes of ``generated``."""
+    def stop_at(self, generated: bytes, added: int) -> int | None:
+        """Where the first stop string that ends inside the last ``added`` bytes of ``generated``
+        begins (a byte offset), or None. Earlier bytes were searched when they were added."""
+        found = None
         for s in self.params.stop:
             sb = s.encode("utf-8")
-            if sb and sb in generated[-(len(sb) + added - 1) :]:
-                return True
-        return False
+            if not sb:
+                continue
+            start = max(len(generated) - added - len(sb) + 1, 0)
+            i = generated.find(sb, start)
+            if i >= 0 and (found is None or i < found):
+                found = i
+        return found
