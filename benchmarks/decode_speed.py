@@ -8,11 +8,14 @@ shape and batch size (1, 8, 32) it times, in one run:
 - the engine under the five-element schema grammar, and under a PDDL domain grammar (blocksworld);
 - HF ``generate`` with its default (dynamic) cache, eager, and with a static cache.
 
-It prints tokens per second, milliseconds per step, the ratio of constrained to unconstrained time
-per step (at the same batch size: steps after samples finish and the batch shrinks are left out),
+Each batch size gets its own engine (``max_batch`` = the batch: the engine runs every step at that
+one shape, so that samples do not depend on their batch). It prints tokens per second, milliseconds
+per step, the ratio of constrained to unconstrained time per step (over steps where all of the
+batch's samples are live: the tail after some finish is left out),
 the ratio to HF eager, and the fraction of the memory-bandwidth limit reached: the bytes a step must
 read (the weights, plus each sequence's keys and values so far) over the card's bandwidth. It writes
-everything to a JSON report and checks the targets:
+everything to a JSON report, rewritten after every batch size (a measurement that fails, say out of
+memory, is recorded as its error and the run goes on), and checks the targets:
 
 - batch 1, 7B shape: at least 70% of the memory-bandwidth limit;
 - constrained / unconstrained time per step at most 1.05 at batch 32;
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import sys
 import time
@@ -122,8 +126,8 @@ def time_engine(
     warmup = time.perf_counter() - t0
     samples = engine.generate([request])[0]
     st = engine.stats
-    full_steps = st.batch_sizes.get(batch, 0)
-    full_s = st.step_s.get(batch, 0.0)
+    full_steps = st.live_steps.get(batch, 0)
+    full_s = st.live_step_s.get(batch, 0.0)
     return {
         "warmup_s": warmup,
         "steps": st.steps,
@@ -133,6 +137,7 @@ def time_engine(
         "full_batch_steps": full_steps,
         "ms_per_step": 1e3 * full_s / full_steps if full_steps else None,
         "mask_wait_ms_per_step": 1e3 * st.mask_wait_s / st.steps if st.steps else 0.0,
+        "mask_bound_fraction": st.mask_bound_steps / st.steps if st.steps else 0.0,
         "cut_off": sum(s.cut_off for s in samples) if grammar is not None else None,
         "mean_length": sum(len(s.token_ids) for s in samples) / len(samples),
     }
@@ -221,18 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     max_len = 1 << (args.prompt_tokens + args.tokens + 64).bit_length()
     for shape in args.shapes:
-        model = build_model(shape, device, dtype, args.seed)
-        engine = Engine(
-            model,
-            tok,
-            max_batch=max(args.batch),
-            max_len=max_len,
-            grammar_engine_name=args.grammar_engine,
-            threads=args.threads,
-            torch_threads=args.torch_threads,
-        )
-        prompt = prompt_text(engine, args.prompt_tokens)
-        ids = engine.encode(prompt)
+        entry: dict[str, Any] = {"batch": {}}
+        report["shapes"][shape] = entry
+        try:
+            model = build_model(shape, device, dtype, args.seed)
+        except (RuntimeError, MemoryError) as e:  # torch's out-of-memory error is a RuntimeError
+            entry["error"] = _failure(e, cuda)
+            print(f"{shape}: cannot build the model: {entry['error']}")
+            continue
+        wbytes = weight_bytes(model)
+        entry["weight_bytes"] = wbytes
         blocks = PddlGrammar(_blocksworld())
         grammars: dict[str, Grammar | None] = {
             "unconstrained": None,
@@ -241,55 +244,110 @@ def main(argv: list[str] | None = None) -> int:
                 parse_objects(" ".join(f"b{i}" for i in range(1, 9)), blocks.domain)
             ),
         }
-        wbytes = weight_bytes(model)
-        kv_token = engine.decoder.kv_bytes_per_token
-        entry: dict[str, Any] = {
-            "weight_bytes": wbytes,
-            "kv_bytes_per_token": kv_token,
-            "batch": {},
-        }
         for b in args.batch:
             row: dict[str, Any] = {}
-            for name, grammar in grammars.items():
-                row[name] = time_engine(engine, prompt, grammar, b, args.tokens)
-            if not args.no_hf:
-                pad = tok.pad_token_id
-                row["hf_eager"] = time_hf(model, ids, b, args.tokens, False, device, pad)
-                row["hf_static"] = time_hf(model, ids, b, args.tokens, True, device, pad)
-            un = row["unconstrained"]
-            ctx = len(ids) + args.tokens / 2
-            step_bytes = wbytes + b * ctx * kv_token
-            row["bytes_per_step"] = step_bytes
-            for name in ("unconstrained", "hf_eager", "hf_static"):
-                if name in row and bw and row[name]["ms_per_step"]:
-                    row[name]["bandwidth_fraction"] = step_bytes / (
-                        bw * row[name]["ms_per_step"] / 1e3
-                    )
-            for name in ("five-element", "pddl"):
-                if row[name]["ms_per_step"] and un["ms_per_step"]:
-                    row[name]["ratio_to_unconstrained"] = (
-                        row[name]["ms_per_step"] / un["ms_per_step"]
-                    )
-            if "hf_eager" in row:
-                row["throughput_vs_hf_eager"] = un["tokens_per_s"] / row["hf_eager"]["tokens_per_s"]
-                row["throughput_vs_hf_static"] = (
-                    un["tokens_per_s"] / row["hf_static"]["tokens_per_s"]
+            engine: Engine | None = None
+            try:
+                engine = Engine(
+                    model,
+                    tok,
+                    max_batch=b,
+                    max_len=max_len,
+                    grammar_engine_name=args.grammar_engine,
+                    threads=args.threads,
+                    torch_threads=args.torch_threads,
                 )
+                prompt = prompt_text(engine, args.prompt_tokens)
+                ids = engine.encode(prompt)
+                entry["kv_bytes_per_token"] = engine.decoder.kv_bytes_per_token
+                for name, grammar in grammars.items():
+                    row[name] = _attempt(cuda, time_engine, engine, prompt, grammar, b, args.tokens)
+            except (RuntimeError, MemoryError) as e:
+                row["error"] = _failure(e, cuda)
+            finally:
+                if engine is not None:
+                    engine.close()
+                del engine
+                _free(cuda)
+            if not args.no_hf and "error" not in row:
+                pad = tok.pad_token_id
+                for name, static in (("hf_eager", False), ("hf_static", True)):
+                    row[name] = _attempt(
+                        cuda, time_hf, model, ids, b, args.tokens, static, device, pad
+                    )
+            if "error" not in row:
+                _derive(row, b, len(ids), args.tokens, wbytes, entry["kv_bytes_per_token"], bw)
             entry["batch"][b] = row
             _print_row(shape, b, row)
-        report["shapes"][shape] = entry
-        engine.close()
-        del engine, model
-        gc.collect()
-        if cuda:
-            torch.cuda.empty_cache()
+            _write(report, args.json)
+        del model
+        _free(cuda)
     report["targets"] = check_targets(report)
-    with open(args.json, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    _write(report, args.json)
     print(f"report: {args.json}")
     for name, verdict in report["targets"].items():
         print(f"target {name}: {verdict}")
     return 0
+
+
+def _derive(
+    row: dict[str, Any],
+    b: int,
+    prompt_len: int,
+    tokens: int,
+    wbytes: int,
+    kv_token: int,
+    bw: float | None,
+) -> None:
+    """Add the bandwidth fractions and the ratios to ``row``, where both sides were measured."""
+
+    def ms(name: str) -> float | None:
+        r = row.get(name)
+        return r.get("ms_per_step") if isinstance(r, dict) else None
+
+    step_bytes = wbytes + b * (prompt_len + tokens / 2) * kv_token
+    row["bytes_per_step"] = step_bytes
+    for name in ("unconstrained", "hf_eager", "hf_static"):
+        t = ms(name)
+        if bw and t:
+            row[name]["bandwidth_fraction"] = step_bytes / (bw * t / 1e3)
+    un = ms("unconstrained")
+    for name in ("five-element", "pddl"):
+        t = ms(name)
+        if t and un:
+            row[name]["ratio_to_unconstrained"] = t / un
+    for name in ("hf_eager", "hf_static"):
+        theirs = row.get(name, {}).get("tokens_per_s")
+        ours = row.get("unconstrained", {}).get("tokens_per_s")
+        if theirs and ours:
+            row[f"throughput_vs_{name}"] = ours / theirs
+
+
+def _attempt(cuda: bool, fn: Any, *args: Any) -> dict[str, Any]:
+    """``fn(*args)``, or ``{"error": ...}`` when it fails (out of memory, say)."""
+    try:
+        return dict(fn(*args))
+    except (RuntimeError, MemoryError) as e:
+        return {"error": _failure(e, cuda)}
+
+
+def _failure(e: BaseException, cuda: bool) -> str:
+    _free(cuda)
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def _free(cuda: bool) -> None:
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+
+
+def _write(report: dict[str, Any], path: str) -> None:
+    """Replace the report file at once (a reader never sees half of it)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    os.replace(tmp, path)
 
 
 def _blocksworld() -> Any:
@@ -305,20 +363,31 @@ def _fmt(x: Any, spec: str) -> str:
 
 
 def _print_row(shape: str, b: int, row: dict[str, Any]) -> None:
+    if "error" in row:
+        print(f"{shape:>5} batch {b:>3}: failed: {row['error']}")
+        return
+    failed = [f"{k}: {v['error']}" for k, v in row.items() if isinstance(v, dict) and "error" in v]
+    for line in failed:
+        print(f"{shape:>5} batch {b:>3}: failed: {line}")
     un = row["unconstrained"]
+    if "error" in un:
+        return
     print(
         f"{shape:>5} batch {b:>3}: ours {un['tokens_per_s']:9.1f} tok/s {_fmt(un['ms_per_step'], '7.3f')} ms/step"
         f"  bw {_fmt(un.get('bandwidth_fraction'), '.0%')}"
     )
     for name in ("five-element", "pddl"):
         r = row[name]
+        if "error" in r:
+            continue
         print(
             f"{'':>15} {name:13s} {_fmt(r['ms_per_step'], '7.3f')} ms/step"
             f"  x{_fmt(r.get('ratio_to_unconstrained'), '.3f')} of unconstrained"
-            f"  (mask wait {r['mask_wait_ms_per_step']:.3f} ms/step, mean length {r['mean_length']:.0f})"
+            f"  (mask wait {r['mask_wait_ms_per_step']:.3f} ms/step, masks the critical path in"
+            f" {r['mask_bound_fraction']:.0%} of steps, mean length {r['mean_length']:.0f})"
         )
     for name in ("hf_eager", "hf_static"):
-        if name in row:
+        if name in row and "error" not in row[name]:
             r = row[name]
             print(
                 f"{'':>15} {name:13s} {r['ms_per_step']:7.3f} ms/step {r['tokens_per_s']:9.1f} tok/s"
@@ -327,7 +396,7 @@ def _print_row(shape: str, b: int, row: dict[str, Any]) -> None:
     if "throughput_vs_hf_eager" in row:
         print(
             f"{'':>15} ours / HF eager x{row['throughput_vs_hf_eager']:.2f}, "
-            f"/ HF static x{row['throughput_vs_hf_static']:.2f}"
+            f"/ HF static x{_fmt(row.get('throughput_vs_hf_static'), '.2f')}"
         )
 
 

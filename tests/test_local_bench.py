@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,34 @@ def test_the_decode_benchmark_runs_on_a_tiny_shape(tmp_path: Path) -> None:
         assert row["throughput_vs_hf_eager"] > 0
     assert report["shapes"]["tiny"]["weight_bytes"] > 151_936 * 64 * 4  # the tied output layer
     assert set(report["targets"].values()) == {"not measured"}
+
+
+def test_a_failed_measurement_is_recorded_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of memory in one baseline (here: HF with a static cache) is that cell's error; the
+    other cells, the ratios that do not need it and the report file are all there."""
+    real = decode_speed.time_hf
+
+    def failing(*args: Any) -> dict[str, Any]:
+        if args[4]:  # static
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+        return real(*args)
+
+    monkeypatch.setattr(decode_speed, "time_hf", failing)
+    out = tmp_path / "decode_speed.json"
+    args = ["--shapes", "tiny", "--batch", "2", "--tokens", "4", "--prompt-tokens", "16"]
+    assert (
+        decode_speed.main([*args, "--threads", "1", "--torch-threads", "1", "--json", str(out)])
+        == 0
+    )
+    row = json.loads(out.read_text())["shapes"]["tiny"]["batch"]["2"]
+    assert row["hf_static"] == {
+        "error": "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    }
+    assert row["hf_eager"]["ms_per_step"] > 0 and row["throughput_vs_hf_eager"] > 0
+    assert "throughput_vs_hf_static" not in row
+    assert row["five-element"]["ratio_to_unconstrained"] > 0
 
 
 def test_card_bandwidths_and_verdicts() -> None:
