@@ -75,6 +75,24 @@ def test_cache_hits_skip_the_model(tmp_path: Path) -> None:
     assert (again.calls, again.cache_hits) == (0, 1)
 
 
+def test_a_reply_with_a_lone_surrogate_is_stored_and_sent_back(tmp_path: Path) -> None:
+    """JSON may escape a lone surrogate ("\\udbff"), which no UTF-8 text holds: the reply is kept
+    with U+FFFD in its place, cached, recorded, and quoted back in the repair turn."""
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    record = tmp_path / "r.jsonl"
+    bad = json.loads('"{\\"x\\": \\udbff"')
+    client = ChatClient("openai:fake", ReplayChatModel(replies=[bad] * 3), cache, record)
+    reply = client.complete([{"role": "user", "content": "model it \udc00"}])
+    assert reply == '{"x": \ufffd\ufffd\ufffd' and cache.get(next(iter(_keys(cache)))) == reply
+    assert json.loads(record.read_text(encoding="utf-8"))["reply"] == reply
+    answer = Agent(client, config=Config(cache="", max_attempts=2)).solve("a bakery", kind="milp")
+    assert answer.status is Status.ERROR and answer.attempts == 2
+
+
+def _keys(cache: ResponseCache) -> list[str]:
+    return [r[0] for r in cache._db.execute("SELECT key FROM replies")]
+
+
 def test_a_repeated_turn_is_not_answered_with_the_cached_failure(tmp_path: Path) -> None:
     """Attempts 2 and 3 of a repair can send identical messages; with a sampling model the third
     reply may differ, so the cache keeps one entry per occurrence."""

@@ -16,7 +16,8 @@ def request_key(model: str, messages: list[dict[str, str]], params: dict[str, An
     blob = json.dumps(
         {"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False
     )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # surrogatepass: a request may carry a lone surrogate (JSON can escape one); it still hashes.
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ResponseCache:

@@ -31,6 +31,16 @@ def _to_langchain(messages: list[Message]) -> list[BaseMessage]:
     return out
 
 
+def valid_text(text: str) -> str:
+    """``text`` with any lone surrogate (which a JSON string may escape, ``"\\udbff"``, but no
+    UTF-8 text can hold) replaced by U+FFFD: a model's reply is stored, hashed and sent back."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 class ChatClient:
     """Sends chat messages to one model and returns its text.
 
@@ -83,7 +93,8 @@ class ChatClient:
         return client
 
     def complete(self, messages: list[Message]) -> str:
-        """The model's reply text to ``messages``."""
+        """The model's reply text to ``messages`` (lone surrogates in either become U+FFFD)."""
+        messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
         base = request_key(
             f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id,
             messages,
@@ -112,6 +123,7 @@ class ChatClient:
                 f"the language model {self.model_id} failed: {type(e).__name__}: {e}"
             ) from e
         text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        text = valid_text(text)
         with self._lock:
             self.calls += 1
         if self.cache is not None:
