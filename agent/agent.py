@@ -299,7 +299,7 @@ class Agent:
         if result.has_solution:
             attempt.stage = "verify"
             t0 = time.perf_counter()
-            verification = kind.verify(validated, result)
+            verification = kind.verify(validated, result, opts)
             attempt.timings["verify"] = time.perf_counter() - t0
         return result, verification, kind.problem(validated, result, verification)
 

@@ -39,7 +39,7 @@ def explain_linear(lm: LinearModel, result: SolveResult, verification: Verificat
         lines.append(f"{word}: {verb} {goal} = {_num(result.objective)}.")
         if verification is not None:
             lines.append(
-                ("Verified independently: " if verification.ok else "Verification FAILED: ")
+                f"{verification.verdict}: "
                 + f"{verification.checked} checks, largest violation {verification.max_violation:.2g}."
             )
         nonzero = [

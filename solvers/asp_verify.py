@@ -106,6 +106,7 @@ def verify_asp(
                 if why == "timeout"
                 else f"the check could not run ({why}{': ' + detail if detail else ''})"
             ),
+            conclusive=False,
         )
     violations = [
         Violation(s, 1.0, "the program can never show this symbol") for s in found["never_shown"]

@@ -138,6 +138,8 @@ class Verification:
 
     ``max_violation`` is the largest absolute violation of any constraint, bound or integrality
     requirement (0 when all hold); ``objective`` is the objective recomputed from the values.
+    ``conclusive`` is False when the check itself could not finish (its time ran out): the answer
+    is then not verified, but nothing was found wrong with it either.
     """
 
     ok: bool
@@ -146,6 +148,14 @@ class Verification:
     objective: float | None
     violations: tuple[Violation, ...] = ()
     message: str = ""
+    conclusive: bool = True
+
+    @property
+    def verdict(self) -> str:
+        """How an explanation opens its line on the check."""
+        if self.ok:
+            return "Verified independently"
+        return "Verification FAILED" if self.conclusive else "Not verified"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,4 +167,5 @@ class Verification:
                 {"name": v.name, "amount": v.amount, "detail": v.detail} for v in self.violations
             ],
             "message": self.message,
+            "conclusive": self.conclusive,
         }

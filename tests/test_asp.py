@@ -469,3 +469,24 @@ def test_kind_reads_validates_and_solves() -> None:
     verification = ASP.verify(program, result)
     assert verification is not None and verification.ok
     assert artifact.to_json() == SQUARE
+
+
+def test_a_check_that_cannot_finish_is_inconclusive_and_bounded_by_the_limit() -> None:
+    """The check gets three times the solve's time but no more than the request's limit (at
+    least 5 s). A check that runs out of time finds nothing wrong: the answer is "not verified",
+    and it is no reason to rewrite the program."""
+    from agent.kinds.asp import verify_limits
+
+    slow = SolveResult(Status.OPTIMAL, "clingo", time_s=8.0, answer_set=())
+    assert verify_limits(slow).time_s == 24.0
+    assert verify_limits(slow, Options(Limits(time_s=10))).time_s == 10.0
+    assert verify_limits(slow, Options(Limits(time_s=1))).time_s == 5.0
+    opts = Options(Limits(time_s=5))
+    program = ASP.validate(ASP.read(SQUARE, "square.lp", opts), opts)
+    result = ASP.solve(program, opts)
+    late = verify_asp(program, result, Limits(time_s=0.001))
+    assert not late.ok and not late.conclusive and late.to_json()["conclusive"] is False
+    assert ASP.problem(program, result, late) is None
+    text = ASP.explain(program, result, late)
+    assert "Not verified: the check did not finish within 0.001 s" in text
+    assert "FAILED" not in text

@@ -94,7 +94,9 @@ class ApisKind:
             )
         return result
 
-    def verify(self, validated: ValidatedRequest, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: ValidatedRequest, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         """The plan must run (each call's inputs known), and what it asks for and what it costs must match
         clingo's independent derivation of what is missing."""
         if result.plan is None:

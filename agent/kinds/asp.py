@@ -26,9 +26,11 @@ ASP_SUFFIXES = (".asp", ".clingo", ".gringo")
 """File names that are clingo programs whatever they hold (``.lp`` is shared with CPLEX LP)."""
 
 
-def verify_limits(result: SolveResult) -> Limits:
-    """Time for the independent check: three times the solve's wall time, at least 5 s."""
-    return Limits(time_s=max(5.0, 3.0 * result.time_s))
+def verify_limits(result: SolveResult, opts: Options | None = None) -> Limits:
+    """Time for the independent check: three times the solve's wall time, but no more than the
+    request's time limit, and at least 5 s."""
+    cap = opts.limits.time_s if opts is not None else float("inf")
+    return Limits(time_s=max(5.0, min(3.0 * result.time_s, cap)))
 
 
 class AspKind:
@@ -93,12 +95,14 @@ class AspKind:
                 Status.ERROR, "clingo", message=f"clingo rejected the program: {e.feedback()}"
             )
 
-    def verify(self, validated: AspProgram, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: AspProgram, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         if result.answer_set is None:
             return None
         from solvers.asp_verify import verify_asp
 
-        return verify_asp(validated, result, verify_limits(result))
+        return verify_asp(validated, result, verify_limits(result, opts))
 
     def explain(
         self, validated: AspProgram, result: SolveResult, verification: Verification | None
@@ -108,7 +112,7 @@ class AspKind:
     def problem(
         self, validated: AspProgram, result: SolveResult, verification: Verification | None
     ) -> ArtifactError | None:
-        if verification is not None and not verification.ok:
+        if verification is not None and not verification.ok and verification.conclusive:
             return verification_failure(verification, "answer set")
         if result.status in (Status.OPTIMAL, Status.FEASIBLE):
             return None
@@ -184,11 +188,7 @@ def explain_answer_set(
                 head += "; clingo minimizes, so #maximize weights count as negative"
         lines.append(head + ".")
         if verification is not None:
-            lines.append(
-                ("Verified independently: " if verification.ok else "Verification FAILED: ")
-                + verification.message
-                + "."
-            )
+            lines.append(f"{verification.verdict}: " + verification.message + ".")
         groups = group_atoms(result.answer_set)
         if not groups:
             lines.append("The answer set is empty: no shown atom is true.")

@@ -58,7 +58,9 @@ class Kind(Protocol):
         """Run the solver within ``options.limits``; outcomes are statuses."""
         ...
 
-    def verify(self, validated: Any, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: Any, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         """Re-check a solution independently (None when there is nothing to check)."""
         ...
 

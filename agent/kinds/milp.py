@@ -75,7 +75,9 @@ class MilpKind:
 
         return highs.solve(validated, options.limits)
 
-    def verify(self, validated: LinearModel, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: LinearModel, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         return verify_linear(validated, result) if result.has_solution else None
 
     def explain(

@@ -136,7 +136,9 @@ class PddlKind:
             result = replace(result, diagnosis=Diagnosis("unreachable", summary, tuple(hints)))
         return result
 
-    def verify(self, validated: ValidatedTask, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: ValidatedTask, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         if result.plan is None:
             return None
         plan = list(result.plan)

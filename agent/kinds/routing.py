@@ -71,7 +71,9 @@ class RoutingKind:
             return routing_exact.solve(validated, options.limits)
         return routing_pyvrp.solve(validated, options.limits)
 
-    def verify(self, validated: RoutingSpec, result: SolveResult) -> Verification | None:
+    def verify(
+        self, validated: RoutingSpec, result: SolveResult, opts: Options | None = None
+    ) -> Verification | None:
         if result.routes is None:
             return None
         from solvers.routing_verify import verify_routes
@@ -125,11 +127,7 @@ def explain_routes(
     )
     lines = [f"{len(result.routes)} route(s), {what} {result.objective:.6g} ({conv}); {how}."]
     if verification is not None:
-        lines.append(
-            ("Verified independently: " if verification.ok else "Verification FAILED: ")
-            + verification.message
-            + "."
-        )
+        lines.append(f"{verification.verdict}: " + verification.message + ".")
     for n, r in enumerate(result.routes[:MAX_ROUTES_SHOWN], 1):
         stops = " -> ".join(str(s[1]) if s[0] == "client" else f"{s[0]} {s[1]}" for s in r["stops"])
         lines.append(f"  route {n} ({r['vehicle']}): {r['start']} -> {stops} -> {r['end']}")
