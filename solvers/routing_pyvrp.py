@@ -126,7 +126,11 @@ def build_data(spec: RoutingSpec) -> Any:
         by_time = objective == "total_duration"
         vehicle_types.append(
             pyvrp.VehicleType(
-                num_available=v.count if v.count is not None else max(1, n_jobs),
+                # Each route PyVRP uses serves a client or a shipment: more vehicles than jobs
+                # would only make it reserve room for routes that stay empty.
+                num_available=min(v.count, max(1, n_jobs))
+                if v.count is not None
+                else max(1, n_jobs),
                 capacity=_loads(v.capacity, ls, dims, up=False) if v.capacity else [INT_MAX] * dims,
                 start_depot=depot_ix[spec.start_of(v)],
                 end_depot=depot_ix[spec.end_of(v)],

@@ -6,6 +6,7 @@ the objective are recomputed from the spec and the routes alone.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,7 +326,18 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
     objective = (
         route_objective(spec, routes) if not any(v.name.startswith("stop ") for v in viol) else None
     )
-    if objective is not None and result.objective is not None:
+    if objective is not None and not math.isfinite(objective):
+        checked += 1
+        bad(
+            "objective",
+            1.0,
+            f"the recomputed objective is {objective}, not a finite number (check the "
+            "coordinates, distances and speed)",
+        )
+    elif result.objective is not None and not math.isfinite(result.objective):
+        checked += 1
+        bad("objective", 1.0, f"the claimed objective is {result.objective}, not a finite number")
+    elif objective is not None and result.objective is not None:
         checked += 1
         if abs(objective - result.objective) > TOL * max(1.0, abs(objective)):
             bad(

@@ -8,11 +8,14 @@ Solomon: the DIMACS convention, truncated to one decimal, as the published best-
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
+import numpy as np
+
 from agent.errors import ArtifactError, Diagnostic, InputError
-from formalizers.routing.spec import RoutingSpec, parse_spec
+from formalizers.routing.spec import MAX_CLIENTS, MAX_LOCATIONS, RoutingSpec, parse_spec
 
 ROUTING_SUFFIXES = (".vrp", ".tsp", ".vrptw")
 """File names read as VRPLIB/TSPLIB whatever they hold."""
@@ -91,27 +94,175 @@ def _from_solomon(text: str) -> RoutingSpec:
     return parse_spec(data)
 
 
-def _from_vrplib(text: str) -> RoutingSpec:
-    from vrplib.parse import parse_vrplib
+_EDGE_FORMATS = {
+    # format -> (the lower triangle?, with the diagonal?); a COL format of a symmetric matrix
+    # lists the same entries in the same order as the ROW format of the other triangle.
+    "LOWER_ROW": (True, False),
+    "UPPER_COL": (True, False),
+    "UPPER_ROW": (False, False),
+    "LOWER_COL": (False, False),
+    "LOWER_DIAG_ROW": (True, True),
+    "UPPER_DIAG_COL": (True, True),
+    "UPPER_DIAG_ROW": (False, True),
+    "LOWER_DIAG_COL": (False, True),
+}
+
+_ROW_WIDTH = {
+    "node_coord": (3, 3),
+    "demand": (2, 1000),
+    "time_window": (3, 3),
+    "service_time": (2, 2),
+}
+"""Per-node sections read here: (fewest, most) numbers on a row, the node number included."""
+
+_ROW_SHAPE = {
+    "node_coord": "a node number and two coordinates",
+    "demand": "a node number and its demand",
+    "time_window": "a node number and a window's start and end",
+    "service_time": "a node number and a service time",
+}
+
+
+def _numbers(section: list[str]) -> list[list[float]]:
+    """The rows of a data section as numbers; ``InputError`` naming the section and row of the
+    first value that is not a finite number."""
+    title = section[0].strip(" :").upper()
+    rows = []
+    for k, line in enumerate(section[1:], 1):
+        try:
+            row = [float(tok) for tok in line.split()]
+        except ValueError:
+            row = []
+        if not row or not all(math.isfinite(v) for v in row):
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            raise InputError(f"{title}, row {k} ({shown!r}): every value must be a finite number")
+        rows.append(row)
+    return rows
+
+
+def _edge_weights(values: list[float], fmt: str, n: int) -> np.ndarray:
+    """The n-by-n matrix of an EXPLICIT ``EDGE_WEIGHT_SECTION``, read as one stream of values
+    (TSPLIB lets a file wrap its rows anywhere)."""
+    if fmt == "FULL_MATRIX":
+        expected = n * n
+    elif fmt in _EDGE_FORMATS:
+        diag = _EDGE_FORMATS[fmt][1]
+        expected = n * (n + 1) // 2 if diag else n * (n - 1) // 2
+    else:
+        known = ", ".join(["FULL_MATRIX", *_EDGE_FORMATS])
+        raise InputError(f"EDGE_WEIGHT_FORMAT {fmt or '(missing)'} is not supported ({known} are)")
+    if len(values) != expected:
+        raise InputError(
+            f"EDGE_WEIGHT_SECTION has {len(values):,} values, but EDGE_WEIGHT_FORMAT {fmt} with "
+            f"DIMENSION {n:,} needs {expected:,}"
+        )
+    data = np.asarray(values, dtype=float)
+    if fmt == "FULL_MATRIX":
+        return data.reshape(n, n)
+    lower, diag = _EDGE_FORMATS[fmt]
+    m = np.zeros((n, n))
+    rows, cols = (np.tril_indices if lower else np.triu_indices)(
+        n, 0 if diag else (-1 if lower else 1)
+    )
+    m[rows, cols] = data
+    m[cols, rows] = data
+    return m
+
+
+def _read_vrplib(text: str) -> dict[str, Any]:
+    """The specifications and sections of a VRPLIB/TSPLIB file, with vrplib's own reader for the
+    layout and the per-node sections; every value checked to be a finite number, naming the row
+    that is not. ``edge_weight`` is left as the flat list of its values."""
+    from vrplib.parse.parse_utils import text2lines
+    from vrplib.parse.parse_vrplib import (
+        group_specifications_and_sections,
+        parse_section,
+        parse_specification,
+    )
 
     try:
-        inst = parse_vrplib(text, compute_edge_weights=False)
-    except Exception as e:  # the reader raises bare ValueError/IndexError on malformed files
+        specs, sections = group_specifications_and_sections(text2lines(text))
+        inst: dict[str, Any] = dict(parse_specification(line) for line in specs)
+    except Exception as e:  # the reader raises bare ValueError/RuntimeError on malformed files
         raise InputError(f"not a readable VRPLIB/TSPLIB file: {e}") from e
+    for section in sections:
+        title = section[0].strip(" :").upper()
+        name = title.removesuffix("_SECTION").lower()
+        if name in inst:
+            raise InputError(f"{title} appears twice, or also as a specification")
+        if name not in (*_ROW_WIDTH, "depot", "edge_weight"):
+            continue  # DISPLAY_DATA_SECTION and the like: not used here
+        rows = _numbers(section)
+        if name == "edge_weight":
+            inst[name] = [v for row in rows for v in row]
+            continue
+        if name == "depot":
+            inst[name] = [v for row in rows for v in row]
+            continue
+        low, high = _ROW_WIDTH[name]
+        for k, row in enumerate(rows, 1):
+            if not low <= len(row) <= high:
+                raise InputError(f"{title}, row {k} ({section[k]!r}): expected {_ROW_SHAPE[name]}")
+        try:
+            inst[name] = parse_section(section, inst)[1]
+        except Exception as e:
+            raise InputError(f"{title} is not readable: {e}") from e
+    return inst
+
+
+def _from_vrplib(text: str) -> RoutingSpec:
+    inst = _read_vrplib(text)
     ewt = str(inst.get("edge_weight_type", "EUC_2D")).upper()
-    n = int(inst.get("dimension", 0)) or len(inst.get("node_coord", []))
     coords = inst.get("node_coord")
-    data: dict[str, Any] = {"name": inst.get("name", "")}
-    if ewt in _ROUNDING and coords is not None:
+    dim = inst.get("dimension")
+    if dim is None and coords is not None:
+        dim = len(coords)
+    if isinstance(dim, float) and dim.is_integer():
+        dim = int(dim)
+    if not isinstance(dim, int) or dim < 1:
+        raise InputError(f"DIMENSION must be a whole number of nodes, at least 1; it is {dim!r}")
+    n = dim
+    if n > MAX_LOCATIONS:
+        raise InputError(
+            f"DIMENSION {n:,} is more than this service solves: at most {MAX_LOCATIONS:,} nodes"
+        )
+    for name in _ROW_WIDTH:
+        if name in inst and len(inst[name]) != n:
+            raise InputError(
+                f"DIMENSION is {n:,} but {name.upper()}_SECTION has {len(inst[name]):,} rows; "
+                "give one row per node"
+            )
+    raw_depots = inst.get("depot", [1.0])
+    depots: list[int] = []
+    for v in raw_depots:
+        if v == -1:
+            break
+        if not (v.is_integer() and 1 <= v <= n):
+            raise InputError(f"DEPOT_SECTION names node {v:g}, which is not a node 1..{n:,}")
+        depots.append(int(v))
+    if not depots:
+        raise InputError("DEPOT_SECTION names no depot")
+    if n - len(set(depots)) > MAX_CLIENTS:
+        raise InputError(
+            f"{n - len(set(depots)):,} clients is more than this service solves: at most "
+            f"{MAX_CLIENTS:,}"
+        )
+    data: dict[str, Any] = {"name": str(inst.get("name", ""))}
+    if ewt in _ROUNDING:
+        if coords is None:
+            raise InputError(f"EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION; there is none")
         data["rounding"] = _ROUNDING[ewt]
         data["locations"] = [
             {"id": i + 1, "x": float(x), "y": float(y)} for i, (x, y) in enumerate(coords)
         ]
     elif ewt == "EXPLICIT":
-        from vrplib.parse.parse_distances import parse_distances
-
-        matrix = parse_distances(**inst)
-        data["distance_matrix"] = [[float(v) for v in row] for row in matrix]
+        if "edge_weight" not in inst:
+            raise InputError(
+                "EDGE_WEIGHT_TYPE EXPLICIT needs an EDGE_WEIGHT_SECTION; there is none"
+            )
+        fmt = str(inst.get("edge_weight_format", "")).upper()
+        matrix = _edge_weights(inst["edge_weight"], fmt, n)
+        data["distance_matrix"] = matrix.tolist()
         data["locations"] = [
             {
                 "id": i + 1,
@@ -127,8 +278,7 @@ def _from_vrplib(text: str) -> RoutingSpec:
         raise InputError(
             f"EDGE_WEIGHT_TYPE {ewt} is not supported yet (EUC_2D, CEIL_2D and EXPLICIT are)"
         )
-    depots = [int(d) + 1 for d in inst.get("depot", [0])]
-    data["depots"] = [{"id": d} for d in depots]
+    data["depots"] = [{"id": d} for d in dict.fromkeys(depots)]
     demand = inst.get("demand")
     tw = inst.get("time_window")
     service = inst.get("service_time")
@@ -138,7 +288,7 @@ def _from_vrplib(text: str) -> RoutingSpec:
             continue
         c: dict[str, Any] = {"id": i}
         if demand is not None:
-            c["demand"] = [float(demand[i - 1])]
+            c["demand"] = [float(v) for v in np.atleast_1d(demand[i - 1])]
         if tw is not None:
             c["tw_early"], c["tw_late"] = float(tw[i - 1][0]), float(tw[i - 1][1])
         if service is not None:
@@ -147,10 +297,24 @@ def _from_vrplib(text: str) -> RoutingSpec:
     data["clients"] = clients
     vt: dict[str, Any] = {}
     if "capacity" in inst:
-        vt["capacity"] = [float(inst["capacity"])]
-    if str(inst.get("type", "")).upper().startswith("TSP"):
+        vt["capacity"] = [_finite(inst["capacity"], "CAPACITY")]
+    if str(inst.get("type", "")).upper().startswith(("TSP", "ATSP")):
         vt["count"] = 1
     elif "vehicles" in inst:
-        vt["count"] = int(inst["vehicles"])
+        vehicles = _finite(inst["vehicles"], "VEHICLES")
+        if not vehicles.is_integer():
+            raise InputError(f"VEHICLES must be a whole number; it is {vehicles:g}")
+        vt["count"] = int(vehicles)
     data["vehicle_types"] = [vt]
     return parse_spec(data)
+
+
+def _finite(value: Any, key: str) -> float:
+    """A specification's value as a finite number, or ``InputError`` naming the key."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not math.isfinite(v):
+        raise InputError(f"{key} must be a finite number; it is {value!r}")
+    return v

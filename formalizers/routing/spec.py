@@ -23,6 +23,13 @@ MAX_CLIENTS = 5_000
 MAX_LOCATIONS = 6_000
 """Largest number of locations (a distance matrix of this size holds 36 million entries)."""
 
+MAX_VEHICLES = 100_000
+"""Largest ``count`` of one vehicle type (leave ``count`` out for as many as needed)."""
+
+MAX_COORDINATE = 1e12
+"""Largest coordinate, in absolute value: beyond it distances lose their integer precision in the
+solver (or overflow to infinity)."""
+
 Id = int | str
 """A location's identifier: a file's node number or a name."""
 
@@ -274,6 +281,17 @@ def check_spec(spec: RoutingSpec) -> list[str]:
             )
         elif any(v < 0 or not math.isfinite(v) for row in m for v in row):
             errs.append(f"{name} has a negative or non-finite entry")
+    far = [
+        str(loc.id)
+        for loc in spec.locations
+        if any(v is not None and not abs(v) <= MAX_COORDINATE for v in (loc.x, loc.y))
+    ]
+    if far:
+        errs.append(
+            f"location coordinates must be finite numbers of at most {MAX_COORDINATE:g} in absolute "
+            f"value; not so for: {', '.join(far[:10])}"
+        )
+    errs += _non_finite(spec)
     if spec.distance_matrix is None:
         missing = [str(loc.id) for loc in spec.locations if loc.x is None or loc.y is None]
         if missing:
@@ -351,6 +369,11 @@ def check_spec(spec: RoutingSpec) -> list[str]:
         who = spec.vehicle_name(k)
         if v.count is not None and v.count < 1:
             errs.append(f"{who}: count must be at least 1 (leave it out for as many as needed)")
+        if v.count is not None and v.count > MAX_VEHICLES:
+            errs.append(
+                f"{who}: count {v.count:,} is more than the {MAX_VEHICLES:,} vehicles of a type "
+                "this service takes (leave it out for as many as needed)"
+            )
         if any(q < 0 for q in v.capacity):
             errs.append(f"{who}: capacity must be zero or more")
         refs: list[tuple[str, Id | None]] = [
@@ -383,6 +406,48 @@ def check_spec(spec: RoutingSpec) -> list[str]:
                 "give the energy limit or leave recharge_depots out"
             )
     return errs
+
+
+def _non_finite(spec: RoutingSpec) -> list[str]:
+    """A sentence for each part of ``spec`` with a NaN or infinite number (coordinates and the
+    matrices are checked on their own)."""
+    out: list[str] = []
+
+    def check(who: str, values: Any) -> None:
+        bad = [v for v in values if v is not None and not math.isfinite(v)]
+        if bad:
+            out.append(
+                f"{who} has a value that is not a finite number ({bad[0]}); leave a limit out "
+                "rather than making it infinite"
+            )
+
+    check("speed", [spec.speed])
+    check("min_collect", spec.min_collect or [])
+    for d in spec.depots:
+        check(f"depot {d.id!r}", [d.tw_early, d.tw_late])
+    for c in spec.clients:
+        check(
+            f"client {c.id!r}",
+            [*c.demand, *c.pickup, c.tw_early, c.tw_late, c.service, c.prize, c.cost],
+        )
+    for s in spec.shipments:
+        check(
+            f"shipment {s.name!r}",
+            [
+                *s.amount,
+                *(s.pickup_tw or ()),
+                *(s.delivery_tw or ()),
+                s.pickup_service,
+                s.delivery_service,
+                s.prize,
+            ],
+        )
+    for k, v in enumerate(spec.vehicle_types):
+        check(
+            spec.vehicle_name(k),
+            [*v.capacity, v.max_distance, v.max_duration, v.fixed_cost, v.tw_early, v.tw_late],
+        )
+    return out
 
 
 def _diagnostics(e: ValidationError) -> list[Diagnostic]:
