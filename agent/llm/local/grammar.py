@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -563,10 +564,21 @@ ROUTING_NON_NEGATIVE = {
 """Numbers ``check_spec`` wants zero or more (by model and field); a field not in the schema is
 skipped, so the spec may change under this table.
 
-A cost of stating these bounds: xgrammar (0.2.8) compiles a number with a ``minimum`` into digits
+A cost of stating bounds (every number of a specialised grammar has some, ``ROUTING_FINITE``):
+xgrammar (0.2.8) compiles a number with a ``minimum`` into digits
 with at most six decimals and no exponent, so such a number is written to six decimals
 (``5.385165``, not ``5.385164807134504``; ``1e-05`` as ``0.00001``). The general grammar has no such
 bounds and no such limit."""
+
+ROUTING_LIMITS = {"VehicleType": {"count": "MAX_VEHICLES"}}
+"""Numbers ``check_spec`` wants at most a limit of the spec's module (named here), by model and
+field."""
+
+ROUTING_FINITE = ("MAX_COORDINATE", 1e12)
+"""Every other number of a specialised routing grammar lies within plus or minus this limit of the
+spec's module (or the number given, where it has none): coordinates must, and with a bound xgrammar
+writes plain digits, never an exponent, so no number reads as infinity (``1e999``), which
+``check_spec`` refuses. (Such ranges cost llguidance lexer work: ``masks.LLG_LEXER_FUEL``.)"""
 
 ROUTING_POSITIVE = {"VehicleType": ("max_distance_between_recharges",)}
 """Numbers ``check_spec`` wants above zero."""
@@ -647,6 +659,21 @@ def _numbers(node: dict[str, Any], change: dict[str, Any]) -> None:
     def fn(n: dict[str, Any]) -> None:
         if n.get("type") in ("number", "integer"):
             n.update(change)
+
+    _walk_schema(node, fn)
+
+
+def _within(node: dict[str, Any], limit: float) -> None:
+    """Every number and integer schema under ``node`` lies within ``[-limit, limit]``, keeping any
+    tighter bound it has."""
+
+    def fn(n: dict[str, Any]) -> None:
+        if n.get("type") not in ("number", "integer"):
+            return
+        lim: float = int(limit) if n["type"] == "integer" else limit
+        n["maximum"] = min(n.get("maximum", lim), lim)
+        if "minimum" not in n and "exclusiveMinimum" not in n:
+            n["minimum"] = -lim
 
     _walk_schema(node, fn)
 
@@ -749,6 +776,15 @@ def _routing_variant(
                 _numbers(props(owner)[f], {"minimum": 1})
                 for a in _arrays(props(owner)[f]):
                     a["minItems"] = max(int(a.get("minItems", 0)), 1)
+    spec_module = importlib.import_module(schema_model("routing").__module__)
+    for owner, limits in ROUTING_LIMITS.items():
+        for f, const in limits.items():
+            if f in props(owner) and hasattr(spec_module, const):
+                _within(props(owner)[f], float(getattr(spec_module, const)))
+    finite = float(getattr(spec_module, ROUTING_FINITE[0], ROUTING_FINITE[1]))
+    for owner in ["", *defs]:
+        for node in props(owner).values():
+            _within(node, finite)
     for owner, fields in ROUTING_LOADS.items():
         for f in fields:
             node = props(owner).get(f)

@@ -25,6 +25,11 @@ from agent.llm.local.grammar import Grammar
 
 GRAMMAR_ENGINES = ("xgrammar", "llguidance")
 
+LLG_LEXER_FUEL = 20_000_000
+"""llguidance's budget for building a grammar's lexer (its default, 1,000,000, is too small for the
+number ranges of a routing grammar over 150 locations; building runs at about 50,000 a
+millisecond)."""
+
 
 def bitmask_words(vocab: int) -> int:
     return (vocab + 31) // 32
@@ -118,6 +123,7 @@ class LLGuidanceEngine:
         import llguidance.hf
 
         self._llg = llguidance
+        self.limits = llguidance.LLParserLimits(initial_lexer_fuel=LLG_LEXER_FUEL)
         self.tokenizer = llguidance.hf.from_tokenizer(
             tokenizer, n_vocab=vocab, eos_token=stop_ids[0] if stop_ids else None
         )
@@ -137,13 +143,15 @@ class LLGuidanceEngine:
             from llguidance.gbnf_to_lark import gbnf_to_lark
 
             text = llg.LLMatcher.grammar_from_lark(gbnf_to_lark(grammar.source))
-        failed, log = llg.LLMatcher.validate_grammar_with_warnings(text, self.tokenizer)
+        failed, log = llg.LLMatcher.validate_grammar_with_warnings(
+            text, self.tokenizer, limits=self.limits
+        )
         if failed:
             raise ConfigError(f"llguidance rejected the grammar {grammar.name}: {'; '.join(log)}")
         return text
 
     def matcher(self, compiled: Any) -> Any:
-        m = self._llg.LLMatcher(self.tokenizer, compiled)
+        m = self._llg.LLMatcher(self.tokenizer, compiled, limits=self.limits)
         if m.is_error():
             raise ConfigError(f"llguidance: {m.get_error()}")
         return m
