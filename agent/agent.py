@@ -31,6 +31,10 @@ from solvers.base import (
 MAX_FILE_BYTES = 20_000_000
 
 
+INVALID_INPUT = "the input is invalid"
+"""How ``Answer.error`` begins for a formal input that does not read or validate (the CLI exits 2)."""
+
+
 class Agent:
     """Solves planning and optimization requests.
 
@@ -202,7 +206,7 @@ class Agent:
             return Answer(
                 Status.ERROR,
                 kind.name,
-                error=f"the input is invalid ({e.kind}):\n{e.feedback()}",
+                error=f"{INVALID_INPUT} ({e.kind}):\n{e.feedback()}",
                 trace=[attempt],
                 artifact=attempt.artifact,
             )

@@ -67,6 +67,8 @@ def _print_answer(answer: Any, as_json: bool, trace: bool) -> None:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    if args.plot:
+        _check_plot_path(args.plot)  # before solving: a long solve must not end in a bad path
     agent = _agent(args)
     target = args.request
     path = Path(target)
@@ -96,10 +98,86 @@ def cmd_solve(args: argparse.Namespace) -> int:
         answer = agent.solve(Request(target, "", args.kind or "", args.optimal, extra))
     _print_answer(answer, args.json, args.trace)
     if args.plot:
-        from agent.routing_plot import plot_answer
+        _write_plot(answer, args.plot)
+    return _solve_exit(answer)
 
-        plot_answer(answer, args.plot)
+
+def _solve_exit(answer: Any) -> int:
+    """The exit status of an answered request: 2 when the person's formal input was unusable (it
+    did not read or validate: nobody repaired it), 1 when the request failed on our side (the model
+    gave up, a solver failed), 0 when it was handled, whatever the solver's status (an infeasible
+    model is an answer)."""
+    from agent.agent import INVALID_INPUT
+    from solvers.base import Status
+
+    trace = answer.trace
+    if (
+        answer.error
+        and answer.error.startswith(INVALID_INPUT)
+        and len(trace) == 1
+        and trace[0].model_id == "input"
+    ):
+        return EXIT_USAGE
+    if answer.error or answer.status is Status.ERROR:
+        return EXIT_FAULT
     return EXIT_OK
+
+
+def _plot_formats() -> dict[str, str]:
+    """The image formats matplotlib can write, by suffix (without the dot)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as e:
+        raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from e
+    return dict(FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_plot_path(target: str) -> Path:
+    """``InputError`` unless an image can be written at ``target``: its folder exists and is
+    writable, it is not a folder itself, and its suffix is a format matplotlib writes."""
+    path = Path(target).expanduser()
+    try:
+        if path.is_dir():
+            raise InputError(f"--plot {target} is a folder; name an image file")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise InputError(f"--plot {target}: {e.strerror or e}") from e
+    formats = _plot_formats()
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix or suffix not in formats:
+        raise InputError(
+            f"--plot {target}: "
+            + (f"matplotlib cannot write .{suffix} images" if suffix else "the file needs a suffix")
+            + f"; use one of {', '.join('.' + f for f in sorted(formats))}"
+        )
+    try:
+        parent = path.parent
+        if not parent.is_dir():
+            raise InputError(f"--plot {target}: the folder {parent} does not exist")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise InputError(f"--plot {target}: the file is not writable")
+        if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"--plot {target}: cannot write in the folder {parent}")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise InputError(f"--plot {target}: {e.strerror or e}") from e
+    return path
+
+
+def _write_plot(answer: Any, target: str) -> None:
+    """Draw ``answer``'s routes into ``target``; every failure is one line, not a traceback."""
+    from agent.routing_plot import plot_answer
+
+    try:
+        plot_answer(answer, Path(target).expanduser())
+    except FormalistError:
+        raise
+    except OSError as e:
+        raise InputError(f"cannot write the plot {target}: {e.strerror or e}") from e
+    except Exception as e:  # matplotlib's own failures (a format it refuses, a bad figure...)
+        raise FormalistError(f"cannot write the plot {target}: {type(e).__name__}: {e}") from e
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")  # a failed savefig leaves its figure open
 
 
 def _looks_like_path(target: str) -> bool:
@@ -125,6 +203,7 @@ FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps", ".pddl", ".vrp", ".t
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
+    from agent.agent import read_text_file
     from agent.config import HOW_TO_CONFIGURE
 
     folder = Path(args.dir)
@@ -143,7 +222,12 @@ def cmd_examples(args: argparse.Namespace) -> int:
     failures = 0
     print(f"== {len(formal)} formal examples (no language model needed)")
     for p in formal:
-        answer = agent.solve_file(p)
+        # One bad example (empty, binary, unreadable...) is reported on its line; the rest still run.
+        try:
+            answer = agent.solve_file(p)
+        except Exception as e:
+            failures += _example_failed(p.relative_to(folder), e)
+            continue
         failures += _example_line(p.relative_to(folder), answer)
     if not agent.config.model:
         print(f"== {len(words)} natural-language examples skipped: {HOW_TO_CONFIGURE}")
@@ -151,15 +235,24 @@ def cmd_examples(args: argparse.Namespace) -> int:
         print(f"== {len(words)} natural-language examples with {agent.config.model}")
         for p in words:
             catalog = p.with_name("catalog.yaml")
-            extra = {"apis": catalog.read_text(encoding="utf-8")} if catalog.is_file() else {}
             try:
+                extra = {"apis": read_text_file(catalog)} if catalog.is_file() else {}
                 answer = agent.solve_file(p, kind="apis" if extra else "", extra=extra)
-            except StopError as e:
-                print(f"{str(p.relative_to(folder)):32s} FAILED: {e}")
-                failures += 1
+            except Exception as e:
+                failures += _example_failed(p.relative_to(folder), e)
                 continue
             failures += _example_line(p.relative_to(folder), answer)
     return EXIT_FAULT if failures else EXIT_OK
+
+
+def _example_failed(p: Path, e: Exception) -> int:
+    """Report an example that raised instead of answering, on its own line; returns 1."""
+    why = str(e) if isinstance(e, StopError) else f"{type(e).__name__}: {e}"
+    first, *rest = why.splitlines() or [type(e).__name__]
+    print(f"{str(p):32s} FAILED: {first}")
+    for line in rest:
+        print(f"{'':32s} {line}")
+    return 1
 
 
 def _example_line(p: Path, answer: Any) -> int:

@@ -57,23 +57,61 @@ class SessionStore:
     """Sessions in SQLite (WAL mode); safe to share between threads."""
 
     def __init__(self, path: str | Path = DEFAULT_DB) -> None:
+        """Open (or create) the sessions database at ``path``. ``InputError`` when ``path`` is a
+        folder, cannot be created, or is a file that is not a formalist sessions database (not
+        SQLite, or SQLite with other tables): such a file is left exactly as it was."""
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=30, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, "
-            "updated REAL NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS turns (session_id TEXT NOT NULL, n INTEGER NOT NULL, "
-            "text TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL, "
-            "PRIMARY KEY (session_id, n))"
-        )
+        try:
+            if self.path.is_dir():
+                raise InputError(f"{self.path} is a folder, not a formalist sessions database")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(
+                f"cannot create the sessions database {self.path}: {e.strerror or e}"
+            ) from e
+        try:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=30, isolation_level=None
+            )
+        except sqlite3.Error as e:
+            raise InputError(f"cannot open the sessions database {self.path}: {e}") from e
+        try:
+            # Read before writing anything: a file that is not ours must not be touched.
+            tables = {
+                r[0]
+                for r in self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                ).fetchall()
+            }
+            if tables and not tables & {"sessions", "turns"}:
+                raise InputError(
+                    f"{self.path} is not a formalist sessions database (an SQLite file with "
+                    f"other tables: {', '.join(sorted(tables)[:5])}); choose another --db"
+                )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, "
+                "updated REAL NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS turns (session_id TEXT NOT NULL, n INTEGER NOT NULL, "
+                "text TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL, "
+                "PRIMARY KEY (session_id, n))"
+            )
+        except sqlite3.OperationalError as e:  # locked, read-only, out of disk...
+            self._db.close()
+            raise InputError(f"cannot use the sessions database {self.path}: {e}") from e
+        except sqlite3.DatabaseError as e:  # "file is not a database", a damaged file
+            self._db.close()
+            raise InputError(
+                f"{self.path} is not a formalist sessions database ({e}); it was left as it is: "
+                "choose another --db"
+            ) from e
+        except BaseException:
+            self._db.close()
+            raise
 
     @staticmethod
     def check_id(session_id: str) -> str:

@@ -29,16 +29,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.dataset == "report":
         if not args.dir:
             raise InputError("formalist bench report DIR: name the run folder")
-        from benchmarks.report import report
-
-        report(args.dir)
-        print((Path(args.dir) / "report.md").read_text(encoding="utf-8"))
+        _report(args.dir)
         return 0
     if args.dir:
         raise InputError(f"unexpected argument {args.dir!r}; the run folder is given with --out")
     if not args.out:
         raise InputError("formalist bench DATASET needs --out DIR (where results.jsonl goes)")
-    from benchmarks.report import report
     from benchmarks.runner import RunSettings, run
 
     settings = RunSettings(
@@ -55,9 +51,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
-    report(args.out)
-    print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+    _report(args.out)
     return 0
+
+
+def _report(folder: str) -> None:
+    """Write the report files of run folder ``folder`` and print ``report.md``."""
+    from benchmarks.report import report
+
+    try:
+        report(folder)
+        text = (Path(folder) / "report.md").read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(
+            f"cannot write the report in {folder}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else "")
+        ) from e
+    print(text)
 
 
 def register(subparsers: Any) -> None:

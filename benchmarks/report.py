@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import CONFIG, RESULTS, read_results
+from agent.errors import InputError
+from benchmarks.runner import CONFIG, RESULTS, read_config, read_results
 
 ERROR_CLASSES = (
     "ok",
@@ -100,10 +101,15 @@ def summarise(rows: list[dict[str, Any]], dataset: str = "") -> dict[str, Any]:
 def report(folder: str | Path) -> dict[str, Any]:
     """Write the report files of a run folder and return the summary."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(
+            f"{folder} is not a run folder"
+            + (" (it does not exist)" if not folder.exists() else " (it is a file)")
+        )
+    if not (folder / RESULTS).is_file() and not (folder / CONFIG).is_file():
+        raise InputError(f"{folder} is not a run folder: it has no {RESULTS} or {CONFIG}")
     rows = read_results(folder / RESULTS)
-    cfg: dict[str, Any] = {}
-    if (folder / CONFIG).is_file():
-        cfg = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    cfg = read_config(folder / CONFIG)
     dataset = cfg.get("dataset", folder.name)
     mode = cfg.get("settings", {}).get("mode", "")
     summary = summarise(rows, dataset)

@@ -5,7 +5,8 @@ agent's work (model calls, solvers) runs in threads. Each finished item is appen
 ``DIR/results.jsonl`` as one line and flushed, so an interrupted run loses only the items in flight:
 a rerun with the same ``--out`` reads the file (a truncated last line, left by a crash mid-write, is
 cut off), skips every finished item, and appends the rest. ``DIR/config.json`` records the run:
-dataset and version, mode, model, limits, git commit and package versions.
+dataset and version, mode, model, limits, git commit and package versions. One run at a time may
+write to a folder: it holds an exclusive lock on ``DIR/.lock`` while it runs.
 
 Modes: ``llm`` (the configured or given model spec; replies recorded to ``DIR/recording.jsonl``),
 ``replay`` (a recording, matched call by call on the messages: ``benchmarks.replay``) and ``oracle``
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -75,8 +77,16 @@ class RunSettings:
             raise InputError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.concurrency < 1:
             raise InputError("--concurrency must be at least 1")
-        if self.item_timeout_s <= 0 or self.time_limit_s <= 0:
-            raise InputError("time limits must be positive")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"--limit must be at least 1, not {self.limit}")
+        if self.max_attempts < 1:
+            raise InputError(f"--max-attempts must be at least 1, not {self.max_attempts}")
+        for flag, value in (
+            ("--item-timeout", self.item_timeout_s),
+            ("--time-limit", self.time_limit_s),
+        ):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise InputError(f"{flag} must be a positive number of seconds, not {value!r}")
         from agent.config import PLANNERS
 
         if self.planner and self.planner not in PLANNERS:
@@ -88,6 +98,27 @@ class RunSettings:
 
 
 # -- the results file ------------------------------------------------------------------------------
+def read_config(path: Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder (``{}`` when there is none); ``InputError`` naming the
+    file when it is not readable JSON holding an object (with ``settings`` an object)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text: not a run's {CONFIG}") from e
+    except ValueError as e:
+        raise InputError(f"{path} is not JSON ({e}): not a run's {CONFIG}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("settings", {}), dict):
+        raise InputError(
+            f"{path} is not a run's {CONFIG} (it holds no settings object); repair it, or choose "
+            "another --out"
+        )
+    return data
+
+
 def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     """The finished items in ``path``. A last line that is not complete JSON (a crash mid-write)
     is ignored, and cut off the file when ``repair``; a bad line elsewhere is an error."""
@@ -369,23 +400,98 @@ def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any
     return agent
 
 
+LOCK = ".lock"
+"""The lock file of a run folder: one run at a time may write to it."""
+
+
+def _lock_folder(out: Path) -> Any:
+    """Hold an exclusive lock on ``out/.lock`` (returns the open file: the lock lasts until it is
+    closed); ``InputError`` when another run holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    try:
+        f = (out / LOCK).open("a")
+    except OSError as e:
+        raise InputError(f"cannot write in {out}: {e.strerror or e}") from e
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        f.close()
+        raise InputError(
+            f"another `formalist bench` run is writing to {out}: wait for it to end, or choose "
+            "another --out"
+        ) from e
+    return f
+
+
 async def run_async(
     settings: RunSettings,
     out: str | Path,
     agent: Any = None,
     progress: bool | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    start_wait_s: float | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) ``settings`` into folder ``out``; return a summary. ``agent`` replaces the
-    one ``build_agent`` makes (tests and the throughput script pass their own)."""
+    one ``build_agent`` makes (tests and the throughput script pass their own).
+
+    One run at a time holds a folder (``out/.lock``); a second one is an ``InputError``. An item's
+    time limit counts from when a worker thread starts it, not while it waits for one (threads of
+    items that timed out keep running until the solver's own limit ends them). An item that got
+    no thread within ``start_wait_s`` (default: twice the item limit, at least a minute) is not
+    run and not written: a resume runs it.
+    """
     out = Path(out)
     ds = load(settings.dataset, settings.data_dir or None)
-    items = ds.items[: settings.limit] if settings.limit else ds.items
-    out.mkdir(parents=True, exist_ok=True)
+    items = ds.items[: settings.limit] if settings.limit is not None else ds.items
+    try:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out} is a file, not a folder")
+        created = [d for d in (out, *out.parents) if not d.exists()]  # deepest first
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot make the run folder {out}: {e.strerror or e}") from e
+    lock = _lock_folder(out)
+    try:
+        return await _run_locked(settings, out, ds, items, agent, progress, on_row, start_wait_s)
+    except BaseException:
+        if created:
+            _remove_if_unused(created)
+        raise
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _remove_if_unused(created: list[Path]) -> None:
+    """Remove the run folder (and the folders above it) this run made, when nothing but its lock
+    file is in it: a run that failed before it began leaves no empty folder behind."""
+    out = created[0]
+    try:
+        if {p.name for p in out.iterdir()} <= {LOCK}:
+            (out / LOCK).unlink(missing_ok=True)
+            for d in created:
+                d.rmdir()  # only while empty: anything put there since stays
+    except OSError:
+        pass
+
+
+async def _run_locked(
+    settings: RunSettings,
+    out: Path,
+    ds: Dataset,
+    items: list[Item],
+    agent: Any,
+    progress: bool | None,
+    on_row: Callable[[dict[str, Any]], None] | None,
+    start_wait_s: float | None,
+) -> dict[str, Any]:
     results = out / RESULTS
     cfg_path = out / CONFIG
-    if cfg_path.is_file():
-        previous = json.loads(cfg_path.read_text(encoding="utf-8"))
+    previous = read_config(cfg_path)
+    if previous:
         was = previous.get("settings", {})
         for key in ("dataset", "mode", "model", "planner"):
             before = was.get(key, "" if key == "planner" else None)
@@ -398,13 +504,13 @@ async def run_async(
     done = {r["id"] for r in done_rows}
     todo = [it for it in items if it.id not in done]
     agent = agent or build_agent(settings, out)
-    if not cfg_path.is_file() or not done_rows:
+    if not previous or not done_rows:
         cfg = run_config(settings, ds, agent.config)
-        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     else:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cfg.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+        cfg = previous
+        resumed = cfg.get("resumed_at")
+        cfg["resumed_at"] = [*(resumed if isinstance(resumed, list) else []), _now()]
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
     bar = Progress(len(items), len(items) - len(todo), progress)
     write_lock = threading.Lock()
@@ -413,6 +519,10 @@ async def run_async(
     # Threads of items that timed out keep running until the solver's own limit ends them: room
     # for them beside the ``concurrency`` working ones.
     pool = ThreadPoolExecutor(max_workers=settings.concurrency * 2, thread_name_prefix="bench")
+    wait_for_thread = (
+        start_wait_s if start_wait_s is not None else max(60.0, 2 * settings.item_timeout_s)
+    )
+    not_started: list[str] = []
 
     def append(row: dict[str, Any]) -> None:
         line = json.dumps(row, default=str, allow_nan=False, ensure_ascii=False)
@@ -421,12 +531,30 @@ async def run_async(
             f.flush()
             os.fsync(f.fileno())
 
+    def work(item: Item, started: asyncio.Event, began: list[float]) -> dict[str, Any]:
+        began.append(time.perf_counter())
+        loop.call_soon_threadsafe(started.set)
+        return solve_item(agent, item, settings.mode)
+
     async def one(item: Item) -> None:
         async with sem:
-            t0 = time.perf_counter()
-            fut = loop.run_in_executor(pool, solve_item, agent, item, settings.mode)
+            started = asyncio.Event()
+            began: list[float] = []
+            fut = loop.run_in_executor(pool, work, item, started, began)
             try:
-                row = await asyncio.wait_for(fut, settings.item_timeout_s)
+                # The item's clock starts when a thread takes it, not while it waits for one.
+                await asyncio.wait_for(started.wait(), wait_for_thread)
+            except TimeoutError:
+                if not began:
+                    # Never run: not written, so a resume runs it. (Should a thread take it this
+                    # very moment, its answer is dropped the same way.)
+                    fut.cancel()
+                    not_started.append(item.id)
+                    return
+            t0 = began[0] if began else time.perf_counter()
+            left = settings.item_timeout_s - (time.perf_counter() - t0)
+            try:
+                row = await asyncio.wait_for(fut, max(0.0, left))
                 row["timed_out"] = False
             except TimeoutError:
                 expect, gold = item.expect, item.answer
@@ -444,7 +572,7 @@ async def run_async(
                 }
                 finish(row)
             row["elapsed_s"] = round(time.perf_counter() - t0, 3)
-            row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            row["finished_at"] = _now()
             await loop.run_in_executor(None, append, row)
             bar.update(row)
             if on_row is not None:
@@ -457,14 +585,27 @@ async def run_async(
         bar.close()
         pool.shutdown(wait=False, cancel_futures=True)
     rows = read_results(results)
-    return {
+    summary = {
         "dataset": ds.name,
         "items": len(items),
-        "ran": len(todo),
+        "ran": len(todo) - len(not_started),
         "skipped": len(items) - len(todo),
         "finished": len(rows),
         "wall_s": round(time.perf_counter() - t0, 3),
     }
+    if not_started:
+        summary["not_started"] = len(not_started)
+        print(
+            f"formalist bench: {len(not_started)} item(s) got no worker within "
+            f"{wait_for_thread:g} s (threads of timed-out items still running) and were not run; "
+            "run again with the same --out to run them",
+            file=sys.stderr,
+        )
+    return summary
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def run(settings: RunSettings, out: str | Path, **kw: Any) -> dict[str, Any]:

@@ -405,7 +405,7 @@ def test_invalid_program_file_is_reported(
     bad.write_text("node(1..3).\nlonely(X) :- not node(X).\n")
     code = main(["solve", str(bad), "--json", "--no-cache"])
     data = json.loads(capsys.readouterr().out)
-    assert code == 0 and data["status"] == "ERROR" and data["kind"] == "asp"
+    assert code == 2 and data["status"] == "ERROR" and data["kind"] == "asp"
     assert "line 2, column 8" in data["error"]
 
 

@@ -152,7 +152,7 @@ def test_malformed_model_file_is_reported_not_raised(
     )
     code, out, _ = run(capsys, "solve", str(bad), "--json")
     data = json.loads(out)
-    assert code == 0 and data["status"] == "ERROR"
+    assert code == 2 and data["status"] == "ERROR"  # unusable input: reported, and exit 2
     assert "objective.expression" in data["error"] and "operand is missing" in data["error"]
 
 
@@ -172,6 +172,6 @@ def test_hostile_expression_in_a_file_is_rejected(
         )
     )
     code, out, _ = run(capsys, "solve", str(bad), "--json")
-    assert code == 0 and json.loads(out)["status"] == "ERROR"
+    assert code == 2 and json.loads(out)["status"] == "ERROR"
     assert "double underscores" in json.loads(out)["error"]
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()

@@ -31,20 +31,107 @@ class ToolRejected(ArtifactError):
 
 
 class ToolCache:
-    """Versioned tools in one SQLite file (WAL); safe to share between threads."""
+    """Versioned tools in one SQLite file (WAL); safe to share between threads.
+
+    Reading never creates anything: a cache file that does not exist yet (nor its folder) reads as
+    empty and is made by the first ``put``. A path that is a folder, or a file that is not a
+    formalist tool cache (not SQLite, or SQLite with other tables), is an ``InputError`` naming it,
+    and the file is left exactly as it was.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path).expanduser() if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS tools (name TEXT NOT NULL, version INTEGER NOT NULL, "
-            "task TEXT NOT NULL, description TEXT NOT NULL, record TEXT NOT NULL, "
-            "created REAL NOT NULL, PRIMARY KEY (name, version))"
-        )
-        self._db.commit()
+        self._db: sqlite3.Connection | None = None
+        self._ready = False  # the tools table exists
+        try:
+            if self.path.is_dir():
+                raise InputError(f"{self.path} is a folder, not a formalist tool cache")
+            exists = self.path.exists()
+        except OSError as e:
+            raise InputError(f"cannot use the tool cache {self.path}: {e.strerror or e}") from e
+        if exists:
+            self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect to the existing (or just-made) file and check that it is a tool cache."""
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        except sqlite3.Error as e:
+            raise InputError(f"cannot open the tool cache {self.path}: {e}") from e
+        try:
+            tables = {
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                ).fetchall()
+            }
+        except sqlite3.Error as e:
+            db.close()
+            raise _unusable(self.path, e) from e
+        if tables and "tools" not in tables:
+            db.close()
+            raise InputError(
+                f"{self.path} is not a formalist tool cache (an SQLite file with other tables: "
+                f"{', '.join(sorted(tables)[:5])}); it was left as it is: choose another --db"
+            )
+        self._db, self._ready = db, "tools" in tables
+        return db
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """The connection to read with, or ``None`` while there is no cache (call under the lock)."""
+        if self._db is None:
+            if not self.path.is_file():
+                return None
+            self._open()
+        if not self._ready:
+            assert self._db is not None
+            try:
+                self._ready = (
+                    self._db.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tools'"
+                    ).fetchone()
+                    is not None
+                )
+            except sqlite3.Error as e:
+                raise _unusable(self.path, e) from e
+        return self._db if self._ready else None
+
+    def _writer(self) -> sqlite3.Connection:
+        """The connection to write with, making the file, its folder and the table when missing
+        (call under the lock)."""
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(
+                    f"cannot create the tool cache {self.path}: {e.strerror or e}"
+                ) from e
+            self._open()
+        assert self._db is not None
+        if not self._ready:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS tools (name TEXT NOT NULL, version INTEGER NOT NULL, "
+                    "task TEXT NOT NULL, description TEXT NOT NULL, record TEXT NOT NULL, "
+                    "created REAL NOT NULL, PRIMARY KEY (name, version))"
+                )
+                self._db.commit()
+            except sqlite3.Error as e:
+                raise _unusable(self.path, e) from e
+            self._ready = True
+        return self._db
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            db = self._reader()
+            if db is None:
+                return []
+            try:
+                return list(db.execute(sql, params).fetchall())
+            except sqlite3.DatabaseError as e:
+                raise _unusable(self.path, e) from e
 
     def put(self, tool: Tool, sandbox: Sandbox | None = None) -> Tool:
         """Store ``tool`` as version 1 of a new name, or as the next version of an existing one.
@@ -76,52 +163,72 @@ class ToolCache:
         stored = tool.with_version(version)
         text = json.dumps(stored.to_json(), ensure_ascii=False)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO tools (name, version, task, description, record, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (stored.name, version, stored.task, stored.description, text, stored.created),
-            )
-            self._db.commit()
+            db = self._writer()
+            try:
+                db.execute(
+                    "INSERT INTO tools (name, version, task, description, record, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (stored.name, version, stored.task, stored.description, text, stored.created),
+                )
+                db.commit()
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as e:
+                raise _unusable(self.path, e) from e
         return stored
 
     def get(self, name: str, version: int | None = None) -> Tool | None:
         """The latest version of ``name`` (or that ``version``); ``None`` when there is none."""
-        with self._lock:
-            if version is None:
-                row = self._db.execute(
-                    "SELECT record FROM tools WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-                ).fetchone()
-            else:
-                row = self._db.execute(
-                    "SELECT record FROM tools WHERE name = ? AND version = ?", (name, version)
-                ).fetchone()
-        return _load(row[0]) if row else None
+        if version is None:
+            rows = self._rows(
+                "SELECT record FROM tools WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+            )
+        else:
+            rows = self._rows(
+                "SELECT record FROM tools WHERE name = ? AND version = ?", (name, version)
+            )
+        return _load(str(rows[0][0])) if rows else None
 
     def latest(self) -> list[Tool]:
         """The latest version of every tool, by name."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT t.record FROM tools t JOIN (SELECT name, MAX(version) AS v FROM tools GROUP BY name) m "
-                "ON t.name = m.name AND t.version = m.v ORDER BY t.name"
-            ).fetchall()
-        return [_load(r[0]) for r in rows]
+        rows = self._rows(
+            "SELECT t.record FROM tools t JOIN (SELECT name, MAX(version) AS v FROM tools GROUP BY name) m "
+            "ON t.name = m.name AND t.version = m.v ORDER BY t.name"
+        )
+        return [_load(str(r[0])) for r in rows]
 
     def versions(self, name: str) -> list[int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT version FROM tools WHERE name = ? ORDER BY version", (name,)
-            ).fetchall()
-        return [int(r[0]) for r in rows]
+        rows = self._rows("SELECT version FROM tools WHERE name = ? ORDER BY version", (name,))
+        return [int(str(r[0])) for r in rows]
 
     def remove(self, name: str) -> int:
-        """Delete every version of ``name``; returns how many rows went."""
+        """Delete every version of ``name``; returns how many rows went (0, and nothing made,
+        when there is no cache)."""
         with self._lock:
-            n = self._db.execute("DELETE FROM tools WHERE name = ?", (name,)).rowcount
-            self._db.commit()
+            db = self._reader()
+            if db is None:
+                return 0
+            try:
+                n = db.execute("DELETE FROM tools WHERE name = ?", (name,)).rowcount
+                db.commit()
+            except sqlite3.DatabaseError as e:
+                raise _unusable(self.path, e) from e
         return int(n)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+                self._ready = False
+
+
+def _unusable(path: Path, e: sqlite3.Error) -> InputError:
+    """The error for a cache file SQLite cannot use: not a database, damaged, locked, read-only."""
+    if isinstance(e, sqlite3.OperationalError):
+        return InputError(f"cannot use the tool cache {path}: {e}")
+    return InputError(
+        f"{path} is not a formalist tool cache ({e}); it was left as it is: choose another --db"
+    )
 
 
 def _load(text: str) -> Tool:
