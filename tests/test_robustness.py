@@ -281,3 +281,41 @@ def test_nonlinear_check_ignores_cancelled_terms() -> None:
         objective={"sense": "max", "expression": "(x - x) * y + x"},
     )
     assert highs.solve(compile_model(m)).objective == 1
+
+
+MPS = """NAME X
+ROWS
+ N obj
+ G c1
+COLUMNS
+ x obj {cost} c1 1
+RHS
+ {rhs}
+BOUNDS
+ {bound}
+ENDATA
+"""
+
+
+@pytest.mark.parametrize(
+    ("cost", "rhs", "bound", "bad"),
+    [
+        ("notanumber", "rhs c1 5", "UP BND x 4", "'notanumber'"),
+        ("2", "c1 five", "UP BND x 4", "'five'"),  # free MPS: no RHS set name
+        ("2", "rhs c1 5", "UP BND x four", "'four'"),
+        ("2", "c1 5", "FR BND x", ""),
+        ("2", "rhs c1 5", "UP x 4", ""),
+    ],
+)
+def test_an_mps_value_that_is_not_a_number_is_refused(
+    cost: str, rhs: str, bound: str, bad: str
+) -> None:
+    """HiGHS's MPS reader takes a word where a number belongs as 0; such a file is refused with
+    the line, and a well-formed one (set names left out, bounds without values) still reads."""
+    text = MPS.format(cost=cost, rhs=rhs, bound=bound)
+    if bad:
+        with pytest.raises(ArtifactError, match=f"not a number at line \\d+: {bad}"):
+            artifact_from_text(text, name="x.mps")
+    else:
+        model = artifact_from_text(text, name="x.mps").model
+        assert [c.name for c in model.columns] == ["x"]

@@ -126,6 +126,49 @@ def looks_like_mps(text: str) -> bool:
     return {"ROWS", "COLUMNS"} <= tokens
 
 
+MPS_VALUE_BOUNDS = frozenset({"UP", "LO", "FX", "LI", "UI", "SC"})
+"""BOUNDS types whose line ends in a value."""
+
+
+def _mps_number_fields(section: str, fields: list[str]) -> list[int]:
+    """Which fields of an MPS data line are numbers: COLUMNS ``col row value [row value]``; RHS
+    and RANGES the same with a set name that free MPS may leave out; BOUNDS ``type [set] col
+    value`` for the types that take a value."""
+    if section == "COLUMNS":
+        return [2, 4]
+    if section in ("RHS", "RANGES"):
+        return [2, 4] if len(fields) % 2 else [1, 3]
+    if section == "BOUNDS" and fields[0].upper() in MPS_VALUE_BOUNDS:
+        return [len(fields) - 1]
+    return []
+
+
+def check_mps_numbers(text: str) -> None:
+    """``ArtifactError`` naming the line of the first MPS value that is not a number: HiGHS's
+    reader takes ``notanumber`` as 0 and would solve a model the file does not state."""
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("*"):
+            continue
+        fields = line.split()
+        if not line[0].isspace():
+            section = fields[0].upper()
+            continue
+        if section == "COLUMNS" and "'MARKER'" in (f.upper() for f in fields):
+            continue
+        for i in _mps_number_fields(section, fields):
+            if i >= len(fields):
+                continue
+            try:
+                float(fields[i])
+            except ValueError:
+                raise ArtifactError(
+                    "parse",
+                    [Diagnostic(f"line {n}", f"{fields[i]!r} is not a number", f"in {section}")],
+                    f"the MPS file has a value that is not a number at line {n}: {fields[i]!r}",
+                ) from None
+
+
 def read_with_highs(text: str, suffix: str) -> LinearModel:
     """Read an LP or MPS file with HiGHS's reader into a ``LinearModel`` (names kept)."""
     from solvers.highs import _highspy
@@ -247,6 +290,7 @@ def artifact_from_text(text: str, kind_hint: str = "", name: str = "") -> Artifa
     """
     low_name = name.lower()
     if low_name.endswith(".mps") or looks_like_mps(text):
+        check_mps_numbers(text)
         return Artifact("milp", "mps", read_with_highs(text, ".mps"), text)
     if low_name.endswith(".lp") or looks_like_cplex_lp(text):
         if looks_like_cplex_lp(text) or kind_hint == "milp":
