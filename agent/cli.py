@@ -90,6 +90,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         from agent.agent import read_text_file
 
         extra["domain"] = read_text_file(args.domain) if _is_file(args.domain) else args.domain
+        if not extra["domain"].strip():
+            raise InputError(f"--domain {args.domain} is empty")
     if is_file:
         answer = agent.solve_file(path, kind=args.kind or "", optimal=args.optimal, extra=extra)
     else:

@@ -442,3 +442,18 @@ def test_a_failure_on_our_side_exits_1(
     monkeypatch.setattr(Agent, "solve_file", gave_up)
     code, out, _ = cli(capsys, "solve", str(MILP / "knapsack.json"))
     assert code == 1 and "gave up" in out
+
+
+def test_a_domain_argument_that_is_empty_or_a_problem_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--domain`` given an empty file, or the problem file itself, is named (it used to be
+    ignored, or dumped whole into "no known domain called ...")."""
+    problem = str(Path(__file__).parent.parent / "examples" / "blocksworld_six_blocks.pddl")
+    empty = tmp_path / "empty.pddl"
+    empty.write_text("", encoding="utf-8")
+    assert main(["solve", problem, "--domain", str(empty)]) == 2
+    assert f"--domain {empty} is empty" in capsys.readouterr().err
+    assert main(["solve", problem, "--domain", problem]) == 2
+    err = capsys.readouterr().err
+    assert "--domain is a problem file, not a domain" in err and len(err) < 300

@@ -47,13 +47,8 @@ def _domain_for(problem_text: str, options: Options) -> tuple[str, str]:
     if given:
         if _head_is(given, "domain"):
             return given, ""
-        lib = library.find(given)
-        if lib is None:
-            raise InputError(
-                f"no domain file given and no known domain called {given!r}; known: "
-                f"{', '.join(library.library())}"
-            )
-        return lib.text, lib.key
+        known = _known_domain(given)
+        return known.text, known.key
     import re
 
     m = re.search(r"\(\s*:domain\s+([^\s()]+)", problem_text, re.IGNORECASE)
@@ -64,6 +59,25 @@ def _domain_for(problem_text: str, options: Options) -> tuple[str, str]:
             f"(or name one of the known domains: {', '.join(library.library())})"
         )
     return lib.text, lib.key
+
+
+def _known_domain(given: str) -> library.LibraryDomain:
+    """The library domain named ``given`` (``--domain NAME``); ``InputError`` when there is none,
+    or when ``given`` is PDDL text that is not a domain (a problem file passed as the domain)."""
+    text = given.strip()
+    if text.startswith(("(", ";")) or "\n" in text:
+        what = "a problem file" if _head_is(text, "problem") else "PDDL that is not a domain"
+        raise InputError(
+            f"--domain is {what}, not a domain (it begins {text[:40]!r}); a domain file starts "
+            "with (define (domain NAME)"
+        )
+    lib = library.find(text)
+    if lib is None:
+        raise InputError(
+            f"no domain file given and no known domain called {text[:60]!r}; known: "
+            f"{', '.join(library.library())}"
+        )
+    return lib
 
 
 class PddlKind:
@@ -103,12 +117,7 @@ class PddlKind:
         if given and _head_is(given, "domain"):
             return PddlFormalizer(client, None, given)
         if given:
-            lib = library.find(given)
-            if lib is None:
-                raise InputError(
-                    f"no known domain called {given!r}; known: {', '.join(library.library())}"
-                )
-            return PddlFormalizer(client, lib)
+            return PddlFormalizer(client, _known_domain(given))
         return PddlFormalizer(client, library.pick(options.request) if options.request else None)
 
     def validate(self, artifact: Artifact, options: Options) -> ValidatedTask:
