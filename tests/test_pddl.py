@@ -394,3 +394,16 @@ def test_pyperplan_has_a_time_limit_that_holds() -> None:
     assert result.status is Status.TIMEOUT
     assert time.perf_counter() - t0 < 2.0
     assert _descendants() == []
+
+
+def test_a_name_outside_ascii_is_refused_where_it_stands() -> None:
+    """The planners' translators refuse non-ASCII names with a bare exit code; our reader names
+    the line and column instead. Comments may hold any text."""
+    blocks = library.find("blocksworld")
+    assert blocks is not None
+    problem = blocks.example_problem.replace("(:objects", "; Blöcke\n(:objects", 1)
+    assert read_problem(problem, blocks.domain).objects
+    bad = blocks.example_problem.replace("(:objects", "(:objects blöck", 1)
+    with pytest.raises(ArtifactError, match="'blöck' has characters outside ASCII") as e:
+        read_problem(bad, blocks.domain)
+    assert e.value.diagnostics[0].location.startswith("problem line")

@@ -102,6 +102,18 @@ def parse_sexprs(text: str, what: str = "PDDL") -> list[SExpr]:
             stack.pop()
         elif m.group(4) is not None:
             line, col = pos(m.start(4))
+            if not m.group(4).isascii():
+                # The planners' translators refuse such names with a bare exit code.
+                raise ArtifactError(
+                    "parse",
+                    [
+                        Diagnostic(
+                            f"{what} line {line}, column {col}",
+                            f"{m.group(4)[:40]!r} has characters outside ASCII",
+                            "PDDL names are ASCII letters, digits, '-' and '_'",
+                        )
+                    ],
+                )
             stack[-1].items.append(Atom(m.group(4).lower(), line, col))
     if len(stack) > 1:
         opened = stack[-1]
