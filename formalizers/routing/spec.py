@@ -30,6 +30,10 @@ MAX_COORDINATE = 1e12
 """Largest coordinate, in absolute value: beyond it distances lose their integer precision in the
 solver (or overflow to infinity)."""
 
+MAX_SCALED_DISTANCE = 1e15
+"""Largest distance or duration once multiplied by the spec's ``scale``: PyVRP works on 64-bit
+integers, and a route of thousands of such legs must still fit in one."""
+
 Id = int | str
 """A location's identifier: a file's node number or a name."""
 
@@ -281,6 +285,15 @@ def check_spec(spec: RoutingSpec) -> list[str]:
             )
         elif any(v < 0 or not math.isfinite(v) for row in m for v in row):
             errs.append(f"{name} has a negative or non-finite entry")
+        elif (
+            max((max(row, default=0.0) for row in m), default=0.0) * spec.scale
+            > MAX_SCALED_DISTANCE
+        ):
+            errs.append(
+                f"{name} has an entry over {MAX_SCALED_DISTANCE / spec.scale:g}, more than the "
+                f"solver's integers hold at scale {spec.scale} (use larger units, or a lower "
+                "precision)"
+            )
     far = [
         str(loc.id)
         for loc in spec.locations
@@ -292,6 +305,17 @@ def check_spec(spec: RoutingSpec) -> list[str]:
             f"value; not so for: {', '.join(far[:10])}"
         )
     errs += _non_finite(spec)
+    xs = [loc.x for loc in spec.locations if loc.x is not None and abs(loc.x) <= MAX_COORDINATE]
+    ys = [loc.y for loc in spec.locations if loc.y is not None and abs(loc.y) <= MAX_COORDINATE]
+    if (
+        xs
+        and ys
+        and math.hypot(max(xs) - min(xs), max(ys) - min(ys)) * spec.scale > MAX_SCALED_DISTANCE
+    ):
+        errs.append(
+            f"the locations span more than {MAX_SCALED_DISTANCE / spec.scale:g}, more than the "
+            f"solver's integers hold at scale {spec.scale} (use larger units, or a lower precision)"
+        )
     if spec.distance_matrix is None:
         missing = [str(loc.id) for loc in spec.locations if loc.x is None or loc.y is None]
         if missing:

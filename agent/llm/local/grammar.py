@@ -574,11 +574,12 @@ ROUTING_LIMITS = {"VehicleType": {"count": "MAX_VEHICLES"}}
 """Numbers ``check_spec`` wants at most a limit of the spec's module (named here), by model and
 field."""
 
-ROUTING_FINITE = ("MAX_COORDINATE", 1e12)
-"""Every other number of a specialised routing grammar lies within plus or minus this limit of the
-spec's module (or the number given, where it has none): coordinates must, and with a bound xgrammar
-writes plain digits, never an exponent, so no number reads as infinity (``1e999``), which
-``check_spec`` refuses. (Such ranges cost llguidance lexer work: ``masks.LLG_LEXER_FUEL``.)"""
+ROUTING_FINITE = 1e8
+"""Every other number of a specialised routing grammar lies within plus or minus this. With a bound
+xgrammar writes plain digits, never an exponent, so no number reads as infinity (``1e999``), and
+at the largest scale (``10**6``, precision 6) a distance, or the span of such coordinates, stays
+within the spec's ``MAX_SCALED_DISTANCE``: ``check_spec`` refuses neither. (Such ranges cost
+llguidance lexer work: ``masks.LLG_LEXER_FUEL``.)"""
 
 ROUTING_POSITIVE = {"VehicleType": ("max_distance_between_recharges",)}
 """Numbers ``check_spec`` wants above zero."""
@@ -781,10 +782,9 @@ def _routing_variant(
         for f, const in limits.items():
             if f in props(owner) and hasattr(spec_module, const):
                 _within(props(owner)[f], float(getattr(spec_module, const)))
-    finite = float(getattr(spec_module, ROUTING_FINITE[0], ROUTING_FINITE[1]))
     for owner in ["", *defs]:
         for node in props(owner).values():
-            _within(node, finite)
+            _within(node, ROUTING_FINITE)
     for owner, fields in ROUTING_LOADS.items():
         for f in fields:
             node = props(owner).get(f)
