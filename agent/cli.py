@@ -74,6 +74,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     path = Path(target)
     is_file = _is_file(target)
     if not is_file and _looks_like_path(target):
+        if path.is_dir():
+            raise InputError(f"{target} is a folder, not a file")
         raise InputError(f"no such file: {target}")
     extra: dict[str, Any] = {}
     if args.apis:

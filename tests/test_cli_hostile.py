@@ -457,3 +457,23 @@ def test_a_domain_argument_that_is_empty_or_a_problem_is_refused(
     assert main(["solve", problem, "--domain", problem]) == 2
     err = capsys.readouterr().err
     assert "--domain is a problem file, not a domain" in err and len(err) < 300
+
+
+def test_a_folder_an_included_file_and_an_infinite_coefficient_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder named like a model file, a clingo program whose only mark is ``#include``, and an
+    LP coefficient HiGHS reads as infinite: each is a clear refusal, exit 2."""
+    folder = tmp_path / "model.json"
+    folder.mkdir()
+    assert main(["solve", str(folder)]) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
+    inc = tmp_path / "inc.lp"
+    inc.write_text('a.\n#include "/etc/passwd".\n', encoding="utf-8")
+    assert main(["solve", str(inc), "--no-cache"]) == 2
+    assert "line 2, column 1: #include is not allowed" in capsys.readouterr().out
+    huge = tmp_path / "huge.lp"
+    huge.write_text("Minimize\n obj: 1e400 x\nSubject To\n c1: x >= 1\nEnd\n", encoding="utf-8")
+    assert main(["solve", str(huge)]) == 2
+    out = capsys.readouterr().out
+    assert "infinite or at least 1e+20" in out and "coefficient of x is inf" in out

@@ -283,7 +283,8 @@ def check_program(text: str) -> AspProgram:
 
 
 _MARKER = re.compile(
-    r":-|:~|#(?:show|minimi[sz]e|maximi[sz]e|const|program|external|heuristic|project|defined)\b"
+    r":-|:~|#(?:show|minimi[sz]e|maximi[sz]e|const|program|external|heuristic|project|defined"
+    r"|include|script)\b"
     r"|^[ \t]*-?[a-z_][A-Za-z0-9_']*[ \t]*\([^\n]*\)[ \t]*\.[ \t]*$"
     r"|\}[ \t]*(?:\d+[ \t]*)?(?:\.|:-)",
     re.MULTILINE,

@@ -169,6 +169,11 @@ def check_mps_numbers(text: str) -> None:
                 ) from None
 
 
+HIGHS_INF = 1e20
+"""HiGHS reads any number of at least this size as infinite (its ``infinite_cost`` and
+``infinite_bound`` defaults)."""
+
+
 def read_with_highs(text: str, suffix: str) -> LinearModel:
     """Read an LP or MPS file with HiGHS's reader into a ``LinearModel`` (names kept)."""
     from solvers.highs import _highspy
@@ -252,6 +257,23 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
             )
         )
     objective = {i: float(c) for i, c in enumerate(lp.col_cost_) if c != 0}
+    huge = [
+        Diagnostic("objective", f"the coefficient of {col_names[i]} is {c:g}")
+        for i, c in objective.items()
+        if not abs(c) < HIGHS_INF
+    ] + [
+        Diagnostic(f"row {rows[r].name}", f"the coefficient of {col_names[c]} is {v:g}")
+        for r in range(m)
+        for c, v in row_coeffs[r].items()
+        if not abs(v) < HIGHS_INF
+    ]
+    if huge or not abs(lp.offset_) < HIGHS_INF:
+        raise ArtifactError(
+            "schema",
+            huge[:10] or [Diagnostic("objective", f"the constant is {lp.offset_:g}")],
+            f"a coefficient of the {suffix[1:].upper()} file is infinite or at least {HIGHS_INF:g} "
+            "(HiGHS's infinity): no solver can use it",
+        )
     sense = "maximize" if lp.sense_ == hs.ObjSense.kMaximize else "minimize"
     return LinearModel(
         lp.model_name_ or "model",
