@@ -84,6 +84,14 @@ def check_local(options: Any) -> dict[str, Any]:
     return dict(options)
 
 
+_FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a string"),
+    "int": (int, "an integer"),
+    "float": ((int, float), "a number"),
+}
+"""The types of ``Config``'s fields, by annotation (a TOML file may hold anything)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Settings of one agent. ``model`` is a spec string (``openai:MODEL``, ``ollama:MODEL``,
@@ -106,6 +114,11 @@ class Config:
     local: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            want = _FIELD_TYPES.get(str(f.type))
+            value = getattr(self, f.name)
+            if want is not None and (not isinstance(value, want[0]) or isinstance(value, bool)):
+                raise ConfigError(f"{f.name} must be {want[1]}, not {value!r}")
         object.__setattr__(self, "local", check_local(self.local))
         if not 1 <= self.max_attempts <= 50:
             raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")

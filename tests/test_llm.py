@@ -201,3 +201,22 @@ def test_config_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     cfg_file.write_text("max_attempts = 0\n")
     with pytest.raises(ConfigError, match="max_attempts"):
         load_config(cfg_file)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("cache = 5", "cache must be a string, not 5"),
+        ('max_attempts = "3"', "max_attempts must be an integer, not '3'"),
+        ("time_limit = true", "time_limit must be a number, not True"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_named(tmp_path: Path, line: str, message: str) -> None:
+    """TOML holds any type; a setting of the wrong one is a configuration error that names it
+    (``cache = 5`` was taken, and failed later far from its cause)."""
+    from agent.config import load_config
+
+    cfg_file = tmp_path / "formalist.toml"
+    cfg_file.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(cfg_file)
