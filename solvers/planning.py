@@ -279,6 +279,27 @@ def run_planner(
     return run_fast_downward(domain, problem, limits, optimal)
 
 
+PYPERPLAN_BEYOND = {
+    ":functions": "numeric functions (action costs)",
+    ":derived": "derived predicates",
+    "when": "conditional effects",
+    "forall": "universal quantifiers",
+    "exists": "existential quantifiers",
+    "or": "disjunctive preconditions",
+    "imply": "implications",
+}
+"""PDDL that pyperplan's parser does not take, by the keyword that marks it."""
+
+
+def pyperplan_unsupported(domain: str) -> str:
+    """What of ``domain`` pyperplan cannot read ("" when nothing), from its keywords outside
+    comments (it fails on them with a bare parser traceback)."""
+    code = re.sub(r";[^\n]*", "", domain.lower())
+    words = set(re.findall(r"\(\s*(:?[a-z][a-z-]*)", code))
+    found = [what for word, what in PYPERPLAN_BEYOND.items() if word in words]
+    return ", ".join(found)
+
+
 def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = False) -> SolveResult:
     """Plan with pyperplan (greedy best-first with hFF, or A* with LM-cut when ``optimal``).
 
@@ -291,6 +312,14 @@ def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = Fal
         raise SolverFault(f"pyperplan is not installed ({e}); run `pip install pyperplan`") from e
     search, heuristic = ("astar", "lmcut") if optimal else ("gbf", "hff")
     name = f"pyperplan:{search}-{heuristic}"
+    beyond = pyperplan_unsupported(domain)
+    if beyond:
+        return SolveResult(
+            Status.ERROR,
+            name,
+            message=f"pyperplan plans only STRIPS with types; this domain uses {beyond} "
+            "(use --planner auto, fast-downward or symk)",
+        )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="formalist-pp-") as tmp:
         d, p = Path(tmp, "domain.pddl"), Path(tmp, "problem.pddl")

@@ -407,3 +407,17 @@ def test_a_name_outside_ascii_is_refused_where_it_stands() -> None:
     with pytest.raises(ArtifactError, match="'blöck' has characters outside ASCII") as e:
         read_problem(bad, blocks.domain)
     assert e.value.diagnostics[0].location.startswith("problem line")
+
+
+def test_pyperplan_refuses_what_it_cannot_read_by_name() -> None:
+    """pyperplan plans STRIPS with types; on floortile's action costs its parser used to fail
+    with a bare traceback. Now the answer says what it cannot take and which planner can."""
+    from solvers.planning import run_pyperplan
+
+    floortile = library.find("floortile")
+    assert floortile is not None
+    result = run_pyperplan(floortile.text, floortile.example_problem, Limits(time_s=10))
+    assert result.status is Status.ERROR
+    assert (
+        "numeric functions (action costs)" in result.message and "fast-downward" in result.message
+    )
