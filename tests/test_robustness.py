@@ -319,3 +319,16 @@ def test_an_mps_value_that_is_not_a_number_is_refused(
     else:
         model = artifact_from_text(text, name="x.mps").model
         assert [c.name for c in model.columns] == ["x"]
+
+
+def test_true_where_a_number_belongs_is_refused() -> None:
+    """JSON ``true`` as a parameter's value or a variable's bound is a mistake, not the number 1
+    (pydantic reads it as 1.0 unless told otherwise)."""
+    data = golden_json("knapsack.json")
+    data["parameters"][2]["value"] = True
+    with pytest.raises(ArtifactError, match="expected a number, not true"):
+        read_five_element(json.dumps(data))
+    data = golden_json("knapsack.json")
+    data["variables"][0]["upper"] = False
+    with pytest.raises(ArtifactError, match="expected a number, not false"):
+        read_five_element(json.dumps(data))

@@ -31,6 +31,14 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+def _no_bool(v: Any) -> Any:
+    """A number field's input, refusing JSON ``true``/``false`` (pydantic would read them as 1
+    and 0: a model that says ``"value": true`` has a mistake, not a number)."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, not {str(v).lower()}")
+    return v
+
+
 class SetDef(_Base):
     """A finite set of members that parameters, variables and constraints are indexed by."""
 
@@ -61,6 +69,8 @@ class ParamDef(_Base):
     default: Number | None = None
     unit: str = ""
     description: str = ""
+
+    _numbers = field_validator("value", "default", mode="before")(_no_bool)
 
     @model_validator(mode="after")
     def _shape(self) -> ParamDef:
@@ -93,6 +103,8 @@ class VarDef(_Base):
     upper: Number | str | None = None
     unit: str = ""
     description: str = ""
+
+    _bounds = field_validator("lower", "upper", mode="before")(_no_bool)
 
     @field_validator("domain", mode="before")
     @classmethod
