@@ -308,7 +308,8 @@ def check_spec(spec: RoutingSpec) -> list[str]:
     xs = [loc.x for loc in spec.locations if loc.x is not None and abs(loc.x) <= MAX_COORDINATE]
     ys = [loc.y for loc in spec.locations if loc.y is not None and abs(loc.y) <= MAX_COORDINATE]
     if (
-        xs
+        spec.distance_matrix is None  # coordinates beside a matrix are only drawn
+        and xs
         and ys
         and math.hypot(max(xs) - min(xs), max(ys) - min(ys)) * spec.scale > MAX_SCALED_DISTANCE
     ):
