@@ -133,13 +133,15 @@ MPS_VALUE_BOUNDS = frozenset({"UP", "LO", "FX", "LI", "UI", "SC"})
 def _mps_number_fields(section: str, fields: list[str]) -> list[int]:
     """Which fields of an MPS data line are numbers: COLUMNS ``col row value [row value]``; RHS
     and RANGES the same with a set name that free MPS may leave out; BOUNDS ``type [set] col
-    value`` for the types that take a value."""
-    if section == "COLUMNS":
+    value`` for the types that take a value. No field for a line of another length (fixed MPS
+    allows names with blanks): HiGHS's reader judges those."""
+    n = len(fields)
+    if section == "COLUMNS" and n in (3, 5):
         return [2, 4]
-    if section in ("RHS", "RANGES"):
-        return [2, 4] if len(fields) % 2 else [1, 3]
-    if section == "BOUNDS" and fields[0].upper() in MPS_VALUE_BOUNDS:
-        return [len(fields) - 1]
+    if section in ("RHS", "RANGES") and 2 <= n <= 5:
+        return [2, 4] if n % 2 else [1, 3]
+    if section == "BOUNDS" and fields[0].upper() in MPS_VALUE_BOUNDS and n in (3, 4):
+        return [n - 1]
     return []
 
 
