@@ -60,7 +60,7 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
 """The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
 
 
-_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
 def check_local(options: Any) -> dict[str, Any]:
@@ -84,11 +84,7 @@ def check_local(options: Any) -> dict[str, Any]:
     return dict(options)
 
 
-_FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "str": (str, "a string"),
-    "int": (int, "an integer"),
-    "float": ((int, float), "a number"),
-}
+_FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "float": float}
 """The types of ``Config``'s fields, by annotation (a TOML file may hold anything)."""
 
 
@@ -116,9 +112,12 @@ class Config:
     def __post_init__(self) -> None:
         for f in fields(self):
             want = _FIELD_TYPES.get(str(f.type))
+            if want is None:
+                continue
             value = getattr(self, f.name)
-            if want is not None and (not isinstance(value, want[0]) or isinstance(value, bool)):
-                raise ConfigError(f"{f.name} must be {want[1]}, not {value!r}")
+            accepted = (int, float) if want is float else (want,)  # an integer is a number
+            if not isinstance(value, accepted) or isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be {_KIND_NAMES[want]}, not {value!r}")
         object.__setattr__(self, "local", check_local(self.local))
         if not 1 <= self.max_attempts <= 50:
             raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from agent.cli import main
 from agent.errors import ArtifactError, InputError
 from formalizers.offline.routing_files import read_routing
+from formalizers.routing.formalizer import load_examples
 from formalizers.routing.spec import MAX_VEHICLES, parse_spec
 from solvers.base import Limits, SolveResult, Status
 from solvers.routing_pyvrp import build_data
@@ -42,23 +44,10 @@ def refused(text: str, name: str = "x.vrp") -> str:
 
 
 def bakery(**vehicle: Any) -> dict[str, Any]:
-    return {
-        "locations": [
-            {"id": "bakery", "x": 0, "y": 0},
-            {"id": "A", "x": 3, "y": 4},
-            {"id": "B", "x": -2, "y": 5},
-            {"id": "C", "x": 6, "y": -1},
-            {"id": "D", "x": -4, "y": -3},
-        ],
-        "depots": [{"id": "bakery"}],
-        "clients": [
-            {"id": "A", "demand": [4]},
-            {"id": "B", "demand": [3]},
-            {"id": "C", "demand": [5]},
-            {"id": "D", "demand": [6]},
-        ],
-        "vehicle_types": [{"name": "van", "count": 2, "capacity": [10], **vehicle}],
-    }
+    """The bundled CVRP example's spec, its vehicle type changed by ``vehicle``."""
+    spec = copy.deepcopy(next(ex.spec for ex in load_examples() if ex.name == "cvrp_bakery"))
+    spec["vehicle_types"][0].update(vehicle)
+    return spec
 
 
 def cli(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
