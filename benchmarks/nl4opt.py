@@ -9,6 +9,7 @@ the declarations do not say which quantities are whole), one parameter per coeff
 limit, and one constraint per declaration, with the declaration's words as its description.
 
     python -m benchmarks.nl4opt [PATH]     convert, solve and verify every problem; print a summary
+    python -m benchmarks.nl4opt --write-bank [PATH]   write the example bank (``bank_model``)
 """
 
 from __future__ import annotations
@@ -254,13 +255,257 @@ def convert(item: Item) -> FiveElementModel:
     )
 
 
+# -- the example bank: readable, checked models of the dev problems --------------------------------
+
+INTEGRALITY_RULE = (
+    "A decision is integer when the request counts whole things: items made or sold (cakes, "
+    "phones, containers, packages, kits), vehicles, trips, machines, stores, people, shifts, and "
+    "portions taken whole (servings, doses, glasses, cups, scoops, packs, meals, batches, runs of "
+    "an experiment). It is continuous when the request measures an amount of something divisible: "
+    "kilograms, tons or units of a material or ingredient, acres, hectares or square kilometres "
+    "of land, dollars invested, hours or minutes a machine or process runs."
+)
+"""The rule the bank's variable domains follow (``CONTINUOUS`` lists the problems it makes
+continuous; every other problem's decisions count whole things)."""
+
+CONTINUOUS = {
+    "2117951416": "units of peppers and tomatoes mixed into a paste (ingredients)",
+    "-1501301743": "tons of alloy",
+    "1775140418": "kilograms of rice and corn",
+    "-927748635": "acres of strawberries and watermelons",
+    "1213406437": "dollars invested",
+    "2042898874": "kilograms of paint",
+    "-1684549839": "kilograms of ham and bacon",
+    "882129265": "acres of land served by each kind of truck",
+    "691521231": "hours each analyzer runs",
+    "-188754660": "hours each plant runs",
+    "-706167573": "hectares harvested each way",
+    "-955370712": "square kilometres of water used each way",
+    "-1389517053": "minutes each reaction runs",
+}
+"""Problems whose decisions are amounts of something divisible (``INTEGRALITY_RULE``), with what
+the text measures; checked by reading every dev problem."""
+
+CORRECTIONS: dict[str, dict[str, Any]] = {
+    # The annotation drops "A train can carry at most 500 passengers."
+    "-996226930": {
+        "add": [
+            {"type": "sum", "direction": "at most", "limit": "500", "operator": "LESS_OR_EQUAL"}
+        ]
+    },
+    # "at least 1200 new accounts every day" is annotated with no terms: 5 and 12 per branch.
+    "-1379231929": {"terms": {1: {"remote branch": "5", "urban branch": "12"}}},
+    # "at least 150000 orders per day" is annotated with no terms: 10000 and 7000 per line.
+    "141730788": {
+        "terms": {
+            0: {"all-in-one manufacturing line": "10000", "decoupled manufacturing line": "7000"}
+        }
+    },
+    # The guests constraint drops "a coin-based system can only accept 45 guests per hour".
+    "137282577": {"terms": {0: {"card-based system": "60", "coin-based system": "45"}}},
+}
+"""Annotation slips fixed for the bank (each checked against the text); the dataset's label of
+these problems stays what the raw declarations give."""
+
+NO_OPTIMUM = {
+    "-1194187124": "infeasible as stated: at least 170 orders needs 637.5 electricity units; 600",
+    "-1028228232": "infeasible as stated: 300 strong containers need 1200 emulsifier units; 1000",
+    "-641246185": "infeasible as stated: at most 30 units cover at most 360 of the 8000 minutes",
+    "31495053": "unbounded as stated: profit with lower limits only",
+    "381702316": "unbounded as stated: profit with lower limits only",
+}
+"""Problems left out of the bank: their text admits no optimum (a worked example of those would
+teach nothing about modelling)."""
+
+
+def corrected(item: Item) -> Item:
+    """``item`` with its annotation slips fixed (``CORRECTIONS``); the item itself otherwise."""
+    fix = CORRECTIONS.get(item.id)
+    if fix is None:
+        return item
+    rec = json.loads(json.dumps(item.record))
+    for k, terms in fix.get("terms", {}).items():
+        rec["const_declarations"][k]["terms"] = dict(terms)
+    rec["const_declarations"].extend(fix.get("add", []))
+    return Item(item.id, item.document, rec)
+
+
+def _sentences(text: str) -> list[str]:
+    # A decimal point ("2.5 hours") does not end a sentence.
+    parts = re.split(r"(?<=[.?!])\s+(?=[A-Z\u201c\"])", " ".join(text.split()))
+    return [p.strip() for p in parts if p.strip()]
+
+
+class _Words:
+    """Finds the sentence of the request that a declaration came from."""
+
+    def __init__(self, document: str) -> None:
+        self.sentences = _sentences(document)
+        self.used: set[int] = set()
+
+    def find(self, *needles: str) -> str:
+        keys = [n.lower() for n in needles if n and n.strip()]
+        for pass_ in (0, 1):
+            for i, s in enumerate(self.sentences):
+                if pass_ == 0 and i in self.used:
+                    continue
+                low = s.lower()
+                if keys and all(re.search(rf"(?<![\w.]){re.escape(k)}(?![\w])", low) for k in keys):
+                    self.used.add(i)
+                    return s
+        return ""
+
+
+def bank_model(item: Item, domain: str = "") -> dict[str, Any]:
+    """The readable five-element model of one problem's gold declarations, as JSON data: one
+    scalar variable per decision (``domain``, or integer or continuous by ``INTEGRALITY_RULE``),
+    one named parameter per number, each constraint described by the sentence it came from.
+    Problems in ``CORRECTIONS`` have their annotation slips fixed first."""
+    item = corrected(item)
+    rec = item.record
+    dv = _Vars(rec)
+    if not dv.names:
+        raise ConversionError("the problem declares no variables")
+    domain = domain or ("continuous" if item.id in CONTINUOUS else "integer")
+    text_of = {dv.member[v]: v for v in dv.names}
+    words = _Words(item.document)
+    taken = set(dv.member.values())
+    params: list[dict[str, Any]] = []
+
+    def param(base: str, text: str, what: str) -> str:
+        name = _ident(base, taken)
+        params.append({"name": name, "value": parse_number(text), "description": what})
+        return name
+
+    def linear(prefix: str, terms: dict[str, str], what: str) -> str:
+        parts = []
+        for mention, coef in terms.items():
+            var = dv.resolve(mention)
+            per = f"{what} per {text_of[var]}"
+            parts.append(f"{param(f'{prefix}_{var}', coef, per)} * {var}")
+        return " + ".join(parts) if parts else "0"
+
+    everything = " + ".join(dv.member[v] for v in dv.names)
+    obj = rec["obj_declaration"]
+    obj_name = str(obj.get("name", "")).strip() or "objective"
+    sense = "maximize" if obj["direction"].lower().startswith("max") else "minimize"
+    if obj.get("type") == "objvar" or "terms" not in obj:
+        mentioned = [dv.resolve(v) for v in obj.get("vars", [])] or list(dv.member.values())
+        expression = " + ".join(dict.fromkeys(mentioned))
+    else:
+        short = _ident(obj_name.split()[-1], set()) if obj_name.split() else "value"
+        expression = linear(short, obj["terms"], obj_name)
+
+    constraints: list[dict[str, Any]] = []
+    for k, c in enumerate(rec["const_declarations"], 1):
+        op = _OPS.get(c.get("operator", ""))
+        if op is None:
+            raise ConversionError(f"constraint {k}: unknown operator {c.get('operator')!r}")
+        typ = c["type"]
+        limit = c.get("limit", "")
+        said = words.find(limit.split()[0] if limit else "", c.get("direction", "")) or words.find(
+            limit.split()[0] if limit else c.get("direction", "")
+        )
+        if typ == "linear":
+            lhs = linear(f"c{k}", c["terms"], f"c{k}_{typ}: amount")
+            expr = f"{lhs} {op} {param(f'c{k}_limit', limit, said or f'limit {k}')}"
+        elif typ == "sum":
+            expr = f"{everything} {op} {param(f'c{k}_total', limit, said or f'total {k}')}"
+        elif typ in ("upperbound", "lowerbound"):
+            var = dv.resolve(c["var"])
+            side = "max" if typ == "upperbound" else "min"
+            expr = f"{var} {op} {param(f'{side}_{var}', limit, said or f'bound {k}')}"
+        elif typ == "xy":
+            expr = f"{dv.resolve(c['x_var'])} {op} {dv.resolve(c['y_var'])}"
+        elif typ == "xby":
+            x, y = dv.resolve(c["x_var"]), dv.resolve(c["y_var"])
+            m = param(f"c{k}_factor", c["param"], said or f"factor {k}")
+            expr = f"{x} {op} {m} * {y}"
+        elif typ == "ratio":
+            var = dv.resolve(c["var"])
+            r = param(f"c{k}_share", limit, said or f"share {k}")
+            expr = f"{var} {op} {r} * ({everything})"
+        else:
+            raise ConversionError(f"constraint {k}: unknown type {typ!r}")
+        constraints.append({"name": f"c{k}_{typ}", "expression": expr, "description": said})
+
+    return {
+        "name": f"nl4opt_{item.id}".replace("-", "m"),
+        "description": obj_name,
+        "parameters": params,
+        "variables": [{"name": dv.member[v], "domain": domain, "description": v} for v in dv.names],
+        "objective": {"sense": sense, "expression": expression, "description": obj_name},
+        "constraints": constraints,
+    }
+
+
+BANK_FILE = (
+    Path(__file__).resolve().parents[1] / "formalizers" / "milp" / "bank" / "nl4opt_dev.json"
+)
+
+
+def build_bank(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+    """The example bank: every dev problem with an optimum, its readable model (``bank_model``),
+    the model's optimum, and the dataset's label (the optimum of the raw declarations, continuous)
+    beside it. Raises ``ValueError`` when a bank model does not solve to a verified optimum."""
+    from agent.errors import ArtifactError
+    from formalizers.milp.linear import compile_model
+    from formalizers.offline.milp_files import five_element_from_data
+    from solvers import highs
+    from solvers.verify import verify_linear
+
+    entries = []
+    for item in load(path):
+        if item.id in NO_OPTIMUM:
+            continue
+        data = bank_model(item)
+        lm = compile_model(five_element_from_data(data))
+        result = highs.solve(lm)
+        if result.status.value != "OPTIMAL" or not verify_linear(lm, result).ok:
+            raise ValueError(
+                f"bank model {item.id} is {result.status.value}, not a verified optimum"
+            )
+        try:
+            label = highs.solve(compile_model(convert(item)))
+            gold = label.objective if label.status.value == "OPTIMAL" else None
+        except (ConversionError, ArtifactError):
+            gold = None
+        entries.append(
+            {
+                "id": item.id,
+                "request": " ".join(item.document.split()),
+                "optimum": result.objective,
+                "label": gold,
+                "model": data,
+            }
+        )
+    return {
+        "source": "NL4Opt generation dev split (nl4opt/nl4opt-competition @ 49f1e0d, MIT): the "
+        "gold declarations as readable five-element models (python -m benchmarks.nl4opt "
+        "--write-bank)",
+        "integrality": INTEGRALITY_RULE,
+        "left_out": NO_OPTIMUM,
+        "corrected": sorted(CORRECTIONS),
+        "items": entries,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from agent.errors import ArtifactError
     from formalizers.milp.linear import compile_model
     from solvers import highs
     from solvers.verify import verify_linear
 
-    path = Path(argv[0]) if argv else DEFAULT_PATH
+    args = list(argv or [])
+    if args and args[0] == "--write-bank":
+        bank = build_bank(args[1] if len(args) > 1 else DEFAULT_PATH)
+        BANK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        lines = ",\n".join(json.dumps(e, ensure_ascii=False) for e in bank.pop("items"))
+        head = json.dumps(bank, indent=1, ensure_ascii=False)[:-2]
+        BANK_FILE.write_text(f'{head},\n "items": [\n{lines}\n]}}\n', encoding="utf-8")
+        print(f"wrote {BANK_FILE}")
+        return 0
+    path = Path(args[0]) if args else DEFAULT_PATH
     counts: dict[str, int] = {}
     for item in load(path):
         try:
