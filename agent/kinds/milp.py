@@ -59,7 +59,7 @@ class MilpKind:
         return milp_files.artifact_from_text(text, "milp", name)
 
     def formalizer(self, client: ChatClient, options: Options) -> MilpFormalizer:
-        return MilpFormalizer(client)
+        return MilpFormalizer.from_options(client, options.extra)
 
     def validate(self, artifact: Artifact, options: Options) -> LinearModel:
         if isinstance(artifact.model, LinearModel):

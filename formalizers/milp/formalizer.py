@@ -14,6 +14,7 @@ from agent.llm.client import ChatClient, Message
 from formalizers.base import (
     Artifact,
     Feedback,
+    Provenance,
     ask,
     few_shot_messages,
     json_examples,
@@ -61,6 +62,38 @@ def prompt_version() -> str:
 def select_examples(request: str, k: int = 2) -> list[Example]:
     """The ``k`` examples whose requests share the most words with ``request`` (Jaccard)."""
     return nearest(request, load_examples(), lambda e: e.request, lambda e: e.name, k)
+
+
+EXAMPLE_MODES = ("fixed", "retrieved", "none")
+"""Where the few-shot examples come from: the bundled ``examples/`` (``fixed``), the nearest
+models of the example bank (``retrieved``, ``formalizers.milp.retrieval``), or none."""
+
+
+def examples_for(
+    request: str, mode: str = "fixed", k: int = 2, exclude: tuple[str, ...] = ()
+) -> list[Example]:
+    """The few-shot examples for ``request`` under ``mode`` (``EXAMPLE_MODES``); ``exclude``:
+    bank ids never to show (a benchmark item's own id). Raises ``ValueError`` for another mode."""
+    if mode == "fixed":
+        return select_examples(request, k)
+    if mode == "none":
+        return []
+    if mode == "retrieved":
+        from formalizers.milp.retrieval import retrieve
+
+        return [Example(e.id, e.request, e.model) for e in retrieve(request, k, exclude)]
+    raise ValueError(f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {mode!r}")
+
+
+def sampling_client(client: ChatClient, temperature: float, seed: int) -> ChatClient:
+    """``client`` drawing its replies at ``temperature`` with ``seed`` (passed to the chat model
+    with each call; the local engine and OpenAI-compatible servers honour both). The settings join
+    the reply cache key, so each seed has its own cached reply."""
+    chat = client.chat_model.bind(temperature=temperature, seed=seed)
+    params = {**client.params, "temperature": temperature, "seed": seed}
+    other = ChatClient(client.model_id, chat, client.cache, client.record, params)
+    other.endpoint = client.endpoint
+    return other
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)```", re.DOTALL)
@@ -117,10 +150,51 @@ class MilpFormalizer:
 
     kind = "milp"
 
-    def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        n_examples: int = 2,
+        examples: str = "fixed",
+        exclude: tuple[str, ...] = (),
+    ) -> None:
+        if examples not in EXAMPLE_MODES:
+            raise ValueError(
+                f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {examples!r}"
+            )
         self.client = client
         self.n_examples = n_examples
+        self.examples = examples
+        """``fixed``, ``retrieved`` or ``none`` (``EXAMPLE_MODES``)."""
+        self.exclude = tuple(exclude)
+        """Bank ids never shown as examples (a benchmark item's own)."""
         self._revision: tuple[dict[str, Any], str] | None = None
+
+    @classmethod
+    def from_options(cls, client: ChatClient, extra: dict[str, Any]) -> MilpFormalizer:
+        """A formalizer set by a request's options: ``examples`` (``EXAMPLE_MODES``), ``shots``
+        (how many examples, default 2) and ``exclude_ids`` (bank ids never shown).
+        ``InputError`` names a bad option."""
+        from agent.errors import InputError
+
+        mode = extra.get("examples", "fixed") or "fixed"
+        shots = extra.get("shots", 2)
+        exclude = extra.get("exclude_ids", ())
+        if mode not in EXAMPLE_MODES:
+            raise InputError(f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {mode!r}")
+        if isinstance(shots, bool) or not isinstance(shots, int) or not 0 <= shots <= 8:
+            raise InputError(f"shots must be a whole number from 0 to 8, not {shots!r}")
+        if isinstance(exclude, str) or not all(isinstance(x, str) for x in exclude):
+            raise InputError("exclude_ids must be a list of ids")
+        return cls(client, shots, mode, tuple(exclude))
+
+    def version(self) -> str:
+        """The prompt version of this formalizer's conversations (with retrieved examples, the
+        bank's version joins the prompt's)."""
+        if self.examples == "retrieved":
+            from formalizers.milp.retrieval import bank_version
+
+            return f"{prompt_version()}+bank-{bank_version()}"
+        return prompt_version() if self.examples == "fixed" else f"{prompt_version()}+no-examples"
 
     def _revision_messages(self, request: str, feedback: Feedback | None) -> list[Message]:
         assert self._revision is not None
@@ -144,21 +218,43 @@ class MilpFormalizer:
     def revising(self, previous: dict[str, Any], instruction: str) -> MilpFormalizer:
         """A formalizer whose first attempt edits ``previous`` (a five-element model) as
         ``instruction`` says, instead of starting from the request."""
-        other = MilpFormalizer(self.client, self.n_examples)
+        other = MilpFormalizer(self.client, self.n_examples, self.examples, self.exclude)
         other._revision = (previous, instruction)
         return other
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
         if self._revision is not None:
             return self._revision_messages(request, feedback)
-        examples = select_examples(request, self.n_examples)
+        examples = examples_for(request, self.examples, self.n_examples, self.exclude)
         shots = ((ex.request, json.dumps(ex.model, indent=1)) for ex in examples)
         return few_shot_messages("formalizers.milp", request, shots, feedback)
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
+        reply, prov = ask(self.client, self.messages(request, feedback), attempt, self.version())
+        return self.read(reply, prov)
+
+    def formalize_samples(
+        self, request: str, k: int, temperature: float = 0.7, seed: int = 0
+    ) -> list[Artifact | ArtifactError]:
+        """``k`` formalizations of ``request`` drawn at ``temperature`` with seeds ``seed``,
+        ``seed + 1``...: each an ``Artifact``, or the ``ArtifactError`` its reply raised (with
+        the reply attached). ``NeedsInformation`` from a sample is raised."""
+        messages = self.messages(request)
+        out: list[Artifact | ArtifactError] = []
+        for i in range(k):
+            client = sampling_client(self.client, temperature, seed + i)
+            reply, prov = ask(client, messages, 1, self.version())
+            try:
+                out.append(self.read(reply, prov))
+            except ArtifactError as e:
+                out.append(e)
+        return out
+
+    def read(self, reply: str, prov: Provenance) -> Artifact:
+        """The five-element artifact in a model ``reply``; ``ArtifactError`` (carrying the
+        reply) when it is unusable, ``NeedsInformation`` when the model asked questions."""
         with reading(reply):
             data = extract_json(reply)
             if isinstance(data, dict) and "questions" in data and "variables" not in data:
