@@ -90,6 +90,11 @@ class Agent:
         client = self.client
         if client is None:
             raise ConfigError(HOW_TO_CONFIGURE)
+        from agent.voting import samples_option, solve_by_vote
+
+        k = samples_option(req)
+        if k > 1:
+            return solve_by_vote(self, req, KINDS[r.kind], client, k)
         return self._repair_loop(req, KINDS[r.kind], client)
 
     def solve_file(

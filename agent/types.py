@@ -99,6 +99,9 @@ class Answer:
     solve_result: SolveResult | None = None
     questions: list[str] = field(default_factory=list)
     """For NEEDS_INFO: what to ask the person."""
+    vote: dict[str, Any] | None = None
+    """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
+    ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""
 
     @property
     def plan(self) -> list[str] | None:
@@ -155,6 +158,8 @@ class Answer:
             out["route_details"] = list(self.solve_result.routes or ())
         if self.questions:
             out["questions"] = self.questions
+        if self.vote is not None:
+            out["vote"] = self.vote
         if self.verification is not None:
             out["verification"] = self.verification.to_json()
         if self.diagnosis is not None:

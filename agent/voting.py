@@ -1,0 +1,217 @@
+"""Voting over sampled formalizations: draw k, solve and verify each, and let the verified answers vote.
+
+A request with ``samples`` above 1 (``Request.extra["samples"]``, ``formalist bench --samples K``)
+is formalized k times from one conversation at a sampling temperature, each sample with its own
+seed. Every sample is validated, solved and verified on its own; only samples whose solution the
+independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
+one answer). The answer is the most-voted value, taken from its first sample; its confidence is
+its votes over all k samples drawn (a sample that failed counts against it), and a request whose
+verified samples reached different values says so. When no sample verifies, the ordinary repair
+loop takes over.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import ArtifactError, InputError, NeedsInformation
+from agent.types import Answer, Attempt, Request
+
+if TYPE_CHECKING:
+    from agent.agent import Agent
+    from agent.kinds import Kind
+    from agent.llm.client import ChatClient
+
+REL_TOL = 1e-6
+"""Two objective values within this relative distance (of the larger, at least 1) are one answer."""
+TEMPERATURE = 0.7
+"""The sampling temperature of the k samples."""
+MAX_SAMPLES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SampleOutcome:
+    """What became of one sample: ``index`` (from 0), the solver ``status`` (empty when it never
+    reached the solver), its ``objective``, whether its solution ``verified``, and ``outcome``
+    (``ok`` or the error kind that stopped it)."""
+
+    index: int
+    status: str
+    objective: float | None
+    verified: bool
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """The verified samples that reached one objective value (``members``: sample indices)."""
+
+    objective: float
+    members: tuple[int, ...]
+
+    @property
+    def votes(self) -> int:
+        return len(self.members)
+
+
+@dataclass(frozen=True, slots=True)
+class Ballot:
+    """The vote of ``k`` samples: ``groups`` of verified answers, most votes first (ties: the
+    group whose first sample came first)."""
+
+    k: int
+    groups: tuple[Group, ...]
+    outcomes: tuple[SampleOutcome, ...] = field(default=())
+
+    @property
+    def winner(self) -> Group | None:
+        return self.groups[0] if self.groups else None
+
+    @property
+    def verified(self) -> int:
+        """How many samples verified (and so voted)."""
+        return sum(g.votes for g in self.groups)
+
+    @property
+    def confidence(self) -> float:
+        """The winner's votes over all samples drawn (0 with no winner)."""
+        return self.winner.votes / self.k if self.winner and self.k else 0.0
+
+    @property
+    def disagree(self) -> bool:
+        """Whether verified samples reached more than one objective value."""
+        return len(self.groups) > 1
+
+    @property
+    def tie(self) -> bool:
+        """Whether the two most-voted values have as many votes each."""
+        return len(self.groups) > 1 and self.groups[0].votes == self.groups[1].votes
+
+    def summary(self) -> str:
+        """One or two sentences for the person: the vote, and any disagreement."""
+        if self.winner is None:
+            return f"None of {self.k} sampled formalizations gave a verified answer."
+        w = self.winner
+        text = (
+            f"{w.votes} of {self.k} sampled formalizations agree on the objective {w.objective:g} "
+            f"(confidence {self.confidence:.2f}; {self.verified} verified)."
+        )
+        if self.disagree:
+            others = ", ".join(f"{g.objective:g} ({g.votes})" for g in self.groups[1:])
+            text += f" The samples disagree: others reached {others}."
+            if self.tie:
+                text += " The vote is tied; the first sample's value is given."
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "verified": self.verified,
+            "confidence": round(self.confidence, 4),
+            "disagree": self.disagree,
+            "tie": self.tie,
+            "groups": [{"objective": g.objective, "votes": g.votes} for g in self.groups],
+            "samples": [
+                {
+                    "status": o.status,
+                    "objective": o.objective,
+                    "verified": o.verified,
+                    "outcome": o.outcome,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def same_value(a: float, b: float, rel_tol: float = REL_TOL) -> bool:
+    return abs(a - b) <= rel_tol * max(1.0, abs(a), abs(b))
+
+
+def tally(outcomes: list[SampleOutcome], rel_tol: float = REL_TOL) -> Ballot:
+    """The vote among the verified outcomes (by objective value, within ``rel_tol``)."""
+    groups: list[list[Any]] = []  # [objective, members]
+    for o in outcomes:
+        if not o.verified or o.objective is None or not math.isfinite(o.objective):
+            continue
+        for g in groups:
+            if same_value(g[0], o.objective, rel_tol):
+                g[1].append(o.index)
+                break
+        else:
+            groups.append([o.objective, [o.index]])
+    ordered = sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))
+    return Ballot(len(outcomes), tuple(Group(g[0], tuple(g[1])) for g in ordered), tuple(outcomes))
+
+
+def samples_option(req: Request) -> int:
+    """The ``samples`` option of a request (1 when absent); ``InputError`` when it is not a whole
+    number from 1 to ``MAX_SAMPLES``."""
+    k = req.extra.get("samples", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SAMPLES:
+        raise InputError(f"samples must be a whole number from 1 to {MAX_SAMPLES}, not {k!r}")
+    return k
+
+
+def solve_by_vote(
+    agent: Agent,
+    req: Request,
+    kind: Kind,
+    client: ChatClient,
+    k: int,
+    temperature: float = TEMPERATURE,
+) -> Answer:
+    """Answer ``req`` by the vote of ``k`` sampled formalizations (see the module docstring). A
+    kind whose formalizer cannot sample goes through the repair loop unchanged."""
+    opts = agent.options(req)
+    formalizer = kind.formalizer(client, opts)
+    sample = getattr(formalizer, "formalize_samples", None)
+    if sample is None:
+        return agent._repair_loop(req, kind, client, formalizer)
+    try:
+        drawn = sample(req.text, k, temperature)
+    except NeedsInformation:
+        # The repair loop asks the same conversation and answers NEEDS_INFO with the questions.
+        return agent._repair_loop(req, kind, client, formalizer)
+    trace: list[Attempt] = []
+    outcomes: list[SampleOutcome] = []
+    solved: dict[int, tuple[Any, Any, Any, Any]] = {}
+    for i, item in enumerate(drawn):
+        attempt = Attempt(i + 1, model_id=client.model_id)
+        trace.append(attempt)
+        if isinstance(item, ArtifactError):
+            attempt.outcome, attempt.feedback, attempt.reply = (
+                item.kind,
+                item.feedback(),
+                item.reply,
+            )
+            outcomes.append(SampleOutcome(i, "", None, False, item.kind))
+            continue
+        attempt.reply = item.text
+        attempt.prompt_version = item.provenance.prompt_version
+        attempt.artifact = item.to_json()
+        attempt.stage = "validate"
+        try:
+            validated = kind.validate(item, opts)
+        except ArtifactError as e:
+            attempt.outcome, attempt.feedback = e.kind, e.feedback()
+            outcomes.append(SampleOutcome(i, "", None, False, e.kind))
+            continue
+        result, verification, problem = agent._solve_verify(kind, validated, opts, attempt)
+        ok = problem is None and verification is not None and verification.ok
+        if problem is not None:
+            attempt.outcome, attempt.feedback = problem.kind, problem.feedback()
+        outcomes.append(
+            SampleOutcome(i, result.status.value, result.objective, ok, attempt.outcome)
+        )
+        solved[i] = (item, validated, result, verification)
+    ballot = tally(outcomes)
+    if ballot.winner is None:
+        answer = agent._repair_loop(req, kind, client, formalizer)
+    else:
+        artifact, validated, result, verification = solved[ballot.winner.members[0]]
+        answer = agent._answer(kind, artifact, validated, result, verification, trace)
+    answer.vote = ballot.to_json()
+    answer.explanation = f"{ballot.summary()}\n\n{answer.explanation}".strip()
+    return answer

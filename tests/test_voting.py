@@ -1,0 +1,180 @@
+"""Voting over sampled formalizations, with scripted models whose reply depends on the seed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from agent.errors import InputError
+from agent.llm.client import ChatClient
+from agent.types import Request
+from agent.voting import SampleOutcome, tally
+from conftest import agent_with
+from solvers.base import Status
+
+REQUEST = "Pack the most valuable boxes into a bag of at most C kg."
+
+
+def model(capacity: float, name: str = "bag") -> dict[str, Any]:
+    """A continuous knapsack whose optimum is ``capacity`` (one item worth 1 per kg)."""
+    return {
+        "name": name,
+        "variables": [{"name": "kg", "upper": 1000}],
+        "objective": {"sense": "maximize", "expression": "kg"},
+        "constraints": [{"name": "bag", "expression": f"kg <= {capacity}"}],
+    }
+
+
+INFEASIBLE = {
+    "variables": [{"name": "kg"}],
+    "objective": {"sense": "maximize", "expression": "kg"},
+    "constraints": [{"name": "a", "expression": "kg >= 5"}, {"name": "b", "expression": "kg <= 2"}],
+}
+
+
+class BySeed(BaseChatModel):
+    """Replies by the call's ``seed`` (``replies[seed]``); ``default`` for calls with no seed (the
+    repair loop's greedy calls). Records every call's keywords."""
+
+    replies: dict[int, str]
+    default: list[str] = []
+    _seen: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _greedy: int = PrivateAttr(default=0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "test-by-seed"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._seen.append(dict(kwargs))
+        if "seed" in kwargs:
+            text = self.replies[kwargs["seed"]]
+        else:
+            text = self.default[self._greedy]
+            self._greedy += 1
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def client_for(*replies: Any, default: tuple[Any, ...] = ()) -> tuple[ChatClient, BySeed]:
+    def text(r: Any) -> str:
+        return r if isinstance(r, str) else json.dumps(r)
+
+    chat = BySeed(
+        replies={i: text(r) for i, r in enumerate(replies)}, default=[text(d) for d in default]
+    )
+    return ChatClient("test:by-seed", chat), chat
+
+
+def solve(client: ChatClient, k: int) -> Any:
+    return agent_with(client).solve(Request(REQUEST, kind="milp", extra={"samples": k}))
+
+
+def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
+    client, chat = client_for(model(12), "not json", model(7), model(12), model(12.0000000001))
+    answer = solve(client, 5)
+    assert answer.status is Status.OPTIMAL and answer.verified
+    assert answer.objective == pytest.approx(12)
+    vote = answer.vote
+    assert vote is not None
+    assert (vote["k"], vote["verified"], vote["confidence"]) == (5, 4, 0.6)
+    assert vote["disagree"] and not vote["tie"]
+    assert [(g["objective"], g["votes"]) for g in vote["groups"]] == [(12, 3), (7, 1)]
+    assert [s["outcome"] for s in vote["samples"]] == ["ok", "parse", "ok", "ok", "ok"]
+    assert "3 of 5 sampled formalizations agree" in answer.explanation
+    assert "disagree" in answer.explanation and "7 (1)" in answer.explanation
+    # One conversation, k seeds, at the sampling temperature; no repair call was needed.
+    assert [s["seed"] for s in chat._seen] == [0, 1, 2, 3, 4]
+    assert {s["temperature"] for s in chat._seen} == {0.7}
+    assert answer.attempts == 5 and answer.to_json()["vote"] == vote
+
+
+def test_unverified_and_unsolved_samples_do_not_vote(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.kinds.milp as milp_kind
+    from solvers.base import Verification
+
+    real = milp_kind.verify_linear
+
+    def distrust_the_wrong_bag(lm: Any, result: Any) -> Verification:
+        v = real(lm, result)
+        if result.objective == pytest.approx(99):
+            return Verification(False, v.checked, 1.0, v.objective, message="breaks 'bag'")
+        return v
+
+    monkeypatch.setattr(milp_kind, "verify_linear", distrust_the_wrong_bag)
+    client, _ = client_for(model(99), model(99), model(99), INFEASIBLE, model(15))
+    answer = solve(client, 5)
+    assert answer.objective == pytest.approx(15) and answer.verified
+    assert answer.vote is not None
+    assert answer.vote["verified"] == 1 and answer.vote["confidence"] == 0.2
+    assert not answer.vote["disagree"]
+    assert [s["outcome"] for s in answer.vote["samples"]] == [
+        "verification",
+        "verification",
+        "verification",
+        "infeasible",
+        "ok",
+    ]
+
+
+def test_unanimous_samples_report_full_confidence() -> None:
+    client, _ = client_for(*(model(3) for _ in range(4)))
+    answer = solve(client, 4)
+    assert answer.vote is not None
+    assert answer.vote["confidence"] == 1.0 and not answer.vote["disagree"]
+    assert "disagree" not in answer.explanation
+
+
+def test_no_verified_sample_falls_back_to_the_repair_loop() -> None:
+    client, chat = client_for("oops", "{}", default=("still not json", model(8)))
+    answer = solve(client, 2)
+    assert answer.objective == pytest.approx(8) and answer.verified
+    assert answer.vote is not None and answer.vote["verified"] == 0
+    assert answer.explanation.startswith("None of 2 sampled formalizations")
+    assert [a.outcome for a in answer.trace] == ["parse", "ok"]
+    assert len(chat._seen) == 4
+
+
+def test_a_tie_is_said_and_the_first_sample_wins() -> None:
+    client, _ = client_for(model(5), model(6), model(6), model(5))
+    answer = solve(client, 4)
+    assert answer.objective == pytest.approx(5)
+    assert answer.vote is not None and answer.vote["tie"]
+    assert "tied" in answer.explanation
+
+
+def test_one_sample_is_the_ordinary_repair_loop() -> None:
+    client, chat = client_for(default=(model(4),))
+    answer = agent_with(client).solve(Request(REQUEST, kind="milp"))
+    assert answer.objective == pytest.approx(4) and answer.vote is None
+    assert chat._seen == [{}]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65, "8", 2.5, True])
+def test_a_bad_samples_option_is_refused_by_name(bad: Any) -> None:
+    client, _ = client_for(model(1))
+    with pytest.raises(InputError, match="samples must be a whole number"):
+        agent_with(client).solve(Request(REQUEST, kind="milp", extra={"samples": bad}))
+
+
+def test_tally_groups_within_tolerance_and_orders_by_votes() -> None:
+    def o(i: int, obj: float | None, ok: bool = True) -> SampleOutcome:
+        return SampleOutcome(i, "OPTIMAL", obj, ok, "ok")
+
+    ballot = tally([o(0, 1.0), o(1, 2.0), o(2, 2.0 + 1e-9), o(3, 1.0, ok=False), o(4, None)])
+    assert [(g.objective, g.members) for g in ballot.groups] == [(2.0, (1, 2)), (1.0, (0,))]
+    assert ballot.confidence == pytest.approx(2 / 5) and ballot.disagree and not ballot.tie
+    empty = tally([o(0, 3.0, ok=False)])
+    assert empty.winner is None and empty.confidence == 0.0
+    assert empty.summary().startswith("None of 1")
