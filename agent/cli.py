@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.config import PLANNERS
 from agent.errors import ConfigError, FormalistError, InputError, StopError
-from agent.kinds import KINDS
+from agent.kinds import KIND_NAMES
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
 
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")
-    p.add_argument("--kind", choices=sorted(KINDS), help="force the problem kind")
+    p.add_argument("--kind", choices=sorted(KIND_NAMES), help="force the problem kind")
     p.add_argument("--domain", help="planning: a PDDL domain file, or the name of a known domain")
     p.add_argument("--optimal", action="store_true", help="planning: ask for a proven-optimal plan")
     p.add_argument("--apis", help="a request over APIs: the API catalog (YAML or JSON)")

@@ -8,12 +8,14 @@ explained. The agent loops over these stages; the kind never loops.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.llm.client import ChatClient
 from formalizers.base import Artifact, Formalizer
 from solvers.base import Limits, SolveResult, Verification
+
+if TYPE_CHECKING:
+    from agent.llm.client import ChatClient
 
 
 @dataclass(frozen=True, slots=True)

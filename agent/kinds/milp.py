@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.explain import explain_linear
 from agent.kinds.base import Options, verification_failure
-from agent.llm.client import ChatClient
 from formalizers.base import Artifact
-from formalizers.milp.formalizer import MilpFormalizer
 from formalizers.milp.linear import LinearModel, compile_model
 from formalizers.offline import milp_files
 from solvers.base import NEGATIVE_STATUSES, POSITIVE_STATUSES, SolveResult, Status, Verification
 from solvers.verify import verify_linear
+
+if TYPE_CHECKING:
+    from agent.llm.client import ChatClient
+    from formalizers.milp.formalizer import MilpFormalizer
 
 
 class MilpKind:
@@ -59,6 +61,8 @@ class MilpKind:
         return milp_files.artifact_from_text(text, "milp", name)
 
     def formalizer(self, client: ChatClient, options: Options) -> MilpFormalizer:
+        from formalizers.milp.formalizer import MilpFormalizer  # the language-model side: on demand
+
         return MilpFormalizer.from_options(client, options.extra)
 
     def validate(self, artifact: Artifact, options: Options) -> LinearModel:

@@ -6,19 +6,23 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, StopError
 from agent.llm.cache import ResponseCache, request_key
 from agent.llm.spec import build_chat_model, parse_spec
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 Message = dict[str, str]
 """``{"role": "system" | "user" | "assistant", "content": ...}``"""
 
 
 def _to_langchain(messages: list[Message]) -> list[BaseMessage]:
+    # LangChain loads on the first model call: formal inputs never pay for it.
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
     out: list[BaseMessage] = []
     for m in messages:
         role, content = m["role"], m["content"]

@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
 from formalizers.milp.expr import (
@@ -35,7 +35,9 @@ from formalizers.milp.expr import (
     parse_expression,
     unparse,
 )
-from formalizers.milp.model import ConstraintDef, FiveElementModel, ParamDef, VarDef
+
+if TYPE_CHECKING:  # annotations only: an LP or MPS file never loads pydantic
+    from formalizers.milp.model import ConstraintDef, FiveElementModel, ParamDef, VarDef
 
 INF = math.inf
 MAX_INSTANCES = 1_000_000

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import re
 import tempfile
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from formalizers.base import Artifact
 from formalizers.milp.linear import Column, LinearModel, Row
-from formalizers.milp.model import FiveElementModel
+
+if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read, not for LP/MPS
+    from pydantic import ValidationError
+
+    from formalizers.milp.model import FiveElementModel
 
 
 def schema_diagnostics(err: ValidationError) -> list[Diagnostic]:
@@ -32,6 +34,10 @@ def schema_diagnostics(err: ValidationError) -> list[Diagnostic]:
 
 def five_element_from_data(data: Any) -> FiveElementModel:
     """Validate parsed JSON/YAML data as a five-element model; ``ArtifactError("schema")`` if not."""
+    from pydantic import ValidationError
+
+    from formalizers.milp.model import FiveElementModel
+
     if not isinstance(data, dict):
         raise ArtifactError(
             "schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")]
@@ -59,20 +65,28 @@ def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
     return five_element_from_data(data)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors and aliases: a few hundred bytes of aliases can expand to gigabytes."""
+@functools.cache
+def _no_alias_loader() -> Any:
+    """A YAML loader without anchors and aliases: a few hundred bytes of aliases can expand to
+    gigabytes. (Built on first use: PyYAML loads only when YAML is read.)"""
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not accepted")
-        return super().compose_node(parent, index)
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not accepted")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def safe_yaml(text: str) -> Any:
     """Parse YAML with no aliases and bounded nesting; ``ArtifactError("parse")`` when it fails."""
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)
+        return yaml.load(text, Loader=_no_alias_loader())
     except RecursionError as e:
         raise ArtifactError("parse", [Diagnostic("YAML", "nested too deeply")]) from e
     except yaml.YAMLError as ye:
@@ -220,13 +234,16 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
             [Diagnostic(f"column {c}", "is semi-continuous or semi-integer") for c in special[:10]],
             "semi-continuous and semi-integer variables are not supported",
         )
+    # Each read of an ``lp`` attribute copies the whole vector out of HiGHS: read each once.
+    col_lower, col_upper = list(lp.col_lower_), list(lp.col_upper_)
+    row_lower, row_upper = list(lp.row_lower_), list(lp.row_upper_)
     columns = [
         Column(
             col_names[i],
             col_names[i],
             (),
-            _f(lp.col_lower_[i]),
-            _f(lp.col_upper_[i]),
+            _f(col_lower[i]),
+            _f(col_upper[i]),
             bool(integrality) and integrality[i] in int_kinds,
         )
         for i in range(n)
@@ -245,7 +262,7 @@ def read_with_highs(text: str, suffix: str) -> LinearModel:
                 row_coeffs[r][index[k]] = float(value[k])
     rows = []
     for r in range(m):
-        lo, hi = _f(lp.row_lower_[r]), _f(lp.row_upper_[r])
+        lo, hi = _f(row_lower[r]), _f(row_upper[r])
         rows.append(
             Row(
                 row_names[r],
