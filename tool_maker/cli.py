@@ -140,9 +140,9 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
         raise InputError(str(e)) from e
     result = Sandbox(replace(policy, limits=limits)).run(code, "main")
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        print(render_json(result.to_json()))
     elif result.ok:
-        print(json.dumps(result.value, indent=2, ensure_ascii=False))
+        print(render_json(result.value))
     else:
         if result.output:
             sys.stdout.write(result.output)
@@ -150,6 +150,25 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"layers: {', '.join(result.layers)}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAULT
+
+
+PRETTY_MAX_CHARS = 64 << 10
+"""Above this many characters of compact JSON, a value is printed on one line."""
+
+
+def render_json(value: Any) -> str:
+    """``value`` as strict JSON text for the terminal: indented when that stays small (indenting
+    a deeply nested value grows with the square of its depth), compact otherwise. The sandbox
+    has already refused what JSON cannot hold (NaN, infinities, lone surrogates, deep nesting);
+    this refuses it again rather than print invalid JSON."""
+    try:
+        compact = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InputError(f"the result cannot be printed as JSON: {e}") from e
+    if len(compact) > PRETTY_MAX_CHARS:
+        return compact
+    pretty = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2)
+    return pretty if len(pretty) <= 4 * len(compact) + 4096 else compact
 
 
 def cmd_sandbox_layers(args: argparse.Namespace) -> int:

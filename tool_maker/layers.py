@@ -15,7 +15,8 @@ Layers, outermost first:
                   namespace that holds only ``/usr`` (read-only) and the working directory
 
 A required layer that this machine lacks makes the sandbox refuse to run (``SandboxUnavailable``);
-``allow_missing`` in ``SandboxPolicy`` is the explicit way to run without it.
+``allow_missing`` in ``SandboxPolicy`` is the explicit way to run without it (or to ``skip`` it).
+``namespaces`` is required by default (see ``DEFAULT_REQUIRED``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ from agent.errors import StopError
 from tool_maker.seccomp_filter import compiled_filter
 
 ALL_LAYERS = ("static", "process", "rlimits", "unprivileged", "seccomp", "landlock", "namespaces")
-DEFAULT_REQUIRED = frozenset({"process", "rlimits", "unprivileged", "seccomp"})
-"""Without these the sandbox refuses to run. ``landlock`` and ``namespaces`` are used where the
-machine has them; require them too with ``SandboxPolicy(require=...)``."""
+DEFAULT_REQUIRED = frozenset({"process", "rlimits", "unprivileged", "seccomp", "namespaces"})
+"""Without these the sandbox refuses to run. ``namespaces`` is required: without its PID, IPC and
+mount namespaces a tool shares the host's ``/tmp``, ``/dev/shm``, process table and IPC objects
+with the service and with the next call, and only the seccomp filter stands between them. Running
+without it is an explicit opt-in (``FORMALIST_SANDBOX_ALLOW_MISSING=namespaces``, or
+``allow_missing`` in ``SandboxPolicy``). ``landlock`` is used where the machine has it; require it
+too with ``SandboxPolicy(require=...)``."""
 
 HOW_TO_GET = {
     "seccomp": "install libseccomp2 (Debian) and `pip install pyseccomp` (both are in `make setup`)",

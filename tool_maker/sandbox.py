@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -39,7 +41,12 @@ from tool_maker.layers import (
     probe,
 )
 from tool_maker.seccomp_filter import compiled_filter
-from tool_maker.static_check import ALLOWED_IMPORTS, BANNED_NAMES, check_source
+from tool_maker.static_check import (
+    ALLOWED_IMPORTS,
+    BANNED_ATTRIBUTES,
+    BANNED_NAMES,
+    check_source,
+)
 
 
 class SandboxFault(StopError):
@@ -94,8 +101,9 @@ class SandboxPolicy:
     """Which layers to use and which must be there.
 
     ``require``: layers without which nothing runs (default: process, rlimits, unprivileged,
-    seccomp). ``allow_missing``: required layers the caller explicitly accepts to run without.
-    ``skip``: optional layers not to use even where available (e.g. ``namespaces`` for speed).
+    seccomp, namespaces). ``allow_missing``: required layers the caller explicitly accepts to run
+    without. ``skip``: layers not to use even where available; a required one only if it is also
+    in ``allow_missing``.
     ``static_check`` and ``python_guards`` (the restricted builtins and import hook in the child)
     are readable-error layers; the attack tests turn them off to show the process layers hold alone.
     """
@@ -115,9 +123,10 @@ class SandboxPolicy:
             raise ValueError(
                 f"unknown sandbox layer(s): {', '.join(sorted(unknown))}; known: {', '.join(ALL_LAYERS)}"
             )
-        if self.skip & self.require:
+        if self.skip & self.require - self.allow_missing:
+            both = ", ".join(sorted(self.skip & self.require - self.allow_missing))
             raise ValueError(
-                f"cannot both require and skip {', '.join(sorted(self.skip & self.require))}"
+                f"cannot both require and skip {both} (to skip a required layer, allow it missing)"
             )
 
     @classmethod
@@ -138,8 +147,8 @@ class SandboxResult:
 
     ``value``: the entry point's return value (decoded JSON) when ``status`` is OK. ``error_type``,
     ``message`` and ``line`` (in the tool's source) say what went wrong otherwise. ``output``: what
-    the tool printed (up to the cap). ``layers``: the layers that were in force for this call, as
-    the child confirmed them. ``wall_s``: seconds from start to reaped child.
+    the tool printed (up to the cap). ``layers``: the layers in force for this call, as the host knows
+    them (``Sandbox.layers_in_force``; never as the tool's side of the child reports them). ``wall_s``: seconds from start to reaped child.
     """
 
     status: SandboxStatus
@@ -287,6 +296,7 @@ class Sandbox:
                     "limits": lim.for_child(),
                     "guards": self.policy.python_guards,
                     "banned": sorted(BANNED_NAMES),
+                    "banned_attributes": sorted(BANNED_ATTRIBUTES),
                     "allowed_imports": sorted(ALLOWED_IMPORTS),
                     "seccomp": self._seccomp_hex(),
                     "landlock": self._landlock_paths(),
@@ -300,20 +310,20 @@ class Sandbox:
                 f"the code and arguments are {len(request):,} bytes of JSON; the limit is {lim.input_bytes:,}"
             )
         result = self._spawn(request, lim)
-        prefix = ("static",) if self.policy.static_check else ()
-        extra = ["process"]
+        return replace(result, wall_s=time.perf_counter() - t0)
+
+    def layers_in_force(self) -> tuple[str, ...]:
+        """The layers a call runs under, from the host's own knowledge: what it set itself
+        (process, uid, namespaces) and what it asked the child to set, which the child confirms
+        before any tool code runs (or the call stops with ``SandboxUnavailable``)."""
+        names = ["static"] if self.policy.static_check else []
+        names.append("process")
         if self.machine.uid is not None or os.geteuid() != 0:
-            extra.append("unprivileged")
+            names.append("unprivileged")
         if self._use("namespaces"):
-            extra.append("namespaces")
-        # A child killed before it replied confirmed nothing; it had set every layer it was asked
-        # for before running the tool (a layer it cannot set makes it refuse, and that is a reply).
-        child_layers = result.layers or self._requested_child_layers()
-        return replace(
-            result,
-            layers=(*prefix, *extra, *child_layers),
-            wall_s=time.perf_counter() - t0,
-        )
+            names.append("namespaces")
+        names += self._requested_child_layers()
+        return tuple(names)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -464,37 +474,70 @@ class Sandbox:
                     pass
         _kill_group(proc)
         text_out = output[: lim.output_bytes].decode("utf-8", "replace")
+        setup, rest = _split_setup(bytes(reply))
+        if setup is not None and setup.get("setup") == "failed":
+            self._refused_setup(setup)
+        layers = self.layers_in_force() if setup is not None else self._host_layers()
         if stopped is not None:
-            return SandboxResult(stopped[0], message=stopped[1], output=text_out)
-        return self._read_reply(bytes(reply), proc.returncode, text_out)
+            return SandboxResult(stopped[0], message=stopped[1], output=text_out, layers=layers)
+        if setup is None:
+            status, message = self._death(proc.returncode)
+            return SandboxResult(
+                status,
+                message=f"{message} (before its layers were set: the tool did not run)",
+                output=text_out,
+                layers=layers,
+            )
+        return replace(self._read_reply(rest, proc.returncode, text_out), layers=layers)
+
+    def _host_layers(self) -> tuple[str, ...]:
+        """The layers in force when the child never confirmed its own: those the host set."""
+        return tuple(n for n in self.layers_in_force() if n not in self._requested_child_layers())
+
+    def _refused_setup(self, setup: dict[str, Any]) -> None:
+        """The child could not set a layer (it says so before any tool code runs): the machine
+        lacks it. Only a layer the host asked for can be named."""
+        asked = self._requested_child_layers()
+        layer = setup.get("layer")
+        name = layer if isinstance(layer, str) and layer in asked else "one of " + ", ".join(asked)
+        detail = _clean_text(setup.get("message"), 500)
+        raise SandboxUnavailable(
+            f"the sandbox child could not set the {name} layer on this machine: {detail}; "
+            f"to get it: {HOW_TO_GET.get(name, 'see `formalist sandbox layers`')}"
+        )
 
     def _read_reply(self, reply: bytes, returncode: int | None, output: str) -> SandboxResult:
-        obj: Any = None
-        if reply:
-            try:
-                obj = json.loads(reply)
-            except (ValueError, RecursionError) as e:
-                return SandboxResult(
-                    SandboxStatus.BAD_RESULT,
-                    message=f"the reply is not JSON ({type(e).__name__})",
-                    output=output,
-                )
-        if not isinstance(obj, dict) or "status" not in obj:
+        """The tool's reply: written by code the tool could reach, so read as its own data. It
+        must be strict JSON (no NaN, no infinities, valid UTF-8) of one of the shapes the child
+        writes; a value must be JSON that any reader can hold (see ``check_result_value``)."""
+        if not reply:
             status, message = self._death(returncode)
             return SandboxResult(status, message=message, output=output)
-        layers = tuple(str(x) for x in obj.get("layers", ()) if isinstance(x, str))
-        status = obj["status"]
+        try:
+            obj = strict_json_loads(reply)
+        except (ValueError, RecursionError) as e:
+            return SandboxResult(
+                SandboxStatus.BAD_RESULT,
+                message=f"the reply is not strict JSON ({_clean_text(e, 200)})",
+                output=output,
+            )
+        status = obj.get("status") if isinstance(obj, dict) else None
         if status == "ok" and "value" in obj:
-            return SandboxResult(SandboxStatus.OK, value=obj["value"], output=output, layers=layers)
+            problem = check_result_value(obj["value"])
+            if problem:
+                return SandboxResult(
+                    SandboxStatus.BAD_RESULT, message=f"the result {problem}", output=output
+                )
+            return SandboxResult(SandboxStatus.OK, value=obj["value"], output=output)
         if status == "error":
             line = obj.get("line")
+            ok_line = isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**7
             return SandboxResult(
                 SandboxStatus.ERROR,
-                error_type=str(obj.get("type", "Exception"))[:100],
-                message=str(obj.get("message", ""))[:2000],
-                line=line if isinstance(line, int) else None,
+                error_type=_clean_text(obj.get("type", "Exception"), 100) or "Exception",
+                message=_clean_text(obj.get("message", ""), 2000),
+                line=line if ok_line else None,
                 output=output,
-                layers=layers,
             )
         if status == "memory":
             mb = self.policy.limits.memory_mb
@@ -502,19 +545,18 @@ class Sandbox:
                 SandboxStatus.MEMORY_LIMIT,
                 message=f"ran out of its {mb} MiB of memory",
                 output=output,
-                layers=layers,
             )
         if status == "bad_result":
             return SandboxResult(
                 SandboxStatus.BAD_RESULT,
-                message=str(obj.get("message", ""))[:2000],
+                message=_clean_text(obj.get("message", ""), 2000),
                 output=output,
-                layers=layers,
             )
-        if status == "refused":
-            raise SandboxUnavailable(f"the sandbox child refused to run: {obj.get('message', '')}")
+        shown = _clean_text(json.dumps(status)[:60] if status is not None else "none", 80)
         return SandboxResult(
-            SandboxStatus.CRASHED, message=f"unknown reply status {status!r}", output=output
+            SandboxStatus.BAD_RESULT,
+            message=f"the tool's reply is malformed (status {shown}); nothing of it is used",
+            output=output,
         )
 
     def _death(self, returncode: int | None) -> tuple[SandboxStatus, str]:
@@ -543,6 +585,84 @@ class Sandbox:
                 name = f"signal {sig}"
             return SandboxStatus.CRASHED, f"killed by {name} without a reply"
         return SandboxStatus.CRASHED, f"exited with status {returncode} without a reply"
+
+
+MAX_RESULT_DEPTH = 100
+"""Deepest nesting of lists and objects a result may have (deeper values break readers that
+recurse, and printing them indented grows with the square of the depth)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError(f"the number {text[:40]} is out of a float's range")
+    return x
+
+
+def strict_json_loads(data: bytes | str) -> Any:
+    """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity, no number that overflows a float."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+
+
+def check_result_value(value: Any) -> str | None:
+    """Why ``value`` (decoded JSON) cannot be a tool's result, or None: nested deeper than
+    ``MAX_RESULT_DEPTH``, or holding a string with a lone surrogate (not Unicode text: it
+    cannot be written as UTF-8)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return (
+                    f"holds a lone surrogate ({_describe_surrogate(v)}), which is not Unicode text"
+                )
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                return f"holds {v}, which JSON cannot hold"
+        elif isinstance(v, (list, dict)):
+            if depth >= MAX_RESULT_DEPTH:
+                return f"is nested more than {MAX_RESULT_DEPTH} levels deep"
+            if isinstance(v, dict):
+                stack += [(k, depth + 1) for k in v]
+                stack += [(x, depth + 1) for x in v.values()]
+            else:
+                stack += [(x, depth + 1) for x in v]
+    return None
+
+
+def _describe_surrogate(s: str) -> str:
+    m = _SURROGATE.search(s)
+    return f"U+{ord(m.group()):04X}" if m else "?"
+
+
+def _clean_text(x: Any, limit: int) -> str:
+    """A string from the tool's reply, safe to print: at most ``limit`` characters, lone
+    surrogates replaced."""
+    text = x if isinstance(x, str) else str(x)
+    return _SURROGATE.sub("\ufffd", text[:limit])
+
+
+def _split_setup(reply: bytes) -> tuple[dict[str, Any] | None, bytes]:
+    """The child's setup line (see ``sandbox_child``) and the tool's reply after it. The setup
+    line is written before the tool's code is loaded: None when there is none (the child died
+    before its layers were set)."""
+    head, sep, rest = reply.partition(b"\n")
+    if not sep:
+        return None, b""
+    try:
+        setup = json.loads(head)
+    except ValueError:
+        return None, b""
+    if not isinstance(setup, dict) or setup.get("setup") not in ("ok", "failed"):
+        return None, b""
+    return setup, rest
 
 
 def _line_of(d: Diagnostic) -> int | None:

@@ -6,13 +6,18 @@ interpreter the sandbox picked. In order, it:
 1. reads one JSON request from standard input (code, entry point, arguments, limits, layers);
 2. moves its own standard output to a private descriptor for the reply and points descriptors 1
    and 2 at the parent's output pipe, so whatever the tool prints is counted there;
-3. sets the resource limits, then the Landlock rules, then the seccomp filter (each confirmed; a
-   layer the parent asked for that cannot be set stops the child before any tool code runs);
-4. with ``guards`` on, gives the tool a builtins table without the banned names and an
-   ``__import__`` that admits only the allowed modules;
-5. runs the code, calls the entry point, and writes one JSON reply: ``{"status": "ok", "value"}``,
-   ``{"status": "error", ...}``, ``{"status": "memory"}``, ``{"status": "bad_result", ...}``,
-   ``{"status": "refused", ...}``; every reply also lists the layers that were set.
+3. sets the resource limits, then the Landlock rules, then the seccomp filter (each confirmed),
+   and writes the *setup line* on the reply descriptor: ``{"setup": "ok"}`` or
+   ``{"setup": "failed", "layer": ..., "message": ...}`` (then it stops). No tool code exists
+   in the process yet, so this line is the only thing the host believes from the child;
+4. with ``guards`` on, gives the tool a builtins table without the banned names, an
+   ``__import__`` that hands out views of the allowed modules only (public names, string-keyed
+   getters checked, string-to-code helpers withheld), and an audit hook that refuses the tool
+   frames and code objects and refuses compiling code;
+5. runs the code, calls the entry point, and writes the reply after the setup line:
+   ``{"status": "ok", "value"}``, ``{"status": "error", ...}``, ``{"status": "memory"}`` or
+   ``{"status": "bad_result", ...}``. The tool can reach this writer and this descriptor, so the
+   host treats the reply as the tool's own data: checked, bounded, and never about layers.
 """
 
 import json
@@ -21,15 +26,21 @@ import resource
 import sys
 
 
-def _reply(fd, obj, value_json=None):
-    text = json.dumps(obj)
-    if value_json is not None:  # the value is already JSON text: splice it in, not encode it twice
-        text = text[:-1] + ', "value": ' + value_json + "}"
-    data = text.encode("ascii")
+def _write(fd, data):
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def _reply(fd, obj, value_json=None):
+    """The tool's reply. It is written by code the tool can reach (a tool may patch ``json`` or
+    write on ``fd`` itself), so the host reads it as untrusted data: parsed strictly, bounded,
+    and never believed about the layers."""
+    text = json.dumps(obj)
+    if value_json is not None:  # the value is already JSON text: splice it in, not encode it twice
+        text = text[:-1] + ', "value": ' + value_json + "}"
+    _write(fd, text.encode("ascii"))
 
 
 def _set_limits(limits):
@@ -126,21 +137,122 @@ def _seccomp(bpf):
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
-def _guarded_builtins(banned, allowed_imports):
+# Modules that C code of allowed modules imports on a tool's behalf: ``datetime.strftime`` imports
+# ``time`` and ``strptime`` imports ``_strptime``. They are imported before the tool runs, and the
+# guarded import hands them out only to that C code (``PyImport_Import`` passes an empty *list*
+# as ``fromlist``; an ``import`` statement passes ``None`` or a tuple).
+_INTERNAL_IMPORTS = ("time", "_strptime")
+
+# Callables left out of the tool's view of a module: they turn strings into attribute access or
+# into code (``typing.get_type_hints`` evaluates string annotations).
+_WITHHELD = {
+    "string": ("Formatter",),
+    "typing": ("get_type_hints", "ForwardRef"),
+}
+
+# Where a tool may have code compiled on its behalf: dataclasses and namedtuple generate their
+# methods from checked identifiers.
+_COMPILERS = ("/dataclasses.py", "/collections/__init__.py")
+
+
+def _name_ok(name, banned_attributes):
+    if not isinstance(name, str):
+        return False
+    return all(
+        p and not p.startswith("_") and p not in banned_attributes and p != "format"
+        for p in name.split(".")
+    )
+
+
+def _guarded_builtins(banned, allowed_imports, banned_attributes):
+    """The tool's builtins: without ``banned``, with an import that hands out *views* of the
+    allowed modules (their public names only; a module they import is there only as a view of an
+    allowed module) and with the string-keyed getters of ``operator`` checked."""
     import builtins
+    import operator
+    import types
 
     real_import = builtins.__import__
+    real_attrgetter, real_methodcaller = operator.attrgetter, operator.methodcaller
+
+    def allowed(name):
+        return name in allowed_imports or name.split(".")[0] in allowed_imports
+
+    def attrgetter(attr, *attrs):
+        for a in (attr, *attrs):
+            if not _name_ok(a, banned_attributes):
+                raise AttributeError(f"the attribute {a!r} is not available to tools")
+        return real_attrgetter(attr, *attrs)
+
+    def methodcaller(name, *args, **kwargs):
+        if not _name_ok(name, banned_attributes):
+            raise AttributeError(f"the method {name!r} is not available to tools")
+        return real_methodcaller(name, *args, **kwargs)
+
+    replaced = {("operator", "attrgetter"): attrgetter, ("operator", "methodcaller"): methodcaller}
+    views = {}
+
+    def view(module):
+        """The tool's view of ``module``; refreshed on each import (a submodule imported since
+        shows up in its package's view)."""
+        name = module.__name__
+        v = views.get(name)
+        if v is None:
+            v = views[name] = types.ModuleType(name, getattr(module, "__doc__", None))
+        withheld = _WITHHELD.get(name, ())
+        for key, value in list(vars(module).items()):
+            if key.startswith("_") or key in withheld or key in banned_attributes:
+                continue
+            if key in vars(v):
+                continue
+            if isinstance(value, types.ModuleType):
+                if not allowed(value.__name__):
+                    continue
+                value = view(value)
+            setattr(v, key, replaced.get((name, key), value))
+        return v
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if name in _INTERNAL_IMPORTS and type(fromlist) is list and not fromlist and not level:
+            return sys.modules[name]  # C code of an allowed module (see _INTERNAL_IMPORTS)
         if level != 0:
             raise ImportError("relative imports are not available to tools")
-        if name not in allowed_imports and name.split(".")[0] not in allowed_imports:
+        if not isinstance(name, str) or not allowed(name):
             raise ImportError(f"importing {name!r} is not allowed in the sandbox")
-        return real_import(name, globals, locals, fromlist, level)
+        if fromlist:
+            for item in fromlist:
+                if not isinstance(item, str) or (item.startswith("_") and item != "*"):
+                    raise ImportError(f"importing {item!r} from {name!r} is not allowed")
+            real_import(name, None, None, tuple(fromlist), 0)
+            return view(sys.modules[name])
+        return view(real_import(name, None, None, (), 0))
 
     table = {k: v for k, v in vars(builtins).items() if k not in banned}
     table["__import__"] = guarded_import
     return table
+
+
+def _audit_guard(state):
+    """An audit hook (it cannot be removed) that, while ``state["tool"]`` is set, refuses to the
+    tool's own code the interpreter internals CPython audits (frames, code objects: the
+    ``object.__getattr__`` event) and refuses to compile code anywhere but in the standard
+    modules that generate methods (dataclasses, namedtuple)."""
+
+    def hook(event, args):
+        if not state["tool"] or state["busy"] or event not in ("compile", "object.__getattr__"):
+            return
+        state["busy"] = True
+        try:
+            where = sys._getframe(1).f_code.co_filename
+        finally:
+            state["busy"] = False
+        if event == "compile":
+            if not where.endswith(_COMPILERS):
+                raise RuntimeError("compiling code is not available to tools")
+        elif not where.startswith(state["stdlib"]):  # the tool's code, or code it had compiled
+            raise AttributeError(f"the attribute {args[1]!r} is not available to tools")
+
+    sys.addaudithook(hook)
 
 
 def _tool_line(tb):
@@ -159,6 +271,12 @@ def _text(exc):
         return "(the exception's message could not be read)"
 
 
+def _setup_line(fd, obj):
+    """The child's first line on the reply descriptor, written before any tool code exists in
+    this process: the host trusts this line (and only this one) about the layers."""
+    _write(fd, (json.dumps(obj) + "\n").encode("ascii"))
+
+
 def main():
     raw = sys.stdin.buffer.read()
     req = json.loads(raw)
@@ -171,32 +289,44 @@ def main():
         os.close(devnull)
     else:
         os.close(0)
-    layers = []
+    guards = req.get("guards", True)
+    step = "rlimits"
     try:
+        for name in _INTERNAL_IMPORTS:  # before Landlock and seccomp, and before the guards
+            __import__(name)
+        if guards:
+            import dataclasses  # noqa: F401 - its methods are compiled by the audit-guarded path
+            import operator  # noqa: F401
+            import types  # noqa: F401
         _set_limits(req["limits"])
-        layers.append("rlimits")
         if req.get("landlock"):
+            step = "landlock"
             paths = [p for p in sys.path if p] + list(req["landlock"]) + [os.getcwd()]
-            layers.append(f"landlock:abi{_landlock(paths)}")
+            _landlock(paths)
         if req.get("seccomp"):
+            step = "seccomp"
             _seccomp(bytes.fromhex(req["seccomp"]))
-            layers.append("seccomp")
     except Exception as e:
-        _reply(
-            proto,
-            {"status": "refused", "message": f"a sandbox layer failed: {e}", "layers": layers},
-        )
+        _setup_line(proto, {"setup": "failed", "layer": step, "message": _text(e)[:500]})
         return
+    _setup_line(proto, {"setup": "ok"})
     sys.modules.pop("ctypes", None)
     max_result = int(req["limits"]["result_bytes"])
     dumps = json.dumps
     ns = {"__name__": "__tool__"}
-    if req.get("guards", True):
-        ns["__builtins__"] = _guarded_builtins(set(req["banned"]), set(req["allowed_imports"]))
+    stdlib = (os.path.dirname(json.__path__[0]) + "/", "<frozen ")
+    state = {"tool": False, "busy": False, "stdlib": stdlib}
+    if guards:
+        ns["__builtins__"] = _guarded_builtins(
+            set(req["banned"]), set(req["allowed_imports"]), set(req["banned_attributes"])
+        )
     reply: dict = {"status": "error", "type": "SandboxError", "message": "no reply", "line": None}
     value_json = None
     try:
         code = compile(req["code"], "<tool>", "exec")
+        if guards:
+            _audit_guard(state)
+            state["tool"] = True
         exec(code, ns)  # noqa: S102 - this is the sandbox child: running the tool is its job
         fn = ns.get(req["entry"])
         if not callable(fn):
@@ -225,25 +355,15 @@ def main():
                     value_json = text
     except MemoryError:
         reply = {"status": "memory"}
-    except RecursionError as e:
-        reply = {
-            "status": "error",
-            "type": "RecursionError",
-            "message": _text(e),
-            "line": _tool_line(e.__traceback__),
-        }
     except BaseException as e:  # the tool's own exception (SystemExit and KeyboardInterrupt too)
-        reply = {
-            "status": "error",
-            "type": type(e).__name__,
-            "message": _text(e),
-            "line": _tool_line(e.__traceback__),
-        }
+        reply = {"status": "error", "type": _text(type(e).__name__)[:100], "message": _text(e)}
+        state["tool"] = False  # our own code reads the traceback's frames
+        reply["line"] = _tool_line(e.__traceback__)
+    state["tool"] = False
     try:
         sys.stdout.flush()
     except BaseException:
         pass
-    reply["layers"] = layers
     _reply(proto, reply, value_json)
 
 

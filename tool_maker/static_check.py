@@ -7,8 +7,15 @@ too many ways around any syntactic rule. The security boundary is the sandbox's 
 Rules: imports only from ``ALLOWED_IMPORTS`` (absolute, no relative imports); no dunder names or
 attributes and no private attributes (``random._os``); none of ``BANNED_NAMES`` (``eval``, ``exec``,
 ``open``, ``getattr``...); no attribute named like a dangerous module or call (``dataclasses.sys``,
-``x.system``); no frame, code or traceback internals (``gi_frame``, ``f_globals``...); no format
-string that reaches into attributes (``"{0.__class__}"``).
+``dataclasses.inspect``, ``x.system``); no frame, code or traceback internals (``gi_frame``,
+``f_globals``...); no format string that reaches into attributes (``"{0.__class__}"``, also
+nested in a format spec: ``"{0:{1.__class__}}"``), and ``.format`` only on a literal template;
+``operator.attrgetter``/``methodcaller`` only called directly with literal public names; none of
+the helpers that turn strings into attributes or code (``string.Formatter``,
+``typing.get_type_hints``, ``typing.ForwardRef``); string annotations are checked as code.
+
+Every string-keyed way in is also closed at run time by the sandbox child's guards (module views,
+checked getters, an audit hook); the kernel layers hold on their own under both.
 """
 
 from __future__ import annotations
@@ -129,8 +136,35 @@ BANNED_ATTRIBUTES: frozenset[str] = frozenset(
         "popen",
         "spawn",
         "system",
+        # modules that reach files, frames or the import machinery, under their public names
+        "codecs",
+        "copyreg",
+        "encodings",
+        "gc",
+        "inspect",
+        "linecache",
+        "locale",
+        "marshal",
+        "pathlib",
+        "pkgutil",
+        "runpy",
+        "tempfile",
+        "tokenize",
+        "traceback",
+        "zipimport",
+        # helpers that turn strings into attribute access or code
+        "Formatter",
+        "ForwardRef",
+        "get_type_hints",
     }
 )
+
+STRING_GETTERS: frozenset[str] = frozenset({"attrgetter", "methodcaller"})
+"""``operator``'s getters by name: allowed only called directly with literal, public names."""
+
+WITHHELD_NAMES: frozenset[str] = frozenset({"Formatter", "ForwardRef", "get_type_hints"})
+"""Public names of allowed modules that tools may not use at all (string-to-attribute or
+string-to-code helpers); the sandbox child leaves them out of its modules too."""
 
 MAX_SOURCE_CHARS = 100_000
 """Longer sources are refused before parsing (a tool is a function, not a program)."""
@@ -146,20 +180,38 @@ def _where(node: ast.AST) -> str:
     return f"line {line}, column {(col or 0) + 1}"
 
 
-def _format_fields(text: str) -> Iterable[str]:
-    """The field names of ``text`` read as a ``str.format`` template (none if it is not one)."""
+def _format_fields(text: str, depth: int = 0) -> Iterable[str]:
+    """The field names of ``text`` read as a ``str.format`` template (none if it is not one),
+    those nested in format specs (``"{0:{1.attr}}"``) included."""
+    if depth > 4:  # str.format itself refuses nesting deeper than 2
+        yield "(nested too deeply)."
+        return
     try:
-        for _literal, field, _spec, _conv in string.Formatter().parse(text):
-            if field:
-                yield field
+        parsed = list(string.Formatter().parse(text))
     except ValueError:  # not a valid template: str.format would refuse it too
         return
+    for _literal, field, spec, _conv in parsed:
+        if field:
+            yield field
+        if spec and "{" in spec:
+            yield from _format_fields(spec, depth + 1)
+
+
+def _attribute_path_ok(path: str) -> bool:
+    """Whether each part of a dotted attribute path is public, not banned, and not ``format``
+    (a string's bound ``format`` would format a template the check never saw)."""
+    return all(
+        p and not p.startswith("_") and p not in BANNED_ATTRIBUTES and p != "format"
+        for p in path.split(".")
+    )
 
 
 class _Checker(ast.NodeVisitor):
     def __init__(self, allowed_imports: frozenset[str]) -> None:
         self.allowed = allowed_imports
         self.found: list[Diagnostic] = []
+        self._checked_calls: set[int] = set()  # getter references checked as a call's function
+        self._format_receivers: set[int] = set()
 
     def _flag(self, node: ast.AST, message: str, hint: str) -> None:
         self.found.append(Diagnostic(_where(node), message, hint))
@@ -191,6 +243,13 @@ class _Checker(ast.NodeVisitor):
                         f"importing the private name `{alias.name}` is not allowed",
                         "use the module's public functions",
                     )
+                elif alias.name in BANNED_ATTRIBUTES:
+                    self._flag(
+                        node,
+                        f"importing `{alias.name}` is not allowed",
+                        "tools cannot reach the interpreter, files, processes, or turn strings "
+                        "into attributes or code",
+                    )
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -202,6 +261,47 @@ class _Checker(ast.NodeVisitor):
             )
         elif _DUNDER.match(node.id) and node.id not in ("__name__", "__doc__"):
             self._flag(node, f"the name `{node.id}` is not allowed", "do not use dunder names")
+        elif node.id in WITHHELD_NAMES:
+            self._flag(
+                node,
+                f"`{node.id}` is not available to tools",
+                "it turns strings into attributes or code",
+            )
+        elif node.id in STRING_GETTERS and id(node) not in self._checked_calls:
+            self._getter_misuse(node, node.id)
+        self.generic_visit(node)
+
+    def _getter_misuse(self, node: ast.AST, name: str) -> None:
+        self._flag(
+            node,
+            f"`{name}` may only be called directly, with literal public attribute names",
+            "write the attribute access out (x.name), or pass a lambda",
+        )
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else ""
+        )
+        if name in STRING_GETTERS:
+            self._checked_calls.add(id(func))
+            literal = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            names = literal if name == "attrgetter" else literal[:1]
+            wanted = len(node.args) if name == "attrgetter" else 1
+            if (
+                len(names) != wanted
+                or not node.args
+                or any(isinstance(a, ast.Starred) for a in node.args)
+                or not all(isinstance(n, str) and _attribute_path_ok(n) for n in names)
+            ):
+                self._getter_misuse(node, name)
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            if isinstance(func.value, ast.Constant | ast.JoinedStr):
+                self._format_receivers.add(id(func))
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
@@ -216,8 +316,43 @@ class _Checker(ast.NodeVisitor):
             self._flag(
                 node,
                 f"the attribute `.{attr}` is not allowed",
-                "tools cannot reach the interpreter, files, processes or the network",
+                "tools cannot reach the interpreter, files, processes or the network, "
+                "or turn strings into attributes or code",
             )
+        elif attr in STRING_GETTERS and id(node) not in self._checked_calls:
+            self._getter_misuse(node, attr)
+        elif attr == "format" and not (
+            isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        ):
+            if id(node) not in self._format_receivers:
+                self._flag(
+                    node,
+                    "`.format` is allowed only on a literal template",
+                    "write the template where it is formatted ('{0:.2f}'.format(x)) or use an f-string",
+                )
+        self.generic_visit(node)
+
+    def _check_annotation(self, annotation: ast.expr | None) -> None:
+        """String annotations are code that ``typing`` may evaluate: check them as code."""
+        if annotation is None:
+            return
+        for sub in ast.walk(annotation):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                try:
+                    tree = ast.parse(sub.value.strip(), mode="eval")
+                except (SyntaxError, ValueError):
+                    continue  # not an expression: nothing that could be evaluated
+                inner = _Checker(self.allowed)
+                inner.visit(tree)
+                for d in inner.found:
+                    self._flag(sub, f"in a string annotation: {d.message}", d.hint)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self._check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_annotation(node.annotation)
         self.generic_visit(node)
 
     def _check_def_name(self, node: ast.AST, name: str) -> None:
@@ -226,10 +361,12 @@ class _Checker(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._check_def_name(node, node.name)
+        self._check_annotation(node.returns)
         self.generic_visit(node)
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self._check_def_name(node, node.name)
+        self._check_annotation(node.returns)
         self.generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
