@@ -1,9 +1,9 @@
-"""Classical planning with Fast Downward (the build bundled in up-fast-downward), and plan checking
-with unified-planning's validator.
+"""Classical planning with Fast Downward (the build bundled in up-fast-downward), SymK and pyperplan.
 
 The planner runs as a child process in its own session: the time limit holds because the whole
 process group is killed when it runs out, and the child is always reaped. The PDDL text goes to the
-planner as written, so PDDL that unified-planning's reader rejects (``either`` types, say) still plans.
+planner as written. Plans are checked by ``formalizers.pddl.simulate``, which shares no code with the
+planners; nothing here imports unified-planning (it took most of a planning request's time).
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from agent.config import PLANNERS
 from agent.errors import SolverFault
@@ -398,76 +395,3 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     except ProcessLookupError:
         pass
     proc.communicate()  # reap it, and drain the pipe
-
-
-# ---------------------------------------------------------------------------------------------
-# unified-planning: reading (in a background thread, while the planner runs) and validation
-
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="formalist-up")
-_UP_LOCK = threading.RLock()
-"""UP's global environment (its expression manager and type caches) is not thread-safe: two
-requests parsing or validating at once fail with "different environment" or KeyErrors (seen with
-concurrent benchmark items), so every use of it takes this lock."""
-
-
-def _up_environment() -> Any:
-    # UP's reader mixes the global environment into some expressions (a private Environment fails
-    # with "different environment of the expression manager"), so the global one is configured.
-    from unified_planning.environment import get_environment
-
-    env = get_environment()
-    env.credits_stream = None
-    # IPC domains reuse names across kinds of element (an action "up" and an object "up").
-    env.error_used_name = False
-    return env
-
-
-def up_parse(domain: str, problem: str) -> Any:
-    """The unified-planning problem for the two texts (raises what UP's reader raises)."""
-    import warnings
-
-    from unified_planning.io import PDDLReader
-
-    with _UP_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PDDLReader(_up_environment()).parse_problem_string(domain, problem)
-
-
-def up_parse_async(domain: str, problem: str) -> Future[Any]:
-    return _pool.submit(up_parse, domain, problem)
-
-
-def up_validate(problem: Any, plan: list[str]) -> tuple[bool, str]:
-    """Check ``plan`` with unified-planning's sequential plan validator. Returns (valid, reason)."""
-    with _UP_LOCK:
-        return _up_validate(problem, plan)
-
-
-def _up_validate(problem: Any, plan: list[str]) -> tuple[bool, str]:
-    import unified_planning.model as upm
-    from unified_planning.engines import ValidationResultStatus
-    from unified_planning.engines.plan_validator import SequentialPlanValidator
-    from unified_planning.plans import ActionInstance, SequentialPlan
-
-    from formalizers.pddl.simulate import parse_step
-
-    steps = []
-    for n, step in enumerate(plan, 1):
-        name, args = parse_step(step)
-        if not problem.has_action(name):
-            return False, f"step {n} '{step}': no action '{name}'"
-        try:
-            objs = [problem.object(a) for a in args]
-        except upm.UPValueError:
-            return False, f"step {n} '{step}': unknown object"
-        steps.append(ActionInstance(problem.action(name), objs))
-    validator = SequentialPlanValidator(environment=problem.environment)
-    result = validator.validate(problem, SequentialPlan(steps, environment=problem.environment))
-    ok = result.status == ValidationResultStatus.VALID
-    reason = (
-        ""
-        if ok
-        else "; ".join(str(m.message) for m in result.log_messages or [])[:300]
-        or str(result.reason)
-    )
-    return ok, reason

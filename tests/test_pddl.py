@@ -50,8 +50,8 @@ def test_gold_problems_plan_and_validate(problem: str, domain: str, length: int 
     assert answer.kind == "pddl"
 
 
-def test_storage_is_validated_by_simulation_where_up_cannot_read_it() -> None:
-    """UP's reader rejects storage's `either` types; the raw planner and our checks do not."""
+def test_storage_with_either_types_is_validated_by_simulation() -> None:
+    """storage's `either` types (which unified-planning's reader rejected) plan and validate."""
     answer = agent().solve(
         Request(fixture("storage_p01.pddl"), "p.pddl", extra={"domain": "storage"})
     )

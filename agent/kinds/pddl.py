@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +18,17 @@ from formalizers.pddl.simulate import check_plan, parse_step
 from solvers import planning
 from solvers.base import POSITIVE_STATUSES, SolveResult, Status, Verification, Violation
 
+COST_TOL = 1e-6
+"""The planner's reported plan cost must match the simulated one within COST_TOL * max(1, cost)."""
+
 
 @dataclass(slots=True)
 class ValidatedTask:
-    """A planning task whose files passed our checks; ``up_problem`` is unified-planning's reading
-    of it, parsed in the background while the planner runs."""
+    """A planning task whose files passed our checks, read as data for the plan validator."""
 
     task: PlanningTask
     domain: Domain
     problem: Problem
-    up_problem: Future[Any]
 
 
 def _head_is(text: str, kind: str) -> bool:
@@ -125,7 +125,7 @@ class PddlKind:
         lib = library.find(task.library_key) if task.library_key else None
         dom = lib.domain if lib is not None else read_domain(task.domain)
         prob = read_problem(task.problem, dom)
-        return ValidatedTask(task, dom, prob, planning.up_parse_async(task.domain, task.problem))
+        return ValidatedTask(task, dom, prob)
 
     def solve(self, validated: ValidatedTask, options: Options) -> SolveResult:
         result = planning.run_planner(
@@ -148,36 +148,41 @@ class PddlKind:
     def verify(
         self, validated: ValidatedTask, result: SolveResult, opts: Options | None = None
     ) -> Verification | None:
+        """Simulate the plan from the initial state (``formalizers.pddl.simulate``, independent of
+        the planner) and compare its cost with the cost the planner reported."""
         if result.plan is None:
             return None
         plan = list(result.plan)
         sim = check_plan(validated.domain, validated.problem, plan)
-        try:
-            up_problem = validated.up_problem.result(timeout=120)
-        except Exception as e:
-            up_problem, up_error = None, f"{type(e).__name__}: {str(e)[:160]}"
-        if up_problem is not None:
-            ok, reason = planning.up_validate(up_problem, plan)
-            how = "unified-planning's plan validator"
-        else:
-            ok, reason = sim.ok, sim.reason
-            how = f"simulation (unified-planning could not read the files: {up_error})"
-        violations: tuple[Violation, ...] = ()
-        if not ok or not sim.ok:
-            violations = (
-                Violation(f"step {sim.step}" if not sim.ok else "plan", 1.0, reason or sim.reason),
+        violations: list[Violation] = []
+        if not sim.ok:
+            violations.append(
+                Violation(f"step {sim.step}" if sim.step else "goal", 1.0, sim.reason)
             )
-        message = (
-            f"plan of {len(plan)} step(s) checked by {how}"
-            if ok and sim.ok
-            else f"plan rejected by {how}: {reason or sim.reason}"
-        )
+        elif result.objective is not None:
+            gap = abs(sim.cost - result.objective)
+            if gap > COST_TOL * max(1.0, abs(sim.cost)):
+                violations.append(
+                    Violation(
+                        "cost",
+                        gap,
+                        f"the planner reported cost {result.objective:g}, the plan costs "
+                        f"{sim.cost:g} ({_counted(sim.unit)})",
+                    )
+                )
+        if not violations:
+            message = (
+                f"plan of {len(plan)} step(s) checked by simulation: every precondition holds, "
+                f"the goal holds at the end, cost {sim.cost:g} ({_counted(sim.unit)})"
+            )
+        else:
+            message = f"plan rejected by simulation: {violations[0].detail}"
         return Verification(
-            ok and sim.ok,
-            len(plan) + 1,
-            0.0 if ok and sim.ok else 1.0,
+            not violations,
+            len(plan) + 1 + (result.objective is not None),
+            max((v.amount for v in violations), default=0.0),
             sim.cost,
-            violations,
+            tuple(violations),
             message,
         )
 
@@ -229,6 +234,10 @@ class PddlKind:
             )
         kind = "timeout" if result.status is Status.TIMEOUT else "error"
         return ArtifactError(kind, [Diagnostic("planner", result.message)])
+
+
+def _counted(unit: bool) -> str:
+    return "one per step: no (:metric minimize (total-cost))" if unit else "sum of action costs"
 
 
 def describe_step(step: str, dom: Domain, templates: dict[str, str]) -> str:

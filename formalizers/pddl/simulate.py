@@ -1,7 +1,22 @@
-"""Plan validation by simulation: apply each action to the state and check its precondition and the goal.
+"""Plan validation by simulation: the validator of every plan formalist returns.
 
-Independent of the planner (it reads the files with ``formalizers.pddl.model``); used where
-unified-planning cannot read the files, and to check a plan against a second (gold) problem.
+Each step is applied to the state in turn: its action must exist, its arguments must be objects of the
+parameters' types, its precondition must hold; then its effects (conditional and universal ones
+included) are computed in the state before the step and applied, deletions first, so that an atom both
+added and deleted ends up true. Derived predicates are recomputed after every step from their
+``:derived`` rules, stratum by stratum, as least fixpoints. At the end the goal must hold.
+
+Costs follow PDDL's action-costs rules as the planners read them: under ``(:metric minimize
+(total-cost))`` a plan costs the sum of its steps' ``(increase (total-cost) ...)`` amounts (a step
+without one costs 0); without that metric every step costs 1 (the plan's length), as Fast Downward
+counts. A cost read from a function the problem leaves undefined (``(road-length a b)`` with no
+``(= (road-length a b) N)`` in ``:init``) makes the step inapplicable: PDDL 2.1 leaves the effect of
+an undefined value undefined, and VAL rejects such plans; a ``(total-cost)`` the problem does not
+initialise starts at 0, as the planners take it.
+
+The simulator reads the files with ``formalizers.pddl.model`` and shares no code with any planner,
+so it checks the planner's plan and the cost it reported independently. It never raises on a plan:
+what it cannot apply is a failed ``PlanCheck``.
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from formalizers.pddl.model import Domain, Problem, Types
+from formalizers.pddl.model import Axiom, Domain, Problem, Types, _typed_list, is_total_cost_metric
 from formalizers.pddl.sexpr import Atom, SExpr, SList, render
 
 Fact = tuple[str, tuple[str, ...]]
@@ -19,13 +34,23 @@ Fact = tuple[str, tuple[str, ...]]
 @dataclass(frozen=True, slots=True)
 class PlanCheck:
     """``ok`` when every step's precondition held and the goal holds at the end; otherwise
-    ``step`` (1-based, 0 for the goal) and ``reason`` say what failed. ``cost`` is the plan's
-    total cost (action costs where the domain has them, else its length)."""
+    ``step`` (1-based, 0 for the goal) and ``reason`` say what failed. ``cost`` is the cost of the
+    steps applied (action costs under a total-cost metric, else the number of steps); ``unit`` says
+    which (True: steps counted)."""
 
     ok: bool
     step: int
     reason: str
     cost: float
+    unit: bool = True
+
+
+class _Undefined(Exception):
+    """A numeric function value the problem does not define was read."""
+
+    def __init__(self, term: str) -> None:
+        super().__init__(term)
+        self.term = term
 
 
 class _Sim:
@@ -35,12 +60,23 @@ class _Sim:
         self.objects: dict[str, Types] = {**dom.constants, **prob.objects}
         self.state: set[Fact] = set(prob.init)
         self.fluents: dict[tuple[str, tuple[str, ...]], float] = dict(prob.numeric_init)
+        self._typed: dict[Types, list[str]] = {}
+        self.derived: frozenset[str] = frozenset(dom.derived)
+        self.by_stratum: list[list[Axiom]] = [
+            [ax for ax in dom.axioms if ax.name in set(stratum)] for stratum in dom.strata
+        ]
+        self.derive()
 
     def of_type(self, types: Types) -> list[str]:
-        return [o for o, t in self.objects.items() if self.dom.compatible(t, types)]
+        found = self._typed.get(types)
+        if found is None:
+            found = [o for o, t in self.objects.items() if self.dom.compatible(t, types)]
+            self._typed[types] = found
+        return found
 
     def ground(self, term: SExpr, env: dict[str, str]) -> str:
-        assert isinstance(term, Atom)
+        if not isinstance(term, Atom):
+            raise ValueError(f"{render(term)[:40]} is not an object or a variable")
         return env.get(term.text, term.text)
 
     def holds(self, f: SExpr, env: dict[str, str]) -> bool:
@@ -66,14 +102,34 @@ class _Sim:
         return (head, tuple(self.ground(a, env) for a in args)) in self.state
 
     def _bindings(self, params: SList, env: dict[str, str]) -> Iterable[dict[str, str]]:
-        from formalizers.pddl.model import _typed_list
-
         typed = _typed_list(params.items, "quantifier", [])
+        return self._combos([(v.text, t) for v, t in typed], env)
+
+    def _combos(
+        self, typed: list[tuple[str, Types]], env: dict[str, str]
+    ) -> Iterable[dict[str, str]]:
         domains = [self.of_type(t) for _, t in typed]
         for combo in itertools.product(*domains):
             e = dict(env)
-            e.update({v.text: o for (v, _), o in zip(typed, combo, strict=True)})
+            e.update({v: o for (v, _), o in zip(typed, combo, strict=True)})
             yield e
+
+    def derive(self) -> None:
+        """Replace the derived facts of the state by those its basic facts imply."""
+        if not self.derived:
+            return
+        self.state = {f for f in self.state if f[0] not in self.derived}
+        for axioms in self.by_stratum:
+            # Within a stratum every rule reads its own stratum positively: iterate to the fixpoint.
+            changed = True
+            while changed:
+                changed = False
+                for ax in axioms:
+                    for env in self._combos(ax.params, {}):
+                        fact = (ax.name, tuple(env[v] for v, _ in ax.params))
+                        if fact not in self.state and self.holds(ax.body, env):
+                            self.state.add(fact)
+                            changed = True
 
     def effects(
         self,
@@ -114,7 +170,10 @@ class _Sim:
         if isinstance(e, Atom):
             return float(e.text)
         key = (e.head(), tuple(self.ground(x, env) for x in e.items[1:]))
-        return self.fluents.get(key, 0.0)
+        value = self.fluents.get(key)
+        if value is None:
+            raise _Undefined(f"({' '.join((key[0], *key[1]))})")
+        return value
 
 
 def parse_step(step: str) -> tuple[str, list[str]]:
@@ -122,57 +181,92 @@ def parse_step(step: str) -> tuple[str, list[str]]:
     s = step.strip().lower()
     if s.startswith("(") and s.endswith(")"):
         parts = s[1:-1].split()
-        return parts[0], parts[1:]
+        return (parts[0], parts[1:]) if parts else ("", [])
     if "(" in s and s.endswith(")"):
         name, rest = s.split("(", 1)
         return name.strip(), [a.strip() for a in rest[:-1].split(",") if a.strip()]
     parts = s.split()
-    return parts[0], parts[1:]
+    return (parts[0], parts[1:]) if parts else ("", [])
 
 
 def check_plan(dom: Domain, prob: Problem, plan: list[str]) -> PlanCheck:
-    """Simulate ``plan`` (action strings) from ``prob``'s initial state."""
-    sim = _Sim(dom, prob)
-    uses_costs = "total-cost" in dom.functions
+    """Simulate ``plan`` (action strings) from ``prob``'s initial state; see the module docstring
+    for the semantics, costs included."""
+    unit = prob.metric is None or not is_total_cost_metric(prob.metric)
     cost = 0.0
+    try:
+        sim = _Sim(dom, prob)
+    except (ValueError, AssertionError, IndexError, RecursionError) as e:
+        return PlanCheck(False, 0, f"the initial state could not be computed: {e}", cost, unit)
     for n, step in enumerate(plan, 1):
         name, args = parse_step(step)
         action = dom.actions.get(name)
         if action is None:
-            return PlanCheck(False, n, f"step {n} '{step}': no action '{name}' in the domain", cost)
+            return PlanCheck(
+                False, n, f"step {n} '{step}': no action '{name}' in the domain", cost, unit
+            )
         if len(args) != len(action.params):
             return PlanCheck(
-                False, n, f"step {n} '{step}': {name} takes {len(action.params)} arguments", cost
+                False,
+                n,
+                f"step {n} '{step}': {name} takes {len(action.params)} arguments",
+                cost,
+                unit,
             )
         env = {}
         for (var, types), obj in zip(action.params, args, strict=True):
             if obj not in sim.objects:
-                return PlanCheck(False, n, f"step {n} '{step}': unknown object '{obj}'", cost)
+                return PlanCheck(False, n, f"step {n} '{step}': unknown object '{obj}'", cost, unit)
             if not dom.compatible(sim.objects[obj], types):
                 return PlanCheck(
-                    False, n, f"step {n} '{step}': '{obj}' is not of type {'/'.join(types)}", cost
+                    False,
+                    n,
+                    f"step {n} '{step}': '{obj}' is not of type {'/'.join(types)}",
+                    cost,
+                    unit,
                 )
             env[var] = obj
-        if action.precondition is not None and not sim.holds(action.precondition, env):
-            return PlanCheck(
-                False,
-                n,
-                f"step {n} '{step}': precondition {render(action.precondition)} does not hold",
-                cost,
-            )
         adds: list[Fact] = []
         dels: list[Fact] = []
         incs: list[tuple[tuple[str, tuple[str, ...]], float]] = []
-        if action.effect is not None:
-            sim.effects(action.effect, env, adds, dels, incs)
+        try:
+            if action.precondition is not None and not sim.holds(action.precondition, env):
+                return PlanCheck(
+                    False,
+                    n,
+                    f"step {n} '{step}': precondition {render(action.precondition)} does not hold",
+                    cost,
+                    unit,
+                )
+            if action.effect is not None:
+                sim.effects(action.effect, env, adds, dels, incs)
+        except _Undefined as e:
+            return PlanCheck(
+                False,
+                n,
+                f"step {n} '{step}': its cost {e.term} has no value in the problem's :init; an "
+                "effect that reads an undefined function value cannot be applied (PDDL 2.1)",
+                cost,
+                unit,
+            )
+        except (ValueError, AssertionError, IndexError, RecursionError) as e:
+            return PlanCheck(False, n, f"step {n} '{step}' could not be applied: {e}", cost, unit)
         sim.state.difference_update(dels)
         sim.state.update(adds)
         for key, amount in incs:
             sim.fluents[key] = sim.fluents.get(key, 0.0) + amount
-        if not uses_costs:
-            cost += 1
-    if uses_costs:
-        cost = sim.fluents.get(("total-cost", ()), 0.0)
-    if prob.goal is not None and not sim.holds(prob.goal, {}):
-        return PlanCheck(False, 0, "the goal does not hold after the last step", cost)
-    return PlanCheck(True, len(plan), "", cost)
+        step_cost = sum(amount for key, amount in incs if key == ("total-cost", ()))
+        cost += 1.0 if unit else step_cost
+        try:
+            sim.derive()
+        except (ValueError, AssertionError, IndexError, RecursionError) as e:
+            return PlanCheck(
+                False, n, f"step {n} '{step}': derived predicates failed: {e}", cost, unit
+            )
+    try:
+        reached = prob.goal is None or sim.holds(prob.goal, {})
+    except (ValueError, AssertionError, IndexError, RecursionError) as e:
+        return PlanCheck(False, 0, f"the goal could not be evaluated: {e}", cost, unit)
+    if not reached:
+        return PlanCheck(False, 0, "the goal does not hold after the last step", cost, unit)
+    return PlanCheck(True, len(plan), "", cost, unit)
