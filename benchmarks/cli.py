@@ -48,6 +48,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         data_dir=args.data_dir or "",
         planner=args.planner or "",
+        examples=args.examples,
+        shots=args.shots,
+        samples=args.samples,
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
@@ -100,6 +103,20 @@ def register(subparsers: Any) -> None:
         "--planner",
         choices=PLANNERS,
         help="planner for planning items (default: the configuration's, auto)",
+    )
+    p.add_argument(
+        "--examples",
+        choices=["fixed", "retrieved", "none"],
+        default="fixed",
+        help="optimization few-shot examples: the bundled ones, the nearest of the example bank "
+        "(never the item's own), or none (default fixed)",
+    )
+    p.add_argument("--shots", type=int, default=2, help="how many few-shot examples (default 2)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="formalizations sampled per item; above 1 the verified answers vote (default 1)",
     )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
     p.add_argument("--out", help="run folder: results.jsonl, config.json, reports")

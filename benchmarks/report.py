@@ -95,6 +95,11 @@ def summarise(rows: list[dict[str, Any]], dataset: str = "") -> dict[str, Any]:
     eff = [r["efficiency"] for r in rows if "efficiency" in r]
     if eff:
         out["mean_efficiency"] = round(sum(eff) / len(eff), 4)
+    from benchmarks.scoring import vote_summary
+
+    voting = vote_summary(rows)
+    if voting is not None:
+        out["voting"] = voting
     return out
 
 
@@ -194,6 +199,22 @@ def markdown(summary: dict[str, Any]) -> str:
         lines[-1] += f" (mean {summary['mean_attempts']})"
     if "mean_efficiency" in summary:
         lines.append(f"mean efficiency: {summary['mean_efficiency']}")
+    v = summary.get("voting")
+    if v:
+        lines += ["", f"voting over samples ({v['items']} items):", ""]
+        lines += [
+            "| rule | vote | pass@1 (one sample) | pass@k (any sample) |",
+            "|---|---|---|---|",
+        ]
+        for rule, t in v["rules"].items():
+            lines.append(
+                f"| {rule} | {100 * t['vote']:.1f}% | {100 * t['pass@1']:.1f}% | "
+                f"{100 * t['pass@k']:.1f}% |"
+            )
+        lines.append(
+            f"\nsamples disagreed on {v['disagree']} items; mean confidence of right votes "
+            f"{v['mean_confidence_right']}, of wrong ones {v['mean_confidence_wrong']}"
+        )
     return "\n".join(lines) + "\n"
 
 

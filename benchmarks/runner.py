@@ -71,8 +71,26 @@ class RunSettings:
     data_dir: str = ""
     planner: str = ""
     """Planning items: the planner (``agent.config.PLANNERS``; empty: the configuration's)."""
+    examples: str = "fixed"
+    """Optimization items: the few-shot examples, ``fixed`` (the bundled ones), ``retrieved``
+    (the nearest models of the example bank, never the item's own) or ``none``."""
+    shots: int = 2
+    """How many few-shot examples."""
+    samples: int = 1
+    """Formalizations sampled per item; above 1 the verified answers vote (``agent.voting``)."""
 
     def __post_init__(self) -> None:
+        from agent.voting import MAX_SAMPLES
+        from formalizers.milp.formalizer import EXAMPLE_MODES
+
+        if self.examples not in EXAMPLE_MODES:
+            raise InputError(
+                f"--examples must be one of {', '.join(EXAMPLE_MODES)}, not {self.examples!r}"
+            )
+        if not 0 <= self.shots <= 8:
+            raise InputError(f"--shots must be from 0 to 8, not {self.shots}")
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise InputError(f"--samples must be from 1 to {MAX_SAMPLES}, not {self.samples}")
         if self.mode not in MODES:
             raise InputError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.concurrency < 1:
@@ -247,13 +265,20 @@ def _planning_extra(item: Item) -> dict[str, Any]:
     return {"domain": item.gold["domain"]}
 
 
-def llm_request(item: Item) -> Any:
+def llm_request(item: Item, settings: RunSettings | None = None) -> Any:
+    """The request that asks the model to formalize ``item``: with ``settings``, its examples
+    (never the item's own: its id is excluded from the bank) and its number of samples."""
     from agent.kinds import KINDS
     from agent.types import Request
 
     if item.kind not in KINDS:
         raise Unsupported(f"the {item.kind} kind is not registered in agent.kinds")
     extra = _planning_extra(item) if item.kind == "pddl" else {}
+    if settings is not None:
+        if item.kind == "milp":
+            extra.update(examples=settings.examples, shots=settings.shots, exclude_ids=[item.id])
+        if settings.samples > 1:
+            extra["samples"] = settings.samples
     return Request(item.text, "", item.kind, extra=extra)
 
 
@@ -273,7 +298,9 @@ def plan_valid_for_gold(item: Item, plan: list[str] | None) -> bool:
         return False
 
 
-def solve_item(agent: Any, item: Item, mode: str) -> dict[str, Any]:
+def solve_item(
+    agent: Any, item: Item, mode: str, settings: RunSettings | None = None
+) -> dict[str, Any]:
     """Solve and score one item (blocking: runs in a worker thread)."""
     row: dict[str, Any] = {"id": item.id, "kind": item.kind}
     expect, gold, note = reference_objective(item)
@@ -281,7 +308,7 @@ def solve_item(agent: Any, item: Item, mode: str) -> dict[str, Any]:
     if note:
         row["label_note"] = note
     try:
-        request = oracle_request(item) if mode == "oracle" else llm_request(item)
+        request = oracle_request(item) if mode == "oracle" else llm_request(item, settings)
         answer = agent.solve(request)
     except Unsupported as e:
         row.update(status="UNSUPPORTED", error=str(e), attempts=0, verified=False)
@@ -304,6 +331,8 @@ def solve_item(agent: Any, item: Item, mode: str) -> dict[str, Any]:
             outcome=last.outcome if last else "",
             error=answer.error,
         )
+        if answer.vote is not None:
+            row["vote"] = answer.vote
         if answer.plan is not None:
             row["plan_length"] = len(answer.plan)
         if item.expect == "plan":
@@ -329,6 +358,19 @@ def finish(row: dict[str, Any]) -> None:
             row["expect"], row.get("gold"), row.get("objective"), bool(row["scores"]["feasible"])
         )
     row["error_class"] = scoring.error_class(row)
+    if row.get("vote"):
+        # Each sample scored alone: their mean is pass@1 at the sampling temperature, and any
+        # right one is pass@k, beside the vote's own score (``scores``).
+        row["sample_scores"] = [
+            scoring.score(
+                row["expect"],
+                row.get("gold"),
+                s.get("status", ""),
+                s.get("objective"),
+                bool(s.get("verified")),
+            )
+            for s in row["vote"].get("samples", [])
+        ]
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -493,8 +535,9 @@ async def _run_locked(
     previous = read_config(cfg_path)
     if previous:
         was = previous.get("settings", {})
-        for key in ("dataset", "mode", "model", "planner"):
-            before = was.get(key, "" if key == "planner" else None)
+        defaults = {"planner": "", "examples": "fixed", "shots": 2, "samples": 1}
+        for key in ("dataset", "mode", "model", "planner", "examples", "shots", "samples"):
+            before = was.get(key, defaults.get(key))
             if before != getattr(settings, key):
                 raise InputError(
                     f"{out} holds a run with {key}={before!r}, not {getattr(settings, key)!r}: "
@@ -534,7 +577,7 @@ async def _run_locked(
     def work(item: Item, started: asyncio.Event, began: list[float]) -> dict[str, Any]:
         began.append(time.perf_counter())
         loop.call_soon_threadsafe(started.set)
-        return solve_item(agent, item, settings.mode)
+        return solve_item(agent, item, settings.mode, settings)
 
     async def one(item: Item) -> None:
         async with sem:

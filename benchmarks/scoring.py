@@ -110,3 +110,30 @@ def error_class(row: dict[str, Any]) -> str:
     if row.get("status") == "ERROR" or row.get("error"):
         return "solver" if outcome not in PARSE_OUTCOMES else "parse"
     return "wrong answer"
+
+
+def vote_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For a run that sampled and voted (rows with ``sample_scores``), per rule: ``vote`` (the
+    voted answer right), ``pass@1`` (a single sample right: the mean over the samples of each
+    item, then over items), ``pass@k`` (any sample right); and how often the verified samples
+    disagreed, with the mean confidence of right and of wrong votes (under the first rule).
+    ``None`` when no row voted."""
+    voted = [r for r in rows if r.get("sample_scores")]
+    if not voted:
+        return None
+    rules = [k for k in (voted[0].get("scores") or {}) if k in OBJECTIVE_RULES + ROUTE_RULES]
+    out: dict[str, Any] = {"items": len(voted), "rules": {}}
+    for rule in rules:
+        per_item = [[bool(s.get(rule)) for s in r["sample_scores"]] for r in voted]
+        out["rules"][rule] = {
+            "vote": round(sum(bool(r["scores"].get(rule)) for r in voted) / len(voted), 4),
+            "pass@1": round(sum(sum(x) / len(x) for x in per_item if x) / len(voted), 4),
+            "pass@k": round(sum(any(x) for x in per_item) / len(voted), 4),
+        }
+    first = rules[0] if rules else ""
+    right = [r["vote"]["confidence"] for r in voted if first and r["scores"].get(first)]
+    wrong = [r["vote"]["confidence"] for r in voted if first and not r["scores"].get(first)]
+    out["disagree"] = sum(bool(r["vote"].get("disagree")) for r in voted)
+    out["mean_confidence_right"] = round(sum(right) / len(right), 4) if right else None
+    out["mean_confidence_wrong"] = round(sum(wrong) / len(wrong), 4) if wrong else None
+    return out

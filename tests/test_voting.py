@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,56 @@ def test_tally_groups_within_tolerance_and_orders_by_votes() -> None:
     empty = tally([o(0, 3.0, ok=False)])
     assert empty.winner is None and empty.confidence == 0.0
     assert empty.summary().startswith("None of 1")
+
+
+def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.replay import KeyedReplayChatModel
+    from benchmarks.runner import RunSettings, build_agent, read_results, run
+
+    data = tmp_path / "two.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": i, "en_question": f"Fill a bag of {c} kg.", "en_answer": c}) + "\n"
+            for i, c in (("p", 12), ("q", 5))
+        )
+    )
+    # Item p: 2 of 3 samples right; item q: one right sample, outvoted by two wrong ones.
+    replies = [
+        json.dumps(m) for m in (model(12), model(11), model(12), model(5), model(6), model(6))
+    ]
+    s = RunSettings(str(data), "llm", "replay", concurrency=1, samples=3, examples="retrieved")
+    out = tmp_path / "run"
+    chat = KeyedReplayChatModel(keyed={}, ordered=replies)
+    run(s, out, agent=build_agent(s, out, chat_model=chat), progress=False)
+    rows = {r["id"]: r for r in read_results(out / "results.jsonl")}
+    assert rows["p"]["scores"]["strict"] and rows["p"]["vote"]["confidence"] == 0.6667
+    assert [x["strict"] for x in rows["p"]["sample_scores"]] == [True, False, True]
+    assert not rows["q"]["scores"]["strict"] and rows["q"]["objective"] == pytest.approx(6)
+    assert [x["strict"] for x in rows["q"]["sample_scores"]] == [True, False, False]
+    from benchmarks.report import report
+
+    voting = report(out)["voting"]
+    assert voting["rules"]["strict"] == {"vote": 0.5, "pass@1": 0.5, "pass@k": 1.0}
+    assert voting["disagree"] == 2
+    assert "pass@1 (one sample)" in (out / "report.md").read_text()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["settings"]["samples"] == 3 and cfg["settings"]["examples"] == "retrieved"
+    with pytest.raises(InputError, match="samples=3"):
+        run(
+            RunSettings(str(data), "llm", "replay", samples=1, examples="retrieved"),
+            out,
+            agent=build_agent(s, out, chat_model=chat),
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("examples", "all", "--examples"), ("shots", 9, "--shots"), ("samples", 0, "--samples")],
+)
+def test_bad_bench_settings_are_refused(field: str, value: Any, message: str) -> None:
+    from benchmarks.runner import RunSettings
+
+    with pytest.raises(InputError, match=message):
+        RunSettings("x", "llm", "replay", **{field: value})
