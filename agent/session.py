@@ -9,25 +9,35 @@ A turn is one of three things, decided from the session's last answer:
   edits the last artifact rather than starting over, and the answer says what changed;
 - a new request.
 
-Every turn is written in one transaction after it is answered, so a server killed between turns
-loses nothing, and a turn interrupted mid-way is simply not recorded (the client got no answer).
+A turn is recorded, in one transaction, only once its answer has been delivered: ``prepare``
+answers it (holding the session, so turns of one session run one at a time) and ``commit`` records
+it; the service commits once all of the reply but its last byte went out to a client still
+connected (so a client holding the whole reply can read its turn back), and discards the turn when
+the client went away first. So a server killed between turns loses nothing, and a turn interrupted
+mid-way (a dropped connection, a killed server) is not recorded: the client never got its answer.
+
+New session ids are random (128 bits), never derived from what was said: two people who send the
+same first message get two sessions.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import threading
 import time
-import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.agent import Agent
 from agent.diff import describe_changes
 from agent.errors import InputError
+from agent.llm.client import valid_text
+from agent.router import route
 from agent.types import Answer, Request
 from solvers.base import Status
 
@@ -172,8 +182,47 @@ class SessionStore:
             self._db.close()
 
 
+HISTORY_REPLY_CHARS = 4000
+"""How much of each earlier reply a conversation given without a session carries into the request."""
+
+
+def new_session_id() -> str:
+    """A fresh session id: 128 random bits, so ids can be neither guessed nor shared by chance."""
+    return secrets.token_hex(16)
+
+
+@dataclass(eq=False)
+class PendingTurn:
+    """A turn answered but not yet recorded. Its session stays held (no other turn of it runs)
+    until ``commit`` records the turn or ``discard`` drops it; exactly one of them must be called."""
+
+    session: Session
+    text: str
+    answer: Answer
+    record: dict[str, Any]
+    _lock: threading.Lock
+    _done: bool = field(default=False)
+
+    def commit(self) -> int:
+        """Record the turn (one transaction) and release the session; returns the turn's number."""
+        if self._done:
+            raise RuntimeError("this turn was already committed or discarded")
+        self._done = True
+        try:
+            return self.session.store.append(self.session.id, self.text, self.record)
+        finally:
+            self._lock.release()
+
+    def discard(self) -> None:
+        """Drop the turn (its answer never reached the person) and release the session."""
+        if not self._done:
+            self._done = True
+            self._lock.release()
+
+
 class Session:
-    """One conversation. ``ask`` answers a turn and records it."""
+    """One conversation. ``ask`` answers a turn and records it; ``prepare`` answers it and leaves
+    recording to the caller, once the answer is delivered."""
 
     _locks: dict[str, threading.Lock] = {}
     _locks_guard = threading.Lock()
@@ -181,7 +230,7 @@ class Session:
     def __init__(self, store: SessionStore, agent: Agent, session_id: str | None = None) -> None:
         self.store = store
         self.agent = agent
-        self.id = SessionStore.check_id(session_id) if session_id else uuid.uuid4().hex[:16]
+        self.id = SessionStore.check_id(session_id) if session_id else new_session_id()
 
     def _lock(self) -> threading.Lock:
         with Session._locks_guard:
@@ -191,17 +240,44 @@ class Session:
     def turns(self) -> list[Turn]:
         return self.store.turns(self.id)
 
-    def ask(self, text: str) -> Answer:
-        """Answer one turn of the person (turns of one session run one at a time)."""
+    def ask(self, text: str, history: Sequence[tuple[str, str]] = (), name: str = "") -> Answer:
+        """Answer one turn of the person and record it (turns of one session run one at a time).
+        ``name``: the file the text was read from (``formalist chat`` given a path), which makes
+        the turn a new request read as ``formalist solve`` reads that file."""
+        pending = self.prepare(text, history, name)
+        pending.commit()
+        return pending.answer
+
+    def prepare(
+        self, text: str, history: Sequence[tuple[str, str]] = (), name: str = ""
+    ) -> PendingTurn:
+        """Answer one turn without recording it; the caller commits or discards the result.
+
+        ``history``: earlier ``(role, text)`` messages of a conversation that arrives without its
+        session (an OpenAI-style client resends the whole conversation). On a session with no turns
+        they become the context of the request, unless the new message is a formal model on its
+        own. Lone surrogates (a JSON string may escape one; no UTF-8 text holds one) become U+FFFD.
+        """
         if not isinstance(text, str) or not text.strip():
             raise InputError("the message is empty")
-        with self._lock():
+        text = valid_text(text)
+        lock = self._lock()
+        lock.acquire()
+        try:
             turns = self.store.turns(self.id)
-            answer, record = self._respond(text, turns)
-            self.store.append(self.id, text, record)
-        return answer
+            request = text if turns else _with_history(text, history)
+            answer, record = self._respond(text, request, turns, name)
+        except BaseException:
+            lock.release()
+            raise
+        return PendingTurn(self, text, answer, record, lock)
 
-    def _respond(self, text: str, turns: list[Turn]) -> tuple[Answer, dict[str, Any]]:
+    def _respond(
+        self, text: str, request: str, turns: list[Turn], name: str = ""
+    ) -> tuple[Answer, dict[str, Any]]:
+        if name:  # a file: a new request, whatever came before
+            answer = self.agent.solve(Request(text, name))
+            return answer, _record(answer, text, "new")
         last = turns[-1].answer if turns else None
         if last is not None and last.get("status") == Status.NEEDS_INFO.value:
             return self._answer_questions(text, last)
@@ -229,8 +305,8 @@ class Session:
                 )
             request = last["request"] + f"\n\nFollow-up: {text}"
             return answer, _record(answer, request, "follow-up", changes)
-        answer = self.agent.solve(Request(text))
-        return answer, _record(answer, text, "new")
+        answer = self.agent.solve(Request(request))
+        return answer, _record(answer, request, "new")
 
     def _answer_questions(self, text: str, last: dict[str, Any]) -> tuple[Answer, dict[str, Any]]:
         request = last["request"]
@@ -244,6 +320,34 @@ class Session:
         combined = f"{request}\n\nQuestions asked:\n{questions}\nThe person's answer: {text}"
         answer = self.agent.solve(Request(combined, kind=last.get("kind", "")))
         return answer, _record(answer, combined, "answer")
+
+
+def _with_history(text: str, history: Sequence[tuple[str, str]]) -> str:
+    """``text`` with the earlier messages of its conversation before it, as one request; ``text``
+    alone when there are none or when it is a formal model by itself (it needs no context)."""
+    earlier = []
+    for role, content in history:
+        content = valid_text(content).strip() if isinstance(content, str) else ""
+        if not content or role not in ("user", "assistant"):
+            continue
+        if role == "assistant":
+            if len(content) > HISTORY_REPLY_CHARS:
+                content = content[:HISTORY_REPLY_CHARS] + " [...]"
+            earlier.append(f"The reply was:\n{content}")
+        else:
+            earlier.append(f"The person wrote:\n{content}")
+    if not earlier:
+        return text
+    try:
+        if route(Request(text)).formal:
+            return text
+    except InputError:
+        return text
+    return (
+        "Earlier in this conversation:\n\n"
+        + "\n\n".join(earlier)
+        + f"\n\nThe person now writes:\n{text}"
+    )
 
 
 def _num(x: float) -> str:

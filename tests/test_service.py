@@ -138,46 +138,49 @@ def test_openai_sdk_streamed_and_not(servers: list[Server], tmp_path: Path) -> N
     assert raw.text.rstrip().endswith("data: [DONE]")
 
 
-def chat(srv: Server, session: str, text: str) -> dict:
+def chat(srv: Server, session: str | None, text: str) -> tuple[dict, str]:
+    """One turn: in ``session``, or (None) in a new one; the reply and its session id."""
     r = httpx.post(
         f"{srv.url}/v1/chat/completions",
         timeout=60,
-        headers={"X-Session-Id": session},
+        headers={"X-Session-Id": session} if session else {},
         json={"model": "formalist", "messages": [{"role": "user", "content": text}]},
     )
     assert r.status_code == 200, r.text
-    assert r.headers["x-session-id"] == session
-    return r.json()
+    sid = r.headers["x-session-id"]
+    assert session is None or sid == session
+    return r.json(), sid
 
 
 def test_multi_turn_question_answer_follow_up(servers: list[Server], tmp_path: Path) -> None:
     replies = [{"questions": ["How much flour is available?"]}, BAKERY, bakery_with_flour(6000)]
     srv = start(servers, tmp_path, replies)
-    first = chat(srv, "s1", "A bakery makes muffins and cakes ... maximize revenue.")
+    first, sid = chat(srv, None, "A bakery makes muffins and cakes ... maximize revenue.")
     assert first["formalist"]["status"] == "NEEDS_INFO"
     assert "How much flour is available?" in first["choices"][0]["message"]["content"]
-    second = chat(srv, "s1", "5000 g")
+    second, _ = chat(srv, sid, "5000 g")
     assert second["formalist"]["status"] == "OPTIMAL" and second["formalist"]["objective"] == 500
-    third = chat(srv, "s1", "What if the flour is 6000 g?")
+    third, _ = chat(srv, sid, "What if the flour is 6000 g?")
     assert third["formalist"]["objective"] == 600
     assert "flour_available: 5000 -> 6000" in third["choices"][0]["message"]["content"]
-    session = httpx.get(f"{srv.url}/v1/sessions/s1").json()
+    session = httpx.get(f"{srv.url}/v1/sessions/{sid}").json()
     assert [t["mode"] for t in session["turns"]] == ["new", "answer", "follow-up"]
-    arts = httpx.get(f"{srv.url}/v1/sessions/s1/artifacts").json()["artifacts"]
+    arts = httpx.get(f"{srv.url}/v1/sessions/{sid}/artifacts").json()["artifacts"]
     assert len(arts) == 2 and arts[-1]["artifact"]["parameters"][2]["value"] == 6000
 
 
 def test_session_survives_sigkill(servers: list[Server], tmp_path: Path) -> None:
     db = tmp_path / "durable.sqlite"
     srv = start(servers, tmp_path, [{"questions": ["How much flour is available?"]}], db=db)
-    assert chat(srv, "d1", "A bakery ... maximize revenue.")["formalist"]["status"] == "NEEDS_INFO"
+    first, sid = chat(srv, None, "A bakery ... maximize revenue.")
+    assert first["formalist"]["status"] == "NEEDS_INFO"
     srv.kill()
     again = start(servers, tmp_path, [BAKERY], db=db)
-    state = httpx.get(f"{again.url}/v1/sessions/d1").json()
+    state = httpx.get(f"{again.url}/v1/sessions/{sid}").json()
     assert state["open_questions"] == ["How much flour is available?"]
-    done = chat(again, "d1", "5000 g")
+    done, _ = chat(again, sid, "5000 g")
     assert done["formalist"]["status"] == "OPTIMAL" and done["formalist"]["objective"] == 500
-    assert len(httpx.get(f"{again.url}/v1/sessions/d1").json()["turns"]) == 2
+    assert len(httpx.get(f"{again.url}/v1/sessions/{sid}").json()["turns"]) == 2
 
 
 def test_rest_solve_and_mcp(servers: list[Server], tmp_path: Path) -> None:

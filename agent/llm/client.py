@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,40 @@ def _to_langchain(messages: list[Message]) -> list[BaseMessage]:
         else:
             out.append(HumanMessage(content=content))
     return out
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens the model processed for the calls made inside ``counting_usage`` (what its server
+    reported; a reply from the cache costs nothing and is not counted)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, reply: Any) -> None:
+        meta = getattr(reply, "usage_metadata", None) or {}
+        self.prompt_tokens += int(meta.get("input_tokens", 0) or 0)
+        self.completion_tokens += int(meta.get("output_tokens", 0) or 0)
+        self.calls += 1
+
+
+_USAGE: ContextVar[Usage | None] = ContextVar("formalist_usage", default=None)
+
+
+@contextmanager
+def counting_usage() -> Iterator[Usage]:
+    """Count the tokens of every model call made in this block (in this thread or context)."""
+    usage = Usage()
+    token = _USAGE.set(usage)
+    try:
+        yield usage
+    finally:
+        _USAGE.reset(token)
 
 
 def valid_text(text: str) -> str:
@@ -130,10 +168,62 @@ class ChatClient:
         text = valid_text(text)
         with self._lock:
             self.calls += 1
+        usage = _USAGE.get()
+        if usage is not None:
+            usage.add(reply)
         if self.cache is not None:
             self.cache.put(key, self.model_id, text)
         self._record(key, messages, text, time.perf_counter() - t0)
         return text
+
+    def complete_n(
+        self, messages: list[Message], n: int, temperature: float, seed: int = 0
+    ) -> list[str]:
+        """``n`` replies to ``messages`` drawn at ``temperature``, reply ``i`` with seed ``seed +
+        i``. A chat model that declares ``samples_in_one_call`` (the local engine: the samples
+        share one prefill) draws them in one call with ``n``; any other gets ``n`` calls, each
+        with its own seed. Each reply is cached and recorded on its own."""
+        messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
+        name = f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id
+        keys = [
+            request_key(name, messages, {**self.params, "temperature": temperature, "seed": s})
+            for s in range(seed, seed + n)
+        ]
+        hits = [self.cache.get(k) if self.cache is not None else None for k in keys]
+        if all(h is not None for h in hits):
+            self.cache_hits += n
+            for key, hit in zip(keys, hits, strict=True):
+                self._record(key, messages, hit or "")
+            return [h or "" for h in hits]
+        t0 = time.perf_counter()
+        lc = _to_langchain(messages)
+        try:
+            if getattr(self.chat_model, "samples_in_one_call", False):
+                result = self.chat_model.generate([lc], n=n, temperature=temperature, seed=seed)
+                texts = [g.text for g in result.generations[0]]
+            else:
+                texts = []
+                for s in range(seed, seed + n):
+                    reply = self.chat_model.invoke(lc, temperature=temperature, seed=s)
+                    content = reply.content
+                    texts.append(content if isinstance(content, str) else json.dumps(content))
+        except StopError:
+            raise
+        except Exception as e:  # network, auth, server errors: our side, not the artifact's
+            raise StopError(
+                f"the language model {self.model_id} failed: {type(e).__name__}: {e}"
+            ) from e
+        if len(texts) != n:
+            raise StopError(f"the language model {self.model_id} gave {len(texts)} of {n} samples")
+        texts = [valid_text(t) for t in texts]
+        with self._lock:
+            self.calls += 1
+        elapsed = (time.perf_counter() - t0) / n
+        for key, text in zip(keys, texts, strict=True):
+            if self.cache is not None:
+                self.cache.put(key, self.model_id, text)
+            self._record(key, messages, text, elapsed)
+        return texts
 
     def _record(self, key: str, messages: list[Message], reply: str, elapsed: float = 0.0) -> None:
         if self.record is None:
