@@ -959,8 +959,11 @@ def serve(
     max_connections: int = MAX_CONNECTIONS,
 ) -> None:
     """Run the service with uvicorn until interrupted; prints where it listens once it does."""
+    import logging
+
     import uvicorn
 
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # not "session manager started" at start-up
     app = create_app(agent, SessionStore(db), token=token, max_body=agent.config.max_body_bytes)
     sock = listening_socket(host, port)
     bound = sock.getsockname()
