@@ -415,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.cli import register as register_bench_command
 
     register_bench_command(sub)  # `bench DATASET ...` and `bench report DIR`
+    from agent.llm.models import register as register_models_command
+
+    register_models_command(sub)  # `models list|pull`: known local models via the package index
     return parser
 
 

@@ -56,6 +56,7 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
     "torch_threads": (int, ()),
     "graphs": (bool, ()),
     "compile": (bool, ()),
+    "models_dir": (str, ()),
 }
 """The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
 

@@ -229,14 +229,21 @@ class Engine:
         *,
         device: str | None = None,
         dtype: torch.dtype | None = None,
+        models_dir: str | None = None,
         **options: Any,
     ) -> Engine:
         """Load a model and its tokenizer by local path or hub id: bfloat16 on CUDA, float32 on
-        the CPU unless ``dtype`` says otherwise. ``options`` go to ``Engine``."""
+        the CPU unless ``dtype`` says otherwise. A ``.gguf`` file is dequantized once and loaded
+        from its converted checkpoint, cached under ``models_dir`` by the file's sha256
+        (``agent.llm.local.gguf``). ``options`` go to ``Engine``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from agent.llm.local.gguf import converted_dir, is_gguf
+
         hf_logging.disable_progress_bar()
+        if is_gguf(path_or_id):
+            path_or_id = str(converted_dir(path_or_id, models_dir))
         dev = device or default_device()
         if dtype is None:
             dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32

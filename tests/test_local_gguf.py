@@ -1,0 +1,112 @@
+"""``local:FILE.gguf``: a GGUF file (written here with the ``gguf`` package: a tiny random Qwen2
+model, Q8_0 weights, a byte-level vocabulary and the ChatML template) is dequantized, cached by its
+sha256 as an ordinary checkpoint, and loads and generates through the engine and the chat model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("gguf")
+pytest.importorskip("xgrammar")
+
+import numpy as np
+
+from agent.errors import ConfigError
+from agent.llm.local import gguf as gguf_mod
+from agent.llm.local.testing import ENGINE_OPTIONS, write_tiny_gguf
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("gguf")
+    path = folder / "tiny-q8_0.gguf"
+    expected = write_tiny_gguf(path)
+    return path, expected
+
+
+def test_gguf_file_loads_dequantized_generates_and_second_load_hits_the_cache(
+    tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.llm.local.chat_model import load_engine
+    from agent.llm.local.sampling import SamplingParams
+
+    path, expected = tiny_gguf
+    models = tmp_path / "models"
+    engine = load_engine(str(path), models_dir=str(models), **ENGINE_OPTIONS)
+    # The weights are the file's, dequantized (Q8_0 blocks read back exactly).
+    state = engine.model.state_dict()
+    for name, values in expected.items():
+        assert np.array_equal(state[name].numpy(), values), name
+    # The tokenizer is the file's: its merges, its special tokens, its chat template.
+    assert engine.tokenizer.tokenize(" the model") == ["\u0120the", "\u0120model"]
+    prompt = engine.chat_prompt([{"role": "user", "content": "max the model"}])
+    assert prompt.endswith("<|im_start|>assistant\n")
+    sample = engine.sample(prompt, None, SamplingParams(max_new_tokens=6, seed=3))[0]
+    assert len(sample.token_ids) == 6 and sample.finish == "length"
+
+    digest = gguf_mod.sha256_file(path)
+    cached = models / digest
+    assert (cached / gguf_mod.COMPLETE).is_file()
+    assert (cached / "model.safetensors").is_file() and (cached / "tokenizer.json").is_file()
+
+    # Second load (and a copy of the file under another name): the cache, no conversion.
+    def no_conversion(*args: object) -> None:
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(gguf_mod, "_convert", no_conversion)
+    assert gguf_mod.converted_dir(path, models) == cached
+    copy = tmp_path / "renamed.gguf"
+    shutil.copyfile(path, copy)
+    assert gguf_mod.converted_dir(copy, models) == cached
+
+
+def test_the_chat_model_takes_a_gguf_spec(
+    tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from agent.llm.spec import build_chat_model, parse_spec
+
+    path, _ = tiny_gguf
+    local = {**ENGINE_OPTIONS, "models_dir": str(tmp_path / "models"), "max_new_tokens": 5}
+    chat = build_chat_model(parse_spec(f"local:{path}"), local=local)
+    reply = chat.invoke([HumanMessage(content="hello")], artifact="none")
+    assert reply.response_metadata["tokens"] == 5
+    assert reply.response_metadata["cut_off"] is True  # free text stopped by its token budget
+
+
+def test_the_models_folder_defaults_to_the_cache_and_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORMALIST_MODELS_DIR", raising=False)
+    assert gguf_mod.models_dir() == Path("~/.cache/formalist/models").expanduser()
+    monkeypatch.setenv("FORMALIST_MODELS_DIR", str(tmp_path / "env"))
+    assert gguf_mod.models_dir() == tmp_path / "env"
+    assert gguf_mod.models_dir(tmp_path / "given") == tmp_path / "given"
+
+
+def test_a_file_that_is_not_gguf_or_missing_is_refused_by_name(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a gguf file")
+    with pytest.raises(ConfigError, match="not a GGUF file"):
+        gguf_mod.converted_dir(fake, tmp_path / "models")
+    with pytest.raises(ConfigError, match="no such model file"):
+        gguf_mod.converted_dir(tmp_path / "missing.gguf", tmp_path / "models")
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_a_truncated_gguf_file_is_a_config_error_and_leaves_no_cache(
+    tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    path, _ = tiny_gguf
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    models = tmp_path / "models"
+    with pytest.raises(ConfigError, match=r"cannot read the GGUF file"):
+        gguf_mod.converted_dir(cut, models)
+    assert [p.name for p in models.iterdir()] == ["hashes.json"]  # no folder, finished or not
