@@ -5,9 +5,12 @@ concurrent sessions of TURNS turns each (a request, then follow-ups), every turn
 /v1/chat/completions. A few sessions (``--slow``) send a hard MIP that runs to its 2 s limit: the fast
 sessions' latencies show whether any request waits on another's solver time. Prints throughput,
 p50/p99 latency (all, and fast sessions only) and errors. Bounded: SESSIONS x TURNS requests, and a
-120 s overall deadline.
+120 s overall deadline. Then (``--hostile N``) the bounds against careless or hostile clients: N
+idle connections that never send a header, N ``GET /mcp/`` event-stream requests, and a 300 MiB
+chunked upload; prints what the server held and freed, its memory, and a fast request's latency
+meanwhile as a ratio to the same request measured quiet in the same run.
 
-    python benchmarks/service_load.py [--sessions 100] [--turns 5] [--slow 5]
+    python benchmarks/service_load.py [--sessions 100] [--turns 5] [--slow 5] [--hostile 300]
 """
 
 from __future__ import annotations
@@ -69,12 +72,13 @@ def market_split(seed: int = 7, m: int = 5, n: int = 40) -> str:
 
 async def session(
     client: httpx.AsyncClient,
-    sid: str,
+    name: str,
     turns: int,
     slow: bool,
     lat: list[tuple[bool, float]],
     errors: list[str],
 ) -> None:
+    sid = ""  # the server issues the id on the first turn; later turns send it back
     for t in range(turns):
         if slow:
             text = market_split(seed=t)  # a formal model: solved to the time limit, no model call
@@ -88,13 +92,17 @@ async def session(
         try:
             r = await client.post(
                 "/v1/chat/completions",
-                headers={"X-Session-Id": sid},
+                headers={"X-Session-Id": sid} if sid else {},
                 json={"model": "formalist", "messages": [{"role": "user", "content": text}]},
             )
             if r.status_code != 200:
-                errors.append(f"{sid} turn {t}: HTTP {r.status_code} {r.text[:120]}")
+                errors.append(f"{name} turn {t}: HTTP {r.status_code} {r.text[:120]}")
+            elif not sid:
+                sid = r.headers["x-session-id"]
+            elif r.headers.get("x-session-id") != sid:
+                errors.append(f"{name} turn {t}: answered in another session")
         except httpx.HTTPError as e:
-            errors.append(f"{sid} turn {t}: {type(e).__name__} {e}")
+            errors.append(f"{name} turn {t}: {type(e).__name__} {e}")
         lat.append((slow, time.perf_counter() - t0))
 
 
@@ -128,6 +136,101 @@ async def probe(url: str, slow: int) -> tuple[float, float]:
     return statistics.median(idle), statistics.median(busy)
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fast_median(url: str, n: int = 10) -> float:
+    out = []
+    body = {"request": (ROOT / "tests/fixtures/milp/knapsack.json").read_text()}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            client.post("/v1/solve", json=body).raise_for_status()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def hostile(url: str, port: int, pid: int, idle: int, streams: int, upload_mb: int) -> None:
+    """Idle connections that never send a header, MCP event-stream requests, and a chunked upload
+    far past the body limit: what the server holds, what it frees, and a fast request's latency
+    meanwhile (ratio to the same request with the server quiet, measured here first)."""
+    base = fast_median(url)
+    rss0 = rss_mb(pid)
+    held = []
+    for _ in range(idle):
+        try:
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        except OSError:
+            break
+    t0 = time.perf_counter()
+    sse = 0
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(streams):
+            r = client.get("/mcp/", headers={"Accept": "text/event-stream"})
+            sse += r.status_code != 405
+    sse_s = time.perf_counter() - t0
+    during = fast_median(url)
+    waiting = []
+    for s in held:  # a connection past the cap is answered 503 and closed at once
+        s.settimeout(0.01)
+        try:
+            if not s.recv(16).startswith(b"HTTP/1.1 503"):
+                waiting.append(s)
+        except OSError:
+            waiting.append(s)
+    refused = len(held) - len(waiting)
+    time.sleep(12)  # past the 10 s header timeout
+    closed = 0
+    for s in waiting:
+        s.settimeout(0.05)
+        try:
+            closed += s.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+        except OSError:
+            pass
+    for s in held:
+        s.close()
+    sent = 0
+    up = socket.create_connection(("127.0.0.1", port), timeout=10)
+    up.sendall(
+        b"POST /v1/solve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b"x" * (1 << 20)
+    try:
+        for _ in range(upload_mb):
+            up.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += 1
+    except OSError:
+        pass
+    up.settimeout(5)
+    try:
+        status = up.recv(64).split(b"\r\n")[0].decode()
+    except OSError as e:
+        status = f"no reply ({type(e).__name__})"
+    up.close()
+    rss1 = rss_mb(pid)
+    print(
+        f"hostile: {len(held)} idle connections opened ({refused} answered 503 past the cap), "
+        f"{closed} of the other {len(waiting)} closed by the header timeout; {streams} GET /mcp/ event streams: "
+        f"{sse} held open, all answered in {sse_s:.2f} s"
+    )
+    print(
+        f"hostile: a fast request {during * 1000:.0f} ms while they were held vs {base * 1000:.0f} ms "
+        f"quiet: ratio {during / base:.2f}"
+    )
+    print(
+        f"hostile: a {upload_mb} MiB chunked upload: {status!r} after the client got {sent} MiB "
+        f"out; server memory {rss0:.0f} -> {rss1:.0f} MB (ratio {rss1 / rss0:.2f})"
+    )
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
@@ -158,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--slow", type=int, default=5)
+    ap.add_argument(
+        "--hostile",
+        type=int,
+        default=300,
+        metavar="N",
+        help="then hold N idle connections and N MCP stream requests, and push a 300 MiB "
+        "chunked upload (0: skip)",
+    )
     args = ap.parse_args(argv)
     knapsack = (ROOT / "tests/fixtures/milp/knapsack.json").read_text()
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.2)
             idle_ms, busy_ms = asyncio.run(probe(url, 2))
             lat, errors, wall = asyncio.run(drive(url, args.sessions, args.turns, args.slow))
+            if args.hostile:
+                hostile(url, port, proc.pid, args.hostile, args.hostile, 300)
         finally:
             proc.terminate()
             proc.wait(10)
