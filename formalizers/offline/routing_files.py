@@ -2,7 +2,14 @@
 
 Each becomes a ``RoutingSpec`` whose location ids are the file's node numbers, with the file's own
 distance convention (TSPLIB/VRPLIB ``EUC_2D``: each distance rounded to the nearest integer;
-Solomon: the DIMACS convention, truncated to one decimal, as the published best-known solutions).
+``CEIL_2D`` rounded up; ``GEO`` and ``ATT`` by TSPLIB's formulas; Solomon: the DIMACS convention,
+truncated to one decimal, as the published best-known solutions).
+
+A VRPLIB file is read only as far as every key and section it holds is either descriptive (a name,
+a comment, display coordinates) or a constraint that the solver and the verifier both enforce:
+``DISTANCE`` (CVRPLIB's route limit: a route's length plus its clients' service times) and
+``SERVICE_TIME`` (one number for every client, or a ``SERVICE_TIME_SECTION``) included. Anything
+else is refused by name, since solving without it would answer another problem.
 """
 
 from __future__ import annotations
@@ -21,6 +28,38 @@ ROUTING_SUFFIXES = (".vrp", ".tsp", ".vrptw")
 """File names read as VRPLIB/TSPLIB whatever they hold."""
 
 _ROUNDING = {"EUC_2D": "nearest", "CEIL_2D": "ceil"}
+
+_SPECIFICATIONS = {
+    # Descriptive: they constrain nothing.
+    "name",
+    "comment",
+    "type",
+    "node_coord_type",
+    "display_data_type",
+    # Read, and enforced by the solver and the verifier.
+    "dimension",
+    "capacity",
+    "edge_weight_type",
+    "edge_weight_format",
+    "vehicles",
+    "distance",
+    "service_time",
+}
+"""The ``KEY : value`` lines this reader knows; any other is refused."""
+
+_SECTIONS = {
+    "node_coord",
+    "demand",
+    "depot",
+    "edge_weight",
+    "time_window",
+    "service_time",
+    "display_data",  # coordinates for drawing only
+}
+"""The data sections this reader knows; any other is refused."""
+
+_TYPES = ("TSP", "ATSP", "CVRP", "VRPTW", "CVRPTW")
+"""Problem ``TYPE`` values read (others, such as an open VRP, change what a route is)."""
 
 _VRPLIB_KEY = re.compile(r"^\s*(NAME|TYPE|DIMENSION|EDGE_WEIGHT_TYPE)\s*:", re.MULTILINE)
 
@@ -185,13 +224,25 @@ def _read_vrplib(text: str) -> dict[str, Any]:
         inst: dict[str, Any] = dict(parse_specification(line) for line in specs)
     except Exception as e:  # the reader raises bare ValueError/RuntimeError on malformed files
         raise InputError(f"not a readable VRPLIB/TSPLIB file: {e}") from e
+    unknown = [key.upper() for key in inst if key not in _SPECIFICATIONS]
+    if unknown:
+        raise InputError(
+            f"{', '.join(unknown)} is not something this reader enforces, and solving without it "
+            f"would answer another problem (known: {', '.join(sorted(k.upper() for k in _SPECIFICATIONS))})"
+        )
     for section in sections:
         title = section[0].strip(" :").upper()
         name = title.removesuffix("_SECTION").lower()
         if name in inst:
             raise InputError(f"{title} appears twice, or also as a specification")
-        if name not in (*_ROW_WIDTH, "depot", "edge_weight"):
-            continue  # DISPLAY_DATA_SECTION and the like: not used here
+        if name not in _SECTIONS:
+            raise InputError(
+                f"{title} is not a section this reader enforces, and solving without it would "
+                f"answer another problem (known: "
+                f"{', '.join(sorted(k.upper() + '_SECTION' for k in _SECTIONS))})"
+            )
+        if name == "display_data":
+            continue  # coordinates for drawing: they constrain nothing
         rows = _numbers(section)
         if name == "edge_weight":
             inst[name] = [v for row in rows for v in row]
@@ -213,6 +264,13 @@ def _read_vrplib(text: str) -> dict[str, Any]:
 def _from_vrplib(text: str) -> RoutingSpec:
     inst = _read_vrplib(text)
     ewt = str(inst.get("edge_weight_type", "EUC_2D")).upper()
+    kind = str(inst.get("type", "")).upper()
+    if kind and kind not in _TYPES:
+        raise InputError(
+            f"TYPE {kind} is not supported ({', '.join(_TYPES)} are): its routes may not be "
+            "closed tours from the depot with capacities, limits and windows, which is all this "
+            "reader enforces"
+        )
     coords = inst.get("node_coord")
     dim = inst.get("dimension")
     if dim is None and coords is not None:
@@ -227,7 +285,7 @@ def _from_vrplib(text: str) -> RoutingSpec:
             f"DIMENSION {n:,} is more than this service solves: at most {MAX_LOCATIONS:,} nodes"
         )
     for name in _ROW_WIDTH:
-        if name in inst and len(inst[name]) != n:
+        if name in inst and not np.isscalar(inst[name]) and len(inst[name]) != n:
             raise InputError(
                 f"DIMENSION is {n:,} but {name.upper()}_SECTION has {len(inst[name]):,} rows; "
                 "give one row per node"
@@ -242,16 +300,35 @@ def _from_vrplib(text: str) -> RoutingSpec:
         depots.append(int(v))
     if not depots:
         raise InputError("DEPOT_SECTION names no depot")
-    if n - len(set(depots)) > MAX_CLIENTS:
+    if len(set(depots)) > 1:
         raise InputError(
-            f"{n - len(set(depots)):,} clients is more than this service solves: at most "
-            f"{MAX_CLIENTS:,}"
+            f"DEPOT_SECTION names {len(set(depots))} depots; this reader takes one (a file "
+            "does not say which vehicles start where)"
+        )
+    depot = depots[0]
+    if n - 1 > MAX_CLIENTS:
+        raise InputError(
+            f"{n - 1:,} clients is more than this service solves: at most {MAX_CLIENTS:,}"
         )
     data: dict[str, Any] = {"name": str(inst.get("name", ""))}
+    fmt = str(inst.get("edge_weight_format", "")).upper()
+    if ewt != "EXPLICIT" and fmt not in ("", "FUNCTION"):
+        raise InputError(
+            f"EDGE_WEIGHT_FORMAT {fmt} does not go with EDGE_WEIGHT_TYPE {ewt} (FUNCTION does)"
+        )
     if ewt in _ROUNDING:
         if coords is None:
             raise InputError(f"EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION; there is none")
         data["rounding"] = _ROUNDING[ewt]
+        data["locations"] = [
+            {"id": i + 1, "x": float(x), "y": float(y)} for i, (x, y) in enumerate(coords)
+        ]
+    elif ewt in _FORMULAS:
+        if coords is None:
+            raise InputError(f"EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION; there is none")
+        xy = np.asarray(coords, dtype=float)
+        data["distance_matrix"] = _FORMULAS[ewt](xy).tolist()
+        data["rounding"] = "nearest"  # whole numbers already: scale 1 for the solver
         data["locations"] = [
             {"id": i + 1, "x": float(x), "y": float(y)} for i, (x, y) in enumerate(coords)
         ]
@@ -260,7 +337,6 @@ def _from_vrplib(text: str) -> RoutingSpec:
             raise InputError(
                 "EDGE_WEIGHT_TYPE EXPLICIT needs an EDGE_WEIGHT_SECTION; there is none"
             )
-        fmt = str(inst.get("edge_weight_format", "")).upper()
         matrix = _edge_weights(inst["edge_weight"], fmt, n)
         data["distance_matrix"] = matrix.tolist()
         data["locations"] = [
@@ -276,15 +352,29 @@ def _from_vrplib(text: str) -> RoutingSpec:
         ]
     else:
         raise InputError(
-            f"EDGE_WEIGHT_TYPE {ewt} is not supported yet (EUC_2D, CEIL_2D and EXPLICIT are)"
+            f"EDGE_WEIGHT_TYPE {ewt} is not supported yet (EUC_2D, CEIL_2D, GEO, ATT and "
+            "EXPLICIT are)"
         )
-    data["depots"] = [{"id": d} for d in dict.fromkeys(depots)]
     demand = inst.get("demand")
     tw = inst.get("time_window")
-    service = inst.get("service_time")
+    service = _service_times(inst.get("service_time"), n, depot)
+    if demand is not None and any(v != 0 for v in np.atleast_1d(demand[depot - 1])):
+        raise InputError(
+            f"DEMAND_SECTION gives the depot (node {depot}) a demand; a depot has none here"
+        )
+    if service is not None and service[depot - 1] != 0:
+        raise InputError(
+            f"SERVICE_TIME_SECTION gives the depot (node {depot}) a service time; a depot "
+            "has none here"
+        )
+    dep: dict[str, Any] = {"id": depot}
+    if tw is not None:
+        # The depot's window is the horizon: routes leave and return within it.
+        dep["tw_early"], dep["tw_late"] = float(tw[depot - 1][0]), float(tw[depot - 1][1])
+    data["depots"] = [dep]
     clients = []
     for i in range(1, n + 1):
-        if i in depots:
+        if i == depot:
             continue
         c: dict[str, Any] = {"id": i}
         if demand is not None:
@@ -298,15 +388,94 @@ def _from_vrplib(text: str) -> RoutingSpec:
     vt: dict[str, Any] = {}
     if "capacity" in inst:
         vt["capacity"] = [_finite(inst["capacity"], "CAPACITY")]
-    if str(inst.get("type", "")).upper().startswith(("TSP", "ATSP")):
-        vt["count"] = 1
-    elif "vehicles" in inst:
+    vehicles = None
+    if "vehicles" in inst:
         vehicles = _finite(inst["vehicles"], "VEHICLES")
         if not vehicles.is_integer():
             raise InputError(f"VEHICLES must be a whole number; it is {vehicles:g}")
+    if kind in ("TSP", "ATSP"):
+        if vehicles not in (None, 1):
+            raise InputError(f"TYPE {kind} has one vehicle, but VEHICLES is {vehicles:g}")
+        vt["count"] = 1
+    elif vehicles is not None:
         vt["count"] = int(vehicles)
+    if "distance" in inst:
+        limit = _finite(inst["distance"], "DISTANCE")
+        if limit <= 0:
+            raise InputError(f"DISTANCE (the route length limit) must be positive; it is {limit:g}")
+        if service is None or not any(service):
+            vt["max_distance"] = limit
+        elif tw is not None:
+            raise InputError(
+                "DISTANCE with service times and a TIME_WINDOW_SECTION is not supported: "
+                "CVRPLIB's limit counts a route's length and service times, but a route with "
+                "time windows may also wait, and no solver here limits length plus service "
+                "alone"
+            )
+        else:
+            # CVRPLIB: a route's length plus its clients' service times is at most DISTANCE.
+            # Travel times equal distances (speed 1) and nothing waits without windows, so
+            # that is the route's duration.
+            vt["max_duration"] = limit
     data["vehicle_types"] = [vt]
     return parse_spec(data)
+
+
+def _service_times(value: Any, n: int, depot: int) -> list[float] | None:
+    """Each node's service time from ``SERVICE_TIME`` (one number for every client, none at the
+    depot) or a ``SERVICE_TIME_SECTION`` (one per node); None when the file has neither."""
+    if value is None:
+        return None
+    if np.isscalar(value):
+        t = _finite(value, "SERVICE_TIME")
+        if t < 0:
+            raise InputError(f"SERVICE_TIME must be zero or more; it is {t:g}")
+        return [0.0 if i == depot else t for i in range(1, n + 1)]
+    times = [float(v) for v in np.asarray(value, dtype=float).reshape(-1)]
+    bad = [k for k, t in enumerate(times, 1) if t < 0]
+    if bad:
+        raise InputError(f"SERVICE_TIME_SECTION gives node {bad[0]} a negative service time")
+    return times
+
+
+_TSPLIB_PI = 3.141592
+"""TSPLIB's own value of pi for GEO coordinates (its published optima use it)."""
+
+_EARTH_RADIUS = 6378.388
+"""TSPLIB's earth radius for GEO distances, in kilometres."""
+
+
+def _geo(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB ``GEO``: coordinates are latitude and longitude as DDD.MM (degrees, then minutes
+    after the point); distances are whole kilometres, ``int(RRR * acos(...) + 1)``."""
+
+    def radians(v: np.ndarray) -> np.ndarray:
+        deg = np.trunc(v)
+        return _TSPLIB_PI * (deg + 5.0 * (v - deg) / 3.0) / 180.0
+
+    lat, lon = radians(xy[:, 0]), radians(xy[:, 1])
+    q1 = np.cos(lon[:, None] - lon[None, :])
+    q2 = np.cos(lat[:, None] - lat[None, :])
+    q3 = np.cos(lat[:, None] + lat[None, :])
+    arc = np.arccos(np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0))
+    d = np.trunc(_EARTH_RADIUS * arc + 1.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def _att(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB ``ATT`` (pseudo-Euclidean): ``r = sqrt((dx² + dy²) / 10)``, rounded to the nearest
+    integer and up by one where that fell below ``r``."""
+    diff = xy[:, None, :] - xy[None, :, :]
+    r = np.sqrt((diff**2).sum(axis=-1) / 10.0)
+    t = np.floor(r + 0.5)
+    d = np.where(t < r, t + 1.0, t)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+_FORMULAS = {"GEO": _geo, "ATT": _att}
+"""TSPLIB edge weight types computed here into a matrix of whole numbers."""
 
 
 def _finite(value: Any, key: str) -> float:

@@ -13,7 +13,15 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import ArtifactError, Diagnostic
 
@@ -188,6 +196,11 @@ class RoutingSpec(_Base):
     """The routes together pick up at least this much (per load dimension) from the clients they
     visit (a purchase quota)."""
 
+    _clock: float | None = PrivateAttr(default=None)
+    """When the request's time limit began (``time.perf_counter``): set by the routing kind when
+    it reads a file or first validates a spec, so that reading and building count against the
+    limit too. Not part of the spec's data (nor of its schema)."""
+
     @model_validator(mode="after")
     def _check(self) -> RoutingSpec:
         errors = check_spec(self)
@@ -201,6 +214,27 @@ class RoutingSpec(_Base):
         """Location id -> row of the matrices."""
         return {loc.id: i for i, loc in enumerate(self.locations)}
 
+    @cached_property
+    def client_by_id(self) -> dict[Id, Client]:
+        """Client id -> client (ids are unique, see ``check_spec``)."""
+        return {c.id: c for c in self.clients}
+
+    @cached_property
+    def depot_by_id(self) -> dict[Id, Depot]:
+        """Depot id -> depot (the first, should a spec repeat one)."""
+        out: dict[Id, Depot] = {}
+        for d in self.depots:
+            out.setdefault(d.id, d)
+        return out
+
+    @cached_property
+    def shipment_by_name(self) -> dict[str, Shipment]:
+        """Shipment name -> shipment (the first, should a spec repeat a name)."""
+        out: dict[str, Shipment] = {}
+        for s in self.shipments:
+            out.setdefault(s.name, s)
+        return out
+
     @property
     def scale(self) -> int:
         """Integer scaling factor for PyVRP: 1 for ``nearest`` and ``ceil``, 10 for ``dimacs``,
@@ -211,17 +245,29 @@ class RoutingSpec(_Base):
     def distances(self) -> np.ndarray:
         """The distance matrix in the spec's units, after ``rounding``."""
         if self.distance_matrix is not None:
-            d = np.asarray(self.distance_matrix, dtype=float)
+            d = np.array(self.distance_matrix, dtype=float)
         else:
-            xy = np.array([[loc.x, loc.y] for loc in self.locations], dtype=float)
-            d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1))
+            x = np.array([loc.x for loc in self.locations], dtype=float)
+            y = np.array([loc.y for loc in self.locations], dtype=float)
+            # Two n-by-n arrays rather than one n-by-n-by-2: a third of the memory traffic, the
+            # same operations (and so the same roundings) per entry.
+            d = x[:, None] - x[None, :]
+            d *= d
+            dy = y[:, None] - y[None, :]
+            dy *= dy
+            d += dy
+            del dy
+            np.sqrt(d, out=d)
         return round_distances(d, self.rounding)
 
     @cached_property
     def durations(self) -> np.ndarray:
-        """The travel-time matrix in the spec's time units."""
+        """The travel-time matrix in the spec's time units (the distance matrix itself when
+        travel takes one time unit per distance unit; neither is ever modified)."""
         if self.duration_matrix is not None:
             return np.asarray(self.duration_matrix, dtype=float)
+        if self.speed == 1:
+            return self.distances
         return self.distances / self.speed
 
     def vehicle_name(self, k: int) -> str:
@@ -248,13 +294,17 @@ class RoutingSpec(_Base):
 
 
 def round_distances(d: np.ndarray, rounding: str) -> np.ndarray:
-    """``d`` under a rounding convention (``nearest`` rounds halves up, as TSPLIB's nint)."""
+    """``d`` under a rounding convention (``nearest`` rounds halves up, as TSPLIB's nint); ``d``
+    itself is rounded in place and returned."""
     if rounding == "nearest":
-        return np.floor(d + 0.5)
-    if rounding == "ceil":
-        return np.ceil(d)
-    if rounding == "dimacs":
-        return np.floor(d * 10) / 10
+        d += 0.5
+        np.floor(d, out=d)
+    elif rounding == "ceil":
+        np.ceil(d, out=d)
+    elif rounding == "dimacs":
+        d *= 10
+        np.floor(d, out=d)
+        d /= 10
     return d
 
 
