@@ -232,3 +232,64 @@ def test_bad_bench_settings_are_refused(field: str, value: Any, message: str) ->
 
     with pytest.raises(InputError, match=message):
         RunSettings("x", "llm", "replay", **{field: value})
+
+
+class OneCall(BaseChatModel):
+    """Draws all ``n`` samples of a call at once (as the local engine does); counts calls."""
+
+    samples_in_one_call: bool = True
+    _calls: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "test-one-call"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._calls.append(dict(kwargs))
+        texts = [json.dumps(model(10 + (i % 2))) for i in range(kwargs["n"])]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=t)) for t in texts])
+
+
+def test_a_model_that_samples_in_one_call_is_asked_once_and_each_reply_cached(
+    tmp_path: Path,
+) -> None:
+    from agent.llm.cache import ResponseCache
+
+    chat = OneCall()
+    client = ChatClient("test:one-call", chat, ResponseCache(str(tmp_path / "c.sqlite")))
+    answer = solve(client, 5)
+    assert chat._calls == [{"n": 5, "temperature": 0.7, "seed": 0}]
+    assert answer.objective == pytest.approx(10) and answer.vote is not None
+    assert answer.vote["confidence"] == 0.6
+    # The same request again: every sample from the cache, no call.
+    again = solve(client, 5)
+    assert len(chat._calls) == 1 and client.cache_hits == 5
+    assert again.vote == answer.vote
+
+
+def test_the_local_engine_draws_k_samples_from_one_prefill(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("xgrammar")
+    from agent.llm.local.chat_model import LocalChatModel
+    from agent.llm.local.testing import ENGINE_OPTIONS, TEST_BOUNDS, tiny_model_dir
+
+    chat = LocalChatModel(
+        model_path=str(tiny_model_dir(tmp_path)),
+        bounds=TEST_BOUNDS,
+        engine_options=ENGINE_OPTIONS,
+        max_new_tokens=300,
+    )
+    client = ChatClient("local:tiny", chat)
+    from formalizers.milp.formalizer import MilpFormalizer
+
+    drawn = MilpFormalizer(client).formalize_samples(REQUEST, 3, temperature=1.0)
+    assert len(drawn) == 3 and client.calls == 1
+    # Each reply follows the five-element grammar (a random model: the content is nonsense).
+    texts = [d.text if hasattr(d, "text") else d.reply for d in drawn]
+    assert len(set(texts)) > 1 and all(t.lstrip().startswith("{") for t in texts)

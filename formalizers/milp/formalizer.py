@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from functools import cache
 from string import Template
@@ -83,17 +84,6 @@ def examples_for(
 
         return [Example(e.id, e.request, e.model) for e in retrieve(request, k, exclude)]
     raise ValueError(f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {mode!r}")
-
-
-def sampling_client(client: ChatClient, temperature: float, seed: int) -> ChatClient:
-    """``client`` drawing its replies at ``temperature`` with ``seed`` (passed to the chat model
-    with each call; the local engine and OpenAI-compatible servers honour both). The settings join
-    the reply cache key, so each seed has its own cached reply."""
-    chat = client.chat_model.bind(temperature=temperature, seed=seed)
-    params = {**client.params, "temperature": temperature, "seed": seed}
-    other = ChatClient(client.model_id, chat, client.cache, client.record, params)
-    other.endpoint = client.endpoint
-    return other
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)```", re.DOTALL)
@@ -239,13 +229,15 @@ class MilpFormalizer:
         self, request: str, k: int, temperature: float = 0.7, seed: int = 0
     ) -> list[Artifact | ArtifactError]:
         """``k`` formalizations of ``request`` drawn at ``temperature`` with seeds ``seed``,
-        ``seed + 1``...: each an ``Artifact``, or the ``ArtifactError`` its reply raised (with
-        the reply attached). ``NeedsInformation`` from a sample is raised."""
-        messages = self.messages(request)
+        ``seed + 1``... (``ChatClient.complete_n``: one call where the model can share the
+        prompt among samples): each an ``Artifact``, or the ``ArtifactError`` its reply raised
+        (with the reply attached). ``NeedsInformation`` from a sample is raised."""
+        t0 = time.perf_counter()
+        replies = self.client.complete_n(self.messages(request), k, temperature, seed)
+        each = (time.perf_counter() - t0) / max(1, k)
         out: list[Artifact | ArtifactError] = []
-        for i in range(k):
-            client = sampling_client(self.client, temperature, seed + i)
-            reply, prov = ask(client, messages, 1, self.version())
+        for reply in replies:
+            prov = Provenance("model", self.client.model_id, self.version(), 1, elapsed_s=each)
             try:
                 out.append(self.read(reply, prov))
             except ArtifactError as e:

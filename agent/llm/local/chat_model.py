@@ -153,6 +153,8 @@ class LocalChatModel(BaseChatModel):
     bounds: Any = None
     routing: Any = None
     engine_options: dict[str, Any] = {}
+    samples_in_one_call: bool = True
+    """``n`` samples of one call share the prompt's prefill (``ChatClient.complete_n``)."""
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _last: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -190,8 +192,9 @@ class LocalChatModel(BaseChatModel):
         msgs = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
         artifact = str(kwargs.get("artifact", self.artifact))
         target = select_grammar(msgs, artifact, self.bounds, self._routing(kwargs))
+        n = max(1, int(kwargs.get("n", 1)))
         params = SamplingParams(
-            n=1,
+            n=n,
             temperature=float(kwargs.get("temperature", self.temperature)),
             top_p=self.top_p,
             seed=int(kwargs.get("seed", self.seed)),
@@ -202,33 +205,38 @@ class LocalChatModel(BaseChatModel):
         with self._lock:
             engine = self.engine()
             prompt = engine.chat_prompt(msgs)
+            drawn: list[tuple[Any, bool | None]]
             if target is None:
-                sample = engine.sample(prompt, None, params)[0]
-                valid: bool | None = None
+                drawn = [(s, None) for s in engine.sample(prompt, None, params)]
             else:
+                # Each sample index ends in exactly one list: valid, cut off, or invalid.
                 res = sample_artifacts(engine, prompt, target, params)
-                valid = bool(res.artifacts)
-                if res.artifacts:
-                    sample = res.artifacts[0].sample
-                elif res.cut_off:
-                    sample = res.cut_off[0]
-                else:
-                    sample = res.invalid[0][0]
-        meta = {
-            "finish": sample.finish,
-            "cut_off": sample.cut_off,
-            "grammar": "" if target is None else target.name,
-            "tokens": len(sample.token_ids),
-            "seed": sample.seed,
-            "valid": valid,
-        }
-        if sample.cut_off:
-            log.warning(
-                "local model %s: reply cut off (%s) after %d tokens",
-                self.model_path,
-                sample.finish,
-                len(sample.token_ids),
-            )
-        self._last = meta
-        message = AIMessage(content=sample.text, response_metadata=meta)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+                by_index: dict[int, tuple[Any, bool | None]] = {}
+                for s, _ in res.invalid:
+                    by_index[s.index] = (s, False)
+                for s in res.cut_off:
+                    by_index[s.index] = (s, False)
+                for a in res.artifacts:
+                    by_index[a.sample.index] = (a.sample, True)
+                drawn = [by_index[i] for i in sorted(by_index)]
+        generations = []
+        for sample, valid in drawn:
+            meta = {
+                "finish": sample.finish,
+                "cut_off": sample.cut_off,
+                "grammar": "" if target is None else target.name,
+                "tokens": len(sample.token_ids),
+                "seed": sample.seed,
+                "valid": valid,
+            }
+            if sample.cut_off:
+                log.warning(
+                    "local model %s: reply cut off (%s) after %d tokens",
+                    self.model_path,
+                    sample.finish,
+                    len(sample.token_ids),
+                )
+            message = AIMessage(content=sample.text, response_metadata=meta)
+            generations.append(ChatGeneration(message=message))
+        self._last = dict(generations[0].message.response_metadata)
+        return ChatResult(generations=generations)
