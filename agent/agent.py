@@ -107,8 +107,7 @@ class Agent:
         """Solve the request or model in a file (text up to 20 MB; ``.txt`` is taken as words)."""
         p = Path(path)
         text = read_text_file(p)
-        name = "" if p.suffix.lower() == ".txt" else p.name
-        return self.solve(Request(text, name, kind, optimal, dict(extra or {})))
+        return self.solve(Request(text, input_file_name(p), kind, optimal, dict(extra or {})))
 
     def formalize(self, request: str | Request, kind: str = "") -> dict[str, Any]:
         """The validated artifact for ``request`` without solving it: ``{"kind", "language",
@@ -342,15 +341,53 @@ class Agent:
         )
 
 
+COMPRESSED = {
+    b"\x1f\x8b": (".gz", "gzip"),
+    b"BZh": (".bz2", "bz2"),
+    b"\xfd7zXZ\x00": (".xz", "lzma"),
+}
+"""Magic bytes of the compressions instance files come in (MIPLIB and CVRPLIB ship ``.mps.gz``,
+``.vrp.gz``...) -> (suffix, the standard-library module that opens them)."""
+
+
+def input_file_name(path: str | Path) -> str:
+    """The name a file's text is recognised by: ``""`` for ``.txt`` (words), else the file's
+    name without a compression suffix (``model.mps.gz`` is read as ``model.mps``)."""
+    name = Path(path).name
+    for suffix, _ in COMPRESSED.values():
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return "" if name.lower().endswith(".txt") else name
+
+
 def read_text_file(path: str | Path) -> str:
-    """A file's text: ``InputError`` when it is missing, over 20 MB or not UTF-8."""
+    """A file's text, decompressed when it is gzip, bzip2 or xz: ``InputError`` when it is
+    missing, over 20 MB (compressed or not: a decompression bomb stops at the cap) or not UTF-8."""
+    import importlib
+
     p = Path(path)
+    cap = MAX_FILE_BYTES
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise InputError(f"{p} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        if p.stat().st_size > cap:
+            raise InputError(f"{p} is larger than {cap // 1_000_000} MB")
         data = p.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {p}: {e.strerror or e}") from e
+    for magic, (suffix, module) in COMPRESSED.items():
+        if data.startswith(magic):
+            opener = importlib.import_module(module)
+            try:
+                with opener.open(p, "rb") as f:  # streams: at most cap + 1 bytes in memory
+                    data = f.read(cap + 1)
+            except Exception as e:  # OSError, EOFError (truncated), zlib.error, LZMAError...
+                raise InputError(f"{p} does not decompress ({suffix[1:]}): {e}") from e
+            if len(data) > cap:
+                raise InputError(
+                    f"{p} decompresses to more than {cap // 1_000_000} MB; decompress it "
+                    "yourself if it really is that large"
+                )
+            break
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -103,6 +103,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
     _print_answer(answer, args.json, args.trace)
     if args.plot:
         _write_plot(answer, args.plot)
+        # Where it went; on stderr under --json, so stdout stays one JSON object.
+        print(
+            f"wrote the plot to {Path(args.plot).expanduser().resolve()}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
     return _solve_exit(answer)
 
 
@@ -188,7 +193,10 @@ def _looks_like_path(target: str) -> bool:
     """A single token ending in a formal-input suffix, or with a directory part: meant as a file."""
     if len(target) > 1024 or any(ch.isspace() for ch in target):
         return False
-    return target.lower().endswith((*FORMAL_SUFFIXES, ".txt")) or (
+    low = target.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        low = low.removesuffix(suffix)
+    return low.endswith((*FORMAL_SUFFIXES, ".txt")) or (
         "/" in target and "." in target.rsplit("/", 1)[-1]
     )
 
@@ -204,6 +212,8 @@ def _is_file(target: str) -> bool:
 
 
 FORMAL_SUFFIXES = (".json", ".yaml", ".yml", ".lp", ".mps", ".pddl", ".vrp", ".tsp")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+"""Compressed files are read decompressed (``model.mps.gz`` as ``model.mps``)."""
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
@@ -322,7 +332,10 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="formalist", description=__doc__.split("\n\n")[0] if __doc__ else ""
+        prog="formalist",
+        description="Planning and optimization requests, in words or as formal models (LP, MPS, "
+        "five-element JSON/YAML, PDDL, clingo, routing files), solved with real solvers, checked "
+        "independently and explained.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -360,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
         "solve", help="solve a request (words, or a formal model given as text or file)"
     )
     p.add_argument(
-        "request", help="the request text, or a file (.txt for words; .json/.yaml/.lp/.mps models)"
+        "request",
+        help="the request text, or a file: .txt for words; models as five-element .json/.yaml, "
+        ".lp (CPLEX LP or clingo), .mps, .pddl, .vrp/.tsp or an API request (.json/.yaml); "
+        "also gzip-, bzip2- or xz-compressed (.mps.gz...)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")

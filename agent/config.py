@@ -182,5 +182,6 @@ HOW_TO_CONFIGURE = (
     "No language model is configured. Set one with --model SPEC, the FORMALIST_MODEL variable or "
     '`model = "..."` in formalist.toml. Specs: openai:MODEL (set OPENAI_API_KEY; any OpenAI-compatible '
     "server such as vLLM, SGLang, llama.cpp or Ollama's /v1 with FORMALIST_BASE_URL), ollama:MODEL, "
-    "replay:FILE (recorded replies). Formal inputs (five-element JSON/YAML, LP, MPS) need no model."
+    "replay:FILE (recorded replies). Formal inputs need no model: five-element JSON/YAML, LP, MPS, "
+    "PDDL, clingo programs, routing files (VRPLIB, TSPLIB, Solomon, JSON) and API requests."
 )

@@ -71,6 +71,9 @@ def _report(folder: str) -> None:
             + (f" ({e.filename})" if e.filename else "")
         ) from e
     print(text)
+    names = ("results.jsonl", "config.json", "report.md", "report.json", "report.csv", "report.png")
+    written = [n for n in names if (Path(folder) / n).is_file()]
+    print(f"files in {Path(folder).resolve()}: {', '.join(written)}")
 
 
 def register(subparsers: Any) -> None:

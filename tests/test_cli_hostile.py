@@ -78,6 +78,19 @@ def test_a_good_plot_path_draws(
     code, out, err = cli(capsys, "solve", str(tsp), "--time-limit", "1", "--plot", str(target))
     assert code == 0, err
     assert "status: " in out and target.stat().st_size > 1000
+    assert f"wrote the plot to {target.resolve()}" in out
+
+
+def test_the_plot_path_goes_to_stderr_under_json(
+    tsp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "routes.png"
+    code, out, err = cli(
+        capsys, "solve", str(tsp), "--time-limit", "1", "--plot", str(target), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["kind"] == "routing"  # stdout stays one JSON object
+    assert f"wrote the plot to {target.resolve()}" in err and target.is_file()
 
 
 @pytest.mark.parametrize(
@@ -477,3 +490,145 @@ def test_a_folder_an_included_file_and_an_infinite_coefficient_are_named(
     assert main(["solve", str(huge)]) == 2
     out = capsys.readouterr().out
     assert "infinite or at least 1e+20" in out and "coefficient of x is inf" in out
+
+
+def test_bench_says_where_its_files_are(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    code, text, err = cli(capsys, "bench", str(dataset), "--mode", "oracle", "--out", str(out))
+    assert code == 0, err
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"files in {out.resolve()}: results.jsonl, config.json, report.md")
+    for name in last.split(": ", 1)[1].split(", "):
+        assert (out / name).is_file()
+
+
+# -- the first hour: help text, broken JSON, compressed instance files -----------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_has_no_rest_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["solve", "--help"], ["chat", "--help"], ["bench", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        assert "usage: formalist" in out and "``" not in out, argv
+
+
+def test_the_no_model_message_names_every_formal_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = cli(capsys, "solve", "Plan a delivery round for three vans.", "--no-cache")
+    assert code == 2
+    for what in ("LP", "MPS", "PDDL", "clingo", "routing", "API requests"):
+        assert what in err, what
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"variables": [{"name": "x" "upper": 4}],\n "objective": {}}\n', "line 1, column 29"),
+        ('{"variables": [\n  {"name": "x"},\n  ],\n "objective": \n', "line 3, column 3"),
+        ('{"catalog": {"apis": []},\n "want": [ }\n', "line 2, column 12"),
+    ],
+)
+def test_a_broken_json_file_gets_a_located_json_error(
+    text: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "model.json"
+    f.write_text(text)
+    code, out, err = cli(capsys, "solve", str(f), "--no-cache")
+    assert code == 2, out + err
+    assert "the JSON does not parse" in out and where in out, out
+    assert "YAML" not in out
+
+
+def test_a_broken_yaml_file_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "model.yaml"
+    f.write_text("variables:\n  - name: x\n    upper: 4\n objective: [\n")
+    code, out, _ = cli(capsys, "solve", str(f), "--no-cache")
+    assert code == 2 and "the YAML does not parse" in out and "line 4, column 2" in out
+
+
+@pytest.mark.parametrize(
+    ("source", "compress", "expected"),
+    [
+        ("examples/production.mps", "gz", 20),
+        ("examples/transport.lp", "gz", 930),
+        ("examples/knapsack.json", "bz2", 15),
+        ("examples/diet.yaml", "xz", None),
+        ("tests/fixtures/routing/berlin52.tsp", "gz", None),
+        ("examples/blocksworld_six_blocks.pddl", "gz", None),
+    ],
+)
+def test_compressed_instance_files_are_read(
+    source: str,
+    compress: str,
+    expected: float | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    pack = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[compress]
+    original = ROOT / source
+    f = tmp_path / f"{original.name}.{compress}"
+    f.write_bytes(pack(original.read_bytes()))
+    code, out, err = cli(capsys, "solve", str(f), "--json", "--no-cache", "--time-limit", "5")
+    assert code == 0, err
+    got = json.loads(out)
+    code, out, err = cli(
+        capsys, "solve", str(original), "--json", "--no-cache", "--time-limit", "5"
+    )
+    plain = json.loads(out)
+    assert (got["kind"], got["status"]) == (plain["kind"], plain["status"])
+    assert got["status"] in ("OPTIMAL", "FEASIBLE")
+    if expected is not None:
+        assert got["objective"] == pytest.approx(expected)
+
+
+def test_a_compressed_file_named_by_content_not_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    f = tmp_path / "production.mps.gz"
+    f.write_bytes(gzip.compress((ROOT / "examples/production.mps").read_bytes()))
+    renamed = tmp_path / "download.mps"  # gzip data under a plain name: read by its magic bytes
+    renamed.write_bytes(f.read_bytes())
+    code, out, err = cli(capsys, "solve", str(renamed), "--json", "--no-cache")
+    assert code == 0 and json.loads(out)["objective"] == 20, err
+
+
+def test_a_gzip_bomb_stops_at_the_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    import agent.agent
+
+    monkeypatch.setattr(agent.agent, "MAX_FILE_BYTES", 1_000_000)
+    f = tmp_path / "bomb.mps.gz"
+    f.write_bytes(gzip.compress(b"*" * 5_000_000))  # 5 KB that inflate to 5 MB
+    assert f.stat().st_size < 50_000
+    code, out, err = cli(capsys, "solve", str(f))
+    assert code == 2 and out == ""
+    assert one_line_error(err) and "decompresses to more than 1 MB" in err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_archive_is_one_line(
+    damage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    data = gzip.compress((ROOT / "examples/production.mps").read_bytes())
+    data = data[: len(data) // 2] if damage == "truncated" else data[:12] + b"\x00" * 40
+    f = tmp_path / "production.mps.gz"
+    f.write_bytes(data)
+    code, out, err = cli(capsys, "solve", str(f))
+    assert code == 2 and out == ""
+    assert one_line_error(err) and "does not decompress (gz)" in err

@@ -52,17 +52,26 @@ def five_element_from_data(data: Any) -> FiveElementModel:
 
 def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
     """Parse five-element JSON (or YAML) text."""
+    if not yaml_ok:
+        return five_element_from_data(read_json(text))
+    return five_element_from_data(safe_yaml(text))
+
+
+def read_json(text: str) -> Any:
+    """Parse JSON; ``ArtifactError("parse")`` located by line and column when it does not."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except RecursionError as e:
         raise ArtifactError("parse", [Diagnostic("JSON", "nested too deeply")]) from e
     except json.JSONDecodeError as je:
-        if not yaml_ok:
-            raise ArtifactError(
-                "parse", [Diagnostic(f"line {je.lineno}, column {je.colno}", je.msg)]
-            ) from je
-        data = safe_yaml(text)
-    return five_element_from_data(data)
+        raise json_error(je) from je
+
+
+def json_error(je: json.JSONDecodeError) -> ArtifactError:
+    where = f"line {je.lineno}, column {je.colno}"
+    return ArtifactError(
+        "parse", [Diagnostic(where, je.msg)], f"the JSON does not parse: {je.msg} at {where}"
+    )
 
 
 @functools.cache
@@ -82,15 +91,45 @@ def _no_alias_loader() -> Any:
 
 
 def safe_yaml(text: str) -> Any:
-    """Parse YAML with no aliases and bounded nesting; ``ArtifactError("parse")`` when it fails."""
+    """Parse JSON or YAML (no aliases, bounded nesting); ``ArtifactError("parse")`` located by
+    line and column when it fails. Text that starts like JSON (``{`` or ``[``) is read as JSON
+    first; when neither JSON nor YAML (whose flow style also starts so, and which forgives a
+    trailing comma) reads it, the JSON error is the one reported."""
     import yaml
 
+    bad_json: json.JSONDecodeError | None = None
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except RecursionError as e:
+            raise ArtifactError("parse", [Diagnostic("JSON", "nested too deeply")]) from e
+        except json.JSONDecodeError as je:
+            bad_json = je
     try:
         return yaml.load(text, Loader=_no_alias_loader())
     except RecursionError as e:
         raise ArtifactError("parse", [Diagnostic("YAML", "nested too deeply")]) from e
     except yaml.YAMLError as ye:
-        raise ArtifactError("parse", [Diagnostic("YAML", str(ye).splitlines()[0])]) from ye
+        if bad_json is not None:
+            raise json_error(bad_json) from ye
+        raise yaml_error(ye) from ye
+
+
+def yaml_error(ye: Exception) -> ArtifactError:
+    """A PyYAML error as a located diagnostic (``line 3, column 5: mapping values are not
+    allowed here``)."""
+    mark = getattr(ye, "problem_mark", None) or getattr(ye, "context_mark", None)
+    problem = getattr(ye, "problem", None) or str(ye).splitlines()[0]
+    context = getattr(ye, "context", None)
+    what = f"{problem} ({context})" if context else str(problem)
+    if mark is None:
+        return ArtifactError(
+            "parse", [Diagnostic("YAML", what)], f"the YAML does not parse: {what}"
+        )
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return ArtifactError(
+        "parse", [Diagnostic(where, what)], f"the YAML does not parse: {what} at {where}"
+    )
 
 
 def looks_like_five_element(text: str) -> bool:
