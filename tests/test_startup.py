@@ -1,0 +1,101 @@
+"""Start-up: solving a formal file imports only what that file needs.
+
+Each case runs ``formalist solve FILE --json`` in a fresh interpreter and lists the modules it
+loaded. No timings here (those are ``benchmarks/startup.py``'s): a heavy import coming back on a
+formal path is what this catches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NEVER_ON_A_FORMAL_PATH = {
+    "langchain_core",
+    "langchain_openai",
+    "langchain_ollama",
+    "torch",
+    "transformers",
+    "fastapi",
+    "uvicorn",
+    "mcp",
+    "openai",
+    "matplotlib",
+    "pyomo",
+    "unified_planning",
+}
+"""The language-model stack, the service, plotting, the Pyomo backend, unified-planning."""
+
+PROBE = """
+import contextlib, io, json, sys
+from agent.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(["solve", sys.argv[1], "--json", "--no-cache", "--time-limit", "20"])
+answer = json.loads(out.getvalue())
+print(json.dumps({
+    "code": code,
+    "status": answer["status"],
+    "modules": sorted({m.split(".")[0] for m in sys.modules}),
+}))
+"""
+
+
+def loaded_by(path: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("path", "also_never"),
+    [
+        # LP and MPS files go straight to HiGHS: not even pydantic or PyYAML (five-element only)
+        ("examples/transport.lp", {"pydantic", "yaml", "clingo", "pyvrp"}),
+        ("examples/production.mps", {"pydantic", "yaml", "clingo", "pyvrp"}),
+        ("examples/blocksworld_six_blocks.pddl", {"highspy", "clingo", "pyvrp"}),
+    ],
+)
+def test_a_formal_file_loads_no_heavy_stack(path: str, also_never: set[str]) -> None:
+    probe = loaded_by(path)
+    assert probe["code"] == 0 and probe["status"] in ("OPTIMAL", "FEASIBLE")
+    loaded = set(probe["modules"]) & (NEVER_ON_A_FORMAL_PATH | also_never)
+    assert not loaded, f"{path} loaded {sorted(loaded)}"
+
+
+def test_the_kinds_registry_loads_a_kind_on_first_lookup() -> None:
+    code = (
+        "import sys\n"
+        "from agent.kinds import KINDS, KIND_NAMES\n"
+        "assert sorted(KINDS) == sorted(KIND_NAMES) and len(KINDS) == 5\n"
+        "before = {m for m in sys.modules if m.startswith('agent.kinds.')}\n"
+        "KINDS['milp']\n"
+        "after = {m for m in sys.modules if m.startswith('agent.kinds.')}\n"
+        "print(sorted(before), sorted(after - before))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "['agent.kinds.base'] ['agent.kinds.milp']"
