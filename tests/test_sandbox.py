@@ -181,3 +181,198 @@ def test_without_pidfd_the_exit_is_polled(
         "def main():\n    while True:\n        pass\n", limits=SandboxLimits(wall_s=0.3)
     )
     assert r.status is S.TIMEOUT
+
+
+def test_honest_tools_work_under_the_guards(sandbox: Sandbox) -> None:
+    """datetime's strftime/strptime (which import `time` and `_strptime` from C), dataclasses
+    and namedtuple (which compile their methods), operator's getters with literal names and
+    literal format templates all work with the static check and the guards on."""
+    code = (
+        "import datetime, calendar, operator, string, typing\n"
+        "from dataclasses import dataclass, field\n"
+        "from collections import namedtuple\n"
+        "@dataclass(order=True)\n"
+        "class Job:\n"
+        "    due: int\n"
+        "    name: str = ''\n"
+        "    tags: list = field(default_factory=list)\n"
+        "Pair = namedtuple('Pair', 'a b')\n"
+        "class Span(typing.NamedTuple):\n"
+        "    lo: int\n"
+        "    hi: int\n"
+        "def main(day: str) -> dict:\n"
+        "    d = datetime.datetime.strptime(day, '%Y-%m-%d')\n"
+        "    jobs = sorted([Job(3, 'c'), Job(1, 'a')])\n"
+        "    return {\n"
+        "        'weekday': d.strftime('%A %d %B %Y'),\n"
+        "        'iso': d.date().isoformat(), 'ctime': d.ctime(), 'tt': list(d.timetuple())[:3],\n"
+        "        'fmt': format(d, '%H:%M'), 'month': calendar.month_abbr[d.month],\n"
+        "        'first': operator.attrgetter('name')(jobs[0]), 'up': operator.methodcaller('upper')('x'),\n"
+        "        'pair': Pair(1, 2).b, 'span': Span(1, 4).hi - Span(1, 4).lo,\n"
+        "        'text': '{0:>{1}}|{x:.2f}'.format('a', 3, x=2.5), 'tmpl': string.Template('$a!').substitute(a=1),\n"
+        "    }\n"
+    )
+    r = sandbox.run(code, "main", ["2024-02-29"])
+    assert r.ok, r.describe()
+    assert r.value == {
+        "weekday": "Thursday 29 February 2024",
+        "iso": "2024-02-29",
+        "ctime": "Thu Feb 29 00:00:00 2024",
+        "tt": [2024, 2, 29],
+        "fmt": "00:00",
+        "month": "Feb",
+        "first": "a",
+        "up": "X",
+        "pair": 2,
+        "span": 3,
+        "text": "  a|2.50",
+        "tmpl": "1!",
+    }
+
+
+def test_the_layers_are_the_hosts_not_the_childs(sandbox: Sandbox) -> None:
+    r = sandbox.run("def main():\n    return 1\n")
+    assert r.ok and r.layers == sandbox.layers_in_force()
+    assert r.layers[:2] == ("static", "process") and "seccomp" in r.layers
+
+
+class _BadFilter(Sandbox):
+    def _seccomp_hex(self) -> str:
+        return (
+            "00" * 8 if self._use("seccomp") else ""
+        )  # one BPF instruction: the kernel refuses it
+
+
+def test_a_layer_the_child_cannot_set_stops_the_call_and_names_it(sandbox: Sandbox) -> None:
+    """The child says so on its setup line, before any tool code exists: that (and only that)
+    makes the host blame the machine, naming the layer it asked for."""
+    sb = _BadFilter(sandbox.policy)
+    sb._machine = sandbox.machine
+    with pytest.raises(SandboxUnavailable, match="could not set the seccomp layer"):
+        sb.run("def main():\n    return 1\n")
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "fragment"),
+    [
+        (
+            b'{"setup": "ok"}\n{"status": "refused", "message": "no seccomp"}',
+            S.BAD_RESULT,
+            "malformed",
+        ),
+        (
+            b'{"setup": "ok"}\n\n{"setup": "failed", "layer": "seccomp"}\n',
+            S.BAD_RESULT,
+            "malformed",
+        ),
+        (b'{"setup": "ok"}\n{"status": "ok", "value": NaN}', S.BAD_RESULT, "not strict JSON"),
+        (b'{"setup": "ok"}\n{"status": "ok", "value": 1e999}', S.BAD_RESULT, "not strict JSON"),
+        (b'{"setup": "ok"}\n{"status": "ok", "value": "\\ud800"}', S.BAD_RESULT, "lone surrogate"),
+        (b'{"setup": "ok"}\n{"status": "ok", "value": "\xff"}', S.BAD_RESULT, "not strict JSON"),
+        (
+            b'{"setup": "ok"}\n{"status": "ok", "value": ' + b"[" * 101 + b"]" * 101 + b"}",
+            S.BAD_RESULT,
+            "nested",
+        ),
+        (b'{"setup": "ok"}\n{"status": "ok", "value": [1], "layers": ["magic"]}', S.OK, ""),
+        (
+            b'{"setup": "ok"}\n{"status": "error", "type": "' + b"T" * 500 + b'", "line": true}',
+            S.ERROR,
+            "",
+        ),
+        (b'{"setup": "ok"}\n', S.CRASHED, "without a reply"),
+        (b"", S.CRASHED, "before its layers were set"),
+    ],
+)
+def test_the_tools_reply_is_read_as_untrusted_data(
+    sandbox: Sandbox, reply: bytes, status: SandboxStatus, fragment: str
+) -> None:
+    """What follows the setup line is the tool's: strict JSON, bounded, known shapes only, and
+    its `layers` ignored (the host's own are used)."""
+    from tool_maker.sandbox import _split_setup
+
+    setup, rest = _split_setup(reply)
+    if setup is None:  # no setup line: the child died before its layers were set
+        assert status is S.CRASHED and rest == b""
+        return
+    r = sandbox._read_reply(rest, 0, "")
+    assert r.status is status, r.describe()
+    assert fragment in r.message
+    assert len(r.error_type) <= 100 and r.line is None or isinstance(r.line, int)
+    if r.ok:
+        assert r.value == [1] and r.layers == ()
+
+
+def test_strict_json_and_result_values() -> None:
+    from tool_maker.sandbox import MAX_RESULT_DEPTH, check_result_value, strict_json_loads
+
+    assert strict_json_loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
+    for bad in (b"NaN", b"[Infinity]", b"-Infinity", b"1e400", b'"\xff"', b"9" * 5000):
+        with pytest.raises(ValueError):
+            strict_json_loads(bad)
+    deep: object = 0
+    for _ in range(MAX_RESULT_DEPTH):
+        deep = [deep]
+    assert check_result_value(deep) is None
+    assert "nested" in str(check_result_value([deep]))
+    assert "U+D800" in str(check_result_value({"k": ["\ud800"]}))
+    assert "U+DFFF" in str(check_result_value({"\udfff": 1}))
+
+
+def test_namespaces_are_required_unless_explicitly_allowed_missing(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = dict(sandbox.machine.layers)
+    broken["namespaces"] = Layer("namespaces", False, "pretend bubblewrap is missing")
+    sb = Sandbox(sandbox.policy)
+    sb._machine = dataclasses.replace(sandbox.machine, layers=broken, bwrap_args=())
+    with pytest.raises(SandboxUnavailable, match="FORMALIST_SANDBOX_ALLOW_MISSING=namespaces"):
+        sb.check_ready()
+    with pytest.raises(ValueError, match="allow it missing"):
+        SandboxPolicy(skip=frozenset({"namespaces"}))
+    monkeypatch.setenv("FORMALIST_SANDBOX_ALLOW_MISSING", "namespaces")
+    sb = Sandbox(dataclasses.replace(SandboxPolicy.from_env(), limits=sandbox.policy.limits))
+    sb._machine = dataclasses.replace(sandbox.machine, layers=broken, bwrap_args=())
+    r = sb.run("def main():\n    return 1\n")
+    assert r.ok and "namespaces" not in r.layers and "seccomp" in r.layers
+
+
+@pytest.mark.parametrize(
+    ("code", "fragment"),
+    [
+        (
+            "import operator, json\nb = operator.attrgetter('__builtins__')(json)\n",
+            "`attrgetter` may only",
+        ),
+        ("import operator\nn = 'x'\nf = operator.attrgetter(n)\n", "`attrgetter` may only"),
+        ("import operator\nf = operator.attrgetter('gi_frame.f_back')\n", "`attrgetter` may only"),
+        ("import operator\nf = operator.attrgetter\n", "`attrgetter` may only"),
+        ("from operator import methodcaller as m\n", "under another name"),
+        ("import operator\nf = operator.methodcaller('format', 1)\n", "`methodcaller` may only"),
+        ("import string\nf = string.Formatter()\n", "attribute `.Formatter`"),
+        ("from string import Formatter\n", "importing `Formatter`"),
+        ("import typing\nh = typing.get_type_hints\n", "attribute `.get_type_hints`"),
+        ("s = '{0:{1.__globals__}}'.format(1, 2)\n", "reaches into attributes"),
+        ("s = '{0:{1:{2.x}}}'\n", "reaches into attributes"),
+        ("t = 'a'\ns = t.format(1)\n", "`.format` is allowed only on a literal"),
+        ("s = str.format('{}', 1)\n", "`.format` is allowed only on a literal"),
+        ("def f(x: '().__class__'):\n    pass\n", "in a string annotation"),
+        ("def f() -> 'list[__import__]':\n    pass\n", "in a string annotation"),
+        ("import dataclasses\nm = dataclasses.inspect\n", "attribute `.inspect`"),
+    ],
+)
+def test_static_check_closes_string_keyed_getters(code: str, fragment: str) -> None:
+    found = check_source(code)
+    assert any(fragment in d.render() for d in found), [d.render() for d in found]
+
+
+def test_static_check_still_passes_literal_getters_and_templates() -> None:
+    code = (
+        "import operator\nfrom operator import attrgetter\n"
+        "def f(xs: 'list[int]') -> str:\n"
+        "    key = operator.attrgetter('real', 'imag')\n"
+        "    g = attrgetter('numerator')\n"
+        "    up = operator.methodcaller('upper')\n"
+        "    return '{0:>{1}}'.format(up('a'), 3) + f'{len(xs)}' + '{}'.format(key(1))\n"
+    )
+    assert check_source(code) == []

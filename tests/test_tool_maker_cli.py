@@ -136,3 +136,66 @@ def test_sandbox_layers(ready: None, capsys: pytest.CaptureFixture[str]) -> None
         "namespaces",
     }
     assert layers["seccomp"]["available"]
+
+
+def _strict(text: str) -> object:
+    from tool_maker.sandbox import strict_json_loads
+
+    return strict_json_loads(text)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("def main():\n    return [float('nan'), float('inf')]\n", "BAD_RESULT"),
+        ("def main():\n    return {'a': 'x' + chr(0xD800)}\n", "BAD_RESULT"),
+        ("def main():\n    raise ValueError('bad ' + chr(0xDC80))\n", "ERROR"),
+        (
+            "def main():\n    v = []\n    for _ in range(100000):\n        v = [v]\n    return v\n",
+            "",
+        ),
+    ],
+)
+def test_sandbox_run_json_is_always_strict_and_small(
+    ready: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, status: str
+) -> None:
+    """NaN, infinities, lone surrogates and a 200 KB deeply nested result: the command exits 1
+    with strict JSON of a bounded size, never a traceback or invalid JSON."""
+    f = tmp_path / "bad.py"
+    f.write_text(code)
+    assert main(["sandbox", "run", str(f), "--json"]) == 1
+    out = capsys.readouterr().out
+    result = _strict(out)
+    assert isinstance(result, dict) and result["value"] is None
+    assert result["status"] == status or (
+        not status and result["status"] in ("BAD_RESULT", "ERROR")
+    )
+    assert len(out) < 10_000
+    assert main(["sandbox", "run", str(f)]) == 1  # and the plain form says why, in one line
+    assert "stopped: " in capsys.readouterr().err
+
+
+def test_sandbox_run_prints_a_large_result_compactly(
+    ready: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "wide.py"
+    f.write_text("def main():\n    return [[[[i, [i]]]] for i in range(20000)]\n")
+    assert main(["sandbox", "run", str(f)]) == 0
+    out = capsys.readouterr().out
+    compact = json.dumps([[[[i, [i]]]] for i in range(20000)], ensure_ascii=False)
+    assert json.loads(out) == json.loads(compact) and len(out) <= len(compact) + 1
+
+
+def test_render_json_indents_small_values_and_refuses_what_json_cannot_hold() -> None:
+    from agent.errors import InputError
+    from tool_maker.cli import render_json
+
+    assert render_json({"a": [1, 2]}) == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    deep: object = 1
+    for _ in range(90):
+        deep = [deep, "x" * 30]
+    text = render_json(deep)
+    assert "\n" not in text and json.loads(text) == deep  # indenting would square the size
+    for bad in (float("nan"), [float("inf")], {1, 2}):
+        with pytest.raises(InputError, match="cannot be printed as JSON"):
+            render_json(bad)

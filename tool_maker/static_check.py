@@ -243,6 +243,12 @@ class _Checker(ast.NodeVisitor):
                         f"importing the private name `{alias.name}` is not allowed",
                         "use the module's public functions",
                     )
+                elif alias.name in STRING_GETTERS and alias.asname not in (None, alias.name):
+                    self._flag(
+                        node,
+                        f"importing `{alias.name}` under another name is not allowed",
+                        f"import it as `{alias.name}` and call it with literal attribute names",
+                    )
                 elif alias.name in BANNED_ATTRIBUTES:
                     self._flag(
                         node,
