@@ -1087,31 +1087,36 @@ ATTACKS += [
     ),
     Attack(
         "fcntl F_SETLEASE and F_NOTIFY",
-        _TRY + "import fcntl\ndef main(ctx):\n"
+        _TRY + "import fcntl, json\ndef main(ctx):\n"
         "    out = []\n"
-        "    fd = os.open(ctx['outside'], os.O_RDONLY)\n"
-        "    attempt(out, 'F_SETLEASE', fcntl.fcntl, fd, 1024, fcntl.F_RDLCK)\n"
-        "    d = os.open(ctx['folder'], os.O_RDONLY)\n"
-        "    attempt(out, 'F_NOTIFY', fcntl.fcntl, d, 1026, 0x80000000 | 0x2)\n"
-        "    return out\n",
+        "    for path in (ctx['outside'], json.__file__):  # a host file, a library file\n"
+        "        fd = attempt(out, 'open ' + path, os.open, path, os.O_RDONLY)\n"
+        "        if fd is not None:\n"
+        "            attempt(out, 'F_SETLEASE', fcntl.fcntl, fd, 1024, fcntl.F_RDLCK)\n"
+        "    d = attempt(out, 'open folder', os.open, os.path.dirname(json.__file__), os.O_RDONLY)\n"
+        "    if d is not None:\n"
+        "        attempt(out, 'F_NOTIFY', fcntl.fcntl, d, 1026, 0x80000000 | 0x2)\n"
+        "    return [x for x in out if not x.startswith('ok open')]\n",
         _listed_ok,
         nons=True,
         family="kernel",
     ),
     Attack(
         "lock a file the service shares (flock, lockf, OFD locks)",
-        _TRY + "import fcntl, struct\ndef main(ctx):\n"
+        _TRY + "import fcntl, struct, json\ndef main(ctx):\n"
         "    out = []\n"
-        "    fd = os.open(ctx['outside'], os.O_RDONLY)\n"
-        "    attempt(out, 'flock', fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-        "    attempt(out, 'lockf', fcntl.lockf, fd, fcntl.LOCK_SH | fcntl.LOCK_NB)\n"
-        "    lock = struct.pack('hhqqi4x', fcntl.F_RDLCK, 0, 0, 0, 0)\n"
-        "    attempt(out, 'F_OFD_SETLK', fcntl.fcntl, fd, 37, lock)\n"
-        "    return out\n",
+        "    for path in (ctx['outside'], json.__file__):  # a host file, a library file\n"
+        "        fd = attempt(out, 'open ' + path, os.open, path, os.O_RDONLY)\n"
+        "        if fd is None:\n"
+        "            continue\n"
+        "        attempt(out, 'flock', fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "        attempt(out, 'lockf', fcntl.lockf, fd, fcntl.LOCK_SH | fcntl.LOCK_NB)\n"
+        "        lock = struct.pack('hhqqi4x', fcntl.F_RDLCK, 0, 0, 0, 0)\n"
+        "        attempt(out, 'F_OFD_SETLK', fcntl.fcntl, fd, 37, lock)\n"
+        "    return [x for x in out if not x.startswith('ok open')]\n",
         _listed_ok,
         nons=True,
         family="kernel",
-        needs="files",
     ),
     Attack(
         "inotify and fanotify watches on host folders",
