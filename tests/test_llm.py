@@ -52,7 +52,39 @@ def test_openai_without_key_or_url_explains() -> None:
 def test_local_spec_builds_the_local_chat_model_without_loading_it() -> None:
     chat = build_chat_model(parse_spec("local:/models/qwen"), temperature=0.5, timeout=30)
     assert type(chat).__name__ == "LocalChatModel"
-    assert (chat.model_path, chat.temperature, chat.time_budget_s) == ("/models/qwen", 0.5, 30)
+    assert (chat.model_path, chat.temperature) == ("/models/qwen", 0.5)
+    # The network timeout is not a local model's budget: its tokens are.
+    assert chat.time_budget_s is None and chat.max_new_tokens == 2048
+
+
+def test_a_cut_off_reply_is_named_as_one_and_never_cached(tmp_path: Path) -> None:
+    from langchain_core.messages import AIMessage
+
+    from agent.errors import ArtifactError, StopError
+
+    class CutOff(ReplayChatModel):
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+            result = super()._generate(messages, stop, run_manager, **kwargs)
+            text = result.generations[0].message.content
+            meta = {"cut_off": True, "finish": self.finish, "tokens": 24}
+            result.generations[0].message = AIMessage(content=text, response_metadata=meta)
+            return result
+
+        finish: str = "length"
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    msgs = [{"role": "user", "content": "a model please"}]
+    client = ChatClient("local:m", CutOff(replies=['{"variables": [', "x"]), cache)
+    with pytest.raises(ArtifactError) as caught:
+        client.complete(msgs)
+    err = caught.value
+    assert err.kind == "cut_off" and err.reply == '{"variables": ['
+    assert "cut off by its token budget after 24 tokens" in err.feedback()
+    assert len(cache) == 0
+    timed = ChatClient("local:m", CutOff(replies=["{"], finish="time"))
+    with pytest.raises(StopError, match="cut off by its time limit after 24 tokens"):
+        timed.complete(msgs)
+    cache.close()
 
 
 def test_cache_hits_skip_the_model(tmp_path: Path) -> None:

@@ -157,6 +157,8 @@ def test_the_local_table_of_the_configuration_reaches_the_engine(
     answer = agent.solve(Request(BAKERY, kind="milp"))
     # 24 tokens cannot hold a five-element model: each reply is cut off, and the loop says so.
     assert answer.attempts == 2 and chat.last["cut_off"] and chat.last["tokens"] == 24
+    assert answer.error and "cut off by its token budget after 24 tokens" in answer.error
+    assert [a.outcome for a in answer.trace] == ["cut_off", "cut_off"]
     # A cache too short for the formalizer's prompt is a configuration error that says so.
     small = load_config(cfg_file).with_overrides(
         local={**load_config(cfg_file).local, "max_len": 512}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError, StopError
+from agent.errors import ArtifactError, ConfigError, Diagnostic, FormalistError, StopError
 from agent.llm.cache import ResponseCache, request_key
 from agent.llm.spec import build_chat_model, parse_spec
 
@@ -81,6 +81,31 @@ def valid_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def cut_off_error(model_id: str, meta: dict[str, Any], text: str) -> FormalistError:
+    """The error for a reply its model stopped before it ended (a local model's ``cut_off``
+    metadata): by its token budget, an ``ArtifactError`` (kind ``cut_off``) that asks for a shorter
+    reply and quotes this one; by a time limit, a ``StopError`` (asking again would be cut off
+    again)."""
+    tokens = meta.get("tokens", "?")
+    if meta.get("finish") == "time":
+        return StopError(
+            f"the reply of {model_id} was cut off by its time limit after {tokens} tokens"
+        )
+    e = ArtifactError(
+        "cut_off",
+        [
+            Diagnostic(
+                "",
+                f"the reply was cut off by its token budget after {tokens} tokens, before it "
+                "was complete",
+                "write the whole answer again, shorter: nothing repeated, no comments",
+            )
+        ],
+    )
+    e.reply = text
+    return e
 
 
 class ChatClient:
@@ -171,6 +196,10 @@ class ChatClient:
         usage = _USAGE.get()
         if usage is not None:
             usage.add(reply)
+        meta = getattr(reply, "response_metadata", None) or {}
+        if meta.get("cut_off"):  # never cached: the next call must draw a new reply
+            self._record(key, messages, text, time.perf_counter() - t0)
+            raise cut_off_error(self.model_id, meta, text)
         if self.cache is not None:
             self.cache.put(key, self.model_id, text)
         self._record(key, messages, text, time.perf_counter() - t0)

@@ -51,8 +51,10 @@ def build_chat_model(
     timeout: float = 120.0,
     local: dict[str, Any] | None = None,
 ) -> Any:
-    """The LangChain chat model for ``spec``. Nothing is contacted until it is called. ``local``:
-    the ``[local]`` settings of a ``local:`` model (``agent.config.LOCAL_KEYS``)."""
+    """The LangChain chat model for ``spec``. Nothing is contacted until it is called.
+    ``timeout``: seconds a served model (``openai:``) may take per request; a ``local:`` model is
+    bounded by its token budget instead. ``local``: the ``[local]`` settings of a ``local:`` model
+    (``agent.config.LOCAL_KEYS``)."""
     if spec.provider == "replay":
         from agent.llm.replay import ReplayChatModel
 
@@ -98,11 +100,13 @@ def build_chat_model(
         max_new_tokens = int(options.pop("max_new_tokens", 2048))
         if "grammar_engine" in options:
             options["grammar_engine_name"] = options.pop("grammar_engine")
-        # The engine loads on the first call, not here.
+        # The engine loads on the first call, not here. A reply's budget is its tokens
+        # (``max_new_tokens``), not ``timeout``: that is a network timeout, and a CPU takes
+        # longer than any network reply for a reply it can finish.
         return LocalChatModel(
             model_path=spec.name,
             temperature=temperature,
-            time_budget_s=timeout,
+            time_budget_s=None,
             max_new_tokens=max_new_tokens,
             engine_options=options,
         )

@@ -137,9 +137,10 @@ class LocalChatModel(BaseChatModel):
     """A chat model that samples from a local causal LM under the artifact's grammar.
 
     ``model_path`` is a local path or hub id; ``engine_options`` go to ``Engine.from_pretrained``
-    (``device``, ``max_batch``, ``max_len``, ``grammar_engine_name``...). ``time_budget_s`` bounds
-    one reply's sampling. ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow;
-    ``routing`` (a ``grammar.RoutingContext``) specialises the routing grammar to a request."""
+    (``device``, ``max_batch``, ``max_len``, ``grammar_engine_name``...). ``max_new_tokens`` bounds
+    one reply; ``time_budget_s``, if set, also bounds its sampling time (none by default).
+    ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow; ``routing`` (a
+    ``grammar.RoutingContext``) specialises the routing grammar to a request."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -149,7 +150,7 @@ class LocalChatModel(BaseChatModel):
     top_p: float = 1.0
     seed: int = 0
     max_new_tokens: int = 2048
-    time_budget_s: float | None = 120.0
+    time_budget_s: float | None = None
     bounds: Any = None
     routing: Any = None
     engine_options: dict[str, Any] = {}
