@@ -115,7 +115,9 @@ def verify_asp(
     checked = int(found.get("checked", 0))
     recomputed: tuple[int, ...] | None = None
     if found["outcome"] == "unsat":
-        violations += _core_violations(text, run.first("diagnosis"))
+        # The worker names the conflicting claims first, then (time permitting) the constraints.
+        diagnoses = [e for e in run.events if e.get("event") == "diagnosis"]
+        violations += _core_violations(text, diagnoses[-1] if diagnoses else None)
     else:
         recomputed = tuple(int(c) for c in found.get("cost") or ()) or None
         claimed = result.cost

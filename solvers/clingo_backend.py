@@ -6,9 +6,9 @@ stops its own search at the deadline and reports the best model found; when it d
 ``GRACE_S`` seconds after the deadline (a grounding blow-up), its process group is killed and reaped,
 and the last model it streamed, if any, comes back with status TIMEOUT.
 
-Status mapping: OPTIMAL when optimization was proven, and also for a satisfiable program without
-``#minimize``/``#maximize``/weak constraints (any answer set is then the answer: there is nothing
-better to find); TIMEOUT when time ran out (with the best answer set found, if any); INFEASIBLE when
+Status mapping: OPTIMAL when optimization was proven; FEASIBLE for an answer set of a program with
+nothing to optimize (no ``#minimize``/``#maximize``/weak constraints: clingo stops at the first answer
+set, and there is no optimum to claim); TIMEOUT when time ran out (with the best answer set found, if any); INFEASIBLE when
 clingo proves there is no answer set, with a ``Diagnosis`` naming the integrity constraints (and
 choice-rule bounds) of a minimal unsatisfiable core; ERROR when the worker ran out of memory or failed.
 Syntax and safety errors raise ``ArtifactError`` (kinds ``parse``, ``safety``, ``ground``).
@@ -288,7 +288,8 @@ def solve(
 
     ``answer_set`` is the shown atoms of the answer set (sorted strings such as ``"color(1,red)"``),
     ``cost`` its cost per priority level (highest first; None without optimization) and
-    ``objective`` the cost at the highest priority. ``diagnose`` asks, for unsatisfiable programs,
+    ``objective`` the cost at the highest priority (the answer reports every level: see
+    ``agent.types.Answer.objective``). ``diagnose`` asks, for unsatisfiable programs,
     for the constraints of a minimal unsatisfiable core (within the same time limit). ``on_start``
     receives the worker's pid. Raises ``ArtifactError`` for syntax and safety errors.
     """
@@ -333,8 +334,9 @@ def solve(
             cost=cost,
         )
     if outcome == "optimal" and answer is not None:
+        # Without #minimize, #maximize or weak constraints there is nothing to prove optimal.
         return SolveResult(
-            Status.OPTIMAL,
+            Status.OPTIMAL if result.get("optimizing") else Status.FEASIBLE,  # type: ignore[union-attr]
             solver,
             objective,
             time_s=run.elapsed_s,

@@ -13,7 +13,9 @@ JSON request on stdin and reads JSON events, one per line, from stdout:
 
 Requests: ``{"mode": "solve", "program": TEXT, "deadline": EPOCH_S, "diagnose": BOOL}`` solves;
 ``{"mode": "verify", "program": TEXT, "deadline": EPOCH_S, "claim": [ATOM, ...]}`` checks that the
-claimed shown atoms are exactly those of some answer set and reports its best cost. ``deadline`` is
+claimed shown atoms are exactly those of some answer set and reports its best cost; when they are
+not, it emits a ``diagnosis`` over the claimed symbols, then (time permitting) a second one that also
+names the integrity constraints involved (the last one counts). ``deadline`` is
 wall-clock time (``time.time()``) at which to stop searching and report what is known.
 
 Unsatisfiable cores name integrity constraints: every ``:- body.`` becomes ``:- body, G.`` and every
@@ -259,58 +261,109 @@ def diagnose(clingo: Any, program: str, deadline: float) -> None:
 
 
 class Output:
-    """clingo observer collecting the output table: each shown symbol with its conditions.
+    """clingo observer collecting the output table: each shown symbol with the literals that show it.
 
-    A shown atom has the condition ``[atom]`` (``[]`` for a fact); a shown term (``#show t : body.``)
-    one list of literals per ``#show`` that can show it. The symbol is shown when any condition holds.
+    A shown atom comes with its program atom (0 for a fact); a shown term (``#show t : body.``) with
+    the literals of its condition, once per ``#show`` that can show it. Only the pairs are stored
+    while grounding (a large program shows a hundred thousand symbols); ``table`` groups them.
     """
 
-    def __init__(self) -> None:
-        self.table: dict[str, list[list[int]]] = {}
+    def __init__(self, guarded: bool = False) -> None:
+        self.atoms: list[tuple[Any, int]] = []
+        self.terms: list[tuple[Any, list[int]]] = []
+        self.guarded = guarded
 
     def output_atom(self, symbol: Any, atom: int) -> None:
-        if symbol.type.name != "Function" or symbol.name != GUARD:
-            self.table.setdefault(str(symbol), []).append([atom] if atom else [])
+        self.atoms.append((symbol, atom))
 
     def output_term(self, symbol: Any, condition: Sequence[int]) -> None:
-        self.table.setdefault(str(symbol), []).append(list(condition))
+        self.terms.append((symbol, list(condition)))
+
+    def table(self) -> dict[Any, list[list[int]]]:
+        """Each shown symbol (a clingo ``Symbol``) with its conditions (``[]``: always shown); the
+        guard atoms of a ``guarded`` program are left out."""
+        out: dict[Any, list[list[int]]] = {}
+        for symbol, atom in self.atoms:
+            if self.guarded and symbol.type.name == "Function" and symbol.name == GUARD:
+                continue
+            conditions = out.get(symbol)
+            if conditions is None:
+                out[symbol] = [[atom] if atom else []]
+            else:
+                conditions.append([atom] if atom else [])
+        for symbol, condition in self.terms:
+            out.setdefault(symbol, []).append(condition)
+        return out
+
+
+def claim_assumptions(
+    ctl: Any, table: dict[Any, list[list[int]]], claimed: set[Any]
+) -> dict[int, dict[str, Any]]:
+    """Assumption literals that make exactly the ``claimed`` symbols shown, each with what it
+    stands for (``{"claim": SYMBOL, "present": BOOL}``; ``member`` writes it as JSON).
+
+    A symbol shown by one atom is assumed through that atom's own literal (true when claimed,
+    false otherwise): no new atom or rule. Other symbols (facts, shown terms, several ``#show``
+    conditions) get one fresh atom true exactly when the symbol is shown."""
+    assume: dict[int, dict[str, Any]] = {}
+    complex_: list[tuple[Any, list[list[int]]]] = []
+    for symbol, conditions in table.items():
+        if len(conditions) == 1 and len(conditions[0]) == 1 and conditions[0][0] > 0:
+            present = symbol in claimed
+            lit = conditions[0][0]
+            assume[lit if present else -lit] = {"claim": symbol, "present": present}
+        else:
+            complex_.append((symbol, conditions))
+    if complex_:
+        with ctl.backend() as backend:
+            for symbol, conditions in complex_:
+                aux = backend.add_atom()
+                for cond in conditions:
+                    backend.add_rule([aux], cond)
+                present = symbol in claimed
+                assume[aux if present else -aux] = {"claim": symbol, "present": present}
+    return assume
+
+
+def member(meaning: dict[str, Any]) -> dict[str, Any]:
+    """An assumption's meaning as JSON (the claimed symbol as text)."""
+    return {k: str(v) if k == "claim" else v for k, v in meaning.items()}
+
+
+def read_claim(clingo: Any, texts: list[str]) -> tuple[set[Any], list[str]]:
+    """The claimed symbols, and the texts that are not clingo terms."""
+    claim: set[Any] = set()
+    unreadable: list[str] = []
+    for text in texts:
+        try:
+            claim.add(clingo.parse_term(text))
+        except RuntimeError:
+            unreadable.append(text)
+    return claim, unreadable
 
 
 def run_verify(clingo: Any, req: dict[str, Any]) -> None:
+    """Ground the program as it is (no rewriting), assume exactly the claimed symbols shown and
+    search: the cost is that of grounding the program once more plus a search that the
+    assumptions mostly decide by propagation. Only when the claim fails is the program ground a
+    second time with its constraints guarded, to name the constraints it breaks."""
     deadline = float(req["deadline"])
     messages = Messages()
     ctl = clingo.Control(logger=messages)
     output = Output()
     ctl.register_observer(output)
     try:
-        guards = guarded_program(clingo, ctl, req["program"], messages)
+        ctl.add("base", [], req["program"])
         ctl.ground([("base", [])])
     except RuntimeError as e:
         outcome = "memory" if is_memory_error(e) else "invalid"
         emit({"event": "result", "outcome": outcome, "messages": messages.items, "detail": str(e)})
         return
-    claim: list[str] = []
-    unreadable: list[str] = []
-    for text in req["claim"]:
-        try:
-            claim.append(str(clingo.parse_term(text)))
-        except RuntimeError:
-            unreadable.append(text)
-    claimed = set(claim)
-    never_shown = sorted(s for s in claimed if s not in output.table)
-    # One fresh atom per shown symbol, true exactly when the symbol is shown; claimed symbols are
-    # assumed shown and every other shown symbol is assumed not shown.
-    assume: dict[int, dict[str, Any]] = {}
-    with ctl.backend() as backend:
-        for symbol, conditions in output.table.items():
-            aux = backend.add_atom()
-            for cond in conditions:
-                backend.add_rule([aux], cond)
-            present = symbol in claimed
-            assume[aux if present else -aux] = {"claim": symbol, "present": present}
-    guard_lits = guard_literals(clingo, ctl, guards)
-    for lit, gid in guard_lits.items():
-        assume[lit] = {"guard": gid}
+    emit({"event": "grounded"})
+    claimed, unreadable = read_claim(clingo, req["claim"])
+    table = output.table()
+    never_shown = sorted(str(s) for s in claimed if s not in table)
+    assume = claim_assumptions(ctl, table, claimed)
     costs: list[list[int]] = []
     outcome, core = solve_within(
         ctl, deadline, list(assume), on_model=lambda m: costs.append(list(m.cost))
@@ -321,20 +374,51 @@ def run_verify(clingo: Any, req: dict[str, Any]) -> None:
             "outcome": {"sat": "sat", "unsat": "unsat", "unknown": "timeout"}[outcome],
             "cost": costs[-1] if costs else None,
             "proven": outcome == "sat",
-            "checked": len(output.table),
+            "checked": len(table),
             "never_shown": never_shown,
             "unreadable": unreadable,
             "messages": messages.items,
         }
     )
-    if outcome == "unsat" and core is not None:
-        ctl.configuration.solve.opt_mode = "ignore"
-        core, irreducible = minimise_core(ctl, [lit for lit in core if lit in assume], deadline)
-        members = [assume[lit] for lit in core]
-        for m in members:
-            if "guard" in m:
-                m.update(guards[m["guard"]])
-        emit({"event": "diagnosis", "members": members, "irreducible": irreducible})
+    if outcome != "unsat" or core is None:
+        return
+    # Which claimed symbols conflict, from this grounding's core (cheap: the core is small) ...
+    ctl.configuration.solve.opt_mode = "ignore"
+    core, irreducible = minimise_core(ctl, [lit for lit in core if lit in assume], deadline)
+    emit(
+        {
+            "event": "diagnosis",
+            "members": [member(assume[lit]) for lit in core],
+            "irreducible": irreducible,
+        }
+    )
+    del ctl
+    # ... then, if time is left, which constraints the claim breaks (guarded program).
+    diagnose_claim(clingo, req["program"], claimed, deadline)
+
+
+def diagnose_claim(clingo: Any, program: str, claimed: set[Any], deadline: float) -> None:
+    """With the claim assumed and every integrity constraint and choice-rule bound guarded, find
+    and shrink an unsatisfiable core; emit its members (claims and constraints)."""
+    ctl = clingo.Control(["--opt-mode=ignore"], logger=Messages())
+    output = Output(guarded=True)
+    ctl.register_observer(output)
+    guards = guarded_program(clingo, ctl, program, Messages())
+    if remaining(deadline) <= 0:
+        return
+    ctl.ground([("base", [])])
+    assume = claim_assumptions(ctl, output.table(), claimed)
+    for lit, gid in guard_literals(clingo, ctl, guards).items():
+        assume[lit] = {"guard": gid}
+    outcome, core = solve_within(ctl, deadline, list(assume))
+    if outcome != "unsat" or core is None:
+        return
+    core, irreducible = minimise_core(ctl, [lit for lit in core if lit in assume], deadline)
+    members = [member(assume[lit]) for lit in core]
+    for m in members:
+        if "guard" in m:
+            m.update(guards[m["guard"]])
+    emit({"event": "diagnosis", "members": members, "irreducible": irreducible})
 
 
 def main(argv: list[str]) -> int:
