@@ -270,7 +270,11 @@ def _example_failed(p: Path, e: Exception) -> int:
 
 
 def _example_line(p: Path, answer: Any) -> int:
-    obj = "" if answer.objective is None else f"objective {answer.objective:,.6g}"
+    objective = answer.objective
+    if isinstance(objective, list):  # one cost per priority level
+        obj = "objective [" + ", ".join(f"{v:,.6g}" for v in objective) + "]"
+    else:
+        obj = "" if objective is None else f"objective {objective:,.6g}"
     ver = (
         "verified"
         if answer.verified

@@ -157,8 +157,10 @@ class AnswerOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     status: str = Field(description="OPTIMAL, FEASIBLE, INFEASIBLE, NEEDS_INFO, ERROR, ...")
     kind: str = Field(description="milp, pddl, asp, apis or routing")
-    objective: float | str | None = Field(
-        default=None, description="objective value; 'inf', '-inf' or 'nan' when not finite"
+    objective: float | list[float] | str | None = Field(
+        default=None,
+        description="objective value; 'inf', '-inf' or 'nan' when not finite; for an ASP program "
+        "optimizing at several priority levels, one value per level, highest priority first",
     )
     values: dict[str, Any] = Field(default_factory=dict, description="variable values")
     verified: bool = Field(description="the answer passed the independent check")

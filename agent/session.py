@@ -350,7 +350,9 @@ def _with_history(text: str, history: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def _num(x: float) -> str:
+def _num(x: float | list[float]) -> str:
+    if isinstance(x, list):  # an objective per priority level
+        return "[" + ", ".join(_num(v) for v in x) + "]"
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 

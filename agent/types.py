@@ -85,7 +85,10 @@ class Answer:
 
     status: Status
     kind: str
-    objective: float | None = None
+    objective: float | list[float] | None = None
+    """The answer's objective value (a plan's cost for planning); for an answer-set program that
+    optimizes at several priority levels, the cost at every level, highest priority first (a list:
+    set from ``solve_result.cost``). One level stays a number."""
     values: dict[str, float] = field(default_factory=dict)
     verified: bool = False
     verification: Verification | None = None
@@ -102,6 +105,11 @@ class Answer:
     vote: dict[str, Any] | None = None
     """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
     ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""
+
+    def __post_init__(self) -> None:
+        r = self.solve_result
+        if self.objective is not None and r is not None and r.cost is not None and len(r.cost) > 1:
+            self.objective = [float(c) for c in r.cost]
 
     @property
     def plan(self) -> list[str] | None:

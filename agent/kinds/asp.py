@@ -181,8 +181,10 @@ def explain_answer_set(
             head = "An answer set (the program has nothing to optimize)"
         if result.cost:
             levels = ", ".join(str(c) for c in result.cost)
-            head += f", cost {result.cost[0]}" + (
-                f" (per priority level, highest first: {levels})" if len(result.cost) > 1 else ""
+            head += (
+                f", cost {levels} (one value per priority level, highest priority first)"
+                if len(result.cost) > 1
+                else f", cost {result.cost[0]}"
             )
             if "#maxim" in code_only(program.text):
                 head += "; clingo minimizes, so #maximize weights count as negative"
