@@ -10,6 +10,7 @@ reported as such, never raised.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,9 +285,13 @@ def route_objective(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> fl
     return prize - cost if spec.objective == "prize_minus_cost" else cost
 
 
-def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
+def verify_routes(
+    spec: RoutingSpec, result: SolveResult, deadline: float | None = None
+) -> Verification:
     """Recompute everything about ``result.routes`` from ``spec``; ``ok`` only when every check
-    holds and the claimed objective matches the recomputed one."""
+    holds and the claimed objective matches the recomputed one. Past ``deadline`` (a
+    ``time.perf_counter`` instant) the check stops and is inconclusive: not verified, but
+    nothing found wrong either."""
     routes = result.routes or ()
     viol: list[Violation] = []
     checked = 0
@@ -359,6 +364,16 @@ def verify_routes(spec: RoutingSpec, result: SolveResult) -> Verification:
     ships = {s.name: s for s in spec.shipments}
     depot_ids = {dp.id for dp in spec.depots}
     for n_route, r in enumerate(routes, 1):
+        if deadline is not None and time.perf_counter() > deadline:
+            return Verification(
+                False,
+                checked,
+                0.0,
+                None,
+                tuple(viol),
+                f"the check ran out of its time after {n_route - 1} of {len(routes)} routes",
+                conclusive=False,
+            )
         v = spec.vehicle_types[r["vehicle_type"]]
         who = f"route {n_route} ({r['vehicle']})"
         checked += 1
