@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import socket
 import sys
 import threading
@@ -50,7 +49,7 @@ from agent.agent import Agent
 from agent.errors import ConfigError, FormalistError, InputError, StopError
 from agent.llm.client import Usage, counting_usage, valid_text
 from agent.session import PendingTurn, Session, SessionStore, new_session_id
-from agent.types import Answer
+from agent.types import Answer, json_safe
 from agent.types import Request as SolveRequest
 
 MODEL_ID = "formalist"
@@ -265,19 +264,9 @@ class SafeJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         text = json.dumps(
-            _finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            json_safe(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
         )
         return valid_text(text).encode("utf-8")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _clean(value: Any) -> Any:
@@ -738,7 +727,7 @@ def create_app(
                     "usage": counts,
                     "formalist": {**answer.to_json(), "session_id": sid},
                 }
-                return "application/json", [SafeJSONResponse(data).body]
+                return "application/json", [bytes(SafeJSONResponse(data).body)]
 
             def chunk(
                 delta: dict[str, Any] | None, finish: str | None = None, **extra: Any

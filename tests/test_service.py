@@ -272,4 +272,4 @@ def test_mcp_over_stdio(tmp_path: Path) -> None:
 
     names, data = anyio.run(go)
     assert "plan" in names and "solve_asp" in names
-    assert data["status"] == "OPTIMAL" and len(data["answer_set"]) == 1
+    assert data["status"] == "FEASIBLE" and len(data["answer_set"]) == 1  # nothing to optimize
