@@ -2,8 +2,7 @@
 
 Each tool takes typed arguments (their JSON schema is derived from the signature) and returns the
 answer as JSON: status, kind, objective, values or plan or answer set, verified, explanation.
-Solver work runs in a worker thread. Text arguments are cleaned first: a lone surrogate (which a
-JSON string may escape, but no UTF-8 text holds) becomes U+FFFD instead of failing the reply.
+Solver work runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,19 +13,7 @@ from typing import Any
 import anyio
 
 from agent.agent import Agent
-from agent.llm.client import valid_text
 from agent.types import Request
-
-
-def _clean(value: Any) -> Any:
-    """``value`` with every lone surrogate in its strings (keys included) replaced by U+FFFD."""
-    if isinstance(value, str):
-        return valid_text(value)
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def build_mcp(agent: Agent) -> Any:
@@ -43,39 +30,37 @@ def build_mcp(agent: Agent) -> Any:
 
     async def run(req: Request) -> dict[str, Any]:
         answer = await anyio.to_thread.run_sync(agent.solve, req)
-        return dict(_clean(answer.to_json()))
+        return dict(answer.to_json())
 
     @server.tool()
     async def solve(request: str, kind: str = "") -> dict[str, Any]:
         """Solve a request in words (needs a language model configured on the server), or a formal model
         given as text: five-element JSON/YAML, CPLEX LP, MPS, a PDDL problem for a known domain, a clingo
         program, or a request over APIs. `kind` forces milp, pddl, asp or apis."""
-        return await run(Request(_clean(request), kind=kind))
+        return await run(Request(request, kind=kind))
 
     @server.tool()
     async def formalize(request: str, kind: str = "") -> dict[str, Any]:
         """Formalize a request in words into its formal artifact (validated, not solved)."""
-        result = await anyio.to_thread.run_sync(
-            agent.formalize, Request(_clean(request), kind=kind)
-        )
-        return dict(_clean(result))
+        result = await anyio.to_thread.run_sync(agent.formalize, Request(request, kind=kind))
+        return dict(result)
 
     @server.tool()
     async def solve_optimization(model: dict[str, Any]) -> dict[str, Any]:
         """Solve a five-element optimization model (sets, parameters, variables, objective, constraints)
         given as JSON, with HiGHS; the answer is verified independently."""
-        return await run(Request(json.dumps(_clean(model)), "model.json", "milp"))
+        return await run(Request(json.dumps(model), "model.json", "milp"))
 
     @server.tool()
     async def plan(problem: str, domain: str = "", optimal: bool = False) -> dict[str, Any]:
         """Plan for a PDDL problem. `domain` is a PDDL domain's text or the name of a known domain
         (blocksworld, grippers, ...); empty means the domain the problem names."""
-        extra = {"domain": _clean(domain)} if domain else {}
-        return await run(Request(_clean(problem), "problem.pddl", "pddl", optimal, extra))
+        extra = {"domain": domain} if domain else {}
+        return await run(Request(problem, "problem.pddl", "pddl", optimal, extra))
 
     @server.tool()
     async def solve_asp(program: str) -> dict[str, Any]:
         """Solve a clingo (ASP) program: an answer set, its cost, or the constraints that conflict."""
-        return await run(Request(_clean(program), "program.lp", "asp"))
+        return await run(Request(program, "program.lp", "asp"))
 
     return server

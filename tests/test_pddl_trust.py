@@ -408,3 +408,13 @@ def test_junk_plans_fail_the_check_and_never_raise(plan: list[str]) -> None:
     dom = read_domain(BLOCKS)
     check = check_plan(dom, read_problem(PROBLEM, dom), plan)
     assert not check.ok and check.reason
+
+
+def test_an_unsolvable_task_never_blames_derived_predicates_for_missing_facts() -> None:
+    """(reach s) holds for the source whatever is unlinked, so (cut s) never does: no plan. The
+    derived predicates are never in :init and no action sets them, yet they are not missing facts."""
+    problem = NET_PROBLEM.replace("(:goal (and (marked c) (reach b)))", "(:goal (marked s))")
+    answer = agent().solve(Request(problem, "p.pddl", extra={"domain": NET_DOMAIN}))
+    assert answer.status is Status.INFEASIBLE
+    named = {m["name"] for m in answer.diagnosis.members} if answer.diagnosis else set()
+    assert not named & {"reach", "cut"}

@@ -284,9 +284,10 @@ def missing_static_facts(dom: Domain, prob: Problem) -> list[dict[str, str]]:
         walk(a.precondition, False, a.name)
         walk(a.effect, True, a.name)
     present = {pred for pred, _ in prob.init}
+    derived = dom.derived  # computed from the state, never listed in :init
     out = []
     for pred, actions in sorted(needed.items()):
-        if pred not in changed and pred not in present:
+        if pred not in changed and pred not in present and pred not in derived:
             acts = ", ".join(sorted(set(actions)))
             out.append(
                 {
