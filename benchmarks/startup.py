@@ -205,28 +205,28 @@ def pddl_cases(repeat: int) -> list[Case]:
                 "--json",
             ]
             raws, ourss = measure(raw, ours, repeat, Path(tmp))
-        agree, note = _plans(raws[-1][1], ourss[-1][1])
+            agree, note = _plans(raws[-1][1], ourss[-1][1], Path(tmp, "plan"))
         out.append(Case("pddl", _short(ROOT / problem), _median(raws), _median(ourss), agree, note))
     return out
 
 
 def _plans(
-    raw: subprocess.CompletedProcess[str], ours: subprocess.CompletedProcess[str]
+    raw: subprocess.CompletedProcess[str],
+    ours: subprocess.CompletedProcess[str],
+    raw_plan: Path,
 ) -> tuple[bool, str]:
-    if raw.returncode != 0:
-        return False, f"raw Fast Downward failed (exit {raw.returncode})"
+    """Both found a plan (an empty one when the goal holds at the start) and ours is verified."""
+    if raw.returncode != 0 or not raw_plan.is_file():
+        return False, f"raw Fast Downward found no plan (exit {raw.returncode})"
     if ours.returncode != 0:
         return False, f"formalist exit {ours.returncode}: {ours.stderr.strip()[-200:]}"
+    raw_steps = sum(1 for line in raw_plan.read_text().splitlines() if line.strip().startswith("("))
     answer = json.loads(ours.stdout)
-    plan = answer.get("plan") or []
-    ok = (
-        answer.get("status") in ("OPTIMAL", "FEASIBLE")
-        and bool(plan)
-        and bool(answer.get("verified"))
-    )
-    return (
-        ok,
-        f"{answer.get('status')}, plan of {len(plan)} steps, verified={answer.get('verified')}",
+    steps = len(answer.get("plan") or [])
+    ok = answer.get("status") in ("OPTIMAL", "FEASIBLE") and bool(answer.get("verified"))
+    return ok, (
+        f"{answer.get('status')}, plan of {steps} steps (FD {raw_steps}), "
+        f"verified={answer.get('verified')}"
     )
 
 
