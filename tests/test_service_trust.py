@@ -182,6 +182,21 @@ def test_lone_surrogates_are_answered_and_the_turn_is_kept(serving: Any) -> None
         timeout=60,
     )
     assert apis.status_code < 500, apis.text
+    # MCP's JSON-RPC reader refuses the escape itself: a parse error, never a 500
+    call = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "solve_asp", '
+        b'"arguments": {"program": "a. % \\udc00\\n#show a/0."}}}'
+    )
+    mcp = httpx.post(
+        f"{srv.url}/mcp",
+        content=call,
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+        timeout=60,
+    )
+    assert mcp.status_code == 400 and mcp.json()["error"]["code"] == -32700
 
 
 # -- bodies -------------------------------------------------------------------------------------
