@@ -418,3 +418,10 @@ def test_an_unsolvable_task_never_blames_derived_predicates_for_missing_facts() 
     assert answer.status is Status.INFEASIBLE
     named = {m["name"] for m in answer.diagnosis.members} if answer.diagnosis else set()
     assert not named & {"reach", "cut"}
+
+
+def test_an_optimal_plan_with_derived_predicates_comes_from_a_planner_that_takes_axioms() -> None:
+    """LM-cut refuses axioms; the portfolio passes the task on to SymK, which takes them."""
+    answer = solve(NET_DOMAIN, NET_PROBLEM, optimal=True)
+    assert answer.status is Status.OPTIMAL and answer.verified, answer.error
+    assert len(answer.plan) == 3 and answer.solver.startswith("symk")
