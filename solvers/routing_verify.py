@@ -166,7 +166,7 @@ def malformed(spec: RoutingSpec, routes: Any) -> list[str]:
     if not isinstance(routes, tuple | list):
         return ["the routes are not a list"]
     out: list[str] = []
-    keys = {
+    keys: dict[str, dict[Any, Any]] = {
         "client": spec.client_by_id,
         "pickup": spec.shipment_by_name,
         "delivery": spec.shipment_by_name,

@@ -5,7 +5,6 @@ refused. Time limits cover reading, building, solving and checking."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import textwrap
@@ -472,5 +471,21 @@ def test_cmt_files_with_distance_and_service_limits_verify(name: str) -> None:
     for r in result.routes or ():
         stats = routing_verify.route_stats(spec, r)
         assert stats.duration <= v.max_duration
-    wrong = copy.deepcopy(spec)
-    assert wrong is not spec
+
+
+def test_the_check_gets_its_share_even_after_the_solver_ran_over() -> None:
+    """A solver that returns after the whole limit must not leave a correct answer unverified:
+    the check always has its own share of time from when it starts."""
+    spec = parse_spec(whole(star(30)))
+    result = routing_pyvrp.solve(spec, Limits(time_s=1))
+    spec._clock = time.perf_counter() - 60  # the limit ran out long ago
+    check = RoutingKind().verify(spec, result, Options(Limits(time_s=2)))
+    assert check is not None and check.ok and check.conclusive, check.message
+
+
+def test_a_check_stopped_by_its_deadline_is_inconclusive_not_failed() -> None:
+    spec = parse_spec(whole(star(30, demand=10, capacity=30)))
+    result = routing_pyvrp.solve(spec, Limits(time_s=1))
+    check = verify_routes(spec, result, deadline=time.perf_counter() - 1)
+    assert not check.ok and not check.conclusive
+    assert check.verdict == "Not verified" and "ran out of its time" in check.message

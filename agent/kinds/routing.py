@@ -113,9 +113,14 @@ class RoutingKind:
             return None
         from solvers.routing_verify import verify_routes
 
-        # The check may use what the solver left of the limit, its reserve included.
-        end = deadline(validated, opts or Options()) + verify_reserve(validated)
-        return verify_routes(validated, result, deadline=end)
+        # The check may use what the solver left of the limit, its reserve included, and always
+        # gets its own share from now: a solver that ran over must not leave a correct answer
+        # unverified (the check itself takes about a sixth of that share).
+        own = VERIFY_RESERVE_S + VERIFY_S_PER_STOP * (
+            len(validated.clients) + 2 * len(validated.shipments)
+        )
+        limit_end = deadline(validated, opts or Options()) + verify_reserve(validated)
+        return verify_routes(validated, result, deadline=max(limit_end, time.perf_counter() + own))
 
     def explain(
         self, validated: RoutingSpec, result: SolveResult, verification: Verification | None

@@ -260,7 +260,8 @@ class RoutingSpec(_Base):
         At 5,000 locations the matrix alone takes one to three seconds: a solver with a time
         limit asks for it this way rather than finding out afterwards."""
         if "distances" in self.__dict__:
-            return self.__dict__["distances"]  # type: ignore[no-any-return]
+            cached: np.ndarray = self.__dict__["distances"]
+            return cached
         if self.distance_matrix is not None:
             d = np.array(self.distance_matrix, dtype=float)
         else:
