@@ -13,15 +13,26 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
     sessions = "~/.local/share/formalist/sessions.sqlite"   # chat sessions (formalist chat / serve)
     token = ""                        # or FORMALIST_TOKEN: bearer token `formalist serve` requires
+    temperature = 0.0                 # the model's sampling temperature
+    request_timeout = 120.0           # seconds per request to a served model (openai:), not local:
 
     [local]                           # the local: backend's engine (every key optional)
-    device = "cuda"                   # or "cpu"; default: cuda when present
+    device = "cuda"                   # or "cpu", "cuda:N"; default: cuda when present
     dtype = "bfloat16"                # or "float16", "float32"; default: bfloat16 on CUDA, else float32
     max_len = 16384                   # cache positions per sequence, prompt and reply together
-    max_batch = 4                     # sequences decoded at once
+    max_batch = 4                     # sequences decoded at once (the cache is max_batch x max_len)
     grammar_engine = "xgrammar"       # or "llguidance"
-    max_new_tokens = 2048             # tokens per reply
-    threads = 8                       # CPU threads that fill grammar masks
+    max_new_tokens = 2048             # a reply's budget, in tokens (a reply cut off is named as one)
+    threads = 1                       # CPU threads that fill grammar masks; default: half the free cores
+    torch_threads = 1                 # torch's CPU threads; default on the CPU: the cores free at load
+    graphs = true                     # CUDA: decode steps as CUDA graphs (default true)
+    compile = false                   # CUDA: torch.compile the decode step first (default false)
+    models_dir = "~/.cache/formalist/models"   # converted .gguf models (or FORMALIST_MODELS_DIR)
+
+A ``local:`` reply is bounded by ``max_new_tokens``, not by ``request_timeout`` (the network timeout
+of a served model). ``torch_threads`` defaults to ``engine.free_cpus()``: the cores this process may
+use less the load average, at least one (on a loaded 2-core machine torch's default of every core
+ran 3-6x slower than one thread).
 """
 
 from __future__ import annotations

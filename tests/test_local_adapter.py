@@ -286,3 +286,30 @@ def test_formalist_sample_refuses_bad_arguments(
     err = capsys.readouterr().err
     assert "local:PATH" in err and "unknown artifact" in err and "NAME=NUMBER" in err
     assert "need --locations" in err and "each id once" in err
+
+
+def test_formalist_sample_takes_the_local_table_and_a_dtype(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import build_parser
+    from agent.llm.local.cli import engine_options
+
+    cfg = tmp_path / "sample.toml"
+    cfg.write_text(
+        '[local]\ndevice = "cpu"\nmax_batch = 32\nmax_len = 4096\nthreads = 1\n'
+        'torch_threads = 1\nmax_new_tokens = 3\ndtype = "float16"\ngrammar_engine = "llguidance"\n',
+        encoding="utf-8",
+    )
+    argv = ["sample", "--model", f"local:{model_dir}", "--artifact", "asp", "--config", str(cfg)]
+    options, budget = engine_options(build_parser().parse_args([*argv, "--dtype", "float32"]))
+    assert budget == 3
+    assert options == {
+        "device": "cpu", "max_batch": 32, "max_len": 4096, "threads": 1, "torch_threads": 1,
+        "dtype": "float32", "grammar_engine_name": "llguidance",
+    }  # fmt: skip
+    # The flags win over the table; the table's budget (3 tokens) cuts every sample off.
+    code, entries = run_sample(capsys, *argv[1:], "--dtype", "float32", "--json", "--n", "2")
+    assert code == 0 and [e["finish"] for e in entries] == ["length", "length"]
+    cfg.write_text('[local]\ndtype = "int8"\n', encoding="utf-8")
+    assert main(argv) == 2
+    assert "[local] dtype must be one of" in capsys.readouterr().err

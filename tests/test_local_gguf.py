@@ -110,3 +110,32 @@ def test_a_truncated_gguf_file_is_a_config_error_and_leaves_no_cache(
     with pytest.raises(ConfigError, match=r"cannot read the GGUF file"):
         gguf_mod.converted_dir(cut, models)
     assert [p.name for p in models.iterdir()] == ["hashes.json"]  # no folder, finished or not
+
+
+def test_torch_threads_default_to_the_free_cores(
+    tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from agent.llm.local import engine as engine_mod
+    from agent.llm.local.chat_model import load_engine
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    for load, free in ((0.2, 4), (1.4, 3), (2.6, 1), (9.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert engine_mod.free_cpus() == free
+    monkeypatch.setattr(engine_mod, "free_cpus", lambda: 3)
+    path, _ = tiny_gguf
+    engine = load_engine(
+        str(path), models_dir=str(tmp_path / "models"), device="cpu", max_batch=2, max_len=256
+    )
+    assert engine.torch_threads == 3  # set while generating; torch's own default is untouched
+    given = load_engine(
+        str(path),
+        models_dir=str(tmp_path / "models"),
+        device="cpu",
+        max_batch=2,
+        max_len=256,
+        torch_threads=2,
+    )
+    assert given.torch_threads == 2

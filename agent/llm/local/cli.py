@@ -2,10 +2,12 @@
 debug grammars).
 
     formalist sample --model local:PATH --artifact milp|routing|asp|pddl:DOMAIN_FILE
-                     [--n N] [--seed S] [--prompt TEXT] [--json]
+                     [--n N] [--seed S] [--prompt TEXT] [--json] [--config FILE] [--dtype D]
                      [--objects 'b1 b2 - block'] [--locations 1,2,3 [--depots 1] ...]
 
-``--objects`` fixes a PDDL problem's objects; ``--locations`` (ids separated by commas, or a JSON
+The engine takes the ``[local]`` table of the configuration (``--config FILE``, else the usual
+lookup) and the flags on top of it (``--device``, ``--dtype``, ``--max-batch``...). ``--objects``
+fixes a PDDL problem's objects; ``--locations`` (ids separated by commas, or a JSON
 file or text holding a list of ids or of locations) specialises the routing grammar to the
 request's locations, with ``--depots``, ``--clients`` and ``--groups`` where the request names
 them. Prints the N samples: with ``--json`` one JSON array (five-element and routing artifacts as JSON
@@ -47,7 +49,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--temperature", type=float, default=1.0, help="default 1.0")
     p.add_argument("--top-p", type=float, default=1.0, dest="top_p", help="default 1.0")
-    p.add_argument("--max-tokens", type=int, default=1024, dest="max_tokens")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        dest="max_tokens",
+        help="tokens per sample (default: [local] max_new_tokens, else 1024)",
+    )
     p.add_argument("--time-budget", type=float, default=None, dest="time_budget", help="seconds")
     p.add_argument(
         "--objects",
@@ -77,10 +85,18 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--grammar-engine",
         choices=["xgrammar", "llguidance"],
-        default="xgrammar",
+        default=None,
         dest="grammar_engine",
+        help="default: [local] grammar_engine, else xgrammar",
     )
+    p.add_argument("--config", help="configuration TOML file (its [local] table sets the engine)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    p.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float16", "float32"],
+        default=None,
+        help="weights' dtype (default: bfloat16 on CUDA, float32 on the CPU)",
+    )
     p.add_argument("--max-batch", type=int, default=None, dest="max_batch", help="default 32")
     p.add_argument("--max-len", type=int, default=None, dest="max_len", help="default 4096")
     p.add_argument("--threads", type=int, default=None, help="mask-filling threads")
@@ -103,6 +119,28 @@ def _bounds(items: list[str]) -> Any:
         return Bounds(**values)
     except ValueError as e:
         raise InputError(f"--bound: {e}") from e
+
+
+ENGINE_FLAGS = ("device", "dtype", "max_batch", "max_len", "threads", "torch_threads")
+"""The flags of ``sample`` that override the ``[local]`` key of the same name."""
+
+
+def engine_options(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """The engine's options and the token budget of a sample: the configuration's ``[local]``
+    table (``--config``, else the usual lookup), then the flags on top."""
+    from agent.config import load_config
+
+    local = dict(load_config(args.config).local)
+    budget = int(local.pop("max_new_tokens", 1024))
+    max_tokens = budget if args.max_tokens is None else args.max_tokens
+    if "grammar_engine" in local:
+        local["grammar_engine_name"] = local.pop("grammar_engine")
+    if args.grammar_engine is not None:
+        local["grammar_engine_name"] = args.grammar_engine
+    for name in ENGINE_FLAGS:
+        if getattr(args, name) is not None:
+            local[name] = getattr(args, name)
+    return local, max_tokens
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -129,12 +167,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     grammar, pddl = grammar_for(args.artifact, _bounds(args.bound), args.objects, routing)
     target = grammar if grammar is not None else pddl
     assert target is not None
-    options: dict[str, Any] = {}
-    if args.grammar_engine != "xgrammar":
-        options["grammar_engine_name"] = args.grammar_engine
-    for name in ("device", "max_batch", "max_len", "threads", "torch_threads"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
+    options, max_tokens = engine_options(args)
     engine = load_engine(spec.name, **options)
     messages = []
     system = _system_prompts().get(kind)
@@ -152,7 +185,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             top_p=args.top_p,
             seed=args.seed,
-            max_new_tokens=args.max_tokens,
+            max_new_tokens=max_tokens,
             time_budget_s=args.time_budget,
         )
     except ValueError as e:

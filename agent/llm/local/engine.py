@@ -136,16 +136,34 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def free_cpus() -> int:
+    """The CPU cores this process may run on (its affinity) less the load average of the last
+    minute, rounded, and at least 1. On a machine other work keeps busy, torch's default of one
+    thread per core makes every small operation wait for threads that are not scheduled (on a
+    loaded 2-core machine the default ran 3-6x slower than one thread)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, min(cpus, round(cpus - load)))
+
+
 class Engine:
     """Samples from a causal LM under grammars.
 
     ``max_batch`` sequences decode at once, each at most ``max_len`` positions (prompt included).
     ``grammar_engine`` is ``xgrammar`` or ``llguidance``; ``threads`` the CPU threads that fill
-    masks (default: half the cores). On CUDA, decode steps run as CUDA graphs unless ``graphs`` is
-    False; ``compile`` also runs them through ``torch.compile`` first. ``torch_threads`` sets
-    torch's CPU threads while generating (on a small or shared machine one thread avoids the
-    spin-waits of many small parallel operations). ``batch_invariant`` (default) runs every step
-    at ``max_batch`` rows so that samples do not depend on their batch; off, a step runs at the
+    masks (default: half of ``free_cpus()``). On CUDA, decode steps run as CUDA graphs unless
+    ``graphs`` is False; ``compile`` also runs them through ``torch.compile`` first.
+    ``torch_threads`` sets torch's CPU threads while generating (default on the CPU:
+    ``free_cpus()`` when the engine is built, since on a small or shared machine fewer threads
+    avoid the spin-waits of many small parallel operations; on CUDA torch's own setting).
+    ``batch_invariant`` (default) runs every step at ``max_batch`` rows so that samples do not
+    depend on their batch; off, a step runs at the
     smallest power of two that holds the live samples (faster at the tail of a batch, and at
     batch 1 with a large ``max_batch``), and the same seed may then give another sample when the
     batch differs. ``generate`` calls are serialised (one engine, one cache).
@@ -168,10 +186,13 @@ class Engine:
         self.model = model.eval()
         self.batch_invariant = batch_invariant
         self._lock = threading.Lock()
-        self.torch_threads = torch_threads
         self.tokenizer = tokenizer
         self.decoder = StaticDecoder(model, max_batch, max_len)
         self.device = self.decoder.device
+        free = free_cpus()
+        if torch_threads is None and self.device.type == "cpu":
+            torch_threads = free
+        self.torch_threads = torch_threads
         self.vocab = self.decoder.vocab
         self.max_batch, self.max_len = max_batch, max_len
         cuda = self.device.type == "cuda"
@@ -189,7 +210,7 @@ class Engine:
             dynamo_config.recompile_limit = limit
             self._decode = torch.compile(self.decoder.decode, dynamic=False)
         self.stop_ids = stop_token_ids(model, tokenizer)
-        threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = threads or max(1, free // 2)
         self.grammars = grammar_engine(
             grammar_engine_name, tokenizer, self.vocab, self.stop_ids, threads
         )
