@@ -964,6 +964,27 @@ ATTACKS += [
         family="reach",
     ),
     Attack(
+        "dunder walk to os through __subclasses__ and __globals__",
+        "def main(ctx):\n"
+        "    for cls in ().__class__.__base__.__subclasses__():\n"
+        "        if cls.__name__ == '_wrap_close':\n"
+        "            return repr(cls.__init__.__globals__['system'])\n"
+        "    return 'not found'\n",
+        reach=_reached,
+        guards_stop=False,  # plain attribute syntax: the static check refuses it, then the kernel
+        family="reach",
+    ),
+    Attack(
+        "a traceback's frame to the child's globals",
+        "def main(ctx):\n"
+        "    try:\n"
+        "        1 / 0\n"
+        "    except ZeroDivisionError as e:\n"
+        "        return repr(e.__traceback__.tb_frame.f_back)\n",
+        reach=_reached,
+        family="reach",
+    ),
+    Attack(
         "gi_frame then f_back through attrgetter, to the child's globals",
         "import operator\ndef main(ctx):\n"
         "    g = (x for x in [1])\n"

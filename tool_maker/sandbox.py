@@ -511,8 +511,8 @@ class Sandbox:
         must be strict JSON (no NaN, no infinities, valid UTF-8) of one of the shapes the child
         writes; a value must be JSON that any reader can hold (see ``check_result_value``)."""
         if not reply:
-            status, message = self._death(returncode)
-            return SandboxResult(status, message=message, output=output)
+            died, message = self._death(returncode)
+            return SandboxResult(died, message=message, output=output)
         try:
             obj = strict_json_loads(reply)
         except (ValueError, RecursionError) as e:

@@ -190,7 +190,7 @@ def _guarded_builtins(banned, allowed_imports, banned_attributes):
         return real_methodcaller(name, *args, **kwargs)
 
     replaced = {("operator", "attrgetter"): attrgetter, ("operator", "methodcaller"): methodcaller}
-    views = {}
+    views: dict = {}
 
     def view(module):
         """The tool's view of ``module``; refreshed on each import (a submodule imported since
