@@ -192,7 +192,7 @@ def parse_step(step: str) -> tuple[str, list[str]]:
 def check_plan(dom: Domain, prob: Problem, plan: list[str]) -> PlanCheck:
     """Simulate ``plan`` (action strings) from ``prob``'s initial state; see the module docstring
     for the semantics, costs included."""
-    unit = prob.metric is None or not is_total_cost_metric(prob.metric)
+    unit = not (isinstance(prob.metric, SList) and is_total_cost_metric(prob.metric))
     cost = 0.0
     try:
         sim = _Sim(dom, prob)
