@@ -376,3 +376,12 @@ def test_static_check_still_passes_literal_getters_and_templates() -> None:
         "    return '{0:>{1}}'.format(up('a'), 3) + f'{len(xs)}' + '{}'.format(key(1))\n"
     )
     assert check_source(code) == []
+
+
+def test_a_reply_over_the_result_limit_is_refused_by_the_host(sandbox: Sandbox) -> None:
+    """The child checks the size, but the reply is the tool's to write: the host checks too."""
+    value = b'"' + b"x" * 5000 + b'"'
+    reply = b'{"status": "ok", "value": ' + value + b"}"
+    r = sandbox._read_reply(reply, 0, "", result_bytes=1000)
+    assert r.status is S.BAD_RESULT and "1,000-byte limit" in r.message
+    assert sandbox._read_reply(reply, 0, "", result_bytes=10_000).ok

@@ -139,10 +139,11 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise InputError(str(e)) from e
     result = Sandbox(replace(policy, limits=limits)).run(code, "main")
+    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
     if args.json:
-        print(render_json(result.to_json()))
+        print(render_json(result.to_json(), ascii_only))
     elif result.ok:
-        print(render_json(result.value))
+        print(render_json(result.value, ascii_only))
     else:
         if result.output:
             sys.stdout.write(result.output)
@@ -156,18 +157,19 @@ PRETTY_MAX_CHARS = 64 << 10
 """Above this many characters of compact JSON, a value is printed on one line."""
 
 
-def render_json(value: Any) -> str:
+def render_json(value: Any, ascii_only: bool = False) -> str:
     """``value`` as strict JSON text for the terminal: indented when that stays small (indenting
     a deeply nested value grows with the square of its depth), compact otherwise. The sandbox
     has already refused what JSON cannot hold (NaN, infinities, lone surrogates, deep nesting);
-    this refuses it again rather than print invalid JSON."""
+    this refuses it again rather than print invalid JSON. ``ascii_only`` escapes what is not
+    ASCII (for a terminal that is not UTF-8)."""
     try:
-        compact = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        compact = json.dumps(value, ensure_ascii=ascii_only, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise InputError(f"the result cannot be printed as JSON: {e}") from e
     if len(compact) > PRETTY_MAX_CHARS:
         return compact
-    pretty = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2)
+    pretty = json.dumps(value, ensure_ascii=ascii_only, allow_nan=False, indent=2)
     return pretty if len(pretty) <= 4 * len(compact) + 4096 else compact
 
 

@@ -488,7 +488,8 @@ class Sandbox:
                 output=text_out,
                 layers=layers,
             )
-        return replace(self._read_reply(rest, proc.returncode, text_out), layers=layers)
+        result = self._read_reply(rest, proc.returncode, text_out, lim.result_bytes)
+        return replace(result, layers=layers)
 
     def _host_layers(self) -> tuple[str, ...]:
         """The layers in force when the child never confirmed its own: those the host set."""
@@ -506,7 +507,9 @@ class Sandbox:
             f"to get it: {HOW_TO_GET.get(name, 'see `formalist sandbox layers`')}"
         )
 
-    def _read_reply(self, reply: bytes, returncode: int | None, output: str) -> SandboxResult:
+    def _read_reply(
+        self, reply: bytes, returncode: int | None, output: str, result_bytes: int | None = None
+    ) -> SandboxResult:
         """The tool's reply: written by code the tool could reach, so read as its own data. It
         must be strict JSON (no NaN, no infinities, valid UTF-8) of one of the shapes the child
         writes; a value must be JSON that any reader can hold (see ``check_result_value``)."""
@@ -522,7 +525,14 @@ class Sandbox:
                 output=output,
             )
         status = obj.get("status") if isinstance(obj, dict) else None
+        cap = self.policy.limits.result_bytes if result_bytes is None else result_bytes
         if status == "ok" and "value" in obj:
+            if len(reply) > cap + 1024:  # the value's JSON and the few bytes around it
+                return SandboxResult(
+                    SandboxStatus.BAD_RESULT,
+                    message=f"the result is over the {cap:,}-byte limit",
+                    output=output,
+                )
             problem = check_result_value(obj["value"])
             if problem:
                 return SandboxResult(
