@@ -2,7 +2,7 @@
 
 formalist bench DATASET [--mode llm|replay|oracle] [--model SPEC] [--limit N]
                 [--concurrency C] [--item-timeout S] [--time-limit S] [--planner P] [--data-dir DIR]
-                --out DIR
+                [--config FILE] --out DIR
 formalist bench report DIR
 formalist bench list
 """
@@ -47,6 +47,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
         max_attempts=args.max_attempts,
         data_dir=args.data_dir or "",
+        config=args.config or "",
         planner=args.planner or "",
         examples=args.examples,
         shots=args.shots,
@@ -122,5 +123,6 @@ def register(subparsers: Any) -> None:
         help="formalizations sampled per item; above 1 the verified answers vote (default 1)",
     )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
+    p.add_argument("--config", help="configuration TOML file (model, [local] engine settings...)")
     p.add_argument("--out", help="run folder: results.jsonl, config.json, reports")
     p.set_defaults(func=cmd_bench)

@@ -69,6 +69,8 @@ class RunSettings:
     time_limit_s: float = 60.0
     max_attempts: int = 3
     data_dir: str = ""
+    config: str = ""
+    """The configuration file (``--config``; empty: the usual lookup, ``agent.config``)."""
     planner: str = ""
     """Planning items: the planner (``agent.config.PLANNERS``; empty: the configuration's)."""
     examples: str = "fixed"
@@ -208,6 +210,7 @@ def run_config(settings: RunSettings, ds: Dataset, agent_config: Any) -> dict[st
             "time_limit": agent_config.time_limit,
             "backend": agent_config.backend,
             "planner": agent_config.planner,
+            "local": agent_config.local,
         },
         "kinds": sorted(KINDS),
         "git_commit": git_commit(),
@@ -418,7 +421,7 @@ def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any
     from agent.config import load_config
     from agent.llm.client import ChatClient
 
-    cfg = load_config().with_overrides(
+    cfg = load_config(settings.config or None).with_overrides(
         max_attempts=settings.max_attempts, time_limit=settings.time_limit_s
     )
     if settings.planner:

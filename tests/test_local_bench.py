@@ -73,3 +73,33 @@ def test_card_bandwidths_and_verdicts() -> None:
     assert decode_speed.card_bandwidth("Mystery", None) is None
     assert decode_speed._verdict(0.8, 0.7, higher=True).startswith("met")
     assert decode_speed._verdict(1.2, 1.05, higher=False).startswith("missed")
+
+
+def test_bench_takes_a_configuration_file_and_records_its_local_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    data = tmp_path / "one.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "en_question": "Maximize 3x with x at most 4.", "en_answer": "12"})
+        + "\n"
+    )
+    model = {
+        "variables": [{"name": "x", "upper": 4}],
+        "objective": {"sense": "max", "expression": "3 * x"},
+    }
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([json.dumps(model)]))
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text("[local]\ntorch_threads = 1\nmax_new_tokens = 512\n", encoding="utf-8")
+    out = tmp_path / "run"
+    argv = ["bench", str(data), "--model", f"replay:{script}", "--concurrency", "1"]
+    assert main([*argv, "--config", str(cfg), "--out", str(out)]) == 0
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["agent"]["local"] == {"torch_threads": 1, "max_new_tokens": 512}
+    assert recorded["settings"]["config"] == str(cfg)
+    assert "| strict | 1 | 1 | 100.0% |" in capsys.readouterr().out
+    cfg.write_text("[local]\ntorch_threads = 0\n", encoding="utf-8")
+    assert main([*argv, "--config", str(cfg), "--out", str(tmp_path / "bad")]) == 2
+    assert "[local] torch_threads must be at least 1" in capsys.readouterr().err
