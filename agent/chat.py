@@ -273,7 +273,7 @@ def run_chat(
                 continue
             if cmd == "/model":
                 if not arg:
-                    console.print(f"model: {agent.config.model or '(none)'}")
+                    console.print(Text(f"model: {agent.config.model or '(none)'}"))
                     continue
                 agent = Agent(arg, config=agent.config)
                 session = Session(store, agent, session.id)
@@ -307,13 +307,15 @@ def run_chat(
                 console.print("nothing pasted")
                 continue
         try:
-            path = file_message(message)
-            if path is not None:
+            source = file_message(message)
+            if source is not None:
                 from agent.agent import input_file_name, read_text_file
 
-                message = read_text_file(path)
-                name = input_file_name(path)
-                console.print(Text(f"read {path} ({len(message.splitlines())} lines)", style="dim"))
+                message = read_text_file(source)
+                name = input_file_name(source)
+                console.print(
+                    Text(f"read {source} ({len(message.splitlines())} lines)", style="dim")
+                )
             last = session.ask(message, name=name)
         except FormalistError as e:
             console.print(Text(str(e), style="red"))
