@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.agent import Agent
 from agent.config import Config
@@ -425,3 +427,28 @@ def test_an_optimal_plan_with_derived_predicates_comes_from_a_planner_that_takes
     answer = solve(NET_DOMAIN, NET_PROBLEM, optimal=True)
     assert answer.status is Status.OPTIMAL and answer.verified, answer.error
     assert len(answer.plan) == 3 and answer.solver.startswith("symk")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["unlink", "mark", "fly", ""]),
+            st.lists(st.sampled_from(["s", "a", "b", "c", "zz", "?x", "(", ","]), max_size=3),
+        ),
+        max_size=6,
+    )
+)
+def test_any_plan_gets_a_verdict_and_an_accepted_plan_reaches_the_goal(
+    steps: list[tuple[str, list[str]]],
+) -> None:
+    dom = read_domain(NET_DOMAIN)
+    prob = read_problem(NET_PROBLEM, dom)
+    plan = [f"{name}({', '.join(args)})" for name, args in steps]
+    check = check_plan(dom, prob, plan)  # never raises
+    assert check.ok or check.reason
+    if check.ok:
+        final = check_plan(dom, prob, plan)
+        assert final.step == len(plan) and final.cost == len(plan)
+        # the goal needs (marked c), which only mark(c) makes true
+        assert "mark(c)" in plan
