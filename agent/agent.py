@@ -228,6 +228,8 @@ class Agent:
         trace: list[Attempt] = []
         feedback: Feedback | None = None
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
+        ungrounded: tuple[Artifact, Any, SolveResult, Verification | None, Any] | None = None
+        repair_grounding = grounding_option(req) == "repair"
         for n in range(1, self.config.max_attempts + 1):
             attempt = Attempt(n, model_id=client.model_id)
             trace.append(attempt)
@@ -270,7 +272,23 @@ class Agent:
                 attempt.timings["validate"] = time.perf_counter() - t0
             result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
             if problem is None:
-                return self._answer(kind, artifact, validated, result, verification, trace)
+                ground = getattr(kind, "ground", None)
+                grounding = ground(artifact, opts) if ground is not None else None
+                if (
+                    repair_grounding
+                    and grounding is not None
+                    and not grounding.ok
+                    and n < self.config.max_attempts
+                ):
+                    # Verified against itself, yet its numbers are not the request's: ask again
+                    # naming them, and keep this answer should no later attempt do better.
+                    ungrounded = (artifact, validated, result, verification, grounding)
+                    attempt.outcome = "grounding"
+                    feedback = Feedback("grounding", grounding.feedback(), artifact.text)
+                    attempt.feedback = feedback.text
+                    continue
+                answer = self._answer(kind, artifact, validated, result, verification, trace)
+                return with_grounding(answer, grounding)
             if result.status in NEGATIVE_STATUSES:
                 last_negative = (artifact, validated, result)
             if problem.kind in ("timeout", "error"):
@@ -279,6 +297,12 @@ class Agent:
             attempt.outcome = problem.kind
             feedback = Feedback(problem.kind, problem.feedback(), artifact.text)
             attempt.feedback = feedback.text
+        if ungrounded is not None:
+            # A verified answer whose numbers stray from the request beats no answer: given, with
+            # its grounding reported.
+            artifact, validated, result, verification, grounding = ungrounded
+            answer = self._answer(kind, artifact, validated, result, verification, trace)
+            return with_grounding(answer, grounding)
         if last_negative is not None and trace[-1].outcome in ("infeasible", "unbounded"):
             # Every repair still proves there is no solution: that is the answer, with its diagnosis.
             artifact, validated, result = last_negative
@@ -359,6 +383,34 @@ def input_file_name(path: str | Path) -> str:
             name = name[: -len(suffix)]
             break
     return "" if name.lower().endswith(".txt") else name
+
+
+GROUNDING_MODES = ("report", "repair")
+"""What a failed grounding check does: ``report`` it on the answer (the default), or also send the
+model back to ``repair`` it, naming each number (``Request.extra["grounding"]``)."""
+
+
+def grounding_option(req: Request) -> str:
+    """The request's ``grounding`` option; ``InputError`` when it is not one of the modes."""
+    mode = req.extra.get("grounding", "report")
+    if mode not in GROUNDING_MODES:
+        raise InputError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, not {mode!r}")
+    return str(mode)
+
+
+def with_grounding(answer: Answer, grounding: Any) -> Answer:
+    """``answer`` with its grounding (``formalizers.milp.grounding.Grounding``, or None when the
+    kind has no such check) recorded and said in the explanation, apart from "verified"."""
+    if grounding is None:
+        return answer
+    answer.grounding = grounding.to_json()
+    if grounding.ok:
+        line = f"Grounded: all {grounding.checked} numbers of the model come from the request."
+    else:
+        line = "NOT grounded in the request (verified means: the solution satisfies the model):\n"
+        line += "\n".join(grounding.feedback().splitlines()[1:])
+    answer.explanation = f"{answer.explanation}\n{line}".strip()
+    return answer
 
 
 def read_text_file(path: str | Path) -> str:

@@ -102,6 +102,9 @@ class Answer:
     solve_result: SolveResult | None = None
     questions: list[str] = field(default_factory=list)
     """For NEEDS_INFO: what to ask the person."""
+    grounding: dict[str, Any] | None = None
+    """Whether the model's numbers are the request's (``formalizers.milp.grounding``): ``ok``,
+    ``invented`` numbers and ``unused`` quantities; None where the kind has no such check."""
     vote: dict[str, Any] | None = None
     """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
     ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""
@@ -166,6 +169,8 @@ class Answer:
             out["route_details"] = list(self.solve_result.routes or ())
         if self.questions:
             out["questions"] = self.questions
+        if self.grounding is not None:
+            out["grounding"] = self.grounding
         if self.vote is not None:
             out["vote"] = self.vote
         if self.verification is not None:

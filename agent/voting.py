@@ -6,8 +6,9 @@ seed. Every sample is validated, solved and verified on its own; only samples wh
 independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
 one answer). The answer is the most-voted value, taken from its first sample; its confidence is
 its votes over all k samples drawn (a sample that failed counts against it), and a request whose
-verified samples reached different values says so. When no sample verifies, the ordinary repair
-loop takes over.
+verified samples reached different values says so. Where some verified samples are grounded in
+the request (``formalizers.milp.grounding``), only those vote. When no sample verifies, the
+ordinary repair loop takes over.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class SampleOutcome:
     objective: float | None
     verified: bool
     outcome: str
+    grounded: bool | None = None
+    """Whether its numbers are the request's (None: not checked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class Ballot:
     k: int
     groups: tuple[Group, ...]
     outcomes: tuple[SampleOutcome, ...] = field(default=())
+    grounded_only: bool = False
+    """Whether only grounded verified samples voted (some were grounded, so the others did not)."""
 
     @property
     def winner(self) -> Group | None:
@@ -71,7 +76,7 @@ class Ballot:
 
     @property
     def verified(self) -> int:
-        """How many samples verified (and so voted)."""
+        """How many samples voted (verified, and grounded when ``grounded_only``)."""
         return sum(g.votes for g in self.groups)
 
     @property
@@ -94,9 +99,10 @@ class Ballot:
         if self.winner is None:
             return f"None of {self.k} sampled formalizations gave a verified answer."
         w = self.winner
+        voters = "verified and grounded" if self.grounded_only else "verified"
         text = (
             f"{w.votes} of {self.k} sampled formalizations agree on the objective {w.objective:g} "
-            f"(confidence {self.confidence:.2f}; {self.verified} verified)."
+            f"(confidence {self.confidence:.2f}; {self.verified} {voters})."
         )
         if self.disagree:
             others = ", ".join(f"{g.objective:g} ({g.votes})" for g in self.groups[1:])
@@ -112,6 +118,7 @@ class Ballot:
             "confidence": round(self.confidence, 4),
             "disagree": self.disagree,
             "tie": self.tie,
+            "grounded_only": self.grounded_only,
             "groups": [{"objective": g.objective, "votes": g.votes} for g in self.groups],
             "samples": [
                 {
@@ -119,6 +126,7 @@ class Ballot:
                     "objective": o.objective,
                     "verified": o.verified,
                     "outcome": o.outcome,
+                    "grounded": o.grounded,
                 }
                 for o in self.outcomes
             ],
@@ -130,11 +138,16 @@ def same_value(a: float, b: float, rel_tol: float = REL_TOL) -> bool:
 
 
 def tally(outcomes: list[SampleOutcome], rel_tol: float = REL_TOL) -> Ballot:
-    """The vote among the verified outcomes (by objective value, within ``rel_tol``)."""
+    """The vote among the verified outcomes (by objective value, within ``rel_tol``); when some
+    verified outcomes are grounded in the request, among those only."""
+    voters = [
+        o for o in outcomes if o.verified and o.objective is not None and math.isfinite(o.objective)
+    ]
+    grounded_only = any(o.grounded for o in voters)
+    if grounded_only:
+        voters = [o for o in voters if o.grounded]
     groups: list[list[Any]] = []  # [objective, members]
-    for o in outcomes:
-        if not o.verified or o.objective is None or not math.isfinite(o.objective):
-            continue
+    for o in voters:
         for g in groups:
             if same_value(g[0], o.objective, rel_tol):
                 g[1].append(o.index)
@@ -142,7 +155,8 @@ def tally(outcomes: list[SampleOutcome], rel_tol: float = REL_TOL) -> Ballot:
         else:
             groups.append([o.objective, [o.index]])
     ordered = sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))
-    return Ballot(len(outcomes), tuple(Group(g[0], tuple(g[1])) for g in ordered), tuple(outcomes))
+    groups_ = tuple(Group(g[0], tuple(g[1])) for g in ordered)
+    return Ballot(len(outcomes), groups_, tuple(outcomes), grounded_only)
 
 
 def samples_option(req: Request) -> int:
@@ -164,6 +178,8 @@ def solve_by_vote(
 ) -> Answer:
     """Answer ``req`` by the vote of ``k`` sampled formalizations (see the module docstring). A
     kind whose formalizer cannot sample goes through the repair loop unchanged."""
+    from agent.agent import with_grounding
+
     opts = agent.options(req)
     formalizer = kind.formalizer(client, opts)
     sample = getattr(formalizer, "formalize_samples", None)
@@ -176,7 +192,8 @@ def solve_by_vote(
         return agent._repair_loop(req, kind, client, formalizer)
     trace: list[Attempt] = []
     outcomes: list[SampleOutcome] = []
-    solved: dict[int, tuple[Any, Any, Any, Any]] = {}
+    solved: dict[int, tuple[Any, Any, Any, Any, Any]] = {}
+    ground = getattr(kind, "ground", None)
     for i, item in enumerate(drawn):
         attempt = Attempt(i + 1, model_id=client.model_id)
         trace.append(attempt)
@@ -202,16 +219,18 @@ def solve_by_vote(
         ok = problem is None and verification is not None and verification.ok
         if problem is not None:
             attempt.outcome, attempt.feedback = problem.kind, problem.feedback()
-        outcomes.append(
-            SampleOutcome(i, result.status.value, result.objective, ok, attempt.outcome)
-        )
-        solved[i] = (item, validated, result, verification)
+        grounding = ground(item, opts) if ok and ground is not None else None
+        grounded = None if grounding is None else grounding.ok
+        status, objective = result.status.value, result.objective
+        outcomes.append(SampleOutcome(i, status, objective, ok, attempt.outcome, grounded))
+        solved[i] = (item, validated, result, verification, grounding)
     ballot = tally(outcomes)
     if ballot.winner is None:
         answer = agent._repair_loop(req, kind, client, formalizer)
     else:
-        artifact, validated, result, verification = solved[ballot.winner.members[0]]
+        artifact, validated, result, verification, grounding = solved[ballot.winner.members[0]]
         answer = agent._answer(kind, artifact, validated, result, verification, trace)
+        answer = with_grounding(answer, grounding)
     answer.vote = ballot.to_json()
     answer.explanation = f"{ballot.summary()}\n\n{answer.explanation}".strip()
     return answer

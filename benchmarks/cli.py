@@ -52,6 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         examples=args.examples,
         shots=args.shots,
         samples=args.samples,
+        grounding=args.grounding,
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
@@ -121,6 +122,13 @@ def register(subparsers: Any) -> None:
         type=int,
         default=1,
         help="formalizations sampled per item; above 1 the verified answers vote (default 1)",
+    )
+    p.add_argument(
+        "--grounding",
+        choices=["report", "repair"],
+        default="report",
+        help="a model whose numbers are not the request's: report it on the answer, or also send "
+        "it back for repair (default report)",
     )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
     p.add_argument("--config", help="configuration TOML file (model, [local] engine settings...)")

@@ -301,6 +301,9 @@ CORRECTIONS: dict[str, dict[str, Any]] = {
             0: {"all-in-one manufacturing line": "10000", "decoupled manufacturing line": "7000"}
         }
     },
+    # The demand constraint drops "A small production line is capable of creating 150 sets"
+    # (found by the grounding check: formalizers.milp.grounding).
+    "471112257": {"terms": {1: {"small production line": "150", "large production line": "500"}}},
     # The guests constraint drops "a coin-based system can only accept 45 guests per hour".
     "137282577": {"terms": {0: {"card-based system": "60", "coin-based system": "45"}}},
 }

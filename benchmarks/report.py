@@ -95,11 +95,14 @@ def summarise(rows: list[dict[str, Any]], dataset: str = "") -> dict[str, Any]:
     eff = [r["efficiency"] for r in rows if "efficiency" in r]
     if eff:
         out["mean_efficiency"] = round(sum(eff) / len(eff), 4)
-    from benchmarks.scoring import vote_summary
+    from benchmarks.scoring import grounding_summary, vote_summary
 
     voting = vote_summary(rows)
     if voting is not None:
         out["voting"] = voting
+    grounding = grounding_summary(rows)
+    if grounding is not None:
+        out["grounding"] = grounding
     return out
 
 
@@ -214,6 +217,13 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"\nsamples disagreed on {v['disagree']} items; mean confidence of right votes "
             f"{v['mean_confidence_right']}, of wrong ones {v['mean_confidence_wrong']}"
+        )
+    g = summary.get("grounding")
+    if g:
+        lines.append(
+            f"\ngrounded in the request: {g['grounded']} of {g['checked']} answers; right answers "
+            f"{g['right']['grounded']} grounded, {g['right']['not_grounded']} not; wrong answers "
+            f"{g['wrong']['grounded']} grounded, {g['wrong']['not_grounded']} not"
         )
     return "\n".join(lines) + "\n"
 

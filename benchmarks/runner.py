@@ -80,6 +80,8 @@ class RunSettings:
     """How many few-shot examples."""
     samples: int = 1
     """Formalizations sampled per item; above 1 the verified answers vote (``agent.voting``)."""
+    grounding: str = "report"
+    """``report`` the grounding check on each answer, or also ``repair`` a model that fails it."""
 
     def __post_init__(self) -> None:
         from agent.voting import MAX_SAMPLES
@@ -91,6 +93,8 @@ class RunSettings:
             )
         if not 0 <= self.shots <= 8:
             raise InputError(f"--shots must be from 0 to 8, not {self.shots}")
+        if self.grounding not in ("report", "repair"):
+            raise InputError(f"--grounding must be report or repair, not {self.grounding!r}")
         if not 1 <= self.samples <= MAX_SAMPLES:
             raise InputError(f"--samples must be from 1 to {MAX_SAMPLES}, not {self.samples}")
         if self.mode not in MODES:
@@ -282,6 +286,8 @@ def llm_request(item: Item, settings: RunSettings | None = None) -> Any:
             extra.update(examples=settings.examples, shots=settings.shots, exclude_ids=[item.id])
         if settings.samples > 1:
             extra["samples"] = settings.samples
+        if settings.grounding != "report":
+            extra["grounding"] = settings.grounding
     return Request(item.text, "", item.kind, extra=extra)
 
 
@@ -336,6 +342,8 @@ def solve_item(
         )
         if answer.vote is not None:
             row["vote"] = answer.vote
+        if answer.grounding is not None:
+            row["grounded"] = answer.grounding["ok"]
         if answer.plan is not None:
             row["plan_length"] = len(answer.plan)
         if item.expect == "plan":
@@ -539,7 +547,9 @@ async def _run_locked(
     if previous:
         was = previous.get("settings", {})
         defaults = {"planner": "", "examples": "fixed", "shots": 2, "samples": 1}
-        for key in ("dataset", "mode", "model", "planner", "examples", "shots", "samples"):
+        defaults["grounding"] = "report"
+        keys = ("dataset", "mode", "model", "planner", "examples", "shots", "samples", "grounding")
+        for key in keys:
             before = was.get(key, defaults.get(key))
             if before != getattr(settings, key):
                 raise InputError(

@@ -137,3 +137,22 @@ def vote_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     out["mean_confidence_right"] = round(sum(right) / len(right), 4) if right else None
     out["mean_confidence_wrong"] = round(sum(wrong) / len(wrong), 4) if wrong else None
     return out
+
+
+def grounding_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For rows with a grounding check (``grounded``), how it sorts the answers under the first
+    scoring rule: ``right`` and ``wrong`` answers, each split into grounded and not (a check that
+    says "not grounded" mostly of wrong answers is a useful warning). ``None`` when no row has it."""
+    checked = [r for r in rows if isinstance(r.get("grounded"), bool)]
+    if not checked:
+        return None
+    out: dict[str, Any] = {"checked": len(checked), "grounded": sum(r["grounded"] for r in checked)}
+    for name, want in (("right", True), ("wrong", False)):
+        part = [
+            r for r in checked if bool(next(iter((r.get("scores") or {}).values()), False)) == want
+        ]
+        out[name] = {
+            "grounded": sum(r["grounded"] for r in part),
+            "not_grounded": sum(not r["grounded"] for r in part),
+        }
+    return out

@@ -79,8 +79,10 @@ def test_domains_follow_the_integrality_rule(bank: dict[str, Any]) -> None:
 
 def test_optimum_against_the_label_under_both_rules(bank: dict[str, Any]) -> None:
     labelled = [e for e in bank["items"] if e["label"] is not None]
-    # The corrected problems have no label: their raw declarations are infeasible or unbounded.
-    assert {e["id"] for e in bank["items"] if e["label"] is None} == set(CORRECTIONS)
+    # The corrected problems have no label (their raw declarations are infeasible or unbounded),
+    # but for the production lines, whose lost term does not move the optimum.
+    unlabelled = {e["id"] for e in bank["items"] if e["label"] is None}
+    assert unlabelled == set(CORRECTIONS) - {"471112257"}
     n_strict = sum(strict(e["optimum"], e["label"]) for e in labelled)
     n_lenient = sum(lenient(e["optimum"], e["label"]) for e in labelled)
     assert (len(labelled), n_strict, n_lenient) == (90, 41, 82)

@@ -190,7 +190,10 @@ def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
     data = tmp_path / "two.jsonl"
     data.write_text(
         "".join(
-            json.dumps({"id": i, "en_question": f"Fill a bag of {c} kg.", "en_answer": c}) + "\n"
+            json.dumps(
+                {"id": i, "en_question": f"Fill a bag of {c} kg or 11 or 6.", "en_answer": c}
+            )
+            + "\n"
             for i, c in (("p", 12), ("q", 5))
         )
     )
@@ -212,6 +215,10 @@ def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
     voting = report(out)["voting"]
     assert voting["rules"]["strict"] == {"vote": 0.5, "pass@1": 0.5, "pass@k": 1.0}
     assert voting["disagree"] == 2
+    # The scripted models bound their variable by 1000, a number no question states.
+    assert rows["p"]["grounded"] is False
+    grounding = report(out)["grounding"]
+    assert grounding["checked"] == 2 and grounding["right"]["not_grounded"] == 1
     assert "pass@1 (one sample)" in (out / "report.md").read_text()
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["settings"]["samples"] == 3 and cfg["settings"]["examples"] == "retrieved"
@@ -293,3 +300,16 @@ def test_the_local_engine_draws_k_samples_from_one_prefill(tmp_path: Path) -> No
     # Each reply follows the five-element grammar (a random model: the content is nonsense).
     texts = [d.text if hasattr(d, "text") else d.reply for d in drawn]
     assert len(set(texts)) > 1 and all(t.lstrip().startswith("{") for t in texts)
+
+
+def test_grounded_samples_outvote_ungrounded_ones() -> None:
+    """Two samples say 7, a number the request never states; the one that says 12 is grounded."""
+    client, _ = client_for(model(7), model(7), model(12))
+    answer = agent_with(client).solve(
+        Request("Fill a bag that holds 12 kg.", kind="milp", extra={"samples": 3})
+    )
+    assert answer.objective == pytest.approx(12)
+    assert answer.vote is not None and answer.vote["grounded_only"]
+    assert [s["grounded"] for s in answer.vote["samples"]] == [False, False, True]
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert "1 verified and grounded" in answer.explanation

@@ -84,6 +84,18 @@ class MilpKind:
     ) -> Verification | None:
         return verify_linear(validated, result) if result.has_solution else None
 
+    def ground(self, artifact: Artifact, options: Options) -> Any:
+        """Whether a model a language model wrote uses the request's numbers, and all of them
+        (``formalizers.milp.grounding.Grounding``); None for a formal input or an LP/MPS file."""
+        from formalizers.milp.grounding import check
+        from formalizers.milp.model import FiveElementModel
+
+        if artifact.provenance.source != "model" or not options.request:
+            return None
+        if not isinstance(artifact.model, FiveElementModel):
+            return None
+        return check(artifact.model, options.request)
+
     def explain(
         self, validated: LinearModel, result: SolveResult, verification: Verification | None
     ) -> str:

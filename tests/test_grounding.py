@@ -1,0 +1,171 @@
+"""Grounding: a model's numbers come from the request, and the request's numbers reach the model."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.errors import InputError
+from agent.types import Request
+from conftest import agent_with, scripted
+from formalizers.milp.grounding import check, request_quantities
+from formalizers.milp.retrieval import load_bank
+from formalizers.offline.milp_files import five_element_from_data
+from solvers.base import Status
+
+BANK = load_bank()
+BAKERY = (
+    "A bakery makes croissants and baguettes. A croissant needs 3 minutes of oven time and a "
+    "baguette 5 minutes; the oven is free for 480 minutes a day. Each croissant uses 50 g of "
+    "butter and the bakery has 4 kg of butter a day; baguettes need no butter. The bakery can "
+    "sell at most 60 baguettes a day. A croissant earns $1.20 and a baguette $2.00. How many of "
+    "each should it bake each day to earn the most?"
+)
+
+
+def bakery(oven: str = "3 * croissants + 5 * baguettes <= 480") -> dict[str, Any]:
+    return {
+        "variables": [
+            {"name": "croissants", "domain": "integer"},
+            {"name": "baguettes", "domain": "integer"},
+        ],
+        "objective": {"sense": "maximize", "expression": "1.2 * croissants + 2 * baguettes"},
+        "constraints": [
+            {"name": "oven", "expression": oven},
+            {"name": "butter", "expression": "50 * croissants <= 4000"},
+            {"name": "sales", "expression": "baguettes <= 60"},
+        ],
+    }
+
+
+def test_every_bank_model_is_grounded_in_its_request() -> None:
+    """No false alarm on 94 checked models of NL4Opt problems."""
+    for ex in BANK:
+        g = check(five_element_from_data(ex.model), ex.request)
+        assert g.ok, (ex.id, g.feedback())
+        assert g.checked > 0
+
+
+def test_the_right_bakery_model_is_grounded_with_kilograms_as_grams() -> None:
+    g = check(five_element_from_data(bakery()), BAKERY)
+    assert g.ok and g.checked == 8
+
+
+def test_the_issues_wrong_oven_constraint_leaves_the_oven_minutes_unused() -> None:
+    """The 1.5B model's bakery: the oven written as 50 * croissants <= 480 (objective 130.8)."""
+    g = check(five_element_from_data(bakery("50 * croissants <= 480")), BAKERY)
+    assert not g.ok and not g.invented
+    assert [q.text for q in g.unused] == ["3", "5"]
+    assert "the request states '3', which the model does not use" in g.feedback()
+
+
+def test_an_invented_number_is_named_with_where_it_is() -> None:
+    g = check(five_element_from_data(bakery("3 * croissants + 5 * baguettes <= 450")), BAKERY)
+    assert [(m.where, m.written) for m in g.invented] == [("constraint 'oven'", "450")]
+    assert [q.text for q in g.unused] == ["480"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("At least 70% of all furniture must be chairs.", 0.7),
+        ("At least 70% of all furniture must be chairs.", 0.3),  # the other share: 1 - 0.7
+        ("At most a third of the ads are billboards.", 1 / 3),
+        ("At most a third of the ads are billboards.", 0.33),  # rounded, two decimals
+        ("Twice as many vans as trucks.", 2),
+        ("The line runs 8 hours; a part takes 12 minutes.", 480),  # 8 h in minutes
+        ("Invest $10,000, of which at least $4,000 goes to bonds.", 6000),  # a difference
+        ("thirty percent must be coffee", 0.3),
+        ("one hundred thousand dollars", 100000),
+    ],
+)
+def test_derived_numbers_are_grounded(text: str, number: float) -> None:
+    data = {
+        "variables": [{"name": "x"}],
+        "objective": {"sense": "maximize", "expression": "x"},
+        "constraints": [{"name": "c", "expression": f"x <= {number!r}"}],
+    }
+    g = check(five_element_from_data(data), text)
+    assert not g.invented, g.feedback()
+
+
+def test_a_rounding_with_one_decimal_is_not_a_third() -> None:
+    data = {
+        "variables": [{"name": "x"}],
+        "objective": {"sense": "maximize", "expression": "x"},
+        "constraints": [{"name": "c", "expression": "x <= 0.3"}],
+    }
+    assert check(five_element_from_data(data), "a third of the ads").invented
+
+
+def test_a_declared_unused_parameter_sets_a_quantity_aside() -> None:
+    data = bakery()
+    data["parameters"] = [
+        {"name": "unused_days", "value": 7, "description": "not needed: the plan is per day"}
+    ]
+    g = check(five_element_from_data(data), BAKERY + " The shop opens 7 days a week.")
+    assert g.ok
+
+
+def test_numbers_glued_to_names_are_not_quantities() -> None:
+    quantities = [q.text for q in request_quantities("A store sells 2-piece suits and x1 units.")]
+    assert quantities == []
+
+
+@given(index=st.integers(0, len(BANK) - 1), factor=st.sampled_from([7.31, 13.7, 0.173]))
+@settings(max_examples=40, deadline=None)
+def test_a_changed_parameter_of_a_bank_model_is_caught(index: int, factor: float) -> None:
+    ex = BANK[index]
+    data = copy.deepcopy(ex.model)
+    param = data["parameters"][0]
+    param["value"] = round(param["value"] * factor + 0.37, 3)
+    g = check(five_element_from_data(data), ex.request)
+    assert any(m.where == f"parameter '{param['name']}'" for m in g.invented)
+
+
+# -- in the agent ---------------------------------------------------------------------------------
+
+
+def test_grounding_is_reported_apart_from_verified() -> None:
+    wrong = bakery("50 * croissants <= 480")
+    answer = agent_with(scripted(wrong)).solve(Request(BAKERY, kind="milp"))
+    assert answer.status is Status.OPTIMAL and answer.verified
+    assert answer.grounding == {"ok": False, "checked": 7, "invented": [], "unused": ["3", "5"]}
+    assert "NOT grounded in the request" in answer.explanation
+    assert answer.to_json()["grounding"]["ok"] is False
+
+
+def test_with_grounding_repair_an_ungrounded_model_goes_back_naming_the_quantities() -> None:
+    client = scripted(bakery("50 * croissants <= 480"), bakery())
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
+    assert answer.objective == pytest.approx(1.2 * 80 + 2 * 48)  # 192, the issue's right answer
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert [a.outcome for a in answer.trace] == ["grounding", "ok"]
+    second = client.chat_model.calls[1]
+    assert "the request states '3'" in second[-1]["content"]
+    assert "Grounded: all 8 numbers" in answer.explanation
+
+
+def test_when_repair_does_not_ground_it_the_verified_answer_is_still_given() -> None:
+    wrong = bakery("50 * croissants <= 480")
+    client = scripted(wrong, "not json", json.dumps(wrong))
+    answer = agent_with(client, max_attempts=3).solve(
+        Request(BAKERY, kind="milp", extra={"grounding": "repair"})
+    )
+    assert answer.status is Status.OPTIMAL and answer.verified and not answer.error
+    assert [a.outcome for a in answer.trace] == ["grounding", "parse", "ok"]
+    assert answer.grounding is not None and not answer.grounding["ok"]
+
+
+def test_a_formal_input_has_no_grounding_and_a_bad_mode_is_refused() -> None:
+    answer = agent_with().solve(json.dumps(bakery()))
+    assert answer.grounding is None
+    with pytest.raises(InputError, match="grounding must be one of"):
+        agent_with(scripted(bakery())).solve(
+            Request(BAKERY, kind="milp", extra={"grounding": "strict"})
+        )
