@@ -185,8 +185,9 @@ def test_without_pidfd_the_exit_is_polled(
 
 def test_honest_tools_work_under_the_guards(sandbox: Sandbox) -> None:
     """datetime's strftime/strptime (which import `time` and `_strptime` from C), dataclasses
-    and namedtuple (which compile their methods), operator's getters with literal names and
-    literal format templates all work with the static check and the guards on."""
+    and namedtuple (which compile their methods), typing's forward references (compiled, not
+    evaluated), operator's getters with literal names and literal format templates all work
+    with the static check and the guards on."""
     code = (
         "import datetime, calendar, operator, string, typing\n"
         "from dataclasses import dataclass, field\n"
@@ -200,6 +201,11 @@ def test_honest_tools_work_under_the_guards(sandbox: Sandbox) -> None:
         "class Span(typing.NamedTuple):\n"
         "    lo: int\n"
         "    hi: int\n"
+        "@dataclass\n"
+        "class Node:\n"
+        "    value: int\n"
+        "    kids: typing.List['Node'] = field(default_factory=list)\n"
+        "    parent: typing.Optional['Node'] = None\n"
         "def main(day: str) -> dict:\n"
         "    d = datetime.datetime.strptime(day, '%Y-%m-%d')\n"
         "    jobs = sorted([Job(3, 'c'), Job(1, 'a')])\n"
@@ -209,6 +215,7 @@ def test_honest_tools_work_under_the_guards(sandbox: Sandbox) -> None:
         "        'fmt': format(d, '%H:%M'), 'month': calendar.month_abbr[d.month],\n"
         "        'first': operator.attrgetter('name')(jobs[0]), 'up': operator.methodcaller('upper')('x'),\n"
         "        'pair': Pair(1, 2).b, 'span': Span(1, 4).hi - Span(1, 4).lo,\n"
+        "        'tree': len(Node(1, [Node(2), Node(3)]).kids),\n"
         "        'text': '{0:>{1}}|{x:.2f}'.format('a', 3, x=2.5), 'tmpl': string.Template('$a!').substitute(a=1),\n"
         "    }\n"
     )
@@ -225,6 +232,7 @@ def test_honest_tools_work_under_the_guards(sandbox: Sandbox) -> None:
         "up": "X",
         "pair": 2,
         "span": 3,
+        "tree": 2,
         "text": "  a|2.50",
         "tmpl": "1!",
     }

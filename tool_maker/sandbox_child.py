@@ -151,8 +151,10 @@ _WITHHELD = {
 }
 
 # Where a tool may have code compiled on its behalf: dataclasses and namedtuple generate their
-# methods from checked identifiers.
-_COMPILERS = ("/dataclasses.py", "/collections/__init__.py")
+# methods from checked identifiers; typing compiles forward references (``Optional["Node"]``)
+# but may not evaluate them (``_EVALUATORS``: get_type_hints would run any string as code).
+_COMPILERS = ("/dataclasses.py", "/collections/__init__.py", "/typing.py")
+_EVALUATORS = ("/typing.py",)
 
 
 def _name_ok(name, banned_attributes):
@@ -235,11 +237,14 @@ def _guarded_builtins(banned, allowed_imports, banned_attributes):
 def _audit_guard(state):
     """An audit hook (it cannot be removed) that, while ``state["tool"]`` is set, refuses to the
     tool's own code the interpreter internals CPython audits (frames, code objects: the
-    ``object.__getattr__`` event) and refuses to compile code anywhere but in the standard
-    modules that generate methods (dataclasses, namedtuple)."""
+    ``object.__getattr__`` event), refuses to compile code anywhere but in the standard modules
+    that generate methods (dataclasses, namedtuple) or forward references (typing), and refuses
+    typing's evaluation of strings."""
 
     def hook(event, args):
-        if not state["tool"] or state["busy"] or event not in ("compile", "object.__getattr__"):
+        if not state["tool"] or state["busy"]:
+            return
+        if event not in ("compile", "exec", "object.__getattr__"):
             return
         state["busy"] = True
         try:
@@ -249,6 +254,9 @@ def _audit_guard(state):
         if event == "compile":
             if not where.endswith(_COMPILERS):
                 raise RuntimeError("compiling code is not available to tools")
+        elif event == "exec":
+            if where.endswith(_EVALUATORS):
+                raise RuntimeError("evaluating strings as code is not available to tools")
         elif not where.startswith(state["stdlib"]):  # the tool's code, or code it had compiled
             raise AttributeError(f"the attribute {args[1]!r} is not available to tools")
 
