@@ -452,3 +452,17 @@ def test_any_plan_gets_a_verdict_and_an_accepted_plan_reaches_the_goal(
         assert final.step == len(plan) and final.cost == len(plan)
         # the goal needs (marked c), which only mark(c) makes true
         assert "mark(c)" in plan
+
+
+def test_a_persons_domain_the_planners_cannot_take_stops_before_any_model_call() -> None:
+    from agent.errors import InputError
+    from conftest import agent_with, scripted
+
+    client = scripted()  # no replies: any model call would fail the test
+    numeric = text("ipc08_elevators_numeric_domain.pddl")
+    with pytest.raises(InputError, match="numeric condition") as e:
+        agent_with(client).solve(
+            Request("Take passenger p0 to floor 3.", kind="pddl", extra={"domain": numeric})
+        )
+    assert "cannot be used (unsupported)" in str(e.value)
+    assert client.chat_model.calls == []

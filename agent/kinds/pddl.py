@@ -115,6 +115,14 @@ class PddlKind:
     def formalizer(self, client: ChatClient, options: Options) -> PddlFormalizer:
         given = options.extra.get("domain", "")
         if given and _head_is(given, "domain"):
+            # The model writes only the problem: it cannot repair the person's domain, so a
+            # domain the planners cannot take stops the request before any model call.
+            try:
+                read_domain(given)
+            except ArtifactError as e:
+                raise InputError(
+                    f"the domain file cannot be used ({e.kind}):\n{e.feedback()}"
+                ) from e
             return PddlFormalizer(client, None, given)
         if given:
             return PddlFormalizer(client, _known_domain(given))
