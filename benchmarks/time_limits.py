@@ -1,6 +1,6 @@
 """Wall time over ``--time-limit``, per kind, measured as the person sees it.
 
-    .venv/bin/python -m benchmarks.time_limits [--limits 2,10] [--routing 1000,5000] [--out DIR]
+    .venv/bin/python -m benchmarks.time_limits [--limits 2,10] [--routing 1000,5000] [--kinds K,...]
 
 Each case is a whole ``formalist solve FILE --json --time-limit T`` process (interpreter start,
 imports, reading, building, solving, checking and printing all counted) on an input generated
@@ -126,7 +126,8 @@ def run(path: Path, limit: float, extra: list[str]) -> tuple[float, str]:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=limit * 10 + 120)
     wall = time.perf_counter() - t0
     try:
-        status = str(json.loads(done.stdout)["status"])
+        out = json.loads(done.stdout)
+        status = str(out["status"]) + (", verified" if out.get("verified") else "")
     except (ValueError, KeyError, TypeError):
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         status = f"exit {done.returncode}: {tail[0][:60]}"
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limits", default="2,10", help="time limits to try, seconds (default 2,10)")
     ap.add_argument("--routing", default="1000,5000", help="routing sizes (clients)")
     ap.add_argument("--slack", type=float, default=1.0, help="allowed seconds over (default 1)")
+    ap.add_argument("--kinds", default="milp,pddl,asp,routing", help="kinds to run")
     ap.add_argument("--out", help="keep the generated inputs in this folder")
     args = ap.parse_args(argv)
     limits = [float(x) for x in args.limits.split(",")]
@@ -151,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"start-up (formalist --help): {startup:.2f} s")
         print(f"{'kind':8} {'size':24} {'limit':>6} {'wall':>7} {'over':>6}  status")
         failures = 0
+        kinds = set(args.kinds.split(","))
         for kind, size, path, extra in cases(out, sizes):
+            if kind not in kinds:
+                continue
             for limit in limits:
                 wall, status = run(path, limit, extra)
                 over = wall - limit
