@@ -466,3 +466,19 @@ def test_a_persons_domain_the_planners_cannot_take_stops_before_any_model_call()
         )
     assert "cannot be used (unsupported)" in str(e.value)
     assert client.chat_model.calls == []
+
+
+def test_the_planner_and_the_validator_agree_that_an_undefined_cost_is_no_road() -> None:
+    """Without a length for the road city-loc-1 -> city-loc-4 (28), the optimal plan goes round by
+    city-loc-5 (35 + 32): the planner, like the validator, takes that step as inapplicable."""
+    problem = text("ipc08_transport_p01.pddl")
+    problem = "\n".join(
+        ln for ln in problem.splitlines() if "(road-length city-loc-1 city-loc-4)" not in ln
+    )
+    problem = problem.replace("(at truck-1 city-loc-4)", "(at truck-1 city-loc-1)")
+    problem = problem.replace("(at package-2 city-loc-4)", "(at package-2 city-loc-1)")
+    problem = problem.replace("(at package-2 city-loc-2)", "(at package-2 city-loc-4)")
+    answer = solve(text("ipc08_transport_domain.pddl"), problem, optimal=True)
+    assert answer.status is Status.OPTIMAL and answer.verified, answer.error
+    assert not any(s.replace(" ", "").endswith("city-loc-1,city-loc-4)") for s in answer.plan)
+    assert any(s.replace(" ", "").endswith("city-loc-5,city-loc-4)") for s in answer.plan)

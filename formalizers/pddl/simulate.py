@@ -11,8 +11,9 @@ Costs follow PDDL's action-costs rules as the planners read them: under ``(:metr
 without one costs 0); without that metric every step costs 1 (the plan's length), as Fast Downward
 counts. A cost read from a function the problem leaves undefined (``(road-length a b)`` with no
 ``(= (road-length a b) N)`` in ``:init``) makes the step inapplicable: PDDL 2.1 leaves the effect of
-an undefined value undefined, and VAL rejects such plans; a ``(total-cost)`` the problem does not
-initialise starts at 0, as the planners take it.
+an undefined value undefined, VAL rejects such plans, and Fast Downward never grounds such an action
+(IPC 2008's elevators and transport define these functions only where a lift or a road goes); a
+``(total-cost)`` the problem does not initialise starts at 0, as the planners take it.
 
 The simulator reads the files with ``formalizers.pddl.model`` and shares no code with any planner,
 so it checks the planner's plan and the cost it reported independently. It never raises on a plan:
