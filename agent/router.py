@@ -33,6 +33,13 @@ def check_text(text: object) -> str:
     return text
 
 
+FORMAL_FILE_SUFFIXES = (
+    ".json", ".yaml", ".yml", ".lp", ".mps", ".pddl", ".vrp", ".tsp", ".vrptw", ".asp", ".clingo",
+    ".gringo",
+)  # fmt: skip
+"""Suffixes of files that hold formal input (of some kind): with a forced kind such a file is read
+as formal input even when its content does not look like that kind's."""
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -43,7 +50,11 @@ def route(request: Request) -> Route:
         if request.kind not in KINDS:
             raise InputError(f"unknown kind {request.kind!r}; known kinds: {', '.join(KINDS)}")
         spec = KINDS[request.kind]
-        formal = spec.is_formal(text, request.name) or bool(request.name)
+        # A file of words (request.md, a name without a suffix) stays words under a forced kind;
+        # a file named as formal input is read as one, and refused by name if it does not read.
+        formal = spec.is_formal(text, request.name) or request.name.lower().endswith(
+            FORMAL_FILE_SUFFIXES
+        )
         return Route(spec.name, formal, f"forced with kind={request.kind}")
     for spec in KINDS.values():
         if spec.is_formal(text, request.name):

@@ -175,3 +175,22 @@ def test_hostile_expression_in_a_file_is_rejected(
     assert code == 2 and json.loads(out)["status"] == "ERROR"
     assert "double underscores" in json.loads(out)["error"]
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_a_forced_kind_keeps_a_words_file_as_words_whatever_its_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.router import route
+    from agent.types import Request
+
+    words = "Stack block a on block b, and block b on block c. All three start on the table."
+    for name in ("request.md", "blocks", "request.text"):
+        assert route(Request(words, name, "pddl")).formal is False, name
+    # A file named as formal input, or holding it, is still read as such.
+    assert route(Request(words, "broken.pddl", "pddl")).formal is True
+    assert route(Request("(define (problem p) (:domain d))", "p.md", "pddl")).formal is True
+    f = tmp_path / "request.md"
+    f.write_text(words, encoding="utf-8")
+    assert main(["solve", str(f), "--kind", "pddl"]) == 2
+    err = capsys.readouterr().err
+    assert "No language model is configured" in err  # words for a model, not a PDDL parse error
