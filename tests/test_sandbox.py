@@ -367,6 +367,11 @@ def test_namespaces_are_required_unless_explicitly_allowed_missing(
         ("def f(x: '().__class__'):\n    pass\n", "in a string annotation"),
         ("def f() -> 'list[__import__]':\n    pass\n", "in a string annotation"),
         ("import dataclasses\nm = dataclasses.inspect\n", "attribute `.inspect`"),
+        ("import json.tool\n", "importing `json.tool` is not allowed"),
+        (
+            "def f(g):\n    match g:\n        case object(__globals__=x):\n            return x\n",
+            "class pattern reads the attribute `__globals__`",
+        ),
     ],
 )
 def test_static_check_closes_string_keyed_getters(code: str, fragment: str) -> None:

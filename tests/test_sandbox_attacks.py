@@ -975,6 +975,32 @@ ATTACKS += [
         family="reach",
     ),
     Attack(
+        "a class pattern that reads __globals__ (match/case)",
+        "def main(ctx):\n"
+        "    def f():\n        pass\n"
+        "    match f:\n"
+        "        case object(__globals__={'__builtins__': b}):\n"
+        "            return repr(b)\n"
+        "    return 'no match'\n",
+        reach=lambda r: _reached(r) or _value_has(r, "'open'"),
+        guards_stop=False,  # a C-level attribute read: only the static check sees the name
+        family="reach",
+    ),
+    Attack(
+        "a submodule of an allowed package that reads files (json.tool)",
+        "import json.tool\ndef main(ctx):\n    return repr(json.tool.sys)\n",
+        reach=_reached,
+        family="reach",
+    ),
+    Attack(
+        "a submodule of an allowed package by from-import",
+        "from json import tool\ndef main(ctx):\n"
+        "    return [repr(v) for v in vars(tool).values()]\n",
+        reach=_reached,
+        static=False,  # `json` is allowed: the child's import refuses `json.tool`
+        family="reach",
+    ),
+    Attack(
         "a traceback's frame to the child's globals",
         "def main(ctx):\n"
         "    try:\n"

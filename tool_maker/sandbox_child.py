@@ -177,8 +177,8 @@ def _guarded_builtins(banned, allowed_imports, banned_attributes):
     real_import = builtins.__import__
     real_attrgetter, real_methodcaller = operator.attrgetter, operator.methodcaller
 
-    def allowed(name):
-        return name in allowed_imports or name.split(".")[0] in allowed_imports
+    def allowed(name):  # exactly: a package's other submodules (json.tool...) are not allowed
+        return name in allowed_imports
 
     def attrgetter(attr, *attrs):
         for a in (attr, *attrs):
@@ -221,13 +221,19 @@ def _guarded_builtins(banned, allowed_imports, banned_attributes):
             raise ImportError("relative imports are not available to tools")
         if not isinstance(name, str) or not allowed(name):
             raise ImportError(f"importing {name!r} is not allowed in the sandbox")
+        real_import(name, None, None, (), 0)
+        module = sys.modules[name]
         if fromlist:
             for item in fromlist:
                 if not isinstance(item, str) or (item.startswith("_") and item != "*"):
                     raise ImportError(f"importing {item!r} from {name!r} is not allowed")
-            real_import(name, None, None, tuple(fromlist), 0)
-            return view(sys.modules[name])
-        return view(real_import(name, None, None, (), 0))
+                if item != "*" and not hasattr(module, item):
+                    sub = name + "." + item
+                    if not allowed(sub):
+                        raise ImportError(f"importing {sub!r} is not allowed in the sandbox")
+                    real_import(sub, None, None, (), 0)
+            return view(module)
+        return view(sys.modules[name.split(".")[0]])
 
     table = {k: v for k, v in vars(builtins).items() if k not in banned}
     table["__import__"] = guarded_import

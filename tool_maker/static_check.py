@@ -217,8 +217,7 @@ class _Checker(ast.NodeVisitor):
         self.found.append(Diagnostic(_where(node), message, hint))
 
     def _check_module(self, node: ast.AST, name: str) -> None:
-        top = name.split(".")[0]
-        if name not in self.allowed and top not in self.allowed:
+        if name not in self.allowed:  # exactly: a package's other submodules (json.tool...) are not
             allowed = ", ".join(sorted(self.allowed))
             self._flag(
                 node,
@@ -359,6 +358,17 @@ class _Checker(ast.NodeVisitor):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        """``case C(name=x)`` reads the attribute ``name`` of the subject."""
+        for attr in node.kwd_attrs:
+            if not _attribute_path_ok(attr):
+                self._flag(
+                    node,
+                    f"the class pattern reads the attribute `{attr}`, which is not allowed",
+                    "match on public attributes only",
+                )
         self.generic_visit(node)
 
     def _check_def_name(self, node: ast.AST, name: str) -> None:
