@@ -8,7 +8,8 @@ Layers, outermost first:
                   limit that kills the whole group
 ``rlimits``       CPU time, address space, file size, open files, processes, no core files
 ``unprivileged``  the child runs as an unprivileged uid (``nobody`` when the service is root)
-``seccomp``       the syscall filter of ``seccomp_filter`` (network, process creation, file writes)
+``seccomp``       the syscall filter of ``seccomp_filter`` (network, process creation, file writes,
+                  System V and POSIX IPC, xattrs, signals to others by any route, file locks)
 ``landlock``      the kernel's file-system confinement: the child may read only the interpreter's
                   standard library, shared libraries and its working directory
 ``namespaces``    bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces and a mount
