@@ -23,7 +23,7 @@ what it cannot apply is a failed ``PlanCheck``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from formalizers.pddl.model import Axiom, Domain, Problem, Types, _typed_list, is_total_cost_metric
@@ -62,10 +62,18 @@ class _Sim:
         self.state: set[Fact] = set(prob.init)
         self.fluents: dict[tuple[str, tuple[str, ...]], float] = dict(prob.numeric_init)
         self._typed: dict[Types, list[str]] = {}
+        self._params: dict[int, list[tuple[str, Types]]] = {}
+        self._conditions: dict[int, Callable[[dict[str, str]], bool]] = {}
+        """Quantified variables by the id of their list (the domain's lists live as long as this)."""
         self.derived: frozenset[str] = frozenset(dom.derived)
         self.by_stratum: list[list[Axiom]] = [
             [ax for ax in dom.axioms if ax.name in set(stratum)] for stratum in dom.strata
         ]
+        self.reads: frozenset[str] = frozenset(
+            name for ax in dom.axioms for name in _predicates(ax.body)
+        )
+        """The predicates the derived predicates' rules read: a step that changes none of them
+        leaves the derived facts as they are."""
         self.derive()
 
     def of_type(self, types: Types) -> list[str]:
@@ -81,38 +89,74 @@ class _Sim:
         return env.get(term.text, term.text)
 
     def holds(self, f: SExpr, env: dict[str, str]) -> bool:
+        """Whether ``f`` holds in the current state under ``env`` (variable -> object)."""
+        return self._condition(f)(env)
+
+    def _condition(self, f: SExpr) -> Callable[[dict[str, str]], bool]:
+        """``f`` as a test of a binding against the current state, built once per formula (the
+        formulas live in the domain and problem for as long as this simulator)."""
+        test = self._conditions.get(id(f))
+        if test is None:
+            test = self._build(f)
+            self._conditions[id(f)] = test
+        return test
+
+    def _build(self, f: SExpr) -> Callable[[dict[str, str]], bool]:
         if not isinstance(f, SList) or not f.items:
-            return True
+            return lambda env: True
         head = f.head()
         args = f.items[1:]
-        if head == "and":
-            return all(self.holds(g, env) for g in args)
-        if head == "or":
-            return any(self.holds(g, env) for g in args)
+        if head in ("and", "or"):
+            parts = [self._condition(g) for g in args]
+            if head == "and":
+                return lambda env: all(part(env) for part in parts)
+            return lambda env: any(part(env) for part in parts)
         if head == "not":
-            return not self.holds(args[0], env)
+            inner = self._condition(args[0])
+            return lambda env: not inner(env)
         if head == "imply":
-            return (not self.holds(args[0], env)) or self.holds(args[1], env)
+            if_, then = self._condition(args[0]), self._condition(args[1])
+            return lambda env: (not if_(env)) or then(env)
         if head in ("forall", "exists"):
-            assert isinstance(args[0], SList)
-            combos = self._bindings(args[0], env)
-            test = all if head == "forall" else any
-            return test(self.holds(args[1], e) for e in combos)
+            if not isinstance(args[0], SList) or len(args) != 2:
+                raise ValueError(f"malformed {head}: {render(f)[:60]}")
+            params, body = args[0], self._condition(args[1])
+            if head == "forall":
+                return lambda env: all(body(e) for e in self._bindings(params, env))
+            return lambda env: any(body(e) for e in self._bindings(params, env))
+        terms = [self._name(a) for a in args]
         if head == "=":
-            return self.ground(args[0], env) == self.ground(args[1], env)
-        return (head, tuple(self.ground(a, env) for a in args)) in self.state
+            if len(terms) != 2:
+                raise ValueError(f"malformed equality: {render(f)[:60]}")
+            a, b = terms
+            return lambda env: env.get(a, a) == env.get(b, b)
+        if not any(t.startswith("?") for t in terms):
+            fact = (head, tuple(terms))
+            return lambda env: fact in self.state
+        return lambda env: (head, tuple([env.get(t, t) for t in terms])) in self.state
+
+    @staticmethod
+    def _name(term: SExpr) -> str:
+        if not isinstance(term, Atom):
+            raise ValueError(f"{render(term)[:40]} is not an object or a variable")
+        return term.text
 
     def _bindings(self, params: SList, env: dict[str, str]) -> Iterable[dict[str, str]]:
-        typed = _typed_list(params.items, "quantifier", [])
-        return self._combos([(v.text, t) for v, t in typed], env)
+        typed = self._params.get(id(params))
+        if typed is None:
+            typed = [(v.text, t) for v, t in _typed_list(params.items, "quantifier", [])]
+            self._params[id(params)] = typed
+        return self._combos(typed, env)
 
     def _combos(
         self, typed: list[tuple[str, Types]], env: dict[str, str]
     ) -> Iterable[dict[str, str]]:
-        domains = [self.of_type(t) for _, t in typed]
-        for combo in itertools.product(*domains):
-            e = dict(env)
-            e.update({v: o for (v, _), o in zip(typed, combo, strict=True)})
+        """Every binding of the ``typed`` variables over the objects, on top of ``env``. One
+        dictionary is updated in place and yielded each time: use it before asking for the next."""
+        names = [v for v, _ in typed]
+        e = dict(env)
+        for combo in itertools.product(*(self.of_type(t) for _, t in typed)):
+            e.update(zip(names, combo, strict=True))
             yield e
 
     def derive(self) -> None:
@@ -175,6 +219,18 @@ class _Sim:
         if value is None:
             raise _Undefined(f"({' '.join((key[0], *key[1]))})")
         return value
+
+
+def _predicates(f: SExpr) -> set[str]:
+    """Every predicate ``f`` mentions."""
+    if not isinstance(f, SList) or not f.items:
+        return set()
+    head = f.head()
+    if head in ("and", "or", "not", "imply"):
+        return set().union(*(_predicates(g) for g in f.items[1:]))
+    if head in ("forall", "exists"):
+        return _predicates(f.items[2]) if len(f.items) == 3 else set()
+    return {head}
 
 
 def parse_step(step: str) -> tuple[str, list[str]]:
@@ -259,7 +315,8 @@ def check_plan(dom: Domain, prob: Problem, plan: list[str]) -> PlanCheck:
         step_cost = sum(amount for key, amount in incs if key == ("total-cost", ()))
         cost += 1.0 if unit else step_cost
         try:
-            sim.derive()
+            if any(f[0] in sim.reads for f in itertools.chain(adds, dels)):
+                sim.derive()
         except (ValueError, AssertionError, IndexError, RecursionError) as e:
             return PlanCheck(
                 False, n, f"step {n} '{step}': derived predicates failed: {e}", cost, unit
