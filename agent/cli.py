@@ -216,6 +216,15 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 """Compressed files are read decompressed (``model.mps.gz`` as ``model.mps``)."""
 
 
+def _suffix(p: Path) -> str:
+    """A file's suffix, the one under a compression suffix for a compressed file (``.mps.gz``:
+    ``.mps``)."""
+    name = p.name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return Path(name).suffix
+
+
 def cmd_examples(args: argparse.Namespace) -> int:
     from agent.agent import read_text_file
     from agent.config import HOW_TO_CONFIGURE
@@ -229,10 +238,10 @@ def cmd_examples(args: argparse.Namespace) -> int:
     files = sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in (*FORMAL_SUFFIXES, ".txt") and p.stem != "catalog"
+        if p.is_file() and _suffix(p) in (*FORMAL_SUFFIXES, ".txt") and p.stem != "catalog"
     )
-    formal = [p for p in files if p.suffix.lower() in FORMAL_SUFFIXES]
-    words = [p for p in files if p.suffix.lower() == ".txt"]
+    formal = [p for p in files if _suffix(p) in FORMAL_SUFFIXES]
+    words = [p for p in files if _suffix(p) == ".txt"]
     failures = 0
     print(f"== {len(formal)} formal examples (no language model needed)")
     for p in formal:

@@ -632,3 +632,21 @@ def test_a_damaged_archive_is_one_line(
     code, out, err = cli(capsys, "solve", str(f))
     assert code == 2 and out == ""
     assert one_line_error(err) and "does not decompress (gz)" in err
+
+
+def test_examples_include_compressed_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    (tmp_path / "production.mps.gz").write_bytes(
+        gzip.compress((ROOT / "examples/production.mps").read_bytes())
+    )
+    (tmp_path / "notes.md.gz").write_bytes(gzip.compress(b"# not an example"))
+    code, out, err = cli(capsys, "examples", str(tmp_path), "--no-cache")
+    assert code == 0, out + err
+    assert "== 1 formal examples" in out
+    assert any(
+        line.startswith("production.mps.gz") and "OPTIMAL" in line and "verified" in line
+        for line in out.splitlines()
+    )
