@@ -211,3 +211,16 @@ def test_unknown_commands_are_refused_not_solved(tmp_path: Path) -> None:
     assert "unknown command /frobnicate; /help lists the commands" in text
     assert "Commands:" in text  # commands are case-insensitive
     assert turns == [] and "No language model" not in text
+
+
+def test_a_request_over_apis_from_a_file_then_its_answers_need_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    text, turns = _chat(
+        tmp_path,
+        _lines("examples/travel/incomplete.yaml", "nights = 5, passport_number = P1", "/quit"),
+    )
+    assert [t.answer["status"] for t in turns] == ["NEEDS_INFO", "OPTIMAL"], text
+    assert [t.answer["mode"] for t in turns] == ["new", "answer"]
+    assert "No language model" not in text
