@@ -1,4 +1,5 @@
-"""Chat sessions: a conversation of requests, answers and open questions, kept in SQLite.
+"""Chat sessions: a conversation of requests, answers and open questions, kept in SQLite or
+PostgreSQL.
 
 A turn is one of three things, decided from the session's last answer:
 
@@ -33,7 +34,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import QueuePool
+
 from agent.agent import Agent
+from agent.db import migrate, schema
 from agent.diff import describe_changes
 from agent.errors import InputError
 from agent.llm.client import valid_text
@@ -50,6 +69,7 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _PAIR = re.compile(r"([a-z][a-z0-9_]*)\s*[=:]\s*([^,;\n]+)")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,63 +84,38 @@ class Turn:
 
 
 class SessionStore:
-    """Sessions in SQLite (WAL mode); safe to share between threads."""
+    """Sessions in SQLite (WAL mode, the default: a file path) or PostgreSQL (a
+    ``postgresql://`` URL), through SQLAlchemy Core with the schema kept by Alembic migrations
+    (``agent.db``); safe to share between threads, and on PostgreSQL between processes and hosts.
+
+    Turns of one session are recorded one at a time: ``hold`` takes the session for one turn. On
+    PostgreSQL that is a transaction holding an advisory lock on the session, in which the turn
+    reads the session's turns and, at the end, records its own under a number assigned there; so
+    two ``formalist serve`` processes given turns of one session at once take them in order, and a
+    process killed mid-turn releases the session (the server drops its connection and rolls back)
+    without recording anything. On SQLite the lock is the process's (``Session``)."""
 
     def __init__(self, path: str | Path = DEFAULT_DB) -> None:
-        """Open (or create) the sessions database at ``path``. ``InputError`` when ``path`` is a
-        folder, cannot be created, or is a file that is not a formalist sessions database (not
-        SQLite, or SQLite with other tables): such a file is left exactly as it was."""
-        self.path = Path(path).expanduser()
-        self._lock = threading.Lock()
+        """Open (or create) the sessions database at ``path``: a file (SQLite) or a
+        ``postgresql://user:password@host:port/database`` URL; the schema is created or upgraded.
+        ``InputError`` when ``path`` is a folder, cannot be created, is a file that is not a
+        formalist sessions database (not SQLite, or SQLite with other tables: such a file is left
+        exactly as it was), or a database that cannot be reached."""
+        self.url = database_url(path)
+        self.path = Path(self.url.database or "") if self.url.drivername == "sqlite" else None
+        self.where = self.url.render_as_string(hide_password=True)
+        if self.path is not None:
+            self.engine = _sqlite_engine(self.path)
+        else:
+            self.engine = _postgres_engine(self.url)
+        self.dialect = self.engine.dialect.name
         try:
-            if self.path.is_dir():
-                raise InputError(f"{self.path} is a folder, not a formalist sessions database")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(
-                f"cannot create the sessions database {self.path}: {e.strerror or e}"
-            ) from e
-        try:
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, timeout=30, isolation_level=None
-            )
-        except sqlite3.Error as e:
-            raise InputError(f"cannot open the sessions database {self.path}: {e}") from e
-        try:
-            # Read before writing anything: a file that is not ours must not be touched.
-            tables = {
-                r[0]
-                for r in self._db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                ).fetchall()
-            }
-            if tables and not tables & {"sessions", "turns"}:
-                raise InputError(
-                    f"{self.path} is not a formalist sessions database (an SQLite file with "
-                    f"other tables: {', '.join(sorted(tables)[:5])}); choose another --db"
-                )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, "
-                "updated REAL NOT NULL)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS turns (session_id TEXT NOT NULL, n INTEGER NOT NULL, "
-                "text TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL, "
-                "PRIMARY KEY (session_id, n))"
-            )
-        except sqlite3.OperationalError as e:  # locked, read-only, out of disk...
-            self._db.close()
-            raise InputError(f"cannot use the sessions database {self.path}: {e}") from e
-        except sqlite3.DatabaseError as e:  # "file is not a database", a damaged file
-            self._db.close()
-            raise InputError(
-                f"{self.path} is not a formalist sessions database ({e}); it was left as it is: "
-                "choose another --db"
-            ) from e
+            migrate.upgrade(self.engine)
+        except sa_exc.SQLAlchemyError as e:  # unreachable, refused, read-only, out of disk...
+            self.engine.dispose()
+            raise InputError(f"cannot use the sessions database {self.where}: {_reason(e)}") from e
         except BaseException:
-            self._db.close()
+            self.engine.dispose()
             raise
 
     @staticmethod
@@ -130,56 +125,247 @@ class SessionStore:
         return session_id
 
     def exists(self, session_id: str) -> bool:
-        with self._lock:
-            return (
-                self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
-                is not None
-            )
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.sessions.c.id).where(schema.sessions.c.id == session_id)
+            ).first()
+        return row is not None
 
     def turns(self, session_id: str) -> list[Turn]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT n, text, answer, created FROM turns WHERE session_id = ? ORDER BY n",
-                (session_id,),
-            ).fetchall()
-        return [Turn(n, text, json.loads(answer), created) for n, text, answer, created in rows]
+        with self.engine.connect() as conn:
+            return _turns(conn, session_id)
 
     def append(self, session_id: str, text: str, answer: dict[str, Any]) -> int:
         """Record one turn (and the session, if new) in a single transaction; returns its number."""
-        now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO sessions (id, created, updated) VALUES (?, ?, ?)",
-                    (session_id, now, now),
-                )
-                self._db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
-                n = self._db.execute(
-                    "SELECT COALESCE(MAX(n), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
-                ).fetchone()[0]
-                self._db.execute(
-                    "INSERT INTO turns (session_id, n, text, answer, created) VALUES (?, ?, ?, ?, ?)",
-                    (session_id, n, text, json.dumps(answer, default=str), now),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return int(n)
+        with self._writing() as conn, conn.begin():
+            if self.dialect == "postgresql":
+                _lock_session(conn, session_id)
+            return _append(conn, session_id, text, answer)
+
+    def hold(self, session_id: str) -> SessionHold:
+        """Take ``session_id`` for one turn (see the class); the caller ends the hold with
+        ``SessionHold.append`` then ``release``, or ``release`` alone to record nothing."""
+        if self.dialect != "postgresql":
+            return SessionHold(self, session_id, None)
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+            _lock_session(conn, session_id)
+        except BaseException:
+            conn.close()  # rolls back
+            raise
+        return SessionHold(self, session_id, conn)
 
     def sessions(self) -> list[str]:
-        with self._lock:
-            return [
-                r[0]
-                for r in self._db.execute(
-                    "SELECT id FROM sessions ORDER BY updated DESC"
-                ).fetchall()
-            ]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.sessions.c.id).order_by(schema.sessions.c.updated.desc())
+            ).all()
+        return [r[0] for r in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()
+
+    def _writing(self) -> Connection:
+        conn = self.engine.connect()
+        if self.dialect == "sqlite":
+            conn.execution_options(formalist_write=True)  # BEGIN IMMEDIATE: n is read, then used
+        return conn
+
+
+class SessionHold:
+    """One session taken for one turn (``SessionStore.hold``): its turns as they stand, and the
+    turn recorded at the end. On PostgreSQL it is an open transaction holding the session's lock;
+    on SQLite it reads and writes through the store (the process holds the session)."""
+
+    def __init__(self, store: SessionStore, session_id: str, conn: Connection | None) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._conn = conn
+
+    def turns(self) -> list[Turn]:
+        if self._conn is None:
+            return self.store.turns(self.session_id)
+        return _turns(self._conn, self.session_id)
+
+    def append(self, text: str, answer: dict[str, Any]) -> int:
+        """Record the turn and end the hold; returns the turn's number."""
+        if self._conn is None:
+            return self.store.append(self.session_id, text, answer)
+        conn, self._conn = self._conn, None
+        try:
+            n = _append(conn, self.session_id, text, answer)
+            conn.commit()
+            return n
+        finally:
+            conn.close()
+
+    def release(self) -> None:
+        """End the hold without recording anything (nothing when ``append`` ended it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()  # rolls back and frees the lock
+
+
+SESSION_LOCKS = 0x666F7273  # "fors": the advisory lock class of sessions (the id's hash is the key)
+
+
+def _lock_session(conn: Connection, session_id: str) -> None:
+    # Two-key advisory lock, released when the transaction ends (or its connection drops). Ids
+    # whose hashes collide only wait for each other.
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:k, hashtext(:sid))"),
+        {"k": SESSION_LOCKS, "sid": session_id},
+    )
+
+
+def _turns(conn: Connection, session_id: str) -> list[Turn]:
+    t = schema.turns
+    rows = conn.execute(
+        select(t.c.n, t.c.text, t.c.answer, t.c.created)
+        .where(t.c.session_id == session_id)
+        .order_by(t.c.n)
+    ).all()
+    return [Turn(n, text, json.loads(answer), created) for n, text, answer, created in rows]
+
+
+def _append(conn: Connection, session_id: str, text: str, answer: dict[str, Any]) -> int:
+    """Insert the turn (and its session, if new) in ``conn``'s transaction; the caller holds the
+    session, so the next number is free."""
+    now = time.time()
+    s, t = schema.sessions, schema.turns
+    dialect = conn.dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    conn.execute(insert(s).values(id=session_id, created=now, updated=now).on_conflict_do_nothing())
+    conn.execute(update(s).where(s.c.id == session_id).values(updated=now))
+    n = conn.execute(
+        select(func.coalesce(func.max(t.c.n), 0) + 1).where(t.c.session_id == session_id)
+    ).scalar_one()
+    conn.execute(
+        t.insert().values(
+            session_id=session_id,
+            n=n,
+            text=text,
+            answer=json.dumps(answer, default=str),
+            created=now,
+        )
+    )
+    return int(n)
+
+
+def database_url(where: str | Path) -> URL:
+    """The SQLAlchemy URL of a sessions database given as a file path or a URL: ``postgresql://``
+    (or ``postgres://``) uses psycopg 3; ``sqlite:///PATH`` is a file. ``InputError`` for any other
+    kind of URL or a folder."""
+    raw = str(where)
+    if _URL.match(raw):
+        try:
+            url = make_url(raw)
+        except sa_exc.ArgumentError as e:
+            raise InputError(f"not a database URL: {raw!r} ({e})") from e
+        backend, _, driver = url.drivername.partition("+")
+        if backend in ("postgresql", "postgres"):
+            if driver not in ("", "psycopg"):
+                raise InputError(
+                    f"the sessions database on PostgreSQL is reached with psycopg 3: write "
+                    f"postgresql://... or postgresql+psycopg://..., not {url.drivername}://"
+                )
+            return url.set(drivername="postgresql+psycopg")
+        if backend == "sqlite" and url.database:
+            return _sqlite_url(Path(url.database))
+        raise InputError(
+            f"the sessions database is a file (SQLite) or a postgresql:// URL, not "
+            f"{url.render_as_string(hide_password=True)}"
+        )
+    return _sqlite_url(Path(where))
+
+
+def _sqlite_url(path: Path) -> URL:
+    path = path.expanduser()
+    try:
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, not a formalist sessions database")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the sessions database {path}: {e.strerror or e}") from e
+    return URL.create("sqlite", database=str(path))
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    """An engine on the SQLite file, after checking (reading only) that the file is ours."""
+    if path.exists():
+        _check_sqlite_file(path)
+
+    def connect() -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise InputError(f"cannot open the sessions database {path}: {e}") from e
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=8)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=FULL")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # The driver leaves transactions to us (isolation_level=None): a write takes SQLite's
+        # write lock at its start, so what it reads (the next turn number) stays true.
+        immediate = conn.get_execution_options().get("formalist_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, touching nothing, a file that is not SQLite or holds other tables than ours."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as e:
+        raise InputError(f"cannot open the sessions database {path}: {e}") from e
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError as e:  # locked, unreadable...
+        raise InputError(f"cannot use the sessions database {path}: {e}") from e
+    except sqlite3.DatabaseError as e:  # "file is not a database", a damaged file
+        raise InputError(
+            f"{path} is not a formalist sessions database ({e}); it was left as it is: "
+            "choose another --db"
+        ) from e
+    finally:
+        db.close()
+    tables.discard("alembic_version")
+    if tables and not tables & {"sessions", "turns"}:
+        raise InputError(
+            f"{path} is not a formalist sessions database (an SQLite file with "
+            f"other tables: {', '.join(sorted(tables)[:5])}); choose another --db"
+        )
+
+
+def _postgres_engine(url: URL) -> Engine:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as e:
+        raise InputError(
+            "a PostgreSQL sessions database needs psycopg 3: pip install 'formalist[serve]'"
+        ) from e
+    return create_engine(
+        url,
+        # A turn holds a connection from its start to its recording: room for many at once.
+        pool_size=8,
+        max_overflow=64,
+        pool_timeout=60,
+        pool_pre_ping=True,  # a restarted database server costs no failed turn
+        connect_args={"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30},
+    )
+
+
+def _reason(e: sa_exc.SQLAlchemyError) -> str:
+    """The driver's own message, first line (SQLAlchemy's wrapping adds a link and the SQL)."""
+    said = str(getattr(e, "orig", None) or e).strip()
+    return said.splitlines()[0] if said else type(e).__name__
 
 
 HISTORY_REPLY_CHARS = 4000
@@ -201,6 +387,7 @@ class PendingTurn:
     answer: Answer
     record: dict[str, Any]
     _lock: threading.Lock
+    _hold: SessionHold
     _done: bool = field(default=False)
 
     def commit(self) -> int:
@@ -209,15 +396,19 @@ class PendingTurn:
             raise RuntimeError("this turn was already committed or discarded")
         self._done = True
         try:
-            return self.session.store.append(self.session.id, self.text, self.record)
+            return self._hold.append(self.text, self.record)
         finally:
+            self._hold.release()
             self._lock.release()
 
     def discard(self) -> None:
         """Drop the turn (its answer never reached the person) and release the session."""
         if not self._done:
             self._done = True
-            self._lock.release()
+            try:
+                self._hold.release()
+            finally:
+                self._lock.release()
 
 
 class Session:
@@ -264,13 +455,21 @@ class Session:
         lock = self._lock()
         lock.acquire()
         try:
-            turns = self.store.turns(self.id)
-            request = text if turns else _with_history(text, history)
-            answer, record = self._respond(text, request, turns, name)
+            hold = self.store.hold(self.id)  # on PostgreSQL: the session in every process
         except BaseException:
             lock.release()
             raise
-        return PendingTurn(self, text, answer, record, lock)
+        try:
+            turns = hold.turns()
+            request = text if turns else _with_history(text, history)
+            answer, record = self._respond(text, request, turns, name)
+        except BaseException:
+            try:
+                hold.release()
+            finally:
+                lock.release()
+            raise
+        return PendingTurn(self, text, answer, record, lock, hold)
 
     def _respond(
         self, text: str, request: str, turns: list[Turn], name: str = ""

@@ -1,0 +1,52 @@
+"""Bring a sessions database to the newest schema with Alembic, safely when several processes
+start on one database at once: on PostgreSQL the upgrade runs under a transaction-level advisory
+lock, on SQLite inside a ``BEGIN IMMEDIATE`` transaction (SQLite's write lock); either way one
+process migrates and the others find the work done. DDL is transactional on both, so an upgrade
+that fails leaves the database as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x666F726D  # "form": the advisory lock key of schema upgrades on PostgreSQL
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the sessions schema, running on ``connection`` when given."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    """The newest revision."""
+    rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert rev is not None
+    return rev
+
+
+def current(connection: Connection) -> str | None:
+    """The revision a database is at (None: never migrated, or empty)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Upgrade the database behind ``engine`` to the newest revision (nothing when it is there)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(formalist_write=True)  # BEGIN IMMEDIATE (see session.py)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            if current(conn) == head():
+                return
+            command.upgrade(alembic_config(conn), "head")
