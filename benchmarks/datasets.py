@@ -198,6 +198,40 @@ def _nl4opt(root: Path) -> list[Item]:
     ]
 
 
+def library_domain_of(domain_text: str) -> str:
+    """The key of the PDDL library's domain that ``domain_text`` states (the same name, types,
+    constants, predicates, functions and actions, whatever its layout), or "" for none. A request
+    for a library domain gets that domain's description and worked example in its prompt; given
+    as bare text it would get neither. (The library's LLM+P examples are each domain's
+    ``p_example``, which is not one of the ``pNN`` items.)"""
+    from agent.errors import ArtifactError
+    from formalizers.pddl.library import library
+    from formalizers.pddl.model import read_domain
+    from formalizers.pddl.sexpr import Atom
+
+    try:
+        given = read_domain(domain_text)
+    except ArtifactError:
+        return ""
+
+    def bare(e: Any) -> Any:  # an s-expression without the places its parts were written
+        if e is None or isinstance(e, Atom):
+            return None if e is None else e.text.lower()
+        return tuple(bare(x) for x in e.items)
+
+    def meaning(d: Any) -> tuple[Any, ...]:
+        actions = {
+            n: (a.params, bare(a.precondition), bare(a.effect)) for n, a in d.actions.items()
+        }
+        axioms = [(a.name, a.params, bare(a.body)) for a in d.axioms]
+        return d.name, d.parents, d.constants, d.predicates, d.functions, actions, axioms
+
+    for entry in library().values():
+        if meaning(given) == meaning(entry.domain):
+            return entry.key
+    return ""
+
+
 def _llmp(domain: str) -> Callable[[Path], list[Item]]:
     def read(root: Path) -> list[Item]:
         folder = root / "llmp" / "domains" / domain
@@ -209,6 +243,7 @@ def _llmp(domain: str) -> Callable[[Path], list[Item]]:
         if not dom.is_file():
             dom = folder / "domain.pddl"
         domain_text = dom.read_text(encoding="utf-8")
+        library_key = library_domain_of(domain_text)
         items = []
         for nl in sorted(folder.glob("p[0-9]*.nl")):
             problem = nl.with_suffix(".pddl")
@@ -221,6 +256,7 @@ def _llmp(domain: str) -> Callable[[Path], list[Item]]:
                     gold={
                         "domain": domain_text,
                         "domain_file": dom.name,
+                        "library_domain": library_key,
                         "problem": problem.read_text(encoding="utf-8"),
                     },
                 )

@@ -269,7 +269,8 @@ def oracle_request(item: Item) -> Any:
 
 
 def _planning_extra(item: Item) -> dict[str, Any]:
-    return {"domain": item.gold["domain"]}
+    # A library domain by its key: the prompt then carries its description and worked example.
+    return {"domain": item.gold.get("library_domain") or item.gold["domain"]}
 
 
 def llm_request(item: Item, settings: RunSettings | None = None) -> Any:

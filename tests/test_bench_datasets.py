@@ -168,3 +168,30 @@ def test_route_scores_follow_words_to_routes() -> None:
     assert s == {"feasible": True, "optimal": True}
     assert scoring.efficiency("route", 16.64, 20.0, True) == 0.83
     assert scoring.score("route", 16.64, "OPTIMAL", 16.64, False)["feasible"] is False
+
+
+def test_llmp_items_ask_with_their_library_domain_so_the_prompt_has_its_worked_example() -> None:
+    from agent.agent import Agent
+    from agent.config import Config
+    from agent.kinds import KINDS
+    from benchmarks.datasets import DEFAULT_DATA, library_domain_of, load
+    from benchmarks.runner import llm_request
+    from formalizers.pddl.library import find
+
+    blocks = find("blocksworld")
+    assert blocks is not None
+    # The same domain laid out otherwise (a comment, other spacing) is still the library's.
+    relaid = "; the LLM+P copy\n" + blocks.text.replace("\n", "\n\n  ")
+    assert library_domain_of(relaid) == "blocksworld"
+    assert library_domain_of(blocks.text.replace("(clear ?x)", "(clean ?x)", 1)) == ""
+    assert library_domain_of("(define (domain") == ""
+    if not DEFAULT_DATA.is_dir():
+        pytest.skip(f"benchmark data not found at {DEFAULT_DATA}")
+    item = load("llmp/blocksworld").items[0]
+    assert item.gold["library_domain"] == "blocksworld" and "(define" in item.gold["domain"]
+    req = llm_request(item)
+    assert req.extra["domain"] == "blocksworld"
+    formalizer = KINDS["pddl"].formalizer(None, Agent(config=Config(cache="")).options(req))  # type: ignore[arg-type]
+    prompt = formalizer.messages(item.text)[1]["content"]
+    assert "(no description" not in prompt and "(none)" not in prompt
+    assert blocks.description.strip()[:60] in prompt and blocks.example_problem.strip() in prompt
