@@ -320,7 +320,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         agent,
         args.host,
         args.port,
-        args.db or agent.config.sessions,
+        args.db or agent.config.sessions_db,
         args.token or agent.config.token,
     )
     return EXIT_OK
@@ -331,7 +331,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from agent.session import SessionStore
 
     agent = _agent(args)
-    run_chat(agent, SessionStore(args.db or agent.config.sessions), args.session)
+    run_chat(agent, SessionStore(args.db or agent.config.sessions_db), args.session)
     return EXIT_OK
 
 
@@ -418,7 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the HTTP service: OpenAI-compatible chat, REST and MCP")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--db", help="sessions database (default from the configuration)")
+    p.add_argument(
+        "--db",
+        help="sessions database: a file (SQLite) or postgresql://user:pass@host/db "
+        "(default from the configuration)",
+    )
     p.add_argument("--token", help="bearer token every route but /health requires")
     p.add_argument(
         "--mcp-stdio", action="store_true", help="serve the MCP tools over stdio instead"
@@ -428,7 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="a conversation in the terminal")
     p.add_argument("--session", help="continue this session")
-    p.add_argument("--db", help="sessions database (default from the configuration)")
+    p.add_argument(
+        "--db",
+        help="sessions database: a file (SQLite) or postgresql://user:pass@host/db "
+        "(default from the configuration)",
+    )
     common(p)
     p.set_defaults(func=cmd_chat)
 

@@ -12,6 +12,7 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     cache = "~/.cache/formalist/llm.sqlite"   # "" turns the response cache off
     record = ""                       # a JSONL file every model reply is appended to (for replay:)
     sessions = "~/.local/share/formalist/sessions.sqlite"   # chat sessions (formalist chat / serve)
+    db = "postgresql://user:password@host:5432/formalist"   # sessions on PostgreSQL (wins over sessions)
     token = ""                        # or FORMALIST_TOKEN: bearer token `formalist serve` requires
     temperature = 0.0                 # the model's sampling temperature
     request_timeout = 120.0           # seconds per request to a served model (openai:), not local:
@@ -117,6 +118,7 @@ class Config:
     temperature: float = 0.0
     request_timeout: float = 120.0
     sessions: str = "~/.local/share/formalist/sessions.sqlite"
+    db: str = ""
     token: str = ""
     max_body_bytes: int = 2_000_000
     local: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +143,12 @@ class Config:
             raise ConfigError(f"backend must be 'highs' or 'pyomo', not {self.backend!r}")
         if self.planner not in PLANNERS:
             raise ConfigError(f"planner must be one of {', '.join(PLANNERS)}, not {self.planner!r}")
+
+    @property
+    def sessions_db(self) -> str:
+        """Where sessions are kept: ``db`` (a ``postgresql://`` URL or a file) when set, else
+        the ``sessions`` file (SQLite)."""
+        return self.db or self.sessions
 
     def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
