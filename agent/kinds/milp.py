@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.explain import explain_linear
 from agent.kinds.base import Options, verification_failure
 from formalizers.base import Artifact
-from formalizers.milp.linear import LinearModel, compile_model
 from formalizers.offline import milp_files
 from solvers.base import NEGATIVE_STATUSES, POSITIVE_STATUSES, SolveResult, Status, Verification
-from solvers.verify import verify_linear
 
 if TYPE_CHECKING:
     from agent.llm.client import ChatClient
     from formalizers.milp.formalizer import MilpFormalizer
+    from formalizers.milp.linear import LinearModel
+
+# The compiler, the verifier and the explainer load when a model is ours: the router asks this
+# kind first about every input (a PDDL or clingo file should not pay for them).
 
 
 class MilpKind:
@@ -66,6 +67,8 @@ class MilpKind:
         return MilpFormalizer.from_options(client, options.extra)
 
     def validate(self, artifact: Artifact, options: Options) -> LinearModel:
+        from formalizers.milp.linear import LinearModel, compile_model
+
         if isinstance(artifact.model, LinearModel):
             return artifact.model
         return compile_model(artifact.model)
@@ -82,6 +85,8 @@ class MilpKind:
     def verify(
         self, validated: LinearModel, result: SolveResult, opts: Options | None = None
     ) -> Verification | None:
+        from solvers.verify import verify_linear
+
         return verify_linear(validated, result) if result.has_solution else None
 
     def ground(self, artifact: Artifact, options: Options) -> Any:
@@ -99,6 +104,8 @@ class MilpKind:
     def explain(
         self, validated: LinearModel, result: SolveResult, verification: Verification | None
     ) -> str:
+        from agent.explain import explain_linear
+
         return explain_linear(validated, result, verification)
 
     def problem(

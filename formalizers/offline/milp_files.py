@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from formalizers.base import Artifact
-from formalizers.milp.linear import Column, LinearModel, Row
 
-if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read, not for LP/MPS
+if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read, not for LP/MPS;
+    # the compiler when a model is read (the router asks every file whether it is one of ours)
     from pydantic import ValidationError
 
+    from formalizers.milp.linear import LinearModel
     from formalizers.milp.model import FiveElementModel
 
 
@@ -231,6 +232,7 @@ HIGHS_INF = 1e20
 
 def read_with_highs(text: str, suffix: str) -> LinearModel:
     """Read an LP or MPS file with HiGHS's reader into a ``LinearModel`` (names kept)."""
+    from formalizers.milp.linear import Column, LinearModel, Row
     from solvers.highs import _highspy
 
     hs = _highspy()
