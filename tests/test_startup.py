@@ -68,7 +68,7 @@ def loaded_by(path: str) -> dict:
         # LP and MPS files go straight to HiGHS: not even pydantic or PyYAML (five-element only)
         ("examples/transport.lp", {"pydantic", "yaml", "clingo", "pyvrp"}),
         ("examples/production.mps", {"pydantic", "yaml", "clingo", "pyvrp"}),
-        ("examples/blocksworld_six_blocks.pddl", {"highspy", "clingo", "pyvrp"}),
+        ("examples/blocksworld_six_blocks.pddl", {"highspy", "numpy", "clingo", "pyvrp"}),
     ],
 )
 def test_a_formal_file_loads_no_heavy_stack(path: str, also_never: set[str]) -> None:
