@@ -482,3 +482,13 @@ def test_the_planner_and_the_validator_agree_that_an_undefined_cost_is_no_road()
     assert answer.status is Status.OPTIMAL and answer.verified, answer.error
     assert not any(s.replace(" ", "").endswith("city-loc-1,city-loc-4)") for s in answer.plan)
     assert any(s.replace(" ", "").endswith("city-loc-5,city-loc-4)") for s in answer.plan)
+
+
+def test_cost_lines_the_planners_accept_for_a_domain_without_costs_are_accepted() -> None:
+    """(= (total-cost) 0) and a total-cost metric beside a domain with no costs: Fast Downward
+    takes both (every step then costs 0), and so do the reader and the validator."""
+    problem = text("blocksworld_p08.pddl").replace("(:init", "(:init (= (total-cost) 0)", 1)
+    problem = problem.rstrip()[:-1] + "(:metric minimize (total-cost)))\n"
+    answer = agent().solve(Request(problem, "p.pddl", extra={"domain": "blocksworld"}))
+    assert answer.verified, answer.verification
+    assert answer.objective == 0.0 == answer.verification.objective
