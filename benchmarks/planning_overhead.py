@@ -1,8 +1,8 @@
 """What formalist's planning path costs on top of Fast Downward, on the 20 LLM+P blocksworld tasks.
 
 ours: read and check the files, plan with the default portfolio (lama-first, which solves
-these before SymK would start) while unified-planning reads the
-files in the background, validate the plan with UP's validator, explain it. raw: the bundled Fast
+these before SymK would start), validate the plan and its cost by simulation
+(``formalizers.pddl.simulate``), explain it. raw: the bundled Fast
 Downward driver alone (``--alias lama-first``) on the same files. Both in this process, alternating,
 ``--repeat`` times per task; prints the medians, their ratio and the sums. Target: within 1.2x.
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     mo, mr = statistics.median(t_ours), statistics.median(t_raw)
     print(f"{len(problems)} blocksworld tasks, {args.repeat} runs each (median per task)")
     print(
-        f"ours (check + plan + UP validation + explanation): median {mo * 1000:.1f} ms, sum {sum(t_ours):.2f} s"
+        f"ours (check + plan + validation + explanation):    median {mo * 1000:.1f} ms, sum {sum(t_ours):.2f} s"
     )
     print(
         f"raw Fast Downward lama-first:                      median {mr * 1000:.1f} ms, sum {sum(t_raw):.2f} s"
