@@ -230,6 +230,8 @@ class Agent:
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
         ungrounded: tuple[Artifact, Any, SolveResult, Verification | None, Any] | None = None
         repair_grounding = grounding_option(req) == "repair"
+        seen: dict[str, Attempt] = {}
+        """Each distinct reply so far, by its content, and the attempt that first gave it."""
         for n in range(1, self.config.max_attempts + 1):
             attempt = Attempt(n, model_id=client.model_id)
             trace.append(attempt)
@@ -251,6 +253,10 @@ class Agent:
             except ArtifactError as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
                 attempt.reply = e.reply
+                earlier = seen.setdefault("reply:" + e.reply.strip(), attempt)
+                if earlier is not attempt:
+                    feedback = repeated(attempt, earlier, formalizer, e.reply)
+                    continue
                 attempt.outcome = e.kind
                 feedback = Feedback(e.kind, e.feedback(), attempt.reply)
                 attempt.feedback = feedback.text
@@ -259,6 +265,11 @@ class Agent:
             attempt.reply = artifact.text
             attempt.prompt_version = artifact.provenance.prompt_version
             attempt.artifact = artifact.to_json()
+            earlier = seen.setdefault(artifact_key(attempt.artifact), attempt)
+            if earlier is not attempt:
+                # The same artifact after feedback: its outcome is known; ask differently.
+                feedback = repeated(attempt, earlier, formalizer, artifact.text)
+                continue
             attempt.stage = "validate"
             t0 = time.perf_counter()
             try:
@@ -383,6 +394,34 @@ def input_file_name(path: str | Path) -> str:
             name = name[: -len(suffix)]
             break
     return "" if name.lower().endswith(".txt") else name
+
+
+def artifact_key(data: Any) -> str:
+    """An artifact's content as one string (JSON data in key order; text as it is): two replies
+    with the same key are the same artifact, however they were spaced."""
+    import json
+
+    if isinstance(data, str):
+        return "text:" + " ".join(data.split())
+    return "json:" + json.dumps(data, sort_keys=True, default=str)
+
+
+def repeated(attempt: Attempt, earlier: Attempt, formalizer: Any, reply: str) -> Feedback:
+    """The feedback for an ``attempt`` whose artifact is ``earlier``'s again: the same outcome
+    (not solved again), a note that it repeats, and, where the formalizer can (``vary``), a
+    different draw for the next attempt (a new seed at a sampling temperature)."""
+    for name in ("outcome", "status", "stage", "objective"):
+        setattr(attempt, name, getattr(earlier, name))
+    attempt.repeats = earlier.number
+    vary = getattr(formalizer, "vary", None)
+    if vary is not None:
+        vary(attempt.number)
+    text = (
+        f"Your reply is the same as attempt {earlier.number}'s, so it has the same problem. Do "
+        f"not send it again: write a model that fixes it.\n{earlier.feedback}"
+    )
+    attempt.feedback = text
+    return Feedback(earlier.outcome, text, reply)
 
 
 GROUNDING_MODES = ("report", "repair")

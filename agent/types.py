@@ -57,9 +57,12 @@ class Attempt:
     model_id: str = ""
     prompt_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    repeats: int | None = None
+    """The number of an earlier attempt whose artifact this one repeats (not solved again)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.repeats is None else {"repeats": self.repeats}
+        return extra | {
             "number": self.number,
             "stage": self.stage,
             "outcome": self.outcome,

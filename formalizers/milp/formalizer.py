@@ -65,6 +65,9 @@ def select_examples(request: str, k: int = 2) -> list[Example]:
     return nearest(request, load_examples(), lambda e: e.request, lambda e: e.name, k)
 
 
+VARY_TEMPERATURE = 0.8
+"""The sampling temperature of a reply asked for after a repeated one (``MilpFormalizer.vary``)."""
+
 EXAMPLE_MODES = ("fixed", "retrieved", "none")
 """Where the few-shot examples come from: the bundled ``examples/`` (``fixed``), the nearest
 models of the example bank (``retrieved``, ``formalizers.milp.retrieval``), or none."""
@@ -158,6 +161,12 @@ class MilpFormalizer:
         self.exclude = tuple(exclude)
         """Bank ids never shown as examples (a benchmark item's own)."""
         self._revision: tuple[dict[str, Any], str] | None = None
+        self._vary: int | None = None
+
+    def vary(self, seed: int) -> None:
+        """Draw later replies at ``VARY_TEMPERATURE`` with seeds from ``seed`` on, not greedily
+        (the agent calls this when a reply repeated an earlier one after feedback)."""
+        self._vary = seed
 
     @classmethod
     def from_options(cls, client: ChatClient, extra: dict[str, Any]) -> MilpFormalizer:
@@ -222,7 +231,17 @@ class MilpFormalizer:
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        reply, prov = ask(self.client, self.messages(request, feedback), attempt, self.version())
+        messages = self.messages(request, feedback)
+        if self._vary is None:
+            reply, prov = ask(self.client, messages, attempt, self.version())
+        else:
+            t0 = time.perf_counter()
+            seed = self._vary + attempt
+            reply = self.client.complete_n(messages, 1, VARY_TEMPERATURE, seed)[0]
+            elapsed = time.perf_counter() - t0
+            prov = Provenance(
+                "model", self.client.model_id, self.version(), attempt, elapsed_s=elapsed
+            )
         return self.read(reply, prov)
 
     def formalize_samples(
