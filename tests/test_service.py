@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pg_cluster import database_url as pg_database_url
 
 from conftest import MILP, golden_json
 
@@ -36,7 +37,13 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, tmp: Path, replies: list[str | dict], token: str = "", db: Path | None = None
+        self,
+        tmp: Path,
+        replies: list[str | dict],
+        token: str = "",
+        db: Path | str | None = None,
+        env: dict[str, str] | None = None,
+        model: str = "",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,12 +60,12 @@ class Server:
             "--db",
             str(self.db),
             "--model",
-            f"replay:{rec}",
+            model or f"replay:{rec}",
             "--no-cache",
         ]
         if token:
             cmd += ["--token", token]
-        env = {**os.environ, "HOME": str(tmp)}
+        env = {**os.environ, "HOME": str(tmp), **(env or {})}
         self.proc = subprocess.Popen(
             cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -86,6 +93,15 @@ class Server:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's sessions are kept: an SQLite file, or a database on a real PostgreSQL test
+    server (``pg_cluster``; skipped where PostgreSQL is not installed)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "sessions.sqlite")
+    return pg_database_url()
 
 
 @pytest.fixture
@@ -152,9 +168,11 @@ def chat(srv: Server, session: str | None, text: str) -> tuple[dict, str]:
     return r.json(), sid
 
 
-def test_multi_turn_question_answer_follow_up(servers: list[Server], tmp_path: Path) -> None:
+def test_multi_turn_question_answer_follow_up(
+    servers: list[Server], tmp_path: Path, sessions_db: str
+) -> None:
     replies = [{"questions": ["How much flour is available?"]}, BAKERY, bakery_with_flour(6000)]
-    srv = start(servers, tmp_path, replies)
+    srv = start(servers, tmp_path, replies, db=sessions_db)
     first, sid = chat(srv, None, "A bakery makes muffins and cakes ... maximize revenue.")
     assert first["formalist"]["status"] == "NEEDS_INFO"
     assert "How much flour is available?" in first["choices"][0]["message"]["content"]
@@ -169,8 +187,8 @@ def test_multi_turn_question_answer_follow_up(servers: list[Server], tmp_path: P
     assert len(arts) == 2 and arts[-1]["artifact"]["parameters"][2]["value"] == 6000
 
 
-def test_session_survives_sigkill(servers: list[Server], tmp_path: Path) -> None:
-    db = tmp_path / "durable.sqlite"
+def test_session_survives_sigkill(servers: list[Server], tmp_path: Path, sessions_db: str) -> None:
+    db = sessions_db
     srv = start(servers, tmp_path, [{"questions": ["How much flour is available?"]}], db=db)
     first, sid = chat(srv, None, "A bakery ... maximize revenue.")
     assert first["formalist"]["status"] == "NEEDS_INFO"

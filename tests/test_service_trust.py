@@ -7,6 +7,7 @@ with the bounded protocol `formalist serve` uses, with small limits so each boun
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pg_cluster import database_url as pg_database_url
 
 from agent.agent import Agent
 from agent.config import Config
@@ -42,6 +44,7 @@ class ThreadServer:
         time_limit: float = 60.0,
         model: str = "",
         base_url: str = "",
+        db: str = "",
         **app_kw: Any,
     ) -> None:
         if replies is not None:
@@ -50,7 +53,7 @@ class ThreadServer:
             model = f"replay:{rec}"
         cfg = Config(model=model, base_url=base_url, cache="", time_limit=time_limit)
         self.agent = Agent(config=cfg)
-        self.store = SessionStore(tmp / f"sessions-{id(self)}.sqlite")
+        self.store = SessionStore(db or tmp / f"sessions-{id(self)}.sqlite")
         app = create_app(self.agent, self.store, **app_kw)
         sock = listening_socket("127.0.0.1", 0)
         self.port = int(sock.getsockname()[1])
@@ -99,6 +102,17 @@ def serving(tmp_path: Path) -> Iterator[Any]:
     yield start
     for s in started:
         s.stop()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def sessions_db(backend: str, tmp: Path) -> str:
+    """An SQLite file, or a database on a real PostgreSQL test server (``pg_cluster``; skipped
+    where PostgreSQL is not installed)."""
+    if backend == "sqlite":
+        return str(tmp / f"sessions-{secrets.token_hex(4)}.sqlite")
+    return pg_database_url()
 
 
 def connect(port: int) -> socket.socket:
@@ -343,8 +357,9 @@ def test_mcp_event_streams_are_not_held_open(serving: Any) -> None:
 # -- sessions -----------------------------------------------------------------------------------
 
 
-def test_sessions_are_random_and_never_shared(serving: Any) -> None:
-    srv = serving([KNAPSACK] * 4)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sessions_are_random_and_never_shared(serving: Any, backend: str, tmp_path: Path) -> None:
+    srv = serving([KNAPSACK] * 4, db=sessions_db(backend, tmp_path))
     same = "Pack the most valuable boxes into a 15 kg bag."
     a = srv.chat(same)
     b = srv.chat(same)
@@ -363,7 +378,7 @@ def test_sessions_are_random_and_never_shared(serving: Any) -> None:
     d = srv.chat(same, user="alice")
     assert c.headers["x-session-id"] != d.headers["x-session-id"]
     # the issued id continues its own session
-    srv2 = serving([QUESTION, KNAPSACK])
+    srv2 = serving([QUESTION, KNAPSACK], db=sessions_db(backend, tmp_path))
     first = srv2.chat("A bakery ... maximize revenue.")
     sid = first.headers["x-session-id"]
     second = srv2.chat("5000 g", session=sid)
@@ -372,8 +387,11 @@ def test_sessions_are_random_and_never_shared(serving: Any) -> None:
     assert modes == ["new", "answer"]
 
 
-def test_a_conversation_sent_without_a_session_is_its_own_context(serving: Any) -> None:
-    srv = serving([QUESTION, KNAPSACK])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_conversation_sent_without_a_session_is_its_own_context(
+    serving: Any, backend: str, tmp_path: Path
+) -> None:
+    srv = serving([QUESTION, KNAPSACK], db=sessions_db(backend, tmp_path))
     history = [
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": "A bakery makes muffins and cakes; maximize revenue."},
@@ -411,9 +429,12 @@ def _post_and_leave(port: int, body: dict[str, Any], session: str, after: float)
     sock.close()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_reply_the_client_never_got_is_not_recorded(serving: Any, stream: bool) -> None:
-    srv = serving([KNAPSACK], time_limit=2.0)
+def test_a_reply_the_client_never_got_is_not_recorded(
+    serving: Any, stream: bool, backend: str, tmp_path: Path
+) -> None:
+    srv = serving([KNAPSACK], time_limit=2.0, db=sessions_db(backend, tmp_path))
     first = srv.chat("Pack the boxes into a 15 kg bag.")
     sid = first.headers["x-session-id"]
     hard = {"stream": stream, "messages": [{"role": "user", "content": market_split()}]}
@@ -431,8 +452,13 @@ def test_a_reply_the_client_never_got_is_not_recorded(serving: Any, stream: bool
     assert [t.n for t in srv.store.turns(sid)] == [1, 2]
 
 
-def test_a_request_past_its_time_gets_504_and_frees_its_session(serving: Any) -> None:
-    srv = serving([KNAPSACK], time_limit=4.0, request_timeout=1.0)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_request_past_its_time_gets_504_and_frees_its_session(
+    serving: Any, backend: str, tmp_path: Path
+) -> None:
+    srv = serving(
+        [KNAPSACK], time_limit=4.0, request_timeout=1.0, db=sessions_db(backend, tmp_path)
+    )
     sid = srv.chat("Pack the boxes into a 15 kg bag.").headers["x-session-id"]
     t0 = time.monotonic()
     late = srv.chat(market_split(), session=sid)
