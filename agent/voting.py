@@ -148,12 +148,13 @@ def tally(outcomes: list[SampleOutcome], rel_tol: float = REL_TOL) -> Ballot:
         voters = [o for o in voters if o.grounded]
     groups: list[list[Any]] = []  # [objective, members]
     for o in voters:
+        value = float(o.objective or 0.0)  # never None here: filtered above
         for g in groups:
-            if same_value(g[0], o.objective, rel_tol):
+            if same_value(g[0], value, rel_tol):
                 g[1].append(o.index)
                 break
         else:
-            groups.append([o.objective, [o.index]])
+            groups.append([value, [o.index]])
     ordered = sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))
     groups_ = tuple(Group(g[0], tuple(g[1])) for g in ordered)
     return Ballot(len(outcomes), groups_, tuple(outcomes), grounded_only)

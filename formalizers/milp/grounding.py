@@ -197,14 +197,14 @@ def request_quantities(text: str) -> list[Quantity]:
         else:
             out.append(Quantity(m.group("num"), (v,)))
     for m in _WORD_RUN.finditer(text):
-        v = _words_value(m.group(0))
-        if v is None:
+        w = _words_value(m.group(0))
+        if w is None:
             continue
         rest = text[m.end() : m.end() + 12].lower()
         if re.match(r"\s*(%|percent\b|per\s*cent\b)", rest):
-            out.append(Quantity(m.group(0).strip() + " percent", (v / 100, v)))
+            out.append(Quantity(m.group(0).strip() + " percent", (w / 100, w)))
         else:
-            out.append(Quantity(m.group(0).strip(), (v,)))
+            out.append(Quantity(m.group(0).strip(), (w,)))
     for m in _FRACTION_WORD.finditer(text):
         out.append(Quantity(m.group(0), (_WORDS[m.group(0).lower()],)))
     return out
