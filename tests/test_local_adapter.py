@@ -313,3 +313,16 @@ def test_formalist_sample_takes_the_local_table_and_a_dtype(
     cfg.write_text('[local]\ndtype = "int8"\n', encoding="utf-8")
     assert main(argv) == 2
     assert "[local] dtype must be one of" in capsys.readouterr().err
+
+
+def test_the_pddl_prompts_ask_for_what_the_grammar_allows() -> None:
+    """The local model's PDDL grammars allow bare (define ...) forms only: no prompt that asks
+    for a reply may ask for fenced blocks, and none may quote a domain header that
+    ``quoted_domain`` would take for the request's domain."""
+    from importlib import resources
+
+    folder = resources.files("formalizers.pddl").joinpath("prompts")
+    for name in ("system.md", "repair.md", "domain_request.md"):
+        text = folder.joinpath(name).read_text(encoding="utf-8")
+        assert "```" not in text and "fenced" not in text, name
+        assert "(define (domain" not in text, name
