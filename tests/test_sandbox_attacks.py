@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pwd
 import signal
 import socket
 import tempfile
@@ -130,27 +131,58 @@ def _children() -> set[int]:
     return out
 
 
-def _ipc_objects() -> set[str]:
-    """System V IPC objects and POSIX message queues on this machine (the sandbox may leave none)."""
+def _sandbox_uid() -> int | None:
+    """The uid sandbox children run as when it differs from ours (``nobody`` under root): what
+    they leave behind is told apart from other processes' by it. None when it is our own."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        return None
+
+
+def _ipc_objects(uid: int | None) -> set[str]:
+    """System V IPC objects and POSIX message queues owned by ``uid`` (the sandbox's)."""
+    if uid is None:
+        return set()
     out = set()
     for kind in ("shm", "msg", "sem"):
         try:
-            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
         except OSError:
             continue
-        out |= {f"{kind}:{' '.join(line.split()[:2])}" for line in lines}
+        header = lines[0].split() if lines else []
+        if "uid" not in header:
+            continue
+        col = header.index("uid")
+        out |= {
+            f"{kind}:{' '.join(f[:2])}"
+            for f in (line.split() for line in lines[1:])
+            if len(f) > col and f[col] == str(uid)
+        }
     mq = Path("/dev/mqueue")
     if mq.is_dir():
-        out |= {f"mq:{p.name}" for p in mq.iterdir()}
+        out |= {f"mq:{p.name}" for p in mq.iterdir() if _owner(p) == uid}
     return out
 
 
-def _shared_files() -> set[str]:
-    """Files in the folders every process shares when there are no namespaces."""
+def _owner(p: Path) -> int | None:
+    try:
+        return p.stat().st_uid
+    except OSError:
+        return None
+
+
+def _shared_files(uid: int | None) -> set[str]:
+    """Files owned by ``uid`` (the sandbox's) in the folders every process shares when there are
+    no namespaces."""
+    if uid is None:
+        return set()
     out = set()
     for folder in ("/tmp", "/dev/shm", "/var/tmp"):
         try:
-            out |= {str(p) for p in Path(folder).iterdir()}
+            out |= {str(p) for p in Path(folder).iterdir() if _owner(p) == uid}
         except OSError:
             pass
     return out
@@ -184,7 +216,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     before_children = _children()
     env_before = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     cwd_before = os.getcwd()
-    ipc_before, shared_before = _ipc_objects(), _shared_files()
+    uid = _sandbox_uid()
+    ipc_before, shared_before = _ipc_objects(uid), _shared_files(uid)
     dumps, sqrt, system = json.dumps, math.sqrt, os.system
     try:
         yield w
@@ -199,12 +232,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         assert sorted(p.name for p in folder.iterdir()) == ["secret.txt", "shared.txt"]
         assert outside.read_text() == SECRET and writable.read_text() == "unchanged"
         assert _xattrs(outside) == _xattrs(writable) == _xattrs(folder) == []
-        assert _ipc_objects() <= ipc_before, "an IPC object outlived the call"
-        new_files = {
-            f
-            for f in _shared_files() - shared_before
-            if Path(f).exists() and Path(f).stat().st_uid not in (os.getuid(), 0)
-        }
+        assert _ipc_objects(uid) <= ipc_before, "an IPC object outlived the call"
+        new_files = _shared_files(uid) - shared_before
         assert not new_files, f"the sandbox left files behind: {new_files}"
     finally:
         signal.signal(signal.SIGUSR1, old)
