@@ -10,6 +10,14 @@ reaped after every call, however it ended.
 Outcomes are values (``SandboxResult.status``): the tool raising, running out of CPU or memory, or
 returning something that is not JSON are all results. Only our side failing (a required layer
 missing, the child not starting) raises ``SandboxUnavailable`` / ``SandboxFault``.
+
+What the host believes: the child's *setup line* (written before the tool's code is loaded, so
+the tool cannot have written it) says whether the child set every layer it was asked for; the
+layers a result lists are the host's own knowledge (``layers_in_force``). Everything after the
+setup line could have been written by the tool (it can patch ``json``, reach the reply
+descriptor, rewrite objects found through ``gc``), so it is read as the tool's data: strict JSON
+(``strict_json_loads``), one of the known shapes, bounded, and a value any JSON reader can hold
+(``check_result_value``). A reply that claims a layer failed is just a malformed reply.
 """
 
 from __future__ import annotations
