@@ -53,6 +53,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         shots=args.shots,
         samples=args.samples,
         grounding=args.grounding,
+        sample=args.sample,
+        seed=args.seed,
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
@@ -88,6 +90,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mode", choices=["llm", "replay", "oracle"], default="llm")
     p.add_argument("--model", help="model spec (llm) or recording file (replay)")
     p.add_argument("--limit", type=int, help="only the first N items")
+    p.add_argument("--sample", type=int, help="a fixed random sample of N items (see --seed)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of --sample (default 0)")
     p.add_argument("--concurrency", type=int, default=4, help="items at a time (default 4)")
     p.add_argument(
         "--item-timeout",

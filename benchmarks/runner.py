@@ -82,6 +82,11 @@ class RunSettings:
     """Formalizations sampled per item; above 1 the verified answers vote (``agent.voting``)."""
     grounding: str = "report"
     """``report`` the grounding check on each answer, or also ``repair`` a model that fails it."""
+    sample: int | None = None
+    """Run a fixed random sample of this many items (drawn with ``seed``, kept in dataset order)
+    instead of all; ``limit`` then cuts the sample."""
+    seed: int = 0
+    """The seed of ``sample``."""
 
     def __post_init__(self) -> None:
         from agent.voting import MAX_SAMPLES
@@ -93,6 +98,8 @@ class RunSettings:
             )
         if not 0 <= self.shots <= 8:
             raise InputError(f"--shots must be from 0 to 8, not {self.shots}")
+        if self.sample is not None and self.sample < 1:
+            raise InputError(f"--sample must be at least 1, not {self.sample}")
         if self.grounding not in ("report", "repair"):
             raise InputError(f"--grounding must be report or repair, not {self.grounding!r}")
         if not 1 <= self.samples <= MAX_SAMPLES:
@@ -499,7 +506,8 @@ async def run_async(
     """
     out = Path(out)
     ds = load(settings.dataset, settings.data_dir or None)
-    items = ds.items[: settings.limit] if settings.limit is not None else ds.items
+    items = sample_items(ds.items, settings.sample, settings.seed)
+    items = items[: settings.limit] if settings.limit is not None else items
     try:
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {out} is a file, not a folder")
@@ -517,6 +525,18 @@ async def run_async(
     finally:
         if lock is not None:
             lock.close()
+
+
+def sample_items(items: list[Item], n: int | None, seed: int) -> list[Item]:
+    """``n`` of ``items`` drawn at random with ``seed`` (the same ones on every machine and
+    Python version: ``random.Random(seed).sample``), in their dataset order; all when ``n`` is
+    None or not below their number."""
+    if n is None or n >= len(items):
+        return list(items)
+    import random
+
+    chosen = set(random.Random(seed).sample(range(len(items)), n))
+    return [it for i, it in enumerate(items) if i in chosen]
 
 
 def _remove_if_unused(created: list[Path]) -> None:
@@ -548,9 +568,9 @@ async def _run_locked(
     if previous:
         was = previous.get("settings", {})
         defaults = {"planner": "", "examples": "fixed", "shots": 2, "samples": 1}
-        defaults["grounding"] = "report"
+        defaults.update(grounding="report", sample=None, seed=0)
         keys = ("dataset", "mode", "model", "planner", "examples", "shots", "samples", "grounding")
-        for key in keys:
+        for key in (*keys, "sample", "seed"):
             before = was.get(key, defaults.get(key))
             if before != getattr(settings, key):
                 raise InputError(

@@ -102,10 +102,10 @@ def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
 
 
 def test_unverified_and_unsolved_samples_do_not_vote(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agent.kinds.milp as milp_kind
+    import solvers.verify
     from solvers.base import Verification
 
-    real = milp_kind.verify_linear
+    real = solvers.verify.verify_linear
 
     def distrust_the_wrong_bag(lm: Any, result: Any) -> Verification:
         v = real(lm, result)
@@ -113,7 +113,8 @@ def test_unverified_and_unsolved_samples_do_not_vote(monkeypatch: pytest.MonkeyP
             return Verification(False, v.checked, 1.0, v.objective, message="breaks 'bag'")
         return v
 
-    monkeypatch.setattr(milp_kind, "verify_linear", distrust_the_wrong_bag)
+    # The milp kind imports the verifier when it first verifies: patch it where it lives.
+    monkeypatch.setattr(solvers.verify, "verify_linear", distrust_the_wrong_bag)
     client, _ = client_for(model(99), model(99), model(99), INFEASIBLE, model(15))
     answer = solve(client, 5)
     assert answer.objective == pytest.approx(15) and answer.verified
@@ -313,3 +314,17 @@ def test_grounded_samples_outvote_ungrounded_ones() -> None:
     assert [s["grounded"] for s in answer.vote["samples"]] == [False, False, True]
     assert answer.grounding is not None and answer.grounding["ok"]
     assert "1 verified and grounded" in answer.explanation
+
+
+def test_a_fixed_sample_of_items_is_the_same_every_time_and_in_dataset_order() -> None:
+    from benchmarks.datasets import Item
+    from benchmarks.runner import RunSettings, sample_items
+
+    items = [Item(f"i{n:03d}", "text", "milp", "value", float(n)) for n in range(652)]
+    a = sample_items(items, 100, 0)
+    assert a == sample_items(items, 100, 0) and len(a) == 100
+    assert [it.id for it in a] == sorted(it.id for it in a)
+    assert a != sample_items(items, 100, 1)
+    assert sample_items(items, 1000, 0) == items and sample_items(items, None, 5) == items
+    with pytest.raises(InputError, match="--sample"):
+        RunSettings("x", "llm", "replay", sample=0)
