@@ -187,7 +187,7 @@ def file_message(message: str) -> Path | None:
     message that is plainly a path but names no file, or names a folder."""
     from agent.cli import _is_file, _looks_like_path
 
-    if "\n" in message:
+    if "\n" in message or message.startswith(("{", "[", "(")):  # a one-line model, not a path
         return None
     candidate = message
     if len(candidate) >= 2 and candidate[0] == candidate[-1] and candidate[0] in "'\"":

@@ -224,3 +224,13 @@ def test_a_request_over_apis_from_a_file_then_its_answers_need_no_model(
     assert [t.answer["status"] for t in turns] == ["NEEDS_INFO", "OPTIMAL"], text
     assert [t.answer["mode"] for t in turns] == ["new", "answer"]
     assert "No language model" not in text
+
+
+def test_a_one_line_model_is_not_taken_for_a_path(tmp_path: Path) -> None:
+    one_line = (
+        '{"variables":[{"name":"x","upper":4,"description":"a/b.c"}],'
+        '"objective":{"sense":"max","expression":"3*x"}}'
+    )
+    text, turns = _chat(tmp_path, _lines(one_line, "/quit"))
+    assert "no such file" not in text
+    assert len(turns) == 1 and turns[0].answer["objective"] == 12
