@@ -88,6 +88,12 @@ def cmd_solve(args: argparse.Namespace) -> int:
         if bad:
             raise InputError(f"--given takes NAME=VALUE, not {bad[0]!r}")
         extra["given"] = {k.strip(): v.strip() for k, v in pairs}
+    if args.examples:
+        extra["examples"] = args.examples
+    if args.samples is not None:
+        extra["samples"] = args.samples
+    if args.grounding:
+        extra["grounding"] = args.grounding
     if args.domain:
         from agent.agent import read_text_file
 
@@ -405,6 +411,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a request over APIs: an answer to a question (repeatable)",
     )
+    p.add_argument(
+        "--examples",
+        choices=["fixed", "retrieved", "none"],
+        help="optimization: few-shot examples, the bundled ones (default), the nearest of the "
+        "example bank, or none",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        metavar="K",
+        help="sample K formalizations and answer by the vote of the verified ones",
+    )
+    p.add_argument(
+        "--grounding",
+        choices=["report", "repair"],
+        help="a model whose numbers are not the request's: report it (default), or also repair it",
+    )
     common(p)
     p.set_defaults(func=cmd_solve)
 
@@ -430,7 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("chat", help="a conversation in the terminal")
+    p = sub.add_parser(
+        "chat",
+        help="a conversation in the terminal",
+        description="A conversation in the terminal. A paste is one message (Esc then Enter for "
+        "a new line; /paste ... /end); a file path is read as solve reads it; piped input is one "
+        "message. /help inside lists the commands and follow-ups.",
+    )
     p.add_argument("--session", help="continue this session")
     p.add_argument(
         "--db",
