@@ -328,3 +328,19 @@ def test_a_fixed_sample_of_items_is_the_same_every_time_and_in_dataset_order() -
     assert sample_items(items, 1000, 0) == items and sample_items(items, None, 5) == items
     with pytest.raises(InputError, match="--sample"):
         RunSettings("x", "llm", "replay", sample=0)
+
+
+def test_formalist_solve_samples_and_prints_the_vote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps([json.dumps(model(12)), json.dumps(model(12)), "oops"]))
+    request = "Fill a bag that holds 12 kg; nothing weighs more than 1000 kg."
+    args = ["solve", request, "--kind", "milp", "--samples", "3", "--examples", "retrieved"]
+    code = main([*args, "--grounding", "repair", "--model", f"replay:{script}", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["objective"] == pytest.approx(12)
+    assert out["vote"]["k"] == 3 and out["vote"]["confidence"] == pytest.approx(0.6667)
+    assert out["grounding"]["ok"] is True
