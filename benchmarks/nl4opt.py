@@ -370,22 +370,24 @@ def bank_model(item: Item, domain: str = "") -> dict[str, Any]:
     if not dv.names:
         raise ConversionError("the problem declares no variables")
     domain = domain or ("continuous" if item.id in CONTINUOUS else "integer")
-    text_of = {dv.member[v]: v for v in dv.names}
     words = _Words(item.document)
     taken = set(dv.member.values())
     params: list[dict[str, Any]] = []
 
     def param(base: str, text: str, what: str) -> str:
         name = _ident(base, taken)
-        params.append({"name": name, "value": parse_number(text), "description": what})
+        entry: dict[str, Any] = {"name": name, "value": parse_number(text)}
+        if what:
+            entry["description"] = what
+        params.append(entry)
         return name
 
     def linear(prefix: str, terms: dict[str, str], what: str) -> str:
         parts = []
         for mention, coef in terms.items():
             var = dv.resolve(mention)
-            per = f"{what} per {text_of[var]}"
-            parts.append(f"{param(f'{prefix}_{var}', coef, per)} * {var}")
+            # The name says what a coefficient is: no description (the examples stay short).
+            parts.append(f"{param(f'{prefix}_{var}', coef, '')} * {var}")
         return " + ".join(parts) if parts else "0"
 
     everything = " + ".join(dv.member[v] for v in dv.names)
@@ -411,22 +413,22 @@ def bank_model(item: Item, domain: str = "") -> dict[str, Any]:
         )
         if typ == "linear":
             lhs = linear(f"c{k}", c["terms"], f"c{k}_{typ}: amount")
-            expr = f"{lhs} {op} {param(f'c{k}_limit', limit, said or f'limit {k}')}"
+            expr = f"{lhs} {op} {param(f'c{k}_limit', limit, f'limit of c{k}_{typ}')}"
         elif typ == "sum":
-            expr = f"{everything} {op} {param(f'c{k}_total', limit, said or f'total {k}')}"
+            expr = f"{everything} {op} {param(f'c{k}_total', limit, f'limit of c{k}_{typ}')}"
         elif typ in ("upperbound", "lowerbound"):
             var = dv.resolve(c["var"])
             side = "max" if typ == "upperbound" else "min"
-            expr = f"{var} {op} {param(f'{side}_{var}', limit, said or f'bound {k}')}"
+            expr = f"{var} {op} {param(f'{side}_{var}', limit, f'{side} of {var}')}"
         elif typ == "xy":
             expr = f"{dv.resolve(c['x_var'])} {op} {dv.resolve(c['y_var'])}"
         elif typ == "xby":
             x, y = dv.resolve(c["x_var"]), dv.resolve(c["y_var"])
-            m = param(f"c{k}_factor", c["param"], said or f"factor {k}")
+            m = param(f"c{k}_factor", c["param"], f"factor in c{k}_{typ}")
             expr = f"{x} {op} {m} * {y}"
         elif typ == "ratio":
             var = dv.resolve(c["var"])
-            r = param(f"c{k}_share", limit, said or f"share {k}")
+            r = param(f"c{k}_share", limit, f"share in c{k}_{typ}")
             expr = f"{var} {op} {r} * ({everything})"
         else:
             raise ConversionError(f"constraint {k}: unknown type {typ!r}")
