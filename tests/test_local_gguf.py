@@ -48,6 +48,9 @@ def test_gguf_file_loads_dequantized_generates_and_second_load_hits_the_cache(
     assert prompt.endswith("<|im_start|>assistant\n")
     sample = engine.sample(prompt, None, SamplingParams(max_new_tokens=6, seed=3))[0]
     assert len(sample.token_ids) == 6 and sample.finish == "length"
+    # The file's UNUSED rows ([PADn]) are never sampled, as text or otherwise.
+    pads = [i for t, i in engine.tokenizer.get_vocab().items() if t.startswith("[PAD")]
+    assert pads and bool(engine.banned[pads].all())
 
     digest = gguf_mod.sha256_file(path)
     cached = models / digest
@@ -139,3 +142,28 @@ def test_torch_threads_default_to_the_free_cores(
         torch_threads=2,
     )
     assert given.torch_threads == 2
+
+
+def test_a_conversion_of_an_older_format_gets_its_tokenizer_brought_up_to_date(
+    tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from transformers import AutoTokenizer
+
+    path, _ = tiny_gguf
+    models = tmp_path / "models"
+    with monkeypatch.context() as m:  # a format-1 conversion: unused tokens not marked
+        m.setattr(gguf_mod, "_mark_unused_tokens", lambda src, tokenizer: None)
+        m.setattr(gguf_mod, "FORMAT", 1)
+        out = gguf_mod.converted_dir(path, models)
+    pads = [i for t, i in AutoTokenizer.from_pretrained(out).get_vocab().items() if "[PAD" in t]
+    assert pads and not set(pads) & set(AutoTokenizer.from_pretrained(out).added_tokens_decoder)
+
+    def no_conversion(*args: object) -> None:
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(gguf_mod, "_convert", no_conversion)
+    assert gguf_mod.converted_dir(path, models) == out
+    assert set(pads) <= set(AutoTokenizer.from_pretrained(out).added_tokens_decoder)
+    assert json.loads((out / gguf_mod.COMPLETE).read_text())["format"] == gguf_mod.FORMAT

@@ -35,6 +35,10 @@ DEFAULT_MODELS_DIR = "~/.cache/formalist/models"
 COMPLETE = "formalist-converted.json"
 """The file a finished conversion writes last: a folder without it is not used."""
 
+FORMAT = 2
+"""The version of a converted folder's layout: 2 marks the file's unused tokens as added tokens
+(a folder of an older format gets its tokenizer brought up to date on load)."""
+
 _HASHES = "hashes.json"
 _LOCK = threading.Lock()
 
@@ -126,6 +130,8 @@ def converted_dir(
     out = base / digest
     if (out / COMPLETE).is_file():
         log.info("%s: converted checkpoint cached in %s", src, out)
+        if _format(out) < FORMAT:
+            _refresh_tokenizer(src, out)
         return out
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=base, prefix=f".{digest[:16]}-"))
@@ -177,9 +183,54 @@ def _convert(src: Path, out: Path, digest: str) -> None:
             f"the weights read from {src} do not fit its configuration "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    _mark_unused_tokens(src, tokenizer)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _write_atomic(
         out / COMPLETE,
-        json.dumps({"source": str(src.resolve()), "sha256": digest, "dtype": "float32"}),
+        json.dumps(
+            {"source": str(src.resolve()), "sha256": digest, "dtype": "float32", "format": FORMAT}
+        ),
     )
+
+
+def _format(out: Path) -> int:
+    try:
+        return int(json.loads((out / COMPLETE).read_text(encoding="utf-8")).get("format", 1))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 1
+
+
+def _refresh_tokenizer(src: Path, out: Path) -> None:
+    """Bring a conversion of an older format up to date: its tokenizer gets the file's unused
+    tokens marked (format 2); the weights are kept."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    _mark_unused_tokens(src, tokenizer)
+    tokenizer.save_pretrained(out)
+    info = json.loads((out / COMPLETE).read_text(encoding="utf-8"))
+    _write_atomic(out / COMPLETE, json.dumps({**info, "format": FORMAT}))
+
+
+def _mark_unused_tokens(src: Path, tokenizer: Any) -> None:
+    """Register the ids the file marks UNUSED (llama.cpp's ``[PADn]`` rows past the real
+    vocabulary) as special added tokens, ids unchanged: the engine never samples added tokens,
+    whereas as plain vocabulary entries a grammar would let ``[PAD151700]`` into a string."""
+    import gguf
+    from tokenizers import AddedToken
+
+    field = gguf.GGUFReader(str(src)).fields.get("tokenizer.ggml.token_type")
+    if field is None:
+        return
+    types = [int(field.parts[i][0]) for i in field.data]
+    unused = [i for i, t in enumerate(types) if t == gguf.TokenType.UNUSED and i < len(tokenizer)]
+    if not unused:
+        return
+    before = len(tokenizer)
+    names = tokenizer.convert_ids_to_tokens(unused)
+    tokenizer.add_tokens(
+        [AddedToken(n, special=True, normalized=False) for n in names], special_tokens=True
+    )
+    if len(tokenizer) != before:
+        raise ConfigError(f"{src}: its unused tokens could not be marked without new ids")
