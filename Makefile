@@ -18,12 +18,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # The tool sandbox's system layers: bubblewrap (namespaces) and libseccomp2 (the seccomp filter),
 # from Debian when missing and apt-get can run as root (as on CI). Without them the sandbox
-# refuses to run tools and says which layer is missing.
+# refuses to run tools and says which layer is missing. PostgreSQL's server likewise, for the
+# service's tests on PostgreSQL (tests/pg_cluster.py; without it they are skipped).
 system-deps:
-	@if command -v bwrap >/dev/null 2>&1 && /sbin/ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then :; \
+	@if command -v bwrap >/dev/null 2>&1 && /sbin/ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 >/dev/null; \
-	else echo "warning: install bubblewrap and libseccomp2 for the tool sandbox (see tool_maker/layers.py)"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 postgresql >/dev/null; \
+	else echo "warning: install bubblewrap and libseccomp2 for the tool sandbox (see tool_maker/layers.py), and postgresql for the service's PostgreSQL tests"; fi
 
 setup: system-deps $(VENV)/.installed
 

@@ -5,12 +5,19 @@ concurrent sessions of TURNS turns each (a request, then follow-ups), every turn
 /v1/chat/completions. A few sessions (``--slow``) send a hard MIP that runs to its 2 s limit: the fast
 sessions' latencies show whether any request waits on another's solver time. Prints throughput,
 p50/p99 latency (all, and fast sessions only) and errors. Bounded: SESSIONS x TURNS requests, and a
-120 s overall deadline. Then (``--hostile N``) the bounds against careless or hostile clients: N
+120 s overall deadline (``--deadline``). Then (``--hostile N``) the bounds against careless or hostile clients: N
 idle connections that never send a header, N ``GET /mcp/`` event-stream requests, and a 300 MiB
 chunked upload; prints what the server held and freed, its memory, and a fast request's latency
 meanwhile as a ratio to the same request measured quiet in the same run.
 
     python benchmarks/service_load.py [--sessions 100] [--turns 5] [--slow 5] [--hostile 300]
+
+Several processes on one database (``--servers 2 --db postgresql://...``, or ``--url URL`` twice
+for servers already running): each session's turns go to the servers in turn (turn t of session i
+to server (i + t) mod N), a turn whose server is unreachable is sent to the next one (as a load
+balancer would), and ``--kill-after S`` SIGKILLs the first server S seconds into the run. At the end
+every session is read back and the turns are counted: sent, acknowledged (a 200 read to its end),
+stored, and lost (acknowledged but not stored, or stored out of order: must be 0).
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -70,14 +79,25 @@ def market_split(seed: int = 7, m: int = 5, n: int = 40) -> str:
     )
 
 
+@dataclass
+class Tally:
+    """What the clients saw: turns sent, acknowledged per session (their texts, in order)."""
+
+    sent: int = 0
+    resent: int = 0  # turns sent again to the next server, theirs being unreachable
+    acked: dict[str, list[str]] = field(default_factory=dict)
+
+
 async def session(
-    client: httpx.AsyncClient,
-    name: str,
+    clients: list[httpx.AsyncClient],
+    index: int,
     turns: int,
     slow: bool,
     lat: list[tuple[bool, float]],
     errors: list[str],
+    tally: Tally,
 ) -> None:
+    name = f"load-{index}"
     sid = ""  # the server issues the id on the first turn; later turns send it back
     for t in range(turns):
         if slow:
@@ -89,21 +109,69 @@ async def session(
                 else FOLLOW_UPS[(t - 1) % len(FOLLOW_UPS)]
             )
         t0 = time.perf_counter()
-        try:
-            r = await client.post(
-                "/v1/chat/completions",
-                headers={"X-Session-Id": sid} if sid else {},
-                json={"model": "formalist", "messages": [{"role": "user", "content": text}]},
-            )
-            if r.status_code != 200:
-                errors.append(f"{name} turn {t}: HTTP {r.status_code} {r.text[:120]}")
-            elif not sid:
-                sid = r.headers["x-session-id"]
-            elif r.headers.get("x-session-id") != sid:
-                errors.append(f"{name} turn {t}: answered in another session")
-        except httpx.HTTPError as e:
-            errors.append(f"{name} turn {t}: {type(e).__name__} {e}")
+        tally.sent += 1
+        for attempt in range(len(clients)):  # the next server when one cannot be reached
+            client = clients[(index + t + attempt) % len(clients)]
+            try:
+                r = await client.post(
+                    "/v1/chat/completions",
+                    headers={"X-Session-Id": sid} if sid else {},
+                    json={"model": "formalist", "messages": [{"role": "user", "content": text}]},
+                )
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+                if attempt + 1 < len(clients):
+                    tally.resent += 1
+                    continue
+                errors.append(f"{name} turn {t}: {type(e).__name__} {e}")
+            except httpx.HTTPError as e:
+                errors.append(f"{name} turn {t}: {type(e).__name__} {e}")
+            else:
+                if r.status_code != 200:
+                    errors.append(f"{name} turn {t}: HTTP {r.status_code} {r.text[:120]}")
+                elif sid and r.headers.get("x-session-id") != sid:
+                    errors.append(f"{name} turn {t}: answered in another session")
+                else:
+                    sid = sid or r.headers["x-session-id"]
+                    tally.acked.setdefault(sid, []).append(text)
+            break
         lat.append((slow, time.perf_counter() - t0))
+
+
+async def stored_turns(url: str, sids: list[str]) -> dict[str, list[str]]:
+    """Each session's recorded turns (their texts, in order), read back from one server."""
+    out: dict[str, list[str]] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for sid in sids:
+            r = await client.get(f"/v1/sessions/{sid}")
+            out[sid] = [t["user"] for t in r.json()["turns"]] if r.status_code == 200 else []
+    return out
+
+
+def count(tally: Tally, stored: dict[str, list[str]]) -> dict[str, int]:
+    """Turns sent, acknowledged, stored and lost. A session's acknowledged turns must be stored,
+    in the order they were acknowledged; one stored but never acknowledged (the client gave up
+    as the last byte went out) is counted apart, not as lost."""
+    acked = sum(len(v) for v in tally.acked.values())
+    n_stored = sum(len(v) for v in stored.values())
+    lost = 0
+    for sid, texts in tally.acked.items():
+        have = list(stored.get(sid, []))
+        i = 0
+        for text in texts:  # the acknowledged texts must appear in order
+            while i < len(have) and have[i] != text:
+                i += 1
+            if i == len(have):
+                lost += 1
+            else:
+                i += 1
+    return {
+        "sent": tally.sent,
+        "resent": tally.resent,
+        "acknowledged": acked,
+        "stored": n_stored,
+        "lost": lost,
+        "stored_unacknowledged": max(0, n_stored - (acked - lost)),
+    }
 
 
 async def probe(url: str, slow: int) -> tuple[float, float]:
@@ -237,23 +305,101 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def drive(
-    url: str, sessions: int, turns: int, slow: int
+    urls: list[str],
+    sessions: int,
+    turns: int,
+    slow: int,
+    tally: Tally | None = None,
+    deadline: float = 120.0,
 ) -> tuple[list[tuple[bool, float]], list[str], float]:
     lat: list[tuple[bool, float]] = []
     errors: list[str] = []
+    tally = tally if tally is not None else Tally()
     limits = httpx.Limits(max_connections=sessions + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    clients = [httpx.AsyncClient(base_url=u, timeout=60, limits=limits) for u in urls]
+    try:
         t0 = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(
-                *(
-                    session(client, f"load-{i}", turns, i < slow, lat, errors)
-                    for i in range(sessions)
-                )
-            ),
-            timeout=120,
-        )
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        session(clients, i, turns, i < slow, lat, errors, tally)
+                        for i in range(sessions)
+                    )
+                ),
+                timeout=deadline,
+            )
+        except TimeoutError:
+            errors.append(f"the run passed its {deadline:g} s deadline (turns in flight cut off)")
         return lat, errors, time.perf_counter() - t0
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+def start_server(tmp: str, db: str, replies: int) -> tuple[subprocess.Popen[bytes], str, int]:
+    """One `formalist serve` on ``db`` with a replay model of ``replies`` knapsack replies."""
+    knapsack = (ROOT / "tests/fixtures/milp/knapsack.json").read_text()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = Path(tmp, f"replies-{port}.json")
+    rec.write_text(json.dumps([knapsack] * replies))
+    cmd = [
+        sys.executable,
+        "-m",
+        "agent.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        db,
+        "--model",
+        f"replay:{rec}",
+        "--no-cache",
+        "--time-limit",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp,
+        env={**os.environ, "HOME": tmp, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise SystemExit(f"formalist serve on {db} exited with {proc.returncode}") from None
+            time.sleep(0.2)
+    return proc, url, port
+
+
+async def _killer(proc: subprocess.Popen[bytes], after: float) -> None:
+    await asyncio.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+
+
+async def drive_and_kill(
+    urls: list[str],
+    args: argparse.Namespace,
+    tally: Tally,
+    victim: subprocess.Popen[bytes] | None,
+) -> tuple[list[tuple[bool, float]], list[str], float]:
+    killer = (
+        asyncio.create_task(_killer(victim, args.kill_after))
+        if victim is not None and args.kill_after is not None
+        else None
+    )
+    try:
+        return await drive(urls, args.sessions, args.turns, args.slow, tally, args.deadline)
+    finally:
+        if killer is not None:
+            await killer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,74 +413,97 @@ def main(argv: list[str] | None = None) -> int:
         default=300,
         metavar="N",
         help="then hold N idle connections and N MCP stream requests, and push a 300 MiB "
-        "chunked upload (0: skip)",
+        "chunked upload (0: skip; one server only)",
     )
+    ap.add_argument("--db", default="", help="the sessions database (default: a fresh SQLite file)")
+    ap.add_argument("--servers", type=int, default=1, help="serve processes to start on --db")
+    ap.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="drive this running server instead (repeat for several on one database)",
+    )
+    ap.add_argument(
+        "--kill-after",
+        type=float,
+        metavar="S",
+        help="SIGKILL the first server S seconds into the run (it must have started it)",
+    )
+    ap.add_argument("--deadline", type=float, default=120.0, help="seconds the whole run may take")
+    ap.add_argument("--json", metavar="FILE", help="also write the counts and latencies here")
     args = ap.parse_args(argv)
-    knapsack = (ROOT / "tests/fixtures/milp/knapsack.json").read_text()
+    if args.servers < 1 or (args.servers > 1 and not args.db):
+        ap.error("several --servers need one shared --db (postgresql://...)")
+    tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
-        rec = Path(tmp, "replies.json")
-        rec.write_text(json.dumps([knapsack] * (args.sessions * args.turns + 10)))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(Path(tmp, "s.sqlite")),
-            "--model",
-            f"replay:{rec}",
-            "--no-cache",
-            "--time-limit",
-            "2",
-        ]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=tmp,
-            env={**os.environ, "HOME": tmp},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        procs: list[subprocess.Popen[bytes]] = []
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            idle_ms, busy_ms = asyncio.run(probe(url, 2))
-            lat, errors, wall = asyncio.run(drive(url, args.sessions, args.turns, args.slow))
-            if args.hostile:
-                hostile(url, port, proc.pid, args.hostile, args.hostile, 300)
+            urls = list(args.url)
+            port = 0
+            if not urls:
+                db = args.db or str(Path(tmp, "s.sqlite"))
+                for _ in range(args.servers):
+                    proc, url, port = start_server(tmp, db, args.sessions * args.turns + 10)
+                    procs.append(proc)
+                    urls.append(url)
+            idle_ms, busy_ms = asyncio.run(probe(urls[-1], 2))
+            victim = procs[0] if procs else None
+            lat, errors, wall = asyncio.run(drive_and_kill(urls, args, tally, victim))
+            survivor = urls[-1]
+            stored = asyncio.run(stored_turns(survivor, list(tally.acked)))
+            if args.hostile and len(urls) == 1 and procs:
+                hostile(survivor, port, procs[-1].pid, args.hostile, args.hostile, 300)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+    counts = count(tally, stored)
     fast = [t for slow, t in lat if not slow]
     every = [t for _, t in lat]
     print(
-        f"{args.sessions} sessions x {args.turns} turns ({args.slow} sessions send a MIP that runs 2 s): "
-        f"{len(lat)} requests in {wall:.1f} s = {len(lat) / wall:.1f} requests/s"
+        f"{args.sessions} sessions x {args.turns} turns ({args.slow} sessions send a MIP that runs 2 s) "
+        f"over {len(urls)} server(s): {len(lat)} requests in {wall:.1f} s = {len(lat) / wall:.1f} requests/s"
     )
     print(
         f"latency all:  p50 {pct(every, 0.5) * 1000:.0f} ms, p99 {pct(every, 0.99) * 1000:.0f} ms"
     )
-    print(
-        f"latency fast: p50 {pct(fast, 0.5) * 1000:.0f} ms, p99 {pct(fast, 0.99) * 1000:.0f} ms, "
-        f"max {max(fast) * 1000:.0f} ms (a fast request that waited on a 2 s solve would show >= 2000 ms)"
-    )
+    if fast:
+        print(
+            f"latency fast: p50 {pct(fast, 0.5) * 1000:.0f} ms, p99 {pct(fast, 0.99) * 1000:.0f} ms, "
+            f"max {max(fast) * 1000:.0f} ms (a fast request that waited on a 2 s solve would show >= 2000 ms)"
+        )
     print(
         f"probe: a fast request alone takes {idle_ms * 1000:.0f} ms (median of 20); while 2 slow 2 s solves run, "
         f"{busy_ms * 1000:.0f} ms: it shares the CPU with them but never waits for one to finish"
     )
+    print(
+        "turns: {sent} sent, {acknowledged} acknowledged, {stored} stored, {lost} lost "
+        "({stored_unacknowledged} stored but not acknowledged; {resent} sent again to the next "
+        "server, theirs unreachable)".format(**counts)
+    )
     print(f"errors: {len(errors)}")
     for e in errors[:10]:
         print("  " + e)
-    return 1 if errors else 0
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    **counts,
+                    "servers": len(urls),
+                    "errors": len(errors),
+                    "wall_s": wall,
+                    "p50_ms": pct(every, 0.5) * 1000,
+                    "p99_ms": pct(every, 0.99) * 1000,
+                }
+            )
+        )
+    failed = counts["lost"] or (errors and args.kill_after is None)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ class Server:
         replies: list[str | dict],
         token: str = "",
         db: Path | str | None = None,
-        env: dict[str, str] | None = None,
-        model: str = "",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,12 +59,13 @@ class Server:
             "--db",
             str(self.db),
             "--model",
-            model or f"replay:{rec}",
+            f"replay:{rec}",
             "--no-cache",
         ]
         if token:
             cmd += ["--token", token]
-        env = {**os.environ, "HOME": str(tmp), **(env or {})}
+        cmd += extra
+        env = {**os.environ, "HOME": str(tmp)}
         self.proc = subprocess.Popen(
             cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )

@@ -1,0 +1,156 @@
+"""Several `formalist serve` processes on one PostgreSQL database (a real server, ``pg_cluster``):
+one session's turns alternate between them; two turns of one session sent to two processes at once
+are taken in order; a process SIGKILLed mid-turn leaves its session to the other with no
+acknowledged turn lost; and the load benchmark across two processes, one of them killed, loses no
+acknowledged turn. Skipped, with the reason, where PostgreSQL is not installed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pg_cluster import database_url
+from test_service import BAKERY, Server, bakery_with_flour
+
+from benchmarks import service_load
+from conftest import MILP
+
+QUESTION = {"questions": ["How much flour is available?"]}
+KNAPSACK = (MILP / "knapsack.json").read_text()
+
+
+@pytest.fixture
+def pg() -> str:
+    return database_url()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def start(servers: list[Server], tmp: Path, replies: list[Any], db: str, *extra: str) -> Server:
+    s = Server(tmp, replies, db=db, extra=extra)
+    servers.append(s)
+    return s
+
+
+def chat(srv: Server, sid: str | None, text: str, timeout: float = 60) -> httpx.Response:
+    return httpx.post(
+        f"{srv.url}/v1/chat/completions",
+        headers={"X-Session-Id": sid} if sid else {},
+        json={"messages": [{"role": "user", "content": text}]},
+        timeout=timeout,
+    )
+
+
+def turns(srv: Server, sid: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{srv.url}/v1/sessions/{sid}", timeout=30)
+    assert r.status_code == 200, r.text
+    return list(r.json()["turns"])
+
+
+def test_one_session_alternates_between_two_processes(
+    servers: list[Server], tmp_path: Path, pg: str
+) -> None:
+    a = start(servers, tmp_path, [QUESTION, bakery_with_flour(6000)], pg)
+    b = start(servers, tmp_path, [BAKERY], pg)
+    first = chat(a, None, "A bakery makes muffins and cakes ... maximize revenue.")
+    assert first.status_code == 200 and first.json()["formalist"]["status"] == "NEEDS_INFO"
+    sid = first.headers["x-session-id"]
+    # B answers the question A asked: it reads the session A recorded
+    second = chat(b, sid, "5000 g")
+    assert second.status_code == 200, second.text
+    assert second.json()["formalist"]["objective"] == 500
+    # and A edits the model B made
+    third = chat(a, sid, "What if the flour is 6000 g?")
+    assert third.json()["formalist"]["objective"] == 600
+    assert "flour_available: 5000 -> 6000" in third.json()["choices"][0]["message"]["content"]
+    for srv in (a, b):
+        assert [(t["n"], t["mode"]) for t in turns(srv, sid)] == [
+            (1, "new"),
+            (2, "answer"),
+            (3, "follow-up"),
+        ]
+
+
+def test_two_turns_sent_to_two_processes_at_once_are_ordered(
+    servers: list[Server], tmp_path: Path, pg: str
+) -> None:
+    a = start(servers, tmp_path, [], pg, "--time-limit", "3")
+    b = start(servers, tmp_path, [], pg, "--time-limit", "3")
+    sid = chat(a, None, KNAPSACK).headers["x-session-id"]
+    done: dict[str, float] = {}
+
+    def send(name: str, srv: Server, text: str) -> None:
+        r = chat(srv, sid, text)
+        assert r.status_code == 200, r.text
+        done[name] = time.monotonic()
+
+    slow = threading.Thread(target=send, args=("slow", a, service_load.market_split()))
+    slow.start()
+    time.sleep(1.0)  # A holds the session, solving a MIP to its 3 s limit
+    t0 = time.monotonic()
+    send("fast", b, KNAPSACK)  # alone this takes well under a second
+    slow.join(60)
+    waited = done["fast"] - t0
+    stored = turns(b, sid)
+    assert [t["n"] for t in stored] == [1, 2, 3]
+    assert stored[1]["user"] == service_load.market_split() and stored[2]["user"] == KNAPSACK
+    assert done["fast"] >= done["slow"] - 0.5, "B's turn did not wait for A's"
+    assert waited > 1.0, f"B answered in {waited:.2f} s while A held the session"
+
+
+def test_a_process_killed_mid_turn_leaves_the_session_to_the_other(
+    servers: list[Server], tmp_path: Path, pg: str
+) -> None:
+    a = start(servers, tmp_path, [], pg, "--time-limit", "20")
+    b = start(servers, tmp_path, [], pg, "--time-limit", "20")
+    first = chat(a, None, KNAPSACK)
+    sid = first.headers["x-session-id"]
+    assert first.status_code == 200
+    outcome: list[Any] = []
+
+    def doomed() -> None:
+        try:
+            outcome.append(chat(a, sid, service_load.market_split(), timeout=60))
+        except httpx.HTTPError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=doomed)
+    t.start()
+    time.sleep(2.0)  # A holds the session, 20 s from an answer
+    a.kill()
+    t.join(30)
+    assert outcome and isinstance(outcome[0], httpx.HTTPError)  # never acknowledged
+    t0 = time.monotonic()
+    r = chat(b, sid, json.dumps(json.loads(KNAPSACK)))  # the same model, spelled differently
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - t0 < 15, "the killed process's hold outlived it"
+    stored = turns(b, sid)
+    assert [t["n"] for t in stored] == [1, 2]
+    assert stored[0]["user"] == KNAPSACK and stored[0]["status"] == "OPTIMAL"
+
+
+@pytest.mark.slow
+def test_load_across_two_processes_one_killed_loses_no_acknowledged_turn(
+    tmp_path: Path, pg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "counts.json"
+    argv = ["--sessions", "12", "--turns", "3", "--slow", "1", "--hostile", "0"]
+    argv += ["--servers", "2", "--db", pg, "--kill-after", "4", "--deadline", "240"]
+    service_load.main([*argv, "--json", str(out)])
+    counts = json.loads(out.read_text())
+    report = capsys.readouterr().out
+    assert counts["lost"] == 0, report
+    assert counts["sent"] == 36 and counts["acknowledged"] >= 30, report
+    assert counts["stored"] == counts["acknowledged"] + counts["stored_unacknowledged"], report
