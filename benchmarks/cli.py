@@ -2,7 +2,7 @@
 
 formalist bench DATASET [--mode llm|replay|oracle] [--model SPEC] [--limit N]
                 [--concurrency C] [--item-timeout S] [--time-limit S] [--planner P] [--data-dir DIR]
-                [--config FILE] --out DIR
+                [--config FILE] [--executor local|ray [--address ADDR]] --out DIR
 formalist bench report DIR
 formalist bench list
 """
@@ -55,6 +55,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         grounding=args.grounding,
         sample=args.sample,
         seed=args.seed,
+        executor=args.executor,
+        address=args.address or "",
     )
     summary: dict[str, Any] = run(settings, args.out)
     print(json.dumps(summary))
@@ -137,4 +139,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
     p.add_argument("--config", help="configuration TOML file (model, [local] engine settings...)")
     p.add_argument("--out", help="run folder: results.jsonl, config.json, reports")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where items run: threads of this process (local, the default) or one Ray task "
+        "each (ray; needs formalist[ray])",
+    )
+    p.add_argument(
+        "--address",
+        help="with --executor ray: the cluster (default RAY_ADDRESS, else a Ray started here)",
+    )
     p.set_defaults(func=cmd_bench)

@@ -35,8 +35,10 @@ from benchmarks import scoring
 from benchmarks.datasets import REPO, Dataset, Item, load, reference_objective
 
 MODES = ("llm", "replay", "oracle")
+EXECUTORS = ("local", "ray")
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
+RECORDING = "recording.jsonl"
 PACKAGES = (
     "formalist",
     "highspy",
@@ -87,6 +89,11 @@ class RunSettings:
     instead of all; ``limit`` then cuts the sample."""
     seed: int = 0
     """The seed of ``sample``."""
+    executor: str = "local"
+    """Where items run: ``local`` (threads of this process) or ``ray`` (one Ray task per item,
+    ``benchmarks.ray_executor``); either may resume the other's run."""
+    address: str = ""
+    """``ray``: the cluster's address (empty: ``RAY_ADDRESS``, else a Ray started for the run)."""
 
     def __post_init__(self) -> None:
         from agent.voting import MAX_SAMPLES
@@ -124,6 +131,12 @@ class RunSettings:
             raise InputError(
                 f"--planner must be one of {', '.join(PLANNERS)}, not {self.planner!r}"
             )
+        if self.executor not in EXECUTORS:
+            raise InputError(
+                f"--executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}"
+            )
+        if self.address and self.executor != "ray":
+            raise InputError("--address names a Ray cluster: it needs --executor ray")
         if self.mode == "replay" and not self.model:
             raise InputError("--mode replay needs --model FILE (a recording)")
 
@@ -362,6 +375,25 @@ def solve_item(
     return row
 
 
+def unanswered_row(item: Item, status: str, error: str) -> dict[str, Any]:
+    """The scored row of an item that gave no answer: ``TIMEOUT`` (its limit passed) or
+    ``ERROR`` (``error`` says why)."""
+    row = {
+        "id": item.id,
+        "kind": item.kind,
+        "expect": item.expect if item.expect != "gold-model" else "value",
+        "gold": item.answer,
+        "status": status,
+        "objective": None,
+        "verified": False,
+        "attempts": None,
+        "error": error,
+        "timed_out": status == "TIMEOUT",
+    }
+    finish(row)
+    return row
+
+
 def finish(row: dict[str, Any]) -> None:
     """Add the scores and the error class to a results line."""
     row["scores"] = scoring.score(
@@ -430,14 +462,18 @@ class Progress:
             print(file=sys.stderr)
 
 
-def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any:
+def build_agent(
+    settings: RunSettings, out: Path, chat_model: Any = None, config: Any = None
+) -> Any:
     """The agent of a run: the model by spec (llm: replies recorded to ``out/recording.jsonl``),
-    the recording matched on messages (replay), or none (oracle)."""
+    the recording matched on messages (replay), or none (oracle). ``config``: the agent
+    configuration to start from (default: ``settings.config`` or the usual lookup; a Ray worker
+    gets the driver's)."""
     from agent.agent import Agent
     from agent.config import load_config
     from agent.llm.client import ChatClient
 
-    cfg = load_config(settings.config or None).with_overrides(
+    cfg = (config or load_config(settings.config or None)).with_overrides(
         max_attempts=settings.max_attempts, time_limit=settings.time_limit_s
     )
     if settings.planner:
@@ -456,7 +492,7 @@ def build_agent(settings: RunSettings, out: Path, chat_model: Any = None) -> Any
         from agent.config import HOW_TO_CONFIGURE
 
         raise ConfigError(HOW_TO_CONFIGURE)
-    agent = Agent(model, config=cfg.with_overrides(record=str(out / "recording.jsonl")))
+    agent = Agent(model, config=cfg.with_overrides(record=str(out / RECORDING)))
     _ = agent.client  # built here, once, not by racing worker threads
     return agent
 
@@ -577,6 +613,8 @@ async def _run_locked(
                     f"{out} holds a run with {key}={before!r}, not {getattr(settings, key)!r}: "
                     "resume it with the same settings or choose another --out"
                 )
+    if agent is not None and settings.executor == "ray":
+        raise ValueError("with --executor ray each worker builds its agent from the settings")
     done_rows = read_results(results, repair=True)
     done = {r["id"] for r in done_rows}
     todo = [it for it in items if it.id not in done]
@@ -634,30 +672,29 @@ async def _run_locked(
                 row = await asyncio.wait_for(fut, max(0.0, left))
                 row["timed_out"] = False
             except TimeoutError:
-                expect, gold = item.expect, item.answer
-                row = {
-                    "id": item.id,
-                    "kind": item.kind,
-                    "expect": expect if expect != "gold-model" else "value",
-                    "gold": gold,
-                    "status": "TIMEOUT",
-                    "objective": None,
-                    "verified": False,
-                    "attempts": None,
-                    "error": f"no answer within {settings.item_timeout_s:g} s",
-                    "timed_out": True,
-                }
-                finish(row)
+                row = unanswered_row(
+                    item, "TIMEOUT", f"no answer within {settings.item_timeout_s:g} s"
+                )
             row["elapsed_s"] = round(time.perf_counter() - t0, 3)
-            row["finished_at"] = _now()
-            await loop.run_in_executor(None, append, row)
-            bar.update(row)
-            if on_row is not None:
-                on_row(row)
+            await record(row)
+
+    async def record(row: dict[str, Any]) -> None:
+        # The one writer of the results file, whichever executor ran the item.
+        row["finished_at"] = _now()
+        await loop.run_in_executor(None, append, row)
+        bar.update(row)
+        if on_row is not None:
+            on_row(row)
 
     t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
     try:
-        await asyncio.gather(*(one(it) for it in todo))
+        if settings.executor == "ray":
+            from benchmarks.ray_executor import run_items
+
+            extra = await run_items(settings, todo, agent.config, out, record)
+        else:
+            await asyncio.gather(*(one(it) for it in todo))
     finally:
         bar.close()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -669,6 +706,7 @@ async def _run_locked(
         "skipped": len(items) - len(todo),
         "finished": len(rows),
         "wall_s": round(time.perf_counter() - t0, 3),
+        **extra,
     }
     if not_started:
         summary["not_started"] = len(not_started)
