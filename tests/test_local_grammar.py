@@ -474,3 +474,62 @@ def test_every_generated_grammar_compiles_in_both_engines(engines: dict[str, Any
     for grammar in grammars:
         for name in ("xgrammar", "llguidance"):
             assert engines[name].compile(grammar) is not None, (grammar.name, name)
+
+
+# -- lengths beside a pattern ----------------------------------------------------------------------
+
+LENGTH_CASES = [
+    (r"^[^,\[\]]+$", 1, 12),
+    (r"^[A-Za-z][A-Za-z0-9_]{0,63}$", 3, 6),
+    (r"^[a-z][a-z0-9_]*$", 0, 5),
+    (r"^ab?c*d+$", 4, 7),
+    (r"^x{2,}$", 3, None),
+]
+
+
+@given(st.text(alphabet="abcdxyzA_0,[", max_size=14))
+@settings(max_examples=400, deadline=None)
+def test_a_length_bounded_pattern_is_a_sub_language_within_the_lengths(text: str) -> None:
+    for pattern, lo, hi in LENGTH_CASES:
+        bounded = g.length_bounded_pattern(pattern, lo, hi)
+        assert bounded is not None, pattern
+        if re.fullmatch(bounded, text):
+            assert re.fullmatch(pattern, text), (pattern, bounded, text)
+            assert lo <= len(text) and (hi is None or len(text) <= hi), (bounded, text)
+
+
+def test_length_bounded_patterns_state_the_counts_or_say_they_cannot() -> None:
+    assert g.length_bounded_pattern(r"^[^,\[\]]+$", 1, 100) == r"^[^,\[\]]{1,100}$"
+    assert g.length_bounded_pattern(r"^[a-z][a-z0-9_]{0,62}$", 0, 20) == r"^[a-z][a-z0-9_]{0,19}$"
+    assert g.length_bounded_pattern(r"^[A-Z][a-z]*$", 3, None) == r"^[A-Z][a-z]{2,}$"
+    for pattern in (r"^(ab)+$", r"^a|b$", r"^a+?$"):
+        assert g.length_bounded_pattern(pattern, 1, 5) is None, pattern
+    assert g.length_bounded_pattern(r"^abc$", 5, 9) is None  # three characters, never five
+    assert g.length_bounded_pattern(r"^abcdef$", 0, 3) is None
+
+
+def test_no_schema_leaves_lengths_beside_a_pattern_for_xgrammar_to_ignore() -> None:
+    """xgrammar ignores minLength/maxLength beside a pattern (and warns at every load): the
+    generated schemas state them in the pattern, and a set member longer than the grammar's
+    limit cannot be sampled (one of 201 characters was, and the schema then refused it)."""
+    for grammar in (g.five_element_grammar(), g.five_element_grammar(TEST_BOUNDS)):
+        for node in _walk(json.loads(grammar.source)):
+            if "pattern" in node:
+                assert "minLength" not in node and "maxLength" not in node, node
+    schema = json.loads(g.five_element_grammar().source)
+    members = [n["pattern"] for n in _walk(schema) if "[^,\\[\\]" in str(n.get("pattern", ""))]
+    assert members and all("{1,100}" in p for p in members), members
+
+
+def test_a_set_member_too_long_is_outside_the_grammar(engines: dict[str, Any]) -> None:
+    grammar = g.five_element_grammar()
+
+    def model(member: str) -> str:
+        return (
+            '{"sets":[{"name":"S","members":["' + member + '"]}],"variables":[{"name":"x"}],'
+            '"objective":{"sense":"maximize","expression":"x"}}'
+        )
+
+    both = ("xgrammar", "llguidance")
+    assert accepts(engines, grammar, model("m" * 100)) == dict.fromkeys(both, True)
+    assert accepts(engines, grammar, model("m" * 201)) == dict.fromkeys(both, False)

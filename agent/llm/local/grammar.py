@@ -137,6 +137,72 @@ def string_pattern(min_len: int, max_len: int | None) -> str:
     return f"^({core})?$" if min_len == 0 else f"^{core}$"
 
 
+_UNIT = re.compile(
+    r"(\\[^bBAZzGdDwWsS0-9]|\\[dDwWsS]|\[\^?\]?(?:\\.|[^\]\\])*\]|\.|[^\\()|^$*+?{}\[\]])"
+    r"(\*|\+|\?|\{\d+(?:,\d*)?\})?"
+)
+"""One unit of a simple pattern: a character, an escape, a class or ``.``, and its quantifier."""
+
+
+def length_bounded_pattern(pattern: str, min_len: int, max_len: int | None) -> str | None:
+    """``pattern`` rewritten so that it also states ``minLength``/``maxLength`` (which xgrammar
+    ignores when a pattern is given): for a pattern that is a sequence of single characters,
+    escapes and classes, each with its quantifier (``^[a-z][a-z0-9_]*$``, ``^[^,]+$``), the
+    repetitions are given counts whose sums lie within the lengths. Whatever the result matches,
+    ``pattern`` matches too, at a length within the bounds (the longest allowed may be shorter
+    than ``max_len`` when several units repeat: each takes what the earlier ones left). None for
+    a pattern of another shape (groups, alternatives, lazy repetition) or bounds it cannot meet."""
+    body = pattern
+    if body.startswith("^"):
+        body = body[1:]
+    if body.endswith("$") and not body.endswith("\\$"):
+        body = body[:-1]
+    units: list[tuple[str, int, int | None]] = []
+    i = 0
+    while i < len(body):
+        m = _UNIT.match(body, i)
+        if m is None or (m.end() < len(body) and body[m.end()] == "?" and m.group(2)):
+            return None
+        atom, quant = m.group(1), m.group(2) or ""
+        if quant in ("", "?", "*", "+"):
+            lo, hi = {"": (1, 1), "?": (0, 1), "*": (0, None), "+": (1, None)}[quant]
+        else:
+            a, comma, b = quant[1:-1].partition(",")
+            lo = int(a)
+            hi = lo if not comma else (int(b) if b else None)
+        units.append((atom, lo, hi))
+        i = m.end()
+    fixed = sum(lo for _, lo, _ in units)
+    room = None if max_len is None else max_len - fixed
+    if room is not None and room < 0:
+        return None
+    counts: list[tuple[int, int | None]] = []
+    for _, lo, hi in units:  # each unit may grow by what the earlier ones left of the room
+        grow = None if hi is None else hi - lo
+        if room is not None:
+            grow = room if grow is None else min(grow, room)
+            room -= grow
+        counts.append((lo, None if grow is None else lo + grow))
+    short = min_len - fixed
+    for k, (lo, hi) in enumerate(counts):  # raise the counts, first units first, to min_len
+        if short <= 0:
+            break
+        add = short if hi is None else min(short, hi - lo)
+        counts[k] = (lo + add, hi)
+        short -= add
+    if short > 0:
+        return None
+    out = []
+    for (atom, _, _), (lo, hi) in zip(units, counts, strict=True):
+        if (lo, hi) == (1, 1):
+            out.append(atom)
+        elif hi is None:
+            out.append(f"{atom}{{{lo},}}")
+        else:
+            out.append(f"{atom}{{{lo}}}" if lo == hi else f"{atom}{{{lo},{hi}}}")
+    return "^" + "".join(out) + "$"
+
+
 _JSON_UNSAFE = '"\\\\\\x00-\\x1f\\x7f'
 """Characters (as regex class members) a generated string never holds: quote, backslash and
 control characters, so that the JSON needs no escapes and reads back exactly as sampled."""
@@ -248,7 +314,18 @@ def _bound(node: Any, bounds: Bounds) -> Any:
         rest = {k: v for k, v in out.items() if k != "type"}
         return {"anyOf": [_bound({**rest, "type": t}, bounds) for t in types]}
     if types == "string" and "pattern" in out:
-        out["pattern"] = narrow_pattern(out["pattern"], _limit(bounds.max_string))
+        pattern = out["pattern"]
+        lo, hi = int(out.get("minLength", 0)), out.get("maxLength")
+        if lo or hi is not None:
+            # xgrammar ignores lengths beside a pattern: the pattern states them instead (within
+            # REPEAT_LIMIT characters, as counts longer than that are not written).
+            cap = None if hi is None else min(int(hi), max(REPEAT_LIMIT, lo))
+            bounded = length_bounded_pattern(pattern, lo, cap)
+            if bounded is not None:
+                pattern = bounded
+                out.pop("minLength", None)
+                out.pop("maxLength", None)
+        out["pattern"] = narrow_pattern(pattern, _limit(bounds.max_string))
     elif types == "string" and not any(k in out for k in ("enum", "const", "format")):
         lo = int(out.pop("minLength", 0))
         hi = _limit(out.pop("maxLength", None), bounds.max_string)
