@@ -95,6 +95,11 @@ class Agent:
         k = samples_option(req)
         if k > 1:
             return solve_by_vote(self, req, KINDS[r.kind], client, k)
+        if self.config.tools["enabled"]:
+            # A cached tool that fits builds the artifact; otherwise the kind's formalizer does.
+            from agent.tools_flow import solve_with_tools
+
+            return solve_with_tools(self, req, KINDS[r.kind], client)
         return self._repair_loop(req, KINDS[r.kind], client)
 
     def solve_file(

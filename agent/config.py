@@ -30,6 +30,15 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     compile = false                   # CUDA: torch.compile the decode step first (default false)
     models_dir = "~/.cache/formalist/models"   # converted .gguf models (or FORMALIST_MODELS_DIR)
 
+    [tools]                           # cached tools in the loop (every key optional)
+    enabled = true                    # look for a cached tool that fits each request in words
+    cache = "~/.cache/formalist/tools.sqlite"   # or FORMALIST_TOOLS_DB; shared by chat, serve, bench
+    min_score = 0.1                   # TF-IDF similarity a tool needs to be shown to the model
+    top_k = 3                         # at most this many candidates go to the model's yes/no
+    propose_after = 5                 # this many verified requests of one class: propose a tool
+    propose_similarity = 0.35         # how alike two requests must be to count as one class
+    history = true                    # keep verified requests (the examples a tool is made from)
+
 A ``local:`` reply is bounded by ``max_new_tokens``, not by ``request_timeout`` (the network timeout
 of a served model). ``torch_threads`` defaults to ``engine.free_cpus()``: the cores this process may
 use less the load average, at least one (on a loaded 2-core machine torch's default of every core
@@ -74,6 +83,41 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+TOOLS_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "cache": "",
+    "min_score": 0.1,
+    "top_k": 3,
+    "propose_after": 5,
+    "propose_similarity": 0.35,
+    "history": True,
+}
+"""The ``[tools]`` settings unless the table says otherwise (``cache`` empty: ``FORMALIST_TOOLS_DB``
+or ``~/.cache/formalist/tools.sqlite``)."""
+
+
+def check_tools(options: Any) -> dict[str, Any]:
+    """The ``[tools]`` table checked and completed with ``TOOLS_DEFAULTS`` (``ConfigError`` names
+    the first wrong key)."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"[tools] must be a table of settings, not {options!r}")
+    out = dict(TOOLS_DEFAULTS)
+    for key, value in options.items():
+        if key not in TOOLS_DEFAULTS:
+            raise ConfigError(
+                f"unknown key {key!r} in [tools]; known: {', '.join(sorted(TOOLS_DEFAULTS))}"
+            )
+        want = type(TOOLS_DEFAULTS[key])
+        accepted: tuple[type, ...] = (int, float) if want is float else (want,)
+        if not isinstance(value, accepted) or (want is not bool and isinstance(value, bool)):
+            raise ConfigError(f"[tools] {key} must be {_KIND_NAMES[want]}, not {value!r}")
+        if key in ("min_score", "propose_similarity") and not 0 <= value <= 1:
+            raise ConfigError(f"[tools] {key} must be between 0 and 1, not {value}")
+        if key in ("top_k", "propose_after") and value < 1:
+            raise ConfigError(f"[tools] {key} must be at least 1, not {value}")
+        out[key] = value
+    return out
 
 
 def check_local(options: Any) -> dict[str, Any]:
@@ -122,6 +166,8 @@ class Config:
     token: str = ""
     max_body_bytes: int = 2_000_000
     local: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Any] = field(default_factory=dict)
+    """The ``[tools]`` table, completed with ``TOOLS_DEFAULTS``."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -133,6 +179,7 @@ class Config:
             if not isinstance(value, accepted) or isinstance(value, bool):
                 raise ConfigError(f"{f.name} must be {_KIND_NAMES[want]}, not {value!r}")
         object.__setattr__(self, "local", check_local(self.local))
+        object.__setattr__(self, "tools", check_tools(self.tools))
         if not 1 <= self.max_attempts <= 50:
             raise ConfigError(f"max_attempts must be between 1 and 50, not {self.max_attempts}")
         if not 0 < self.time_limit <= 86_400:

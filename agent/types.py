@@ -111,6 +111,11 @@ class Answer:
     vote: dict[str, Any] | None = None
     """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
     ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""
+    tool: str = ""
+    """The cached tool that built the answer's artifact (``name@vN``); empty when none did."""
+    tools: dict[str, Any] | None = None
+    """What the tool dispatcher decided for a request in words and why (``agent.tools_flow``):
+    ``chosen``, ``reason``, ``candidates``, a failed tool's ``fallback``, a ``proposal``."""
 
     def __post_init__(self) -> None:
         r = self.solve_result
@@ -160,6 +165,7 @@ class Answer:
             "language": self.language,
             "artifact": self.artifact,
             "explanation": self.explanation,
+            "tool": self.tool,
         }
         if self.plan is not None:
             out["plan"] = self.plan
@@ -176,6 +182,8 @@ class Answer:
             out["grounding"] = self.grounding
         if self.vote is not None:
             out["vote"] = self.vote
+        if self.tools is not None:
+            out["tools"] = self.tools
         if self.verification is not None:
             out["verification"] = self.verification.to_json()
         if self.diagnosis is not None:

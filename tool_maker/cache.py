@@ -4,6 +4,12 @@ Table ``tools(name, version, task, description, record, created)``: ``record`` i
 (``Tool.to_json``); nothing is pickled, so reading the cache never runs code. Storing a tool under
 a name that exists makes a new version, and only if the new code passes every test and demo of
 the latest version (run in the sandbox): a change may fix or extend a tool, not break what it did.
+
+Table ``uses(name, version, ok, detail, request, at)``: each time the agent used a tool, whether
+the artifact it built was solved and verified, and if not, why (the tool's record of successes and
+failures). Table ``verified(kind, request, artifact, at)``: requests in words the agent solved and
+verified directly (no tool): the solved examples a tool can later be made from, and what
+``similar_verified`` counts to propose making one.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from tool_maker.sandbox import Sandbox
@@ -44,6 +52,7 @@ class ToolCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._ready = False  # the tools table exists
+        self._extra = False  # the uses and verified tables exist
         try:
             if self.path.is_dir():
                 raise InputError(f"{self.path} is a folder, not a formalist tool cache")
@@ -76,6 +85,7 @@ class ToolCache:
                 f"{', '.join(sorted(tables)[:5])}); it was left as it is: choose another --db"
             )
         self._db, self._ready = db, "tools" in tables
+        self._extra = {"uses", "verified"} <= tables
         return db
 
     def _reader(self) -> sqlite3.Connection | None:
@@ -121,12 +131,31 @@ class ToolCache:
             except sqlite3.Error as e:
                 raise _unusable(self.path, e) from e
             self._ready = True
+        if not self._extra:
+            try:
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS uses (name TEXT NOT NULL, version INTEGER NOT NULL, "
+                    "ok INTEGER NOT NULL, detail TEXT NOT NULL, request TEXT NOT NULL, "
+                    "at REAL NOT NULL)"
+                )
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS verified (kind TEXT NOT NULL, request TEXT NOT NULL, "
+                    "artifact TEXT NOT NULL, objective REAL, at REAL NOT NULL)"
+                )
+                self._db.commit()
+            except sqlite3.Error as e:
+                raise _unusable(self.path, e) from e
+            self._extra = True
         return self._db
 
-    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _rows(
+        self, sql: str, params: tuple[object, ...] = (), extra: bool = False
+    ) -> list[tuple[object, ...]]:
+        """Rows of ``sql``; ``extra``: it reads the ``uses`` or ``verified`` table (none yet in
+        a cache made before they were: no rows)."""
         with self._lock:
             db = self._reader()
-            if db is None:
+            if db is None or (extra and not self._has_extra(db)):
                 return []
             try:
                 return list(db.execute(sql, params).fetchall())
@@ -209,10 +238,109 @@ class ToolCache:
                 return 0
             try:
                 n = db.execute("DELETE FROM tools WHERE name = ?", (name,)).rowcount
+                if self._has_extra(db):
+                    db.execute("DELETE FROM uses WHERE name = ?", (name,))
                 db.commit()
             except sqlite3.DatabaseError as e:
                 raise _unusable(self.path, e) from e
         return int(n)
+
+    def _has_extra(self, db: sqlite3.Connection) -> bool:
+        if not self._extra:
+            try:
+                found = db.execute(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                    "AND name IN ('uses', 'verified')"
+                ).fetchone()
+            except sqlite3.Error as e:
+                raise _unusable(self.path, e) from e
+            self._extra = bool(found and found[0] == 2)
+        return self._extra
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        with self._lock:
+            db = self._writer()
+            try:
+                db.execute(sql, params)
+                db.commit()
+            except sqlite3.DatabaseError as e:
+                raise _unusable(self.path, e) from e
+
+    def record_use(
+        self, tool: Tool, ok: bool, detail: str = "", request: str = "", at: float | None = None
+    ) -> None:
+        """Note one use of ``tool`` (its version): ``ok`` when the artifact it built was solved and
+        verified; otherwise ``detail`` says what failed (the tool's run, the artifact's check...)."""
+        self._write(
+            "INSERT INTO uses (name, version, ok, detail, request, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                tool.name,
+                tool.version,
+                int(ok),
+                detail[:2000],
+                request[:2000],
+                time.time() if at is None else at,
+            ),
+        )
+
+    def use_record(self, name: str) -> dict[str, Any]:
+        """How ``name`` has done, all versions together: ``uses``, ``successes``, ``failures``,
+        ``by_version`` (version -> [successes, failures]) and the ``last_failures`` (up to 5,
+        newest first: version, detail, request)."""
+        rows = self._rows(
+            "SELECT version, ok, detail, request FROM uses WHERE name = ? ORDER BY at DESC, rowid DESC",
+            (name,),
+            extra=True,
+        )
+        by_version: dict[int, list[int]] = {}
+        fails = []
+        for version, ok, detail, request in rows:
+            counts = by_version.setdefault(int(str(version)), [0, 0])
+            counts[0 if ok else 1] += 1
+            if not ok and len(fails) < 5:
+                fails.append({"version": version, "detail": detail, "request": request})
+        good = sum(c[0] for c in by_version.values())
+        return {
+            "uses": len(rows),
+            "successes": good,
+            "failures": len(rows) - good,
+            "by_version": {str(v): c for v, c in sorted(by_version.items())},
+            "last_failures": fails,
+        }
+
+    def note_verified(
+        self, kind: str, request: str, artifact: Any, objective: float | None = None
+    ) -> None:
+        """Keep a request in words that was solved and verified without a tool, with its artifact
+        (JSON data or text) and objective: the agent's own solved examples."""
+        self._write(
+            "INSERT INTO verified (kind, request, artifact, objective, at) VALUES (?, ?, ?, ?, ?)",
+            (
+                kind,
+                request,
+                json.dumps(artifact, ensure_ascii=False),
+                objective,
+                time.time(),
+            ),
+        )
+
+    def verified_requests(self, kind: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The newest ``limit`` verified requests of ``kind``: ``request``, ``artifact``,
+        ``objective``."""
+        rows = self._rows(
+            "SELECT request, artifact, objective FROM verified WHERE kind = ? "
+            "ORDER BY at DESC, rowid DESC LIMIT ?",
+            (kind, limit),
+            extra=True,
+        )
+        out = []
+        for request, artifact, objective in rows:
+            try:
+                data = json.loads(str(artifact))
+            except ValueError:
+                continue
+            out.append({"request": str(request), "artifact": data, "objective": objective})
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -3,6 +3,8 @@
     formalist tools list [--db PATH] [--json]
     formalist tools show NAME [--version N] [--db PATH] [--json]
     formalist tools rm NAME [--db PATH]
+    formalist tools make --examples DIR --model SPEC [--name NAME] [--shown N] [--attempts N]
+    formalist tools examples --kind KIND --like FILE --out DIR    the agent's verified requests
     formalist sandbox run FILE.py [--json]     run FILE's main() in the sandbox, print its value
     formalist sandbox layers [--json]          which sandbox layers this machine has
 
@@ -41,6 +43,35 @@ def register(subparsers: Any) -> None:
     p.add_argument("name")
     _db(p)
     p.set_defaults(func=cmd_tools_rm)
+    p = tsub.add_parser(
+        "make",
+        help="make a tool from a folder of solved examples of one class (NAME.txt requests with "
+        "their artifacts NAME.json, .yaml, .lp, .pddl...); cached only when verified on held-out ones",
+    )
+    p.add_argument("--examples", required=True, metavar="DIR", help="the folder of examples")
+    p.add_argument("--model", required=True, metavar="SPEC", help="the maker model")
+    p.add_argument("--name", default="", help="the class's name (default: the folder's)")
+    p.add_argument(
+        "--shown",
+        type=int,
+        default=3,
+        help="examples the maker sees answered (the rest are held out)",
+    )
+    p.add_argument(
+        "--attempts", type=int, default=3, help="rounds with the maker model (default 3)"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _db(p)
+    p.set_defaults(func=cmd_tools_make)
+    p = tsub.add_parser(
+        "examples", help="write verified requests like one from the agent's history as examples"
+    )
+    p.add_argument("--kind", required=True, help="milp, routing, pddl, asp or apis")
+    p.add_argument("--like", required=True, metavar="FILE", help="a request (a .txt file)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
+    p.add_argument("--similarity", type=float, help="least TF-IDF similarity (default: config)")
+    _db(p)
+    p.set_defaults(func=cmd_tools_examples)
 
     sandbox = subparsers.add_parser("sandbox", help="run Python in the tool sandbox")
     ssub = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -59,33 +90,52 @@ def register(subparsers: Any) -> None:
 def _db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
-        help="tool cache file (default: FORMALIST_TOOLS_DB or ~/.cache/formalist/tools.sqlite)",
+        help="tool cache file (default: [tools] cache in formalist.toml, else FORMALIST_TOOLS_DB, "
+        "else ~/.cache/formalist/tools.sqlite)",
     )
 
 
 def _cache(args: argparse.Namespace) -> Any:
+    from agent.config import load_config
     from tool_maker.cache import ToolCache
 
-    return ToolCache(args.db or None)
+    return ToolCache(args.db or load_config().tools.get("cache") or None)
+
+
+def tool_summary(tool: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """A tool as ``tools list --json``, ``GET /v1/tools`` and MCP list it."""
+    return {
+        "name": tool.name,
+        "version": tool.version,
+        "label": tool.label,
+        "kind": tool.kind,
+        "task": tool.task,
+        "signature": tool.signature,
+        "maker_model": tool.maker_model,
+        "sources": list(tool.sources),
+        "uses": record["uses"],
+        "successes": record["successes"],
+        "failures": record["failures"],
+    }
+
+
+def list_tools(cache: Any) -> list[dict[str, Any]]:
+    """Every cached tool (latest version) with its provenance and record."""
+    return [tool_summary(t, cache.use_record(t.name)) for t in cache.latest()]
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
-    tools = _cache(args).latest()
+    tools = list_tools(_cache(args))
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {"name": t.name, "version": t.version, "task": t.task, "signature": t.signature}
-                    for t in tools
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps(tools, indent=2, ensure_ascii=False))
         return EXIT_OK
     if not tools:
         print("no tools cached")
     for t in tools:
-        print(f"{t.name:28s} v{t.version:<3d} {t.task:28s} {t.signature}")
+        print(
+            f"{t['name']:28s} v{t['version']:<3d} {t['kind'] or '-':8s} {t['task'][:28]:28s} "
+            f"used {t['uses']} ({t['successes']} ok, {t['failures']} failed)  {t['signature']}"
+        )
     return EXIT_OK
 
 
@@ -98,12 +148,29 @@ def cmd_tools_show(args: argparse.Namespace) -> int:
             + (f" with version {args.version}" if args.version else "")
         )
     if args.json:
-        print(json.dumps(tool.to_json(), indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {**tool.to_json(), "record": cache.use_record(tool.name)},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return EXIT_OK
     print(f"{tool.name} (version {tool.version} of {len(cache.versions(tool.name))}) — {tool.task}")
     print(f"  {tool.signature}")
     print(f"  {tool.description}")
     print(f"  made by {tool.maker_model}; evidence: {json.dumps(tool.evidence)}")
+    if tool.kind:
+        print(f"  builds {tool.kind} artifacts")
+    if tool.sources:
+        print(f"  made from {len(tool.sources)} example(s): {', '.join(tool.sources)}")
+    rec = cache.use_record(tool.name)
+    print(
+        f"  used {rec['uses']} time(s): {rec['successes']} verified, {rec['failures']} failed"
+        + (f" (by version: {json.dumps(rec['by_version'])})" if rec["uses"] else "")
+    )
+    for f in rec["last_failures"]:
+        print(f"    v{f['version']} failed on {f['request'][:80]!r}: {f['detail'][:300]}")
     print("\n" + tool.code.rstrip() + "\n")
     for label, calls in (("worked calls", tool.demos), ("held-out tests passed", tool.tests)):
         print(f"{label}:")
@@ -120,6 +187,61 @@ def cmd_tools_rm(args: argparse.Namespace) -> int:
         raise InputError(f"no tool named {args.name!r}")
     print(f"removed {args.name} ({n} version{'s' if n != 1 else ''})")
     return EXIT_OK
+
+
+def cmd_tools_make(args: argparse.Namespace) -> int:
+    from agent.agent import Agent
+    from agent.config import load_config
+    from agent.tools_flow import make_tool
+    from tool_maker.sandbox import Sandbox
+
+    if args.attempts < 1:
+        raise InputError("--attempts must be at least 1")
+    agent = Agent(args.model, config=load_config())
+    client = agent.client
+    assert client is not None
+    report = make_tool(
+        agent,
+        args.examples,
+        client,
+        _cache(args),
+        Sandbox(),
+        name=args.name,
+        shown=args.shown,
+        max_attempts=args.attempts,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for a in report.attempts:
+            verdict = "accepted" if a["accepted"] else "rejected"
+            print(f"attempt {a['number']}: {verdict}")
+            if a["feedback"]:
+                print("  " + a["feedback"].replace("\n", "\n  ")[:2000])
+        if report.tool is not None:
+            print(
+                f"cached {report.tool.label}: verified on {report.examples} examples "
+                f"({report.held_out} held out)"
+            )
+        else:
+            print(f"no tool cached: {report.error}", file=sys.stderr)
+    return EXIT_OK if report.tool is not None else EXIT_FAULT
+
+
+def cmd_tools_examples(args: argparse.Namespace) -> int:
+    from agent.agent import read_text_file
+    from agent.config import load_config
+    from agent.tools_flow import export_examples
+
+    like = read_text_file(args.like)
+    threshold = (
+        args.similarity
+        if args.similarity is not None
+        else float(load_config().tools["propose_similarity"])
+    )
+    written = export_examples(_cache(args), args.kind, like, args.out, threshold)
+    print(f"{len(written)} example(s) written to {args.out}")
+    return EXIT_OK if written else EXIT_FAULT
 
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:

@@ -20,18 +20,30 @@ from agent.llm.client import ChatClient, Message
 from tool_maker.prompts import render
 from tool_maker.sandbox import Sandbox
 from tool_maker.static_check import ALLOWED_IMPORTS, check_source
-from tool_maker.tool import CallOutcome, Example, Tool, ToolCall, functions_in, run_calls
+from tool_maker.tool import (
+    CallOutcome,
+    Example,
+    Judge,
+    Tool,
+    ToolCall,
+    functions_in,
+    run_calls,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """A kind of task: a name ("word sorting"), what it asks, the worked ``examples`` the maker
-    sees with their answers, and the held-out ``tests`` whose answers it does not see."""
+    sees with their answers, and the held-out ``tests`` whose answers it does not see. ``kind``:
+    the problem kind of the artifact the tool returns (``""``: the tool returns the answer);
+    ``sources``: where the examples came from (recorded with the tool)."""
 
     name: str
     description: str
     examples: tuple[Example, ...]
     tests: tuple[Example, ...] = ()
+    kind: str = ""
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -136,14 +148,23 @@ def _numbered(examples: tuple[Example, ...], start: int, with_answers: bool) -> 
 
 
 class ToolMaker:
-    """Makes tools with ``client`` (the strong model), verifying them in ``sandbox``."""
+    """Makes tools with ``client`` (the strong model), verifying them in ``sandbox``. ``judge``
+    decides whether a value answers a question (default: ``same_answer`` with the known answer;
+    a tool that builds artifacts is judged by what its artifact solves to)."""
 
-    def __init__(self, client: ChatClient, sandbox: Sandbox, max_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        sandbox: Sandbox,
+        max_attempts: int = 3,
+        judge: Judge | None = None,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.client = client
         self.sandbox = sandbox
         self.max_attempts = max_attempts
+        self.judge = judge
         self.attempts: list[MakeAttempt] = []
 
     def messages(self, task: TaskSpec) -> list[Message]:
@@ -231,7 +252,7 @@ class ToolMaker:
             except ValueError as e:
                 raise ArtifactError("schema", [Diagnostic(f"calls[{i - 1}] (Q{i})", str(e))]) from e
             calls.append(ToolCall(ex.question, args, kwargs, ex.answer))
-        outcomes = run_calls(self.sandbox, code, chosen.name, calls)
+        outcomes = run_calls(self.sandbox, code, chosen.name, calls, self.judge)
         failed = [(i, o) for i, o in enumerate(outcomes, 1) if not o.passed]
         if failed:
             n_shown = len(task.examples)
@@ -259,6 +280,8 @@ class ToolMaker:
             demos=tuple(calls[:n]),
             tests=tuple(calls[n:]),
             maker_model=self.client.model_id,
+            kind=task.kind,
+            sources=task.sources,
             evidence={
                 "attempts": len(self.attempts) + 1,
                 "worked_examples_passed": n,

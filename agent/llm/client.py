@@ -108,6 +108,25 @@ def cut_off_error(model_id: str, meta: dict[str, Any], text: str) -> FormalistEr
     return e
 
 
+def schema_kwargs(chat_model: Any, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The call keywords that hold ``chat_model``'s reply to ``json_schema`` (none without one):
+    ``json_schema`` for the local engine (a grammar), ``response_format`` for OpenAI-compatible
+    servers, ``format`` for Ollama; any other chat model (a recording) gets ``json_schema``."""
+    if json_schema is None:
+        return {}
+    name = type(chat_model).__name__
+    if name == "ChatOpenAI":
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "arguments", "schema": json_schema},
+            }
+        }
+    if name == "ChatOllama":
+        return {"format": json_schema}
+    return {"json_schema": json_schema}
+
+
 class ChatClient:
     """Sends chat messages to one model and returns its text.
 
@@ -159,13 +178,18 @@ class ChatClient:
         client.endpoint = base_url
         return client
 
-    def complete(self, messages: list[Message]) -> str:
-        """The model's reply text to ``messages`` (lone surrogates in either become U+FFFD)."""
+    def complete(self, messages: list[Message], json_schema: dict[str, Any] | None = None) -> str:
+        """The model's reply text to ``messages`` (lone surrogates in either become U+FFFD).
+
+        ``json_schema``: the reply must be JSON of this schema. A ``local:`` model samples under
+        it as a grammar, an ``openai:`` model gets it as its ``response_format``, an ``ollama:``
+        one as its ``format``; it is part of the cache key."""
         messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
+        params = self.params if json_schema is None else {**self.params, "json_schema": json_schema}
         base = request_key(
             f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id,
             messages,
-            self.params,
+            params,
         )
         # The n-th time the same messages are sent gets its own entry: a repair loop that sends
         # the same turn again must not be handed the same (failed) reply from the cache, and a
@@ -182,7 +206,9 @@ class ChatClient:
                 return hit
         t0 = time.perf_counter()
         try:
-            reply = self.chat_model.invoke(_to_langchain(messages))
+            reply = self.chat_model.invoke(
+                _to_langchain(messages), **schema_kwargs(self.chat_model, json_schema)
+            )
         except StopError:
             raise
         except Exception as e:  # network, auth, server errors: our side, not the artifact's

@@ -133,6 +133,19 @@ def select_grammar(
     return target
 
 
+def schema_call_grammar(schema: Any, bounds: Any = None) -> Any:
+    """The grammar of a call's own JSON schema (``json_schema=`` keyword: a tool's arguments),
+    bounded as every grammar here is (``grammar.bounded_schema``); a complete sample must be JSON."""
+    import json
+
+    from agent.llm.local import grammar as g
+
+    if not isinstance(schema, dict):
+        raise TypeError(f"json_schema must be a JSON schema object, not {type(schema).__name__}")
+    bounded = g.bounded_schema(schema, bounds or g.Bounds())
+    return g.Grammar("json-schema", "json_schema", json.dumps(bounded), "json", json.loads)
+
+
 class LocalChatModel(BaseChatModel):
     """A chat model that samples from a local causal LM under the artifact's grammar.
 
@@ -192,7 +205,10 @@ class LocalChatModel(BaseChatModel):
 
         msgs = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
         artifact = str(kwargs.get("artifact", self.artifact))
-        target = select_grammar(msgs, artifact, self.bounds, self._routing(kwargs))
+        if kwargs.get("json_schema") is not None:
+            target = schema_call_grammar(kwargs["json_schema"], self.bounds)
+        else:
+            target = select_grammar(msgs, artifact, self.bounds, self._routing(kwargs))
         n = max(1, int(kwargs.get("n", 1)))
         params = SamplingParams(
             n=n,
