@@ -19,11 +19,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
 class SourceError(ValueError):
     """The source file is not in the layout this script reads."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source file's contents, every value as the source writes it."""
+
+    head: dict[str, str]
+    coords: list[tuple[int, str, str]]  # (client number, x, y)
+    demands: list[tuple[int, str]]  # (client number, demand)
+    depot: list[str]  # [x, y]
 
 
 def _number(text: str) -> str:
@@ -40,7 +51,7 @@ def _numbers(lineno: int, fields: list[str]) -> None:
             raise SourceError(f"line {lineno}: {field!r} is not a number") from None
 
 
-def parse(text: str) -> dict[str, object]:
+def parse(text: str) -> Source:
     head: dict[str, str] = {}
     coords: list[tuple[int, str, str]] = []
     demands: list[tuple[int, str]] = []
@@ -91,14 +102,11 @@ def parse(text: str) -> dict[str, object]:
         raise SourceError(f"DIMENSION {head['DIMENSION']} but {n} clients and a depot")
     if "CAPACITY" not in head:
         raise SourceError("no CAPACITY")
-    return {"head": head, "coords": coords, "demands": demands, "depot": depot}
+    return Source(head, coords, demands, depot)
 
 
-def render(src: dict[str, object], name: str, comment: str) -> str:
-    head: dict[str, str] = src["head"]  # type: ignore[assignment]
-    coords: list[tuple[int, str, str]] = src["coords"]  # type: ignore[assignment]
-    demands: list[tuple[int, str]] = src["demands"]  # type: ignore[assignment]
-    depot: list[str] = src["depot"]  # type: ignore[assignment]
+def render(src: Source, name: str, comment: str) -> str:
+    head, coords, demands, depot = src.head, src.coords, src.demands, src.depot
     lines = [
         f"NAME : {name}",
         f"COMMENT : {comment}",
