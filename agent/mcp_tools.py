@@ -17,7 +17,8 @@ from agent.types import Request
 
 
 def build_mcp(agent: Agent) -> Any:
-    """An ``MCPServer`` exposing solve, formalize, solve_optimization, plan and solve_asp."""
+    """An ``MCPServer`` exposing solve, formalize, solve_optimization, plan, solve_asp and
+    list_tools."""
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer(
@@ -57,6 +58,15 @@ def build_mcp(agent: Agent) -> Any:
         (blocksworld, grippers, ...); empty means the domain the problem names."""
         extra = {"domain": domain} if domain else {}
         return await run(Request(problem, "problem.pddl", "pddl", optimal, extra))
+
+    @server.tool()
+    async def list_tools() -> dict[str, Any]:
+        """The cached tools formalist builds artifacts with (a solve's `tool` field names the one
+        that built its artifact): name, version, kind, task, the model that made it, the examples
+        it was made from, and its uses, successes and failures."""
+        from agent.tools_flow import list_cached_tools
+
+        return {"tools": await anyio.to_thread.run_sync(list_cached_tools, agent)}
 
     @server.tool()
     async def solve_asp(program: str) -> dict[str, Any]:

@@ -667,6 +667,15 @@ def create_app(
             "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "formalist"}],
         }
 
+    @app.get(
+        "/v1/tools",
+        summary="The cached tools (a solve's `tool` field names the one that built its artifact)",
+    )
+    async def tools() -> JSONResponse:
+        from agent.tools_flow import list_cached_tools
+
+        return SafeJSONResponse({"object": "list", "data": await run(list_cached_tools, agent)})
+
     @app.post(
         "/v1/chat/completions",
         response_model=ChatCompletion,

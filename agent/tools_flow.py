@@ -334,13 +334,25 @@ class ToolFormalizer:
 
 def solve_with_tools(agent: Agent, req: Request, kind: Kind, client: ChatClient) -> Answer:
     """Solve a request in words through a fitting cached tool, or directly (see the module doc)."""
+    try:
+        cache = tools_cache(agent)
+    except InputError as e:
+        answer = agent._repair_loop(req, kind, client)
+        answer.tools = {"chosen": "", "reason": f"the tool cache is unusable: {e}"}
+        return answer
+    try:
+        return _solve(agent, req, kind, client, cache)
+    finally:
+        cache.close()
+
+
+def _solve(agent: Agent, req: Request, kind: Kind, client: ChatClient, cache: ToolCache) -> Answer:
     from agent.agent import artifact_key
 
     settings = agent.config.tools
     opts = agent.options(req)
     note: dict[str, Any]
     try:
-        cache = tools_cache(agent)
         tools = cache.latest() if kind.name in TOOL_KINDS else []
     except InputError as e:
         answer = agent._repair_loop(req, kind, client)
@@ -675,3 +687,15 @@ def export_examples(
         (root / f"{stem}{suffix}").write_text(artifact_text(s["artifact"]), encoding="utf-8")
         written.append(root / f"{stem}.txt")
     return written
+
+
+def list_cached_tools(agent: Agent) -> list[dict[str, Any]]:
+    """Every cached tool of ``agent`` (latest version) with its provenance and record, as
+    ``formalist tools list --json``, ``GET /v1/tools`` and MCP's ``list_tools`` give it."""
+    from tool_maker.cli import list_tools
+
+    cache = tools_cache(agent)
+    try:
+        return list_tools(cache)
+    finally:
+        cache.close()

@@ -459,3 +459,57 @@ def test_the_tool_fill_prompt_names_arguments_from_worked_calls() -> None:
     messages = fill_messages(tool, REQUESTS[1])
     assert json.dumps(ARGS[0]) in messages[0]["content"]
     assert messages[1]["content"].endswith(REQUESTS[1])
+
+
+# -- the service and MCP ------------------------------------------------------------------------
+
+
+def test_the_service_lists_tools_and_a_solve_names_its_tool(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
+) -> None:
+    import httpx
+    from test_service_trust import ThreadServer
+
+    monkeypatch.setenv("FORMALIST_TOOLS_DB", str(db))
+    ToolCache(db).put(production_tool())
+    srv = ThreadServer(tmp_path, replies=['"yes"', json.dumps(ARGS[1])])
+    try:
+        listed = httpx.get(f"{srv.url}/v1/tools", timeout=30).json()
+        assert [t["label"] for t in listed["data"]] == ["production_model@v1"]
+        assert listed["data"][0]["kind"] == "milp" and listed["data"][0]["uses"] == 0
+        r = httpx.post(
+            f"{srv.url}/mcp",
+            headers={"Accept": "application/json, text/event-stream"},
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "list_tools", "arguments": {}},
+            },
+            timeout=30,
+        )
+        assert r.status_code == 200
+        result = r.json()["result"]
+        text = result.get("structuredContent") or json.loads(result["content"][0]["text"])
+        assert text["tools"][0]["label"] == "production_model@v1"
+        solved = httpx.post(f"{srv.url}/v1/solve", json={"request": REQUESTS[1]}, timeout=60)
+        body = solved.json()
+        assert body["tool"] == "production_model@v1" and body["verified"] is True
+        assert body["tools"]["chosen"] == "production_model@v1"
+        again = httpx.get(f"{srv.url}/v1/tools", timeout=30).json()
+        assert (again["data"][0]["uses"], again["data"][0]["successes"]) == (1, 1)
+    finally:
+        srv.stop()
+
+
+def test_solve_json_has_an_empty_tool_field_when_no_tool_built_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agent.cli import main
+
+    assert (
+        main(["solve", str(Path(__file__).parent.parent / "examples" / "knapsack.json"), "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["tool"] == "" and out["verified"] is True
