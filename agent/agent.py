@@ -8,6 +8,7 @@ stage does for a kind of problem lives in ``agent.kinds``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ class Agent:
         with no model configured; every other outcome is an ``Answer`` (see ``Answer.error``).
         """
         req = request if isinstance(request, Request) else Request(request, kind=kind)
+        if req.started is None:
+            req = dataclasses.replace(req, started=time.perf_counter())
         r = route(req)
         if r.formal:
             answer = self._solve_formal(req, KINDS[r.kind])
@@ -108,11 +111,16 @@ class Agent:
         kind: str = "",
         optimal: bool = False,
         extra: dict[str, Any] | None = None,
+        started: float | None = None,
     ) -> Answer:
-        """Solve the request or model in a file (text up to 20 MB; ``.txt`` is taken as words)."""
+        """Solve the request or model in a file (text up to 20 MB; ``.txt`` is taken as words).
+        ``started``: the ``time.perf_counter()`` instant the request began (default: now)."""
+        started = time.perf_counter() if started is None else started
         p = Path(path)
         text = read_text_file(p)
-        return self.solve(Request(text, input_file_name(p), kind, optimal, dict(extra or {})))
+        return self.solve(
+            Request(text, input_file_name(p), kind, optimal, dict(extra or {}), started)
+        )
 
     def formalize(self, request: str | Request, kind: str = "") -> dict[str, Any]:
         """The validated artifact for ``request`` without solving it: ``{"kind", "language",
@@ -200,7 +208,10 @@ class Agent:
 
     # -- formal input ------------------------------------------------------------------------
     def _solve_formal(self, req: Request, kind: Kind) -> Answer:
-        opts = self.options(req)
+        # One deadline for the whole request, from when it began: reading, building, solving,
+        # checking and explaining all come out of the same time limit.
+        began = time.perf_counter() if req.started is None else req.started
+        opts = dataclasses.replace(self.options(req), deadline=began + self.config.time_limit)
         attempt = Attempt(1, model_id="input")
         t0 = time.perf_counter()
         try:
@@ -339,6 +350,10 @@ class Agent:
     ) -> tuple[SolveResult, Verification | None, ArtifactError | None]:
         attempt.stage = "solve"
         t0 = time.perf_counter()
+        if opts.deadline is None:
+            # A model's artifact: the limit counts from when it is ready to solve (the model's
+            # own time is bounded by its request timeout and the attempts).
+            opts = dataclasses.replace(opts, deadline=t0 + opts.limits.time_s)
         result = kind.solve(validated, opts)
         attempt.timings["solve"] = time.perf_counter() - t0
         attempt.status = result.status.value

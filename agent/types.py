@@ -24,6 +24,9 @@ class Request:
     optimal: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     """Kind-specific inputs (for planning: ``{"domain": DOMAIN_TEXT}``)."""
+    started: float | None = None
+    """The ``time.perf_counter()`` instant the person's request began (the CLI: when its process
+    began); the time limit counts from it. None: from when ``Agent.solve`` is called."""
 
 
 @dataclass(frozen=True, slots=True)

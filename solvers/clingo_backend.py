@@ -45,7 +45,8 @@ DEFAULT_MEMORY_BYTES = 2 * 1024**3
 """Address-space limit of the worker process, in bytes (2 GiB)."""
 
 GRACE_S = 0.5
-"""Seconds after the deadline the worker gets to report before its process group is killed."""
+"""Seconds the worker is asked to stop before it is killed, to report its best model in time (a
+quarter of the time when that is less)."""
 
 WORKER = Path(__file__).with_name("clingo_worker.py")
 
@@ -77,14 +78,16 @@ def run_worker(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     on_start: Callable[[int], None] | None = None,
 ) -> WorkerRun:
-    """Run the worker on ``request`` for at most ``time_s`` seconds (plus ``GRACE_S`` to report).
+    """Run the worker on ``request`` for at most ``time_s`` seconds, start and reaping included.
 
-    The worker gets ``deadline`` (wall-clock epoch seconds) added to its request. ``on_start`` is
+    The worker gets ``deadline`` (wall-clock epoch seconds) added to its request: ``GRACE_S`` (at
+    most a quarter of ``time_s``) before the kill, so it reports its best model before then. ``on_start`` is
     called with the worker's pid once it runs. The worker and its process group are always gone when
     this returns, reaped, whatever happened; ``SolverFault`` when it cannot be started at all.
     """
     t0 = time.monotonic()
-    payload = json.dumps({**request, "deadline": time.time() + time_s}).encode()
+    grace = min(GRACE_S, 0.25 * time_s)
+    payload = json.dumps({**request, "deadline": time.time() + time_s - grace}).encode()
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.Popen(
@@ -101,7 +104,7 @@ def run_worker(
         try:
             if on_start is not None:
                 on_start(proc.pid)
-            killed = _exchange(proc, payload, t0 + time_s + GRACE_S, events)
+            killed = _exchange(proc, payload, t0 + time_s, events)
         finally:
             _stop(proc, patience=0.0 if killed else 2.0)
         err.seek(0)
@@ -283,8 +286,12 @@ def solve(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     diagnose: bool = True,
     on_start: Callable[[int], None] | None = None,
+    keep_for_check: float = 0.0,
 ) -> SolveResult:
     """Ground and solve ``program`` with clingo within ``limits.time_s`` seconds of wall time.
+
+    ``keep_for_check``: the search stops this many times the grounding's wall time before the
+    limit, leaving that time to an independent check that grounds the program again.
 
     ``answer_set`` is the shown atoms of the answer set (sorted strings such as ``"color(1,red)"``),
     ``cost`` its cost per priority level (highest first; None without optimization) and
@@ -296,7 +303,7 @@ def solve(
     limits = limits or Limits()
     text = program_text(program)
     run = run_worker(
-        {"mode": "solve", "program": text, "diagnose": diagnose},
+        {"mode": "solve", "program": text, "diagnose": diagnose, "keep_for_check": keep_for_check},
         limits.time_s,
         memory_bytes,
         on_start,

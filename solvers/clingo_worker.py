@@ -4,14 +4,18 @@ Grounding cannot be interrupted from inside a process, so every clingo run happe
 the parent can kill. The parent starts it as ``python -I clingo_worker.py MEMORY_BYTES``, writes one
 JSON request on stdin and reads JSON events, one per line, from stdout:
 
-- ``{"event": "grounded", "seconds": S}`` once grounding is done;
+- ``{"event": "grounded", "seconds": S, "search_until": EPOCH_S}`` once grounding is done (when
+  the search will stop);
 - ``{"event": "model", "atoms": [...], "cost": [...]}`` for every model found (improving ones while
   optimizing), so that the best model so far survives a kill at the deadline;
 - ``{"event": "result", "outcome": ..., ...}`` with the outcome of the search or check;
 - ``{"event": "diagnosis", ...}`` with an unsatisfiable core, when one was asked for and found;
 - ``{"event": "end"}`` last.
 
-Requests: ``{"mode": "solve", "program": TEXT, "deadline": EPOCH_S, "diagnose": BOOL}`` solves;
+Requests: ``{"mode": "solve", "program": TEXT, "deadline": EPOCH_S, "diagnose": BOOL,
+"keep_for_check": K}`` solves (the search stops ``K`` times the grounding's seconds before the
+deadline, so that an independent check, which grounds the program again, has that time left after
+it, but keeps at least half of the time left after grounding; K is 0 when absent);
 ``{"mode": "verify", "program": TEXT, "deadline": EPOCH_S, "claim": [ATOM, ...]}`` checks that the
 claimed shown atoms are exactly those of some answer set and reports its best cost; when they are
 not, it emits a ``diagnosis`` over the claimed symbols, then (time permitting) a second one that also
@@ -216,7 +220,13 @@ def run_solve(clingo: Any, req: dict[str, Any]) -> None:
         outcome = "memory" if is_memory_error(e) else "invalid"
         emit({"event": "result", "outcome": outcome, "messages": messages.items, "detail": str(e)})
         return
-    emit({"event": "grounded", "seconds": time.time() - t0})
+    grounded_s = time.time() - t0
+    # Leave the check, which grounds again, about what grounding took here; the search keeps at
+    # least half of what is left after grounding.
+    keep = max(0.0, float(req.get("keep_for_check", 0.0))) * grounded_s
+    now = time.time()
+    deadline = max(now + 0.5 * (deadline - now), deadline - keep)
+    emit({"event": "grounded", "seconds": grounded_s, "search_until": deadline})
     costs: list[list[int]] = []
 
     def on_model(m: Any) -> None:

@@ -198,7 +198,8 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
         return SolveResult(status, "highs", objective, values, elapsed, message, None, bound)
     diagnosis = None
     if diagnose and status in (Status.INFEASIBLE, Status.UNBOUNDED):
-        remaining = max(0.5, limits.time_s - elapsed)
+        # What is left of the limit: a diagnosis never runs past it (a short one is partial).
+        remaining = max(0.05, limits.time_s - elapsed)
         diag_limits = Limits(time_s=remaining)
         diagnosis = (
             diagnose_infeasible(lm, diag_limits)
@@ -310,7 +311,7 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
                     members.append(_bound_member(lm, int(c), sides[int(b)]))
             return _infeasible_diagnosis(members, irreducible=True)
     remaining = limits.time_s - (time.perf_counter() - t0)
-    rows, bounds, complete = _deletion_filter(lm, max(0.5, remaining))
+    rows, bounds, complete = _deletion_filter(lm, max(0.05, remaining))
     members = [_row_member(lm, lm.rows[r]) for r in rows]
     members += [_bound_member(lm, c, "both") for c in bounds]
     return _infeasible_diagnosis(members, irreducible=complete)

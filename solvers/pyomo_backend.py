@@ -103,6 +103,10 @@ def _safe(m: Any, name: str) -> str:
     return candidate
 
 
+MIN_LIMIT_S = 0.01
+"""The least time limit a solver call is given once the limit is spent (it then stops at once)."""
+
+
 def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") -> SolveResult:
     """Solve ``lm`` through Pyomo with ``solver`` (a name known to ``pyomo.contrib.solver``)."""
     from pyomo.contrib.solver.common.factory import SolverFactory
@@ -129,7 +133,8 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
         raise SolverFault(f"Pyomo solver '{solver}' is not available")
     res = opt.solve(
         m,
-        time_limit=limits.time_s,
+        # Building the Pyomo model came out of the same limit.
+        time_limit=max(MIN_LIMIT_S, limits.time_s - (time.perf_counter() - t0)),
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
     )
@@ -166,7 +171,7 @@ def solve(lm: LinearModel, limits: Limits | None = None, solver: str = "highs") 
     if status in (Status.INFEASIBLE, Status.UNBOUNDED):
         from solvers import highs
 
-        diag_limits = Limits(time_s=max(0.5, limits.time_s - elapsed))
+        diag_limits = Limits(time_s=max(MIN_LIMIT_S, limits.time_s - elapsed))
         diagnosis = (
             highs.diagnose_infeasible(lm, diag_limits)
             if status is Status.INFEASIBLE

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
-from agent.kinds.base import Options
+from agent.kinds.base import Options, solver_limits, verify_share
 from agent.llm.client import ChatClient
 from formalizers.apis.derive import Derivation, derive
 from formalizers.apis.formalizer import ApiFormalizer
@@ -73,7 +73,10 @@ class ApisKind:
     def solve(self, validated: ValidatedRequest, options: Options) -> SolveResult:
         # The orchestration is planned optimally: asking the person is the most expensive step.
         result = planning.run_fast_downward(
-            validated.domain_text, validated.problem_text, options.limits, optimal=True
+            validated.domain_text,
+            validated.problem_text,
+            solver_limits(options, verify_share(options, 0.05, 0.1, 2.0)),
+            optimal=True,
         )
         if result.plan is None:
             return result

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.kinds.base import Options, verification_failure
+from agent.kinds.base import (
+    Options,
+    solver_limits,
+    verification_failure,
+    verify_seconds,
+    verify_share,
+)
 from agent.llm.client import ChatClient
 from formalizers.asp.formalizer import AspFormalizer
 from formalizers.asp.program import (
@@ -26,9 +32,29 @@ ASP_SUFFIXES = (".asp", ".clingo", ".gringo")
 """File names that are clingo programs whatever they hold (``.lp`` is shared with CPLEX LP)."""
 
 
+VERIFY_FRACTION, VERIFY_LEAST_S, VERIFY_MOST_S = 0.1, 0.4, 30.0
+"""The check's share of a request's time limit, kept from clingo up front (see ``verify_share``)."""
+
+KEEP_FOR_CHECK = 1.5
+"""And, as the check grounds the whole program again: clingo's search stops this many times its
+grounding's wall time before its own limit (``clingo_backend.solve``'s ``keep_for_check``), so a
+large program's check gets what its size needs, under load too."""
+
+
+def solve_limits(options: Options) -> Limits:
+    """clingo's limits: what is left of the request's time, less the check's share."""
+    return solver_limits(
+        options, verify_share(options, VERIFY_FRACTION, VERIFY_LEAST_S, VERIFY_MOST_S)
+    )
+
+
 def verify_limits(result: SolveResult, opts: Options | None = None) -> Limits:
-    """Time for the independent check: three times the solve's wall time, but no more than the
-    request's time limit, and at least 5 s."""
+    """Time for the independent check. Within a request (``opts.deadline`` set): what is left of
+    its time (the share kept from clingo, and whatever clingo did not use), at least
+    ``MIN_VERIFY_S``, never a fresh full limit. A check on its own: three times the solve's wall
+    time, but no more than the time limit, and at least 5 s."""
+    if opts is not None and opts.deadline is not None:
+        return Limits(time_s=verify_seconds(opts))
     cap = opts.limits.time_s if opts is not None else float("inf")
     return Limits(time_s=max(5.0, min(3.0 * result.time_s, cap)))
 
@@ -88,7 +114,9 @@ class AspKind:
         from solvers import clingo_backend
 
         try:
-            return clingo_backend.solve(validated, options.limits)
+            return clingo_backend.solve(
+                validated, solve_limits(options), keep_for_check=KEEP_FOR_CHECK
+            )
         except ArtifactError as e:
             # validate() ran the same checks; an error found only while grounding lands here.
             return SolveResult(

@@ -7,6 +7,8 @@ explained. The agent loops over these stages; the kind never loops.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +33,51 @@ class Options:
     """The request's text (a formalizer may choose examples or a domain by it)."""
     planner: str = "auto"
     """Planning: ``auto`` (Fast Downward, then SymK), ``fast-downward``, ``symk`` or ``pyperplan``."""
+    deadline: float | None = None
+    """The ``time.perf_counter()`` instant by which the answer must be out: when the request began
+    plus its time limit (``Agent.options``). None: each stage counts ``limits.time_s`` from its
+    own start, as a solver call alone would."""
+
+    def left(self) -> float:
+        """Seconds left before the deadline, never negative (``limits.time_s`` without one)."""
+        if self.deadline is None:
+            return self.limits.time_s
+        return max(0.0, self.deadline - time.perf_counter())
+
+
+ANSWER_RESERVE_S = 0.1
+"""Seconds of every request's limit kept back for explaining and writing out the answer."""
+
+MIN_SOLVE_S = 0.01
+"""The least time limit a solver is called with (a limit must be positive): with nothing left,
+the solver stops at once and reports TIMEOUT with whatever it had."""
+
+MIN_VERIFY_S = 0.2
+"""The least time an independent check is given, even when the solver ran into its share."""
+
+
+def verify_share(options: Options, fraction: float, least_s: float, most_s: float) -> float:
+    """Seconds of the request's limit reserved up front for the independent check and for writing
+    the answer: ``fraction`` of the limit, within ``[least_s, most_s]``, plus ``ANSWER_RESERVE_S``;
+    never more than half the limit."""
+    limit = options.limits.time_s
+    share = min(max(fraction * limit, least_s), most_s) + ANSWER_RESERVE_S
+    return min(share, 0.5 * limit)
+
+
+def solver_limits(options: Options, reserve_s: float) -> Limits:
+    """The solver's limits: what is left of the request's time less ``reserve_s`` (the check's
+    share, see ``verify_share``), so a solver that uses all its time still leaves the check its
+    share; at least ``MIN_SOLVE_S``."""
+    return dataclasses.replace(options.limits, time_s=max(MIN_SOLVE_S, options.left() - reserve_s))
+
+
+def verify_seconds(options: Options | None) -> float:
+    """Seconds the independent check may take: what is left of the request's time less the
+    answer's own reserve (the share ``verify_share`` kept back, and whatever the solver did not
+    use), at least ``MIN_VERIFY_S``. Without options, a default limit's worth."""
+    opts = options or Options()
+    return max(MIN_VERIFY_S, opts.left() - ANSWER_RESERVE_S)
 
 
 class Kind(Protocol):

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.kinds.base import Options, verification_failure
+from agent.kinds.base import Options, solver_limits, verification_failure, verify_share
 from formalizers.base import Artifact
 from formalizers.offline import milp_files
-from solvers.base import NEGATIVE_STATUSES, POSITIVE_STATUSES, SolveResult, Status, Verification
+from solvers.base import (
+    NEGATIVE_STATUSES,
+    POSITIVE_STATUSES,
+    Limits,
+    SolveResult,
+    Status,
+    Verification,
+)
 
 if TYPE_CHECKING:
     from agent.llm.client import ChatClient
@@ -17,6 +24,12 @@ if TYPE_CHECKING:
 
 # The compiler, the verifier and the explainer load when a model is ours: the router asks this
 # kind first about every input (a PDDL or clingo file should not pay for them).
+
+
+def limits_for_solver(options: Options) -> Limits:
+    """HiGHS's limits: what is left of the request's time, less the check's share (the check is
+    one pass over the rows: 5% of the limit, 0.1 to 2 s)."""
+    return solver_limits(options, verify_share(options, 0.05, 0.1, 2.0))
 
 
 class MilpKind:
@@ -77,10 +90,10 @@ class MilpKind:
         if options.backend == "pyomo":
             from solvers import pyomo_backend
 
-            return pyomo_backend.solve(validated, options.limits)
+            return pyomo_backend.solve(validated, limits_for_solver(options))
         from solvers import highs
 
-        return highs.solve(validated, options.limits)
+        return highs.solve(validated, limits_for_solver(options))
 
     def verify(
         self, validated: LinearModel, result: SolveResult, opts: Options | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
-from agent.kinds.base import Options
+from agent.kinds.base import Options, solver_limits, verify_share
 from agent.llm.client import ChatClient
 from formalizers.base import Artifact
 from formalizers.pddl import library
@@ -139,7 +139,8 @@ class PddlKind:
         result = planning.run_planner(
             validated.task.domain,
             validated.task.problem,
-            options.limits,
+            # What is left of the request's time, less the plan simulation's share.
+            solver_limits(options, verify_share(options, 0.05, 0.1, 2.0)),
             optimal=options.optimal,
             planner=options.planner,
         )

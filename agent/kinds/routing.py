@@ -44,9 +44,11 @@ def verify_reserve(spec: RoutingSpec) -> float:
 
 
 def deadline(spec: RoutingSpec, options: Options) -> float:
-    """The ``time.perf_counter`` instant by which the solver must return: the time limit counted
-    from when the request began (its file read or its spec first validated, see
-    ``RoutingSpec._clock``), less the check's reserve."""
+    """The ``time.perf_counter`` instant by which the solver must return: the request's deadline
+    (``Options.deadline``; without one, the time limit counted from when its file was read or its
+    spec first validated, see ``RoutingSpec._clock``), less the check's reserve."""
+    if options.deadline is not None:
+        return options.deadline - verify_reserve(spec)
     start = spec._clock if spec._clock is not None else time.perf_counter()
     return start + options.limits.time_s - verify_reserve(spec)
 
