@@ -164,7 +164,7 @@ def _run_downward(
             str(p),
             *search,
         ]
-        code, out = _run(cmd, tmp, limits.time_s)
+        code, out = _run(cmd, tmp, _left(limits, t0))
         elapsed = time.perf_counter() - t0
         if code is None:
             return SolveResult(
@@ -335,7 +335,7 @@ def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = Fal
             str(d),
             str(p),
         ]
-        code, out = _run(cmd, tmp, limits.time_s)
+        code, out = _run(cmd, tmp, _left(limits, t0))
         elapsed = time.perf_counter() - t0
         soln = Path(tmp, "problem.pddl.soln")
         if code is None:
@@ -364,6 +364,12 @@ def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = Fal
     return SolveResult(
         Status.ERROR, name, time_s=elapsed, message=f"pyperplan failed (exit {code}): {tail[:500]}"
     )
+
+
+def _left(limits: Limits, t0: float) -> float:
+    """What is left of ``limits.time_s`` since ``t0`` (``time.perf_counter``): writing the task's
+    files came out of it too. At least 10 ms (the planner is then stopped at once)."""
+    return max(0.01, limits.time_s - (time.perf_counter() - t0))
 
 
 def _run(cmd: list[str], cwd: str, time_s: float) -> tuple[int | None, str]:
