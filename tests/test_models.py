@@ -217,3 +217,16 @@ def test_models_cli_lists_and_refuses_an_unknown_name(
     assert "unknown model 'no-such-model'" in err and "qwen2.5-coder-1.5b-instruct" in err
     with pytest.raises(InputError):
         models.known_model("")
+
+
+def test_models_list_takes_the_folder_of_the_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "configured"
+    folder.mkdir()
+    (folder / models.KNOWN_MODELS[0].file).write_bytes(b"x")
+    cfg = tmp_path / "formalist.toml"
+    cfg.write_text(f'[local]\nmodels_dir = "{folder}"\n', encoding="utf-8")
+    monkeypatch.setenv("FORMALIST_CONFIG", str(cfg))
+    assert main(["models", "list"]) == 0
+    assert f"local:{folder / models.KNOWN_MODELS[0].file}" in capsys.readouterr().out

