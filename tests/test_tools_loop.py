@@ -513,3 +513,46 @@ def test_solve_json_has_an_empty_tool_field_when_no_tool_built_it(
     )
     out = json.loads(capsys.readouterr().out)
     assert out["tool"] == "" and out["verified"] is True
+
+
+def test_a_local_model_fills_a_tool_under_its_argument_grammar(tmp_path: Path) -> None:
+    """A random-weight model's replies are nonsense, yet under the tool's grammar every one is a
+    JSON object with exactly the tool's arguments, each of its type."""
+    pytest.importorskip("torch")
+    pytest.importorskip("xgrammar")
+    from agent.llm.local.chat_model import LocalChatModel
+    from agent.llm.local.testing import ENGINE_OPTIONS, TEST_BOUNDS, tiny_model_dir
+
+    chat = LocalChatModel(
+        model_path=str(tiny_model_dir(tmp_path)),
+        bounds=TEST_BOUNDS,
+        engine_options=ENGINE_OPTIONS,
+        temperature=1.0,
+        max_new_tokens=200,
+    )
+    client = ChatClient("local:tiny", chat)
+    code = (
+        "def plan(name: str, hours: int, profits: list[float], open: bool) -> dict:\n"
+        "    return {}\n"
+    )
+    tool = production_tool(code, "plan")
+    schema = tool.parameters()
+    for seed in range(3):
+        chat.seed = seed
+        reply = client.complete(fill_messages(tool, REQUESTS[0]), json_schema=schema)
+        args = json.loads(reply)
+        assert set(args) == {"name", "hours", "profits", "open"}, reply
+        assert isinstance(args["name"], str) and isinstance(args["hours"], int)
+        assert isinstance(args["open"], bool)
+        assert all(isinstance(p, int | float) for p in args["profits"])
+        assert chat.last["grammar"] == "json-schema" and chat.last["valid"] is True
+    # Without the schema, the same conversation is free text (no grammar applies; a random model
+    # may ramble until its budget cuts it off).
+    from agent.errors import ArtifactError
+
+    chat.max_new_tokens = 8
+    try:
+        client.complete(fill_messages(tool, REQUESTS[1]))
+    except ArtifactError as e:
+        assert e.kind == "cut_off"
+    assert chat.last["grammar"] == ""
