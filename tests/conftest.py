@@ -25,6 +25,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "FORMALIST_BASE_URL",
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
+        "FORMALIST_TOOLS_DB",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
