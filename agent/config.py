@@ -52,7 +52,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent.errors import ConfigError
 
@@ -112,9 +112,10 @@ def check_tools(options: Any) -> dict[str, Any]:
         accepted: tuple[type, ...] = (int, float) if want is float else (want,)
         if not isinstance(value, accepted) or (want is not bool and isinstance(value, bool)):
             raise ConfigError(f"[tools] {key} must be {_KIND_NAMES[want]}, not {value!r}")
-        if key in ("min_score", "propose_similarity") and not 0 <= value <= 1:
+        number = cast(float, value)
+        if key in ("min_score", "propose_similarity") and not 0 <= number <= 1:
             raise ConfigError(f"[tools] {key} must be between 0 and 1, not {value}")
-        if key in ("top_k", "propose_after") and value < 1:
+        if key in ("top_k", "propose_after") and number < 1:
             raise ConfigError(f"[tools] {key} must be at least 1, not {value}")
         out[key] = value
     return out

@@ -293,7 +293,7 @@ class ToolCache:
             extra=True,
         )
         by_version: dict[int, list[int]] = {}
-        fails = []
+        fails: list[dict[str, Any]] = []
         for version, ok, detail, request in rows:
             counts = by_version.setdefault(int(str(version)), [0, 0])
             counts[0 if ok else 1] += 1
