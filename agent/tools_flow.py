@@ -377,6 +377,10 @@ def _solve(agent: Agent, req: Request, kind: Kind, client: ChatClient, cache: To
         note["arguments"] = flow.arguments
     if from_tool:
         answer.tool = tool.label
+        answer.explanation = (
+            f"{answer.explanation}\nThe model was built by the cached tool {tool.label} "
+            f"({tool.task}), its arguments read from the request by {client.model_id}."
+        ).strip()
         ok = answer.verified and not answer.error
         cache.record_use(tool, ok, "" if ok else _answer_problem(answer), req.text)
         if not ok:

@@ -363,6 +363,8 @@ def solve_item(
         )
         if answer.vote is not None:
             row["vote"] = answer.vote
+        if getattr(answer, "tool", ""):
+            row["tool"] = answer.tool  # the cached tool that built the artifact (agent.tools_flow)
         if answer.grounding is not None:
             row["grounded"] = answer.grounding["ok"]
         if answer.plan is not None:

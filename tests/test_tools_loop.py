@@ -180,6 +180,7 @@ def test_dispatch_picks_a_fitting_tool_and_the_schema_reaches_the_model(
     assert model.keywords[0]["json_schema"] == {"type": "string", "enum": ["yes", "no"]}
     assert model.keywords[1]["json_schema"] == tool.parameters()
     assert answer.trace[0].prompt_version == "tool:production_model@v1"
+    assert "built by the cached tool production_model@v1" in answer.explanation
     record = cache.use_record("production_model")
     assert (record["uses"], record["successes"], record["failures"]) == (1, 1, 0)
 
