@@ -42,6 +42,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -650,6 +651,18 @@ def create_app(
         status = 502 if isinstance(exc, StopError) else 500
         return SafeJSONResponse(error_body(str(exc), "server"), status_code=status)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The sessions database is down, unreachable or out of connections: say so, briefly
+        # (the driver's first line, never the SQL), and let the client retry.
+        said = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = said[0] if said else type(exc).__name__
+        return SafeJSONResponse(
+            error_body(f"the sessions database is unavailable: {reason}", "database"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(TimeoutError)
     async def timeout(request: Request, exc: TimeoutError) -> JSONResponse:
         return SafeJSONResponse(
@@ -699,7 +712,7 @@ def create_app(
         last = users[-1]
         if x_session_id:
             sid = SessionStore.check_id(x_session_id)
-            if not store.exists(sid):
+            if not await anyio.to_thread.run_sync(store.exists, sid):
                 raise HTTPException(
                     404,
                     detail=f"no session {sid!r}: send no X-Session-Id to start one (its id comes "
@@ -791,9 +804,9 @@ def create_app(
     )
     async def get_session(session_id: str) -> JSONResponse:
         SessionStore.check_id(session_id)
-        if not store.exists(session_id):
+        turns = await anyio.to_thread.run_sync(store.turns, session_id)
+        if not turns and not await anyio.to_thread.run_sync(store.exists, session_id):
             raise HTTPException(404, detail=f"no session {session_id!r}")
-        turns = store.turns(session_id)
         last = turns[-1].answer if turns else {}
         return SafeJSONResponse(
             {
@@ -824,10 +837,11 @@ def create_app(
     )
     async def get_artifacts(session_id: str) -> JSONResponse:
         SessionStore.check_id(session_id)
-        if not store.exists(session_id):
+        turns = await anyio.to_thread.run_sync(store.turns, session_id)
+        if not turns and not await anyio.to_thread.run_sync(store.exists, session_id):
             raise HTTPException(404, detail=f"no session {session_id!r}")
         out = []
-        for t in store.turns(session_id):
+        for t in turns:
             for attempt in t.answer.get("trace", []):
                 if attempt.get("artifact") is None:
                     continue

@@ -11,8 +11,9 @@ A turn is one of three things, decided from the session's last answer:
 - a new request.
 
 A turn is recorded, in one transaction, only once its answer has been delivered: ``prepare``
-answers it (holding the session, so turns of one session run one at a time) and ``commit`` records
-it; the service commits once all of the reply but its last byte went out to a client still
+answers it (holding the session, so turns of one session run one at a time: in this process by a
+lock, and on PostgreSQL in every process sharing the database by ``SessionStore.hold``) and
+``commit`` records it; the service commits once all of the reply but its last byte went out to a client still
 connected (so a client holding the whole reply can read its turn back), and discards the turn when
 the client went away first. So a server killed between turns loses nothing, and a turn interrupted
 mid-way (a dropped connection, a killed server) is not recorded: the client never got its answer.

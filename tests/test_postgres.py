@@ -1,7 +1,7 @@
 """Several `formalist serve` processes on one PostgreSQL database (a real server, ``pg_cluster``):
 one session's turns alternate between them; two turns of one session sent to two processes at once
 are taken in order; a process SIGKILLed mid-turn leaves its session to the other with no
-acknowledged turn lost; and the load benchmark across two processes, one of them killed, loses no
+acknowledged turn lost; a database that goes away is a 503 until it is back; and the load benchmark across two processes, one of them killed, loses no
 acknowledged turn. Skipped, with the reason, where PostgreSQL is not installed."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pg_cluster import database_url
+from pg_cluster import cluster, database_url
 from test_service import BAKERY, Server, bakery_with_flour
+from test_service_trust import ThreadServer
 
 from benchmarks import service_load
 from conftest import MILP
@@ -154,3 +155,36 @@ def test_load_across_two_processes_one_killed_loses_no_acknowledged_turn(
     assert counts["lost"] == 0, report
     assert counts["sent"] == 36 and counts["acknowledged"] >= 30, report
     assert counts["stored"] == counts["acknowledged"] + counts["stored_unacknowledged"], report
+
+
+def test_a_database_that_goes_away_gets_503_and_service_resumes_when_it_is_back(
+    tmp_path: Path, pg: str
+) -> None:
+    import psycopg
+
+    name = pg.rsplit("/", 1)[1]
+    srv = ThreadServer(tmp_path, [], db=pg)
+    try:
+        first = srv.chat(KNAPSACK)
+        sid = first.headers["x-session-id"]
+        with psycopg.connect(cluster().url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            for r in (
+                httpx.get(f"{srv.url}/v1/sessions/{sid}", timeout=30),
+                srv.chat(KNAPSACK, session=sid),
+                srv.chat(KNAPSACK),  # a new session: refused when its turn would be held
+            ):
+                assert r.status_code == 503, r.text
+                message = r.json()["error"]["message"]
+                assert "sessions database is unavailable" in message and "SELECT" not in message
+                assert r.headers["retry-after"] == "5"
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        again = srv.chat(KNAPSACK, session=sid)
+        assert again.status_code == 200, again.text
+        assert [t.n for t in srv.store.turns(sid)] == [1, 2]
+    finally:
+        srv.stop()
