@@ -536,15 +536,41 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
+def expected_answer(ex: SolvedExample) -> dict[str, Any]:
+    """What a held-out call keeps as its answer: the verified status and objective (never shown
+    to the maker; a later version of the tool is checked against it)."""
+    return {"status": ex.status, "objective": ex.objective}
+
+
 def artifact_judge(agent: Agent, kind: str, expected: dict[str, SolvedExample]) -> Any:
-    """The maker's judge for artifact tools: the value must read as ``kind``'s artifact, solve,
-    verify and reach the expected status and objective of the question's example."""
+    """The judge for artifact tools: the value must read as ``kind``'s artifact, solve, verify
+    and reach the verified status and objective of the question's example: from ``expected``, else
+    from the call's own answer (a held-out call's ``expected_answer``, or a worked call's
+    artifact, solved here), so a new version of a tool is judged on its old calls as well."""
     from agent.agent import Agent
 
     solver = Agent(config=agent.config.with_overrides(model=""))
 
+    def known(call: ToolCall) -> SolvedExample | None:
+        if call.question in expected:
+            return expected[call.question]
+        a = call.answer
+        if isinstance(a, dict) and set(a) == {"status", "objective"}:
+            return SolvedExample("", call.question, None, str(a["status"]), a["objective"])
+        if a is None:
+            return None
+        try:
+            answer = solver.solve(
+                Request(artifact_text(a), ARTIFACT_FILE_NAMES.get(kind, ""), kind)
+            )
+        except FormalistError:
+            return None
+        if answer.error or not answer.verified:
+            return None
+        return SolvedExample("", call.question, a, answer.status.value, answer.objective)
+
     def judge(call: ToolCall, value: Any) -> str:
-        ex = expected.get(call.question)
+        ex = known(call)
         if ex is None:
             return "no verified answer is known for this question"
         try:
@@ -612,6 +638,7 @@ def make_tool(
 ) -> MakeReport:
     """Make a tool from the solved examples in ``folder`` with the maker model ``client`` and cache
     it only when it passes on every example, the held-out ones included (see the module doc)."""
+    from tool_maker.cache import ToolRejected
     from tool_maker.maker import TaskSpec, ToolMaker, ToolNotMade
     from tool_maker.tool import Example
 
@@ -640,12 +667,13 @@ def make_tool(
         task_name,
         description,
         tuple(Example(e.request, e.artifact) for e in examples[:shown]),
-        tuple(Example(e.request, None) for e in examples[shown:]),
+        tuple(Example(e.request, expected_answer(e)) for e in examples[shown:]),
         kind=kind,
         sources=tuple(f"{Path(folder).name}/{e.name}" for e in examples),
     )
     expected = {e.request: e for e in examples}
-    maker = ToolMaker(client, sandbox, max_attempts, artifact_judge(agent, kind, expected))
+    judge = artifact_judge(agent, kind, expected)
+    maker = ToolMaker(client, sandbox, max_attempts, judge)
     report = MakeReport(None, kind, len(examples), len(examples) - shown, [])
     try:
         tool = maker.make(task)
@@ -666,7 +694,10 @@ def make_tool(
         from tool_maker.tool import Tool as ToolType
 
         tool = ToolType.from_json({**tool.to_json(), "name": f"{tool.name}_{n}"})
-    report.tool = cache.put(tool, sandbox)
+    try:
+        report.tool = cache.put(tool, sandbox, judge)
+    except ToolRejected as e:
+        report.error = e.feedback()
     return report
 
 

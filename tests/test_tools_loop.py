@@ -327,10 +327,12 @@ def test_similar_requests_by_tfidf() -> None:
 # -- making a tool ------------------------------------------------------------------------------
 
 
-def examples_folder(root: Path, n: int = 4) -> Path:
-    root.mkdir()
-    values = [((30, 50), (2, 4), 100), ((20, 70), (1, 5), 60), ((25, 40), (3, 2), 90)]
-    values += [((10, 90), (1, 6), 30), ((60, 15), (5, 1), 50)]
+WORKSHOPS = [((30, 50), (2, 4), 100), ((20, 70), (1, 5), 60), ((25, 40), (3, 2), 90)]
+WORKSHOPS += [((10, 90), (1, 6), 30), ((60, 15), (5, 1), 50)]
+
+
+def examples_folder(root: Path, n: int = 4, values: list[Any] = WORKSHOPS) -> Path:
+    root.mkdir(parents=True)
     for i, (p, nd, h) in enumerate(values[:n]):
         text = (
             f"A workshop makes two products. Product A earns {p[0]} dollars and product B "
@@ -341,9 +343,8 @@ def examples_folder(root: Path, n: int = 4) -> Path:
     return root
 
 
-def maker_reply(code: str, n: int = 4) -> str:
-    values = [(30, 50, 2, 4, 100), (20, 70, 1, 5, 60), (25, 40, 3, 2, 90), (10, 90, 1, 6, 30)]
-    calls = [{"args": list(v), "kwargs": {}} for v in values[:n]]
+def maker_reply(code: str, n: int = 4, values: list[Any] = WORKSHOPS) -> str:
+    calls = [{"args": [*p, *nd, h], "kwargs": {}} for p, nd, h in values[:n]]
     meta = {"function": "production_model", "calls": calls}
     return f"```python\n{code}\n```\n\n```json\n{json.dumps(meta)}\n```"
 
@@ -387,6 +388,33 @@ def test_a_made_tool_is_verified_then_cached_with_its_provenance(
     # The held-out request's answer never reached the maker: only its question did.
     first = model.calls[0][-1]["content"]
     assert "Q4:" in first and "A4:" not in first
+
+
+def test_a_new_version_must_pass_the_old_versions_held_out_calls(
+    db: Path, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    cache = ToolCache(db)
+    folder = examples_folder(tmp_path / "a" / "workshop")
+    client, _ = recording(maker_reply(PRODUCTION), maker_reply(PRODUCTION))
+    agent = agent_for(client, db)
+    assert make_tool(agent, folder, client, cache, sandbox).tool.label == "production_model@v1"  # type: ignore[union-attr]
+    # The same class again: a second version, checked on the first one's calls too.
+    assert make_tool(agent, folder, client, cache, sandbox).tool.label == "production_model@v2"  # type: ignore[union-attr]
+    held_out = cache.get("production_model", 1).tests[0]  # type: ignore[union-attr]
+    assert held_out.answer == {"status": "OPTIMAL", "objective": 450.0}
+    # New examples where B never earns over 80: the capped code passes them, but not version 2's
+    # held-out request (B earns 90), so it is not stored.
+    others = [((30, 50), (2, 4), 100), ((20, 70), (1, 5), 60), ((25, 40), (3, 2), 90)]
+    others += [((10, 60), (1, 6), 30)]
+    capped = PRODUCTION.replace(
+        '"values": [profit_a, profit_b]', '"values": [profit_a, min(profit_b, 80)]'
+    )
+    folder2 = examples_folder(tmp_path / "b" / "workshop", values=others)
+    client2, _ = recording(maker_reply(capped, values=others))
+    report = make_tool(agent_for(client2, db), folder2, client2, cache, sandbox)
+    assert report.tool is None
+    assert "version 3 of production_model fails 1 test(s) that version 2 passes" in report.error
+    assert cache.versions("production_model") == [1, 2]
 
 
 def test_examples_that_do_not_verify_are_refused(tmp_path: Path, db: Path) -> None:

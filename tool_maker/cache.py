@@ -24,7 +24,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from tool_maker.sandbox import Sandbox
-from tool_maker.tool import Tool, run_calls
+from tool_maker.tool import Judge, Tool, run_calls
 
 DEFAULT_DB = "~/.cache/formalist/tools.sqlite"
 
@@ -162,12 +162,13 @@ class ToolCache:
             except sqlite3.DatabaseError as e:
                 raise _unusable(self.path, e) from e
 
-    def put(self, tool: Tool, sandbox: Sandbox | None = None) -> Tool:
+    def put(self, tool: Tool, sandbox: Sandbox | None = None, judge: Judge | None = None) -> Tool:
         """Store ``tool`` as version 1 of a new name, or as the next version of an existing one.
 
         For an existing name the new code must pass the latest version's demos and tests in
-        ``sandbox`` (required then); otherwise ``ToolRejected`` lists what it broke. Returns the
-        tool as stored (with its version).
+        ``sandbox`` (required then), judged by ``judge`` when given (a tool that builds artifacts:
+        by what they solve to) and else by their known answers; otherwise ``ToolRejected`` lists
+        what it broke. Returns the tool as stored (with its version).
         """
         old = self.get(tool.name)
         version = 1
@@ -176,7 +177,9 @@ class ToolCache:
                 raise ValueError("a sandbox is needed to check a new version against the old tests")
             failed = [
                 o
-                for o in run_calls(sandbox, tool.code, tool.function, [*old.demos, *old.tests])
+                for o in run_calls(
+                    sandbox, tool.code, tool.function, [*old.demos, *old.tests], judge
+                )
                 if not o.passed
             ]
             if failed:
