@@ -366,9 +366,21 @@ def _solve(agent: Agent, req: Request, kind: Kind, client: ChatClient, cache: To
         _after_direct(agent, cache, req, kind, answer, tools)
         return answer
     tool = decision.tool
+    from tool_maker.layers import SandboxUnavailable
     from tool_maker.sandbox import Sandbox
 
-    flow = ToolFormalizer(tool, kind.formalizer(client, opts), client, kind, Sandbox(), opts)
+    sandbox = Sandbox()
+    try:
+        sandbox.check_ready()
+    except SandboxUnavailable as e:
+        # This machine's fault, not the tool's: nothing is recorded against it.
+        answer = agent._repair_loop(req, kind, client)
+        note["chosen"] = ""
+        note["reason"] += f"; not used, since the sandbox cannot run tools here: {e}"
+        answer.tools = note
+        _after_direct(agent, cache, req, kind, answer, tools)
+        return answer
+    flow = ToolFormalizer(tool, kind.formalizer(client, opts), client, kind, sandbox, opts)
     answer = agent._repair_loop(req, kind, client, flow)
     from_tool = flow.built is not None and artifact_key(answer.artifact) == artifact_key(
         flow.built.to_json()

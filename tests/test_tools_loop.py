@@ -259,6 +259,23 @@ def test_a_tool_whose_artifact_fails_to_solve_falls_back_on_the_next_attempt(
     assert record["failures"] == 1 and "unbounded" in record["last_failures"][0]["detail"]
 
 
+def test_a_machine_whose_sandbox_cannot_run_tools_formalizes_directly(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(self: Sandbox) -> None:
+        raise SandboxUnavailable("the sandbox will not run code without these required layers")
+
+    monkeypatch.setattr(Sandbox, "check_ready", missing)
+    cache = ToolCache(db)
+    cache.put(production_tool())
+    client, _ = recording('"yes"', direct_model((20, 70), (1, 5), 60))
+    answer = agent_for(client, db).solve(REQUESTS[1])
+    assert answer.verified and answer.tool == ""
+    note = answer.tools or {}
+    assert note["chosen"] == "" and "the sandbox cannot run tools here" in note["reason"]
+    assert cache.use_record("production_model")["uses"] == 0  # not the tool's failure
+
+
 def test_the_cache_and_record_survive_a_restart(db: Path, sandbox: Sandbox) -> None:
     cache = ToolCache(db)
     cache.put(production_tool())
@@ -575,6 +592,13 @@ def test_a_local_model_fills_a_tool_under_its_argument_grammar(tmp_path: Path) -
         assert isinstance(args["open"], bool)
         assert all(isinstance(p, int | float) for p in args["profits"])
         assert chat.last["grammar"] == "json-schema" and chat.last["valid"] is True
+    # The dispatcher's question is answered under its own schema: "yes" or "no", nothing else.
+    from agent.tools_flow import FIT_SCHEMA, fit_messages
+
+    for seed in range(2):
+        chat.seed = seed
+        said = client.complete(fit_messages(tool, REQUESTS[0]), json_schema=FIT_SCHEMA)
+        assert json.loads(said) in ("yes", "no")
     # Without the schema, the same conversation is free text (no grammar applies; a random model
     # may ramble until its budget cuts it off).
     from agent.errors import ArtifactError
