@@ -394,16 +394,28 @@ def _solve(agent: Agent, req: Request, kind: Kind, client: ChatClient, cache: To
             f"({tool.task}), its arguments read from the request by {client.model_id}."
         ).strip()
         ok = answer.verified and not answer.error
-        cache.record_use(tool, ok, "" if ok else _answer_problem(answer), req.text)
+        _record(cache, note, tool, ok, "" if ok else _answer_problem(answer), req.text)
         if not ok:
             note["failure"] = _answer_problem(answer)
+        answer.tools = note
     else:
         detail = "\n".join(flow.failures) or "its artifact was not the answer's"
-        cache.record_use(tool, False, detail, req.text)
+        _record(cache, note, tool, False, detail, req.text)
         note["fallback"] = f"{tool.label} failed, so the request was formalized directly: {detail}"
+        answer.tools = note
         _after_direct(agent, cache, req, kind, answer, tools)
-    answer.tools = note
     return answer
+
+
+def _record(
+    cache: ToolCache, note: dict[str, Any], tool: Tool, ok: bool, detail: str, request: str
+) -> None:
+    """Record a use of ``tool``; a cache that cannot be written (read-only, locked) is said in
+    ``note`` rather than failing a request that was answered."""
+    try:
+        cache.record_use(tool, ok, detail, request)
+    except InputError as e:
+        note["record"] = f"the use was not recorded: {e}"
 
 
 def _answer_problem(answer: Answer) -> str:
