@@ -218,9 +218,19 @@ NEIGHBOURS_PER_BUILD = 5.5
 """PyVRP's granular neighbourhood costs at most about this many times the integer matrices
 (both are quadratic in the clients; measured 2x to 5.2x on 300 to 5,000 clients, loaded or not)."""
 
-SEARCH_PER_NEIGHBOURS = 5.0
+SEARCH_PER_NEIGHBOURS = 3.5
 """The first, exhaustive local search costs at most about this many times the neighbourhood at
-1,000 clients, and relatively less above (measured 3.4x at 1,000 and 0.5x to 1.0x at 5,000)."""
+1,000 clients, and relatively less above, as ``(1000 / n) ** SEARCH_SIZE_EXPONENT`` (measured
+2.7x to 3.4x at 1,000 and 0.5x to 1.04x at 5,000, the last at load 7)."""
+
+SEARCH_SIZE_EXPONENT = 0.7
+
+QUICK_FIT = 0.7
+"""Without time for that first search, the search still starts only while this share of its
+estimate is left; else the solve stops with TIMEOUT rather than end late: the search's first
+iteration, from a random solution, is an uninterruptible local search that costs about the
+estimate or more (0.74 s at 1,000 clients against 0.7 s estimated; 4.25 s at 5,000), so what it
+may run over is at most about 30% of the estimate, within the check's reserve and the slack."""
 
 EXHAUSTIVE_ON_BEST = 4.0
 """A new best solution gets another exhaustive search only while more than this many times the
@@ -327,8 +337,18 @@ def solve(
     pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
     init = pyvrp.Solution.make_random(data, rng)
     n = max(1, len(spec.clients) + len(spec.shipments))
-    first_search = SEARCH_PER_NEIGHBOURS * t_neighbours * min(1.0, (1000 / n) ** 0.8)
+    first_search = (
+        SEARCH_PER_NEIGHBOURS * t_neighbours * min(1.0, (1000 / n) ** SEARCH_SIZE_EXPONENT)
+    )
     quick = time.perf_counter() + first_search > end
+    if quick and time.perf_counter() + QUICK_FIT * first_search > end:
+        return _timeout(
+            spec,
+            time.perf_counter() - t0,
+            limit,
+            f"the limit left no time for a first local search (about {first_search:.1f} s after "
+            f"{time.perf_counter() - t0:.1f} s of building)",
+        )
     t_search = 0.0
     if not quick:
         t2 = time.perf_counter()

@@ -337,3 +337,53 @@ def test_clingo_worker_reports_before_it_is_killed_at_its_limit() -> None:
     assert run.elapsed_s <= time.monotonic() - t0
     result = run.first("result")
     assert not run.killed and result is not None and result["outcome"] == "timeout"
+
+
+# -- routing: an uninterruptible search that would end late is not started -----------------------
+
+
+def test_pyvrp_does_not_start_a_first_search_that_would_end_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyVRP's local search cannot be stopped once started. When the neighbourhood's time says the
+    first search would not fit in what is left (here a neighbourhood made slow on purpose), the
+    solve returns TIMEOUT without starting it, instead of an answer after the deadline."""
+    import pyvrp.search
+
+    from solvers import routing_pyvrp
+
+    real = pyvrp.search.compute_neighbours
+    slow_s = 0.3
+
+    def slow_neighbours(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        time.sleep(slow_s)
+        return out
+
+    searches: list[bool] = []
+    real_call = pyvrp.search.LocalSearch.__call__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        searches.append(True)
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(pyvrp.search, "compute_neighbours", slow_neighbours)
+    monkeypatch.setattr(pyvrp.search.LocalSearch, "__call__", counted)
+    kind = KINDS["routing"]
+    opts = Options(Limits(time_s=60))
+    spec = kind.validate(
+        kind.read((ROOT / "examples" / "berlin52.tsp").read_text(), "berlin52.tsp", opts), opts
+    )
+    # The first search is estimated at SEARCH_PER_NEIGHBOURS times the neighbourhood's time;
+    # leave less than QUICK_FIT of that after the neighbourhood.
+    least = routing_pyvrp.SEARCH_PER_NEIGHBOURS * slow_s * routing_pyvrp.QUICK_FIT
+    result = routing_pyvrp.solve(
+        spec, opts.limits, deadline=time.perf_counter() + slow_s + 0.5 * least
+    )
+    assert result.status is Status.TIMEOUT and result.routes is None
+    assert "no time for a first local search" in result.message
+    assert searches == []
+    # With time for it, the same instance is solved (the search does start).
+    monkeypatch.setattr(pyvrp.search, "compute_neighbours", real)
+    solved = routing_pyvrp.solve(spec, opts.limits, deadline=time.perf_counter() + 5.0)
+    assert solved.status is Status.FEASIBLE and searches
