@@ -188,3 +188,36 @@ def test_a_database_that_goes_away_gets_503_and_service_resumes_when_it_is_back(
         assert [t.n for t in srv.store.turns(sid)] == [1, 2]
     finally:
         srv.stop()
+
+
+def test_the_db_key_of_the_configuration_keeps_chat_sessions_in_postgresql(
+    tmp_path: Path, pg: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from agent.session import SessionStore
+
+    config = tmp_path / "formalist.toml"
+    config.write_text(f'db = "{pg}"\nsessions = "{tmp_path / "unused.sqlite"}"\n')
+    env = {**os.environ, "HOME": str(tmp_path), "FORMALIST_CONFIG": str(config)}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "chat", "--no-cache"],
+        input=KNAPSACK,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(root)},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "unused.sqlite").exists()
+    store = SessionStore(pg)
+    try:
+        (sid,) = store.sessions()
+        (turn,) = store.turns(sid)
+        assert turn.text == KNAPSACK.strip() and turn.answer["status"] == "OPTIMAL"
+    finally:
+        store.close()
