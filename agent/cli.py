@@ -397,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--time-limit",
             type=float,
             dest="time_limit",
-            help="seconds per solver call (default 60)",
+            help="seconds a formal input may take in all (reading, solving, checking, answering), "
+            "counted from when the command began; for a request in words, from when each "
+            "attempt's model is ready (default 60)",
         )
         p.add_argument(
             "--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)"
