@@ -23,6 +23,7 @@ from agent import Agent
 from agent.cli import main, process_age
 from agent.kinds import KINDS
 from agent.kinds.asp import (
+    EXPLAIN_S_PER_ATOM,
     KEEP_FOR_CHECK,
     VERIFY_FRACTION,
     VERIFY_LEAST_S,
@@ -217,7 +218,13 @@ def test_clingo_search_leaves_the_check_time_in_proportion_to_grounding() -> Non
 def test_asp_check_gets_what_is_left_not_the_full_limit(clock: FakeClock) -> None:
     found = SolveResult(Status.FEASIBLE, "clingo", time_s=0.1, answer_set=("c(1,r)",))
     opts = Options(Limits(time_s=60), deadline=clock.now + 1.5)
-    assert verify_limits(found, opts).time_s == pytest.approx(1.5 - ANSWER_RESERVE_S)
+    per_atom = EXPLAIN_S_PER_ATOM
+    assert verify_limits(found, opts).time_s == pytest.approx(1.5 - ANSWER_RESERVE_S - per_atom)
+    # A large answer set keeps back the time its explanation and output will take.
+    big = replace(found, answer_set=tuple(f"c({i},r)" for i in range(30_000)))
+    assert verify_limits(big, opts).time_s == pytest.approx(
+        1.5 - ANSWER_RESERVE_S - 30_000 * per_atom
+    )
     clock.now += 5.0  # the deadline has passed: the check gets its least time, not 60 s
     assert verify_limits(found, opts).time_s == MIN_VERIFY_S
 
@@ -259,7 +266,7 @@ def test_asp_check_keeps_its_share_when_clingo_uses_everything(
     answer = Agent(time_limit=limit).solve(Request(COLOURING, "c.lp", started=clock.now))
     share = verify_share(Options(Limits(time_s=limit)), *_asp_share())
     assert solved == [pytest.approx(limit - share)]
-    assert checked == [pytest.approx(share - ANSWER_RESERVE_S)]
+    assert checked == [pytest.approx(share - ANSWER_RESERVE_S - 3 * EXPLAIN_S_PER_ATOM)]
     assert answer.verified and answer.status is Status.FEASIBLE
 
 
@@ -387,3 +394,39 @@ def test_pyvrp_does_not_start_a_first_search_that_would_end_late(
     monkeypatch.setattr(pyvrp.search, "compute_neighbours", real)
     solved = routing_pyvrp.solve(spec, opts.limits, deadline=time.perf_counter() + 5.0)
     assert solved.status is Status.FEASIBLE and searches
+
+
+def test_atoms_are_grouped_as_clingo_reads_them_without_its_parser_for_plain_ones() -> None:
+    """Grouping a large answer set for its explanation must not eat the time after the check:
+    plain atoms are read off their text, and must land where clingo's own parser puts them."""
+    import clingo
+
+    from agent.kinds.asp import group_atoms
+
+    atoms = (
+        "a",
+        "_b",
+        "-p(1)",
+        "p(1,2)",
+        "p( 1 , -2 )",
+        "colour(node_1,r')",
+        'p(1,"x,y")',
+        "q(f(1,2),3)",
+        "q((1,2))",
+        "(1,2)",
+        "3",
+        '"s"',
+        "-q(a,-b,c)",
+        "r(-3)",
+    )
+
+    def reference(text: str) -> str:
+        sym = clingo.parse_term(text)
+        if sym.type is clingo.SymbolType.Function and sym.name:
+            return f"{'-' if sym.negative else ''}{sym.name}/{len(sym.arguments)}"
+        return "terms"
+
+    expected: dict[str, list[str]] = {}
+    for text in atoms:
+        expected.setdefault(reference(text), []).append(text)
+    assert group_atoms(atoms) == expected
