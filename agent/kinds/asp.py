@@ -37,10 +37,12 @@ ASP_SUFFIXES = (".asp", ".clingo", ".gringo")
 VERIFY_FRACTION, VERIFY_LEAST_S, VERIFY_MOST_S = 0.1, 0.4, 30.0
 """The check's share of a request's time limit, kept from clingo up front (see ``verify_share``)."""
 
-KEEP_FOR_CHECK = 1.5
+KEEP_FOR_CHECK = 3.5
 """And, as the check grounds the whole program again: clingo's search stops this many times its
 grounding's wall time before its own limit (``clingo_backend.solve``'s ``keep_for_check``), so a
-large program's check gets what its size needs, under load too."""
+large program's check gets what its size needs, under load too (measured: a check of 2.8 s after
+a grounding of 0.74 s, on an 8,000-node colouring at load 6; the fixed share covers the worker's
+start)."""
 
 
 EXPLAIN_S_PER_ATOM = 10e-6
