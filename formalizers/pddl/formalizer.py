@@ -74,7 +74,9 @@ def extract_pddl(reply: str) -> dict[str, str]:
                 Diagnostic(
                     "reply",
                     "no (define (problem ...)) found",
-                    "reply with the problem file in a ```pddl block",
+                    "reply with the problem file alone, from (define (problem NAME) ...) to "
+                    "its closing parenthesis (a domain you write goes first, as its own "
+                    "(define (domain NAME) ...)), with no fences or other text",
                 )
             ],
         )
