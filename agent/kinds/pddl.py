@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
@@ -12,6 +13,7 @@ from agent.llm.client import ChatClient
 from formalizers.base import Artifact
 from formalizers.pddl import library
 from formalizers.pddl.formalizer import PddlFormalizer, PlanningTask
+from formalizers.pddl.invariants import contradictions
 from formalizers.pddl.model import Domain, Problem, read_domain, read_problem
 from formalizers.pddl.sexpr import SList
 from formalizers.pddl.simulate import check_plan, parse_step
@@ -149,7 +151,9 @@ class PddlKind:
 
             from solvers.base import Diagnosis
 
-            hints = missing_static_facts(validated.domain, validated.problem)
+            hints = start_state_contradictions(validated) + missing_static_facts(
+                validated.domain, validated.problem
+            )
             summary = result.message + (f"; {hints[0]['text']}" if hints else "")
             result = replace(result, diagnosis=Diagnosis("unreachable", summary, tuple(hints)))
         return result
@@ -234,12 +238,23 @@ class PddlKind:
             return None
         if result.status is Status.INFEASIBLE:
             members = result.diagnosis.members if result.diagnosis else ()
-            diags = [Diagnostic("init", m["text"], m.get("hint", "")) for m in members]
+            diags = [
+                Diagnostic(m.get("location", "init"), m["text"], m.get("hint", "")) for m in members
+            ]
+            if any(m.get("name") == CONTRADICTION for m in members):
+                summary = (
+                    "no plan exists from this initial state to this goal, and the initial state "
+                    "contradicts itself: it lists facts that this domain's actions never allow "
+                    "together; remove the ones the request does not describe"
+                )
+            else:
+                summary = (
+                    "no plan exists from this initial state to this goal; check the initial "
+                    "facts, e.g. connections between places or tiles, and that the goal is what "
+                    "was asked"
+                )
             return ArtifactError(
-                "infeasible",
-                diags or [Diagnostic("init", "check the initial facts")],
-                "no plan exists from this initial state to this goal; check the initial facts, "
-                "e.g. connections between places or tiles, and that the goal is what was asked",
+                "infeasible", diags or [Diagnostic("init", "check the initial facts")], summary
             )
         kind = "timeout" if result.status is Status.TIMEOUT else "error"
         return ArtifactError(kind, [Diagnostic("planner", result.message)])
@@ -261,6 +276,43 @@ def describe_step(step: str, dom: Domain, templates: dict[str, str]) -> str:
         return string.Formatter().vformat(tmpl, (), values)
     except (KeyError, IndexError, ValueError):
         return step
+
+
+CONTRADICTION = "contradiction"
+"""The ``name`` of a diagnosis member for facts of the start state that exclude each other."""
+
+
+@cache
+def _library_references(key: str) -> tuple[Problem, ...]:
+    """The library domain's example start state, known to be right (none if it does not read)."""
+    lib = library.find(key)
+    if lib is None:
+        return ()
+    try:
+        return (read_problem(lib.example_problem, lib.domain),)
+    except ArtifactError:
+        return ()
+
+
+def start_state_contradictions(validated: ValidatedTask) -> list[dict[str, str]]:
+    """Facts of the start state that the domain's actions never allow together
+    (``formalizers.pddl.invariants``), as diagnosis members with the facts to remove; a start
+    state that no plan could have produced is the likeliest reason for no plan."""
+    key = validated.task.library_key
+    refs = _library_references(key) if key else ()
+    out = []
+    for c in contradictions(validated.domain, validated.problem, refs):
+        first = next((w for w in c.lines if w), "")
+        out.append(
+            {
+                "name": CONTRADICTION,
+                "facts": " ".join(c.facts),
+                "location": f"init, {first}" if first else "init",
+                "text": c.text(),
+                "hint": c.hint(),
+            }
+        )
+    return out
 
 
 def missing_static_facts(dom: Domain, prob: Problem) -> list[dict[str, str]]:

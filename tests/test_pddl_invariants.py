@@ -1,0 +1,217 @@
+"""Start states that contradict themselves: exclusion groups found from a domain's actions
+(formalizers.pddl.invariants), and the infeasible-plan diagnosis that names a breach first."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.errors import ArtifactError
+from agent.kinds.base import Options
+from agent.kinds.pddl import CONTRADICTION, PddlKind, _library_references
+from conftest import FIXTURES
+from formalizers.base import Artifact
+from formalizers.pddl import library
+from formalizers.pddl.formalizer import PlanningTask, extract_pddl
+from formalizers.pddl.invariants import contradictions, exclusion_groups
+from formalizers.pddl.model import read_domain, read_problem
+from solvers import planning
+from solvers.base import SolveResult, Status
+
+PDDL = FIXTURES / "pddl"
+
+LAMPS = """(define (domain lamps)
+  (:requirements :strips)
+  (:predicates (lit ?l) (dark ?l) (powered))
+  (:action switch-on :parameters (?l)
+    :precondition (and (dark ?l) (powered)) :effect (and (lit ?l) (not (dark ?l))))
+  (:action switch-off :parameters (?l)
+    :precondition (lit ?l) :effect (and (dark ?l) (not (lit ?l)))))"""
+"""A domain of no library, with names of its own: each lamp is lit or dark."""
+
+
+def _groups(key: str) -> set[str]:
+    lib = library.find(key)
+    assert lib is not None
+    return {g.render() for g in exclusion_groups(lib.domain)}
+
+
+def _with_init(text: str, *facts: str) -> str:
+    """``text`` with ``facts`` added first under :init, each on a line of its own."""
+    head, rest = text.split("(:init", 1)
+    return head + "(:init\n" + "\n".join(facts) + "\n" + rest
+
+
+def test_blocksworld_groups_are_the_arm_the_block_and_what_is_on_it() -> None:
+    assert {
+        "at most one of (arm-empty), (holding *)",
+        "at most one of (holding x), (on x *), (on-table x)",
+        "at most one of (clear x), (holding x), (on * x)",
+    } <= _groups("blocksworld")
+
+
+def test_gripper_groups_put_a_robot_in_one_room_and_a_gripper_in_one_use() -> None:
+    assert {
+        "at most one of (at-robby x *)",
+        "at most one of (carry x * y), (free x y)",
+    } <= _groups("grippers")
+
+
+def test_a_count_over_all_objects_is_not_kept_beside_the_per_object_group() -> None:
+    # switch-on also never raises the count of lit-or-dark lamps in all; that count is no exclusion
+    assert {g.render() for g in exclusion_groups(read_domain(LAMPS))} == {
+        "at most one of (dark x), (lit x)"
+    }
+
+
+def _valid_tasks() -> list[tuple[str, str, str, str]]:
+    """(name, domain text, problem text, library key) of start states known to be right."""
+    out = []
+    for key, lib in library.library().items():
+        if _library_references(key):  # the floortile example names undeclared objects
+            out.append((f"{key}-example", lib.text, lib.example_problem, key))
+    for name in (
+        "blocksworld_p01",
+        "blocksworld_p08",
+        "floortile_p01",
+        "grippers_p01",
+        "storage_p01",
+        "tyreworld_p20",
+    ):
+        key = name.split("_")[0]
+        lib = library.find(key)
+        assert lib is not None
+        out.append((name, lib.text, (PDDL / f"{name}.pddl").read_text(), key))
+    for domain, problem in (
+        ("ipc04_philosophers_domain", "ipc04_philosophers_p01"),
+        ("ipc08_elevators_domain", "ipc08_elevators_p8_9_1"),
+        ("ipc08_transport_domain", "ipc08_transport_p01"),
+    ):
+        out.append(
+            (
+                problem,
+                (PDDL / f"{domain}.pddl").read_text(),
+                (PDDL / f"{problem}.pddl").read_text(),
+                "",
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize(("name", "domain", "problem", "key"), _valid_tasks())
+def test_a_right_start_state_shows_no_contradiction(
+    name: str, domain: str, problem: str, key: str
+) -> None:
+    dom = read_domain(domain)
+    prob = read_problem(problem, dom)
+    refs = _library_references(key) if key else ()
+    assert contradictions(dom, prob, refs) == [], name
+    assert contradictions(dom, prob) == [], name  # no reference: the state's own evidence
+
+
+def test_an_arm_both_empty_and_holding_is_named_with_its_lines() -> None:
+    lib = library.find("blocksworld")
+    assert lib is not None
+    text = _with_init(lib.example_problem, "(holding b3)")
+    prob = read_problem(text, lib.domain)
+    found = contradictions(lib.domain, prob, _library_references("blocksworld"))
+    facts = [set(c.facts) for c in found]
+    assert {"(arm-empty)", "(holding b3)"} in facts
+    # b3 is also clear (held and clear at once) and on b2 (held and on a block at once)
+    assert {"(holding b3)", "(clear b3)"} in facts
+    assert {"(holding b3)", "(on b3 b2)"} in facts
+    arm = next(c for c in found if set(c.facts) == {"(arm-empty)", "(holding b3)"})
+    text_ = arm.text()
+    assert "the start state has both (holding b3) and (arm-empty)" in text_
+    assert "pickup adds (holding ?ob) and deletes (arm-empty)" in text_
+    line_of = {ln.strip(): i for i, ln in enumerate(text.splitlines(), 1)}
+    assert f"(holding b3) at line {line_of['(holding b3)']}" in text_
+    assert f"(arm-empty) at line {line_of['(arm-empty)']}" in text_
+    assert "remove (holding b3) or (arm-empty) from :init" in arm.hint()
+
+
+def test_a_robot_in_two_rooms_is_named() -> None:
+    lib = library.find("grippers")
+    assert lib is not None
+    prob = read_problem(_with_init(lib.example_problem, "(at-robby robot1 room4)"), lib.domain)
+    found = contradictions(lib.domain, prob, _library_references("grippers"))
+    assert [set(c.facts) for c in found] == [{"(at-robby robot1 room4)", "(at-robby robot1 room2)"}]
+    assert "move adds (at-robby ?r ?to) and deletes (at-robby ?r ?from)" in found[0].text()
+
+
+def test_a_domain_of_no_library_is_checked_on_its_own_evidence() -> None:
+    dom = read_domain(LAMPS)
+    problem = """(define (problem three) (:domain lamps) (:objects l1 l2 l3 l4)
+      (:init (powered) (lit l1) (dark l2) (dark l3) (lit l3) (dark l4))
+      (:goal (lit l2)))"""
+    found = contradictions(dom, read_problem(problem, dom))
+    assert [c.facts for c in found] == [["(dark l3)", "(lit l3)"]]
+    assert "switch-on adds (lit ?l) and deletes (dark ?l)" in found[0].text()
+    # one lamp alone shows nothing of what the domain means: no reference, no report
+    lone = problem.replace("(lit l1) (dark l2) ", "").replace("(dark l4)", "")
+    assert contradictions(dom, read_problem(lone.replace("(lit l2)", "(lit l3)"), dom)) == []
+
+
+def test_a_count_a_right_state_breaks_is_not_called_a_contradiction() -> None:
+    # floortile: moving a robot keeps the number of clear tiles, and every task has many
+    lib = library.find("floortile")
+    assert lib is not None
+    assert "at most one of (clear *)" in _groups("floortile")
+    prob = read_problem((PDDL / "floortile_p01.pddl").read_text(), lib.domain)
+    assert contradictions(lib.domain, prob) == []
+    # while a robot standing on a clear tile is a breach of the per-tile group the state keeps
+    robot_on_clear = _with_init((PDDL / "floortile_p01.pddl").read_text(), "(clear tile_4-1)")
+    assert "(robot-at robot1 tile_4-1)" in robot_on_clear
+    found = contradictions(lib.domain, read_problem(robot_on_clear, lib.domain))
+    assert [set(c.facts) for c in found] == [{"(clear tile_4-1)", "(robot-at robot1 tile_4-1)"}]
+
+
+def _infeasible(monkeypatch: pytest.MonkeyPatch, text: str) -> tuple[PddlKind, object, SolveResult]:
+    def no_plan(*args: object, **kw: object) -> SolveResult:
+        return SolveResult(Status.INFEASIBLE, "test", message="no plan exists")
+
+    monkeypatch.setattr(planning, "run_planner", no_plan)
+    kind = PddlKind()
+    lib = library.find("blocksworld")
+    assert lib is not None
+    art = Artifact("pddl", "pddl", PlanningTask(lib.text, text, lib.key), text)
+    validated = kind.validate(art, Options())
+    return kind, validated, kind.solve(validated, Options())
+
+
+def test_the_repair_feedback_names_the_contradiction_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = library.find("blocksworld")
+    assert lib is not None
+    text = _with_init(lib.example_problem, "(holding b3)")
+    kind, validated, result = _infeasible(monkeypatch, text)
+    assert result.diagnosis is not None
+    first = result.diagnosis.members[0]
+    assert first["name"] == CONTRADICTION
+    assert "(holding b3)" in result.diagnosis.summary
+    err = kind.problem(validated, result, None)  # type: ignore[arg-type]
+    assert isinstance(err, ArtifactError) and err.kind == "infeasible"
+    assert "contradicts itself" in err.summary
+    d = err.diagnostics[0]
+    assert d.location.startswith("init, line ")
+    assert "(holding b3)" in d.message and "never allow together" in d.message
+    assert "remove (holding b3) or" in d.hint
+    assert "(holding b3)" in err.feedback()
+    explained = kind.explain(validated, result, None)  # type: ignore[arg-type]
+    assert "the start state has both (holding b3)" in explained
+
+
+def test_without_a_contradiction_the_feedback_is_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = library.find("blocksworld")
+    assert lib is not None
+    kind, validated, result = _infeasible(monkeypatch, lib.example_problem)
+    err = kind.problem(validated, result, None)  # type: ignore[arg-type]
+    assert isinstance(err, ArtifactError)
+    assert "check the initial facts" in err.summary
+    assert all(CONTRADICTION not in d.message for d in err.diagnostics)
+
+
+def test_the_parse_hint_asks_for_the_bare_define_form() -> None:
+    with pytest.raises(ArtifactError) as e:
+        extract_pddl("Here is the plan you asked for.")
+    hint = e.value.diagnostics[0].hint
+    assert "```" not in hint
+    assert "(define (problem NAME)" in hint and "no fences" in hint
