@@ -173,9 +173,7 @@ def run_item(ctx_ref: list[Any], item: Item, host: Any = None) -> tuple[dict[str
             row = done.get(timeout=settings.item_timeout_s)
             row["timed_out"] = False
         except queue.Empty:
-            row = unanswered_row(
-                item, "TIMEOUT", f"no answer within {settings.item_timeout_s:g} s"
-            )
+            row = unanswered_row(item, "TIMEOUT", f"no answer within {settings.item_timeout_s:g} s")
         row["elapsed_s"] = round(time.perf_counter() - t0, 3)
         recording = Path(tmp, RECORDING)
         replies = recording.read_text(encoding="utf-8").splitlines() if recording.is_file() else []
@@ -190,7 +188,11 @@ class ModelHost:
         from agent.llm.spec import build_chat_model, parse_spec
 
         self.chat = build_chat_model(
-            parse_spec(spec), config.base_url, config.temperature, config.request_timeout, config.local
+            parse_spec(spec),
+            config.base_url,
+            config.temperature,
+            config.request_timeout,
+            config.local,
         )
         self.chat.engine()  # loaded before any item's clock starts
 
@@ -251,13 +253,18 @@ def connect(address: str) -> bool:
     try:
         import ray
     except ImportError as e:
-        raise ConfigError(
-            f"--executor ray needs Ray: pip install 'formalist[ray]' ({e})"
-        ) from e
+        raise ConfigError(f"--executor ray needs Ray: pip install 'formalist[ray]' ({e})") from e
+    target = address or os.environ.get("RAY_ADDRESS", "")
+    if target:
+        _check_reachable(target)
     if ray.is_initialized():
+        joined = ray.get_runtime_context().gcs_address
+        if address and address not in (joined, "auto"):
+            raise InputError(
+                f"this process is connected to the Ray cluster at {joined}, not {address}"
+            )
         return False
     kw: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-    target = address or os.environ.get("RAY_ADDRESS", "")
     try:
         if target:
             ray.init(address=target, **kw)
@@ -267,6 +274,27 @@ def connect(address: str) -> bool:
         where = f"at {target}" if target else "on this machine"
         raise InputError(f"cannot start or reach a Ray cluster {where}: {e}") from e
     return True
+
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """``InputError`` when nothing answers at ``address`` (``HOST:PORT``) within
+    ``CONNECT_TIMEOUT_S``: Ray itself would keep retrying for minutes. Other forms (``auto``,
+    ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "/" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise InputError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}): start one with "
+            "`ray start --head` and pass the address it prints"
+        ) from e
 
 
 def _largest_node_memory() -> float:
@@ -394,4 +422,3 @@ async def run_items(
         if owned:
             ray.shutdown()
     return {"executor": "ray", "lost": lost}
-
