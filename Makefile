@@ -13,7 +13,7 @@ $(BIN)/python:
 # The CPU torch wheel goes in first so that nothing later pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[dev,serve,local,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,serve,local,bench,ray]"
 	touch $@
 
 # The tool sandbox's system layers: bubblewrap (namespaces) and libseccomp2 (the seccomp filter),
