@@ -27,11 +27,13 @@ has not finished checking is left out, never reported.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from agent.errors import ArtifactError
 from formalizers.pddl.model import Domain, Problem
 from formalizers.pddl.sexpr import Atom, SList, parse_sexprs
 
@@ -105,17 +107,15 @@ class Contradiction:
         return [fact(a) for a in self.atoms]
 
     def text(self) -> str:
-        facts = self.facts
+        facts = [f"{f}, at {w}," if w else f for f, w in zip(self.facts, self.lines, strict=True)]
         both = (
             f"both {facts[0]} and {facts[1]}"
             if len(facts) == 2
             else ", ".join(facts[:-1]) + f" and {facts[-1]}"
         )
         never = "never allow together" if len(facts) == 2 else "allow at most one of at a time"
-        where = [f"{f} at {w}" for f, w in zip(facts, self.lines, strict=True) if w]
-        located = f" ({'; '.join(where)})" if where else ""
         return (
-            f"the start state has {both}{located}, which this domain's actions {never}: "
+            f"the start state has {both.rstrip(',')}, which this domain's actions {never}: "
             f"{self.reason()}"
         )
 
@@ -409,14 +409,19 @@ def _canonical(parts: dict[str, Part]) -> tuple[Part, ...]:
     return tuple(Part(p.pred, tuple(rename[s] if s >= 0 else -1 for s in p.slots)) for p in ordered)
 
 
-_GROUPS: dict[str, tuple[Group, ...]] = {}
+_GROUPS: OrderedDict[str, tuple[Group, ...]] = OrderedDict()
+_GROUPS_LOCK = threading.Lock()
+CACHED_DOMAINS = 64
+"""How many domains' groups are kept (by domain text; the least recently used go first)."""
 
 
 def exclusion_groups(dom: Domain) -> tuple[Group, ...]:
     """The exclusion groups the domain's actions keep (cached by domain text), each able to hold
     two atoms at once in some state (a group of one predicate has a counted argument)."""
-    if dom.text and dom.text in _GROUPS:
-        return _GROUPS[dom.text]
+    with _GROUPS_LOCK:
+        if dom.text in _GROUPS:
+            _GROUPS.move_to_end(dom.text)
+            return _GROUPS[dom.text]
     actions = _actions(dom)
     derived = dom.derived
     fluent = {p for a in actions for p, _ in a.adds} | {p for a in actions for p in a.unsure_adds}
@@ -450,8 +455,11 @@ def exclusion_groups(dom: Domain) -> tuple[Group, ...]:
         elif unbalanced is not None:
             queue.extend(checker.refinements(parts, *unbalanced))
     groups = tuple(g for g in found.values() if not any(_finer(h, g) for h in found.values()))
-    if dom.text:
-        _GROUPS[dom.text] = groups
+    if dom.text and not queue:  # a search cut short by its budget is not kept
+        with _GROUPS_LOCK:
+            _GROUPS[dom.text] = groups
+            while len(_GROUPS) > CACHED_DOMAINS:
+                _GROUPS.popitem(last=False)
     return groups
 
 
@@ -460,7 +468,7 @@ def _init_lines(text: str) -> dict[Lit, str]:
     out: dict[Lit, str] = {}
     try:
         tops = parse_sexprs(text, "problem")
-    except Exception:  # the text was read before; a second reading that fails only loses lines
+    except ArtifactError:  # the text was read before; a reading that fails only loses lines
         return out
     for top in tops:
         if not isinstance(top, SList):
