@@ -10,9 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.agent import Agent
+from agent.config import Config
 from agent.errors import ArtifactError
 from agent.kinds.base import Options
 from agent.kinds.pddl import CONTRADICTION, PddlKind, _library_references
+from agent.types import Request
 from conftest import FIXTURES
 from formalizers.base import Artifact
 from formalizers.pddl import library
@@ -112,9 +115,9 @@ def _valid_tasks() -> list[tuple[str, str, str, str]]:
         "tyreworld_p20",
     ):
         key = name.split("_")[0]
-        lib = library.find(key)
-        assert lib is not None
-        out.append((name, lib.text, (PDDL / f"{name}.pddl").read_text(), key))
+        found = library.find(key)
+        assert found is not None
+        out.append((name, found.text, (PDDL / f"{name}.pddl").read_text(), key))
     for domain, problem in (
         ("ipc04_philosophers_domain", "ipc04_philosophers_p01"),
         ("ipc08_elevators_domain", "ipc08_elevators_p8_9_1"),
@@ -318,3 +321,19 @@ def _by_instance(
         if part is not None and len(args) == len(part.slots):
             out.setdefault(part.instance(args), []).append((pred, args))
     return out
+
+
+def test_a_planner_proof_of_no_plan_is_explained_by_the_contradiction_first() -> None:
+    # The arm is both empty and holding b1, and b2 is never said to be clear: the planner proves
+    # no plan exists, and the answer names the contradiction before anything else.
+    text = """(define (problem clash) (:domain blocksworld-4ops) (:objects b1 b2)
+      (:init (arm-empty) (holding b1) (on-table b2))
+      (:goal (on b1 b2)))"""
+    answer = Agent(config=Config(cache="", time_limit=30)).solve(Request(text, "p.pddl"))
+    assert answer.status is Status.INFEASIBLE
+    assert answer.diagnosis is not None
+    first = answer.diagnosis.members[0]
+    assert first["name"] == CONTRADICTION
+    assert first["facts"] == "(arm-empty) (holding b1)"
+    assert "line 2" in first["location"]
+    assert "both (arm-empty)" in answer.explanation
