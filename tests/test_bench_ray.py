@@ -311,3 +311,38 @@ def test_an_address_nothing_answers_at_is_a_clear_error(nl4opt_data: Path, tmp_p
     with pytest.raises(InputError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
         run(s, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "results.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_local_model_runs_in_one_actor_and_gives_the_local_rows(
+    ray_head: str, tmp_path: Path
+) -> None:
+    """A ``local:`` model (a tiny random one, on the CPU here) loads once in a ``ModelHost``
+    actor; the item's calls go there and its row and recorded replies are the local run's."""
+    pytest.importorskip("torch")
+    pytest.importorskip("xgrammar")
+    from agent.llm.local.testing import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path)
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(
+        '[local]\ndevice = "cpu"\nthreads = 1\ntorch_threads = 1\nmax_batch = 2\n'
+        "max_len = 4096\nmax_new_tokens = 24\n"
+    )
+    data = tmp_path / "one.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "en_question": "Maximize 3x with x at most 4.", "en_answer": 12})
+        + "\n"
+    )
+    s = RunSettings(str(data), "llm", f"local:{model}", config=str(cfg), max_attempts=1)
+    run(s, tmp_path / "local", progress=False)
+    summary = run(replace(s, executor="ray"), tmp_path / "ray", progress=False)
+    assert summary["lost"] == 0
+    local = strip(read_results(tmp_path / "local" / "results.jsonl"))
+    rows = strip(read_results(tmp_path / "ray" / "results.jsonl"))
+    assert rows == local and rows["a"]["attempts"] == 1
+    replies = [
+        [json.loads(line)["reply"] for line in (tmp_path / d / "recording.jsonl").open()]
+        for d in ("local", "ray")
+    ]
+    assert replies[0] == replies[1] and len(replies[0]) == 1
