@@ -320,7 +320,7 @@ def _hosts(settings: Any, config: Any) -> list[Any]:
         max_restarts=MAX_RETRIES,
         max_task_retries=MAX_RETRIES,
     )
-    hosts = [actor.remote(spec, config) for _ in range(max(1, gpus))]
+    hosts: list[Any] = [actor.remote(spec, config) for _ in range(max(1, gpus))]
     ray.get([h.ready.remote() for h in hosts])
     return hosts
 
