@@ -209,11 +209,12 @@ def test_one_prefill_is_shared_by_the_samples_of_a_prompt(
     calls: list[int] = []
     real = engine.decoder.prefill
 
-    def counting(ids: list[int]) -> Any:
-        calls.append(len(ids))
-        return real(ids)
+    def counting(ids: list[int], past: Any = None) -> Any:
+        calls.append(len(ids) - (past.length if past is not None else 0))
+        return real(ids, past)
 
     monkeypatch.setattr(engine.decoder, "prefill", counting)
+    engine.clear_prefixes()  # other tests' prompts: each prompt here runs in full, once
     other = engine.chat_prompt([{"role": "user", "content": "Another request."}])
     params = SamplingParams(n=5, temperature=1.0, max_new_tokens=8)
     out = engine.generate(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ import torch
 from agent.errors import ConfigError
 from agent.llm.local.decoder import (
     LENGTH_BUCKETS,
+    PREFILL_CHUNK,
     GraphCache,
     PrefixCache,
     StaticDecoder,
@@ -65,6 +66,10 @@ from agent.llm.local.sampling import (
     choose_tokens,
     sample_seed,
 )
+
+CPU_ATTEND_STEP = 256
+"""On the CPU a decode step attends over the live positions rounded up to a multiple of this
+(masked positions add exact zeros to the softmax, so a row's result does not depend on it)."""
 
 SPARSE_ROW_LIMIT = 16_384
 """On the CPU, a row whose mask allows at most this many tokens gets the logits of those tokens
@@ -98,7 +103,9 @@ class GenerationStats:
     (``row_steps``: tokens decoded), seconds in the decode loop, in prefill, and waiting for masks
     after the forward pass had finished (``mask_wait_s``: mask filling that did not overlap);
     ``batch_sizes`` and ``step_s`` count the steps and their seconds by batch size (the shape run),
-    ``live_steps`` and ``live_step_s`` by the number of live samples in them. On a GPU the host
+    ``live_steps`` and ``live_step_s`` by the number of live samples in them; ``prefill_tokens``
+    the prompt positions run and ``reused_tokens`` those taken from the prefix cache instead.
+    On a GPU the host
     waits for the masks while the forward pass runs: ``mask_bound_steps`` counts the steps whose
     forward pass had finished before their masks were ready (the masks were the critical path)."""
 
@@ -112,6 +119,8 @@ class GenerationStats:
     live_steps: dict[int, int] = field(default_factory=dict)
     live_step_s: dict[int, float] = field(default_factory=dict)
     mask_bound_steps: int = 0
+    prefill_tokens: int = 0
+    reused_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -134,6 +143,37 @@ class _Row:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX-512 BF16 or AMX), so that
+    bfloat16 weights, half the bytes of float32 ones, are read and multiplied at full speed.
+    Without them torch converts bfloat16 in software and float32 is faster."""
+    flags = cpu_flags()
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        return False
+    return bool(torch.backends.mkldnn.is_available())
+
+
+def default_dtype(device: str) -> torch.dtype:
+    """bfloat16 on CUDA and on CPUs with native bfloat16 (``cpu_has_bf16``), else float32. A
+    decode step reads every weight once, so its time on a CPU is about the bytes of the weights
+    over the memory bandwidth: bfloat16 halves it."""
+    if device.startswith("cuda") or cpu_has_bf16():
+        return torch.bfloat16
+    return torch.float32
 
 
 def free_cpus() -> int:
@@ -167,6 +207,10 @@ class Engine:
     smallest power of two that holds the live samples (faster at the tail of a batch, and at
     batch 1 with a large ``max_batch``), and the same seed may then give another sample when the
     batch differs. ``generate`` calls are serialised (one engine, one cache).
+
+    Prompt caches are kept (``prefix_cache_mb`` of them, least recently used dropped first): a
+    prompt that begins like one prefilled before (the same system prompt and examples) takes
+    the positions they share, in whole prefill chunks, and runs only the rest.
     """
 
     def __init__(
@@ -182,8 +226,11 @@ class Engine:
         compile: bool = False,
         torch_threads: int | None = None,
         batch_invariant: bool = True,
+        prefix_cache_mb: int = 1024,
     ) -> None:
         self.model = model.eval()
+        self.prefix_cache_bytes = prefix_cache_mb << 20
+        self._prefixes: OrderedDict[tuple[int, ...], PrefixCache] = OrderedDict()
         self.batch_invariant = batch_invariant
         self._lock = threading.Lock()
         self.tokenizer = tokenizer
@@ -253,8 +300,8 @@ class Engine:
         models_dir: str | None = None,
         **options: Any,
     ) -> Engine:
-        """Load a model and its tokenizer by local path or hub id: bfloat16 on CUDA, float32 on
-        the CPU unless ``dtype`` says otherwise. A ``.gguf`` file is dequantized once and loaded
+        """Load a model and its tokenizer by local path or hub id, in ``dtype`` (default:
+        ``default_dtype``, bfloat16 on CUDA and on CPUs with native bfloat16, else float32). A ``.gguf`` file is dequantized once and loaded
         from its converted checkpoint, cached under ``models_dir`` by the file's sha256
         (``agent.llm.local.gguf``). ``options`` go to ``Engine``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -267,7 +314,7 @@ class Engine:
             path_or_id = str(converted_dir(path_or_id, models_dir))
         dev = device or default_device()
         if dtype is None:
-            dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32
+            dtype = default_dtype(dev)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path_or_id)
             model: Any = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
@@ -359,6 +406,46 @@ class Engine:
             )
         return out
 
+    def prefill(self, ids: list[int]) -> PrefixCache:
+        """The cache of ``ids``, reusing the longest prefix of them that a kept prompt cache
+        holds (in whole chunks, so the result is the same as a cold prefill's), and kept in turn."""
+        key = tuple(ids)
+        hit = self._prefixes.get(key)
+        if hit is not None:
+            self._prefixes.move_to_end(key)
+            self.stats.reused_tokens += len(ids)
+            return hit
+        best: tuple[int, ...] = ()
+        reuse = 0
+        for other in self._prefixes:
+            n = common_prefix(other, key) // PREFILL_CHUNK * PREFILL_CHUNK
+            if n > reuse:
+                best, reuse = other, n
+        past = None
+        if reuse:
+            entry = self._prefixes[best]
+            self._prefixes.move_to_end(best)
+            past = PrefixCache(entry.keys, entry.values, reuse)
+        out = self.decoder.prefill(list(ids), past)
+        self.stats.prefill_tokens += len(ids) - reuse
+        self.stats.reused_tokens += reuse
+        self._keep(key, out)
+        return out
+
+    def _keep(self, key: tuple[int, ...], entry: PrefixCache) -> None:
+        size = prefix_bytes(entry)
+        if size > self.prefix_cache_bytes:
+            return
+        self._prefixes[key] = entry
+        total = sum(prefix_bytes(e) for e in self._prefixes.values())
+        while total > self.prefix_cache_bytes:
+            _, dropped = self._prefixes.popitem(last=False)
+            total -= prefix_bytes(dropped)
+
+    def clear_prefixes(self) -> None:
+        """Forget every kept prompt cache."""
+        self._prefixes.clear()
+
     def _batch_size(self, rows: int) -> int:
         if self.batch_invariant:
             return self.max_batch
@@ -391,7 +478,7 @@ class Engine:
                             prefixes.pop(row.request, None)
                         continue
                     if row.request not in prefixes:
-                        prefixes[row.request] = dec.prefill(prompts[row.request][:-1])
+                        prefixes[row.request] = self.prefill(prompts[row.request][:-1])
                     prefix = prefixes[row.request]
                     if not left[row.request]:
                         del prefixes[row.request]
@@ -433,7 +520,8 @@ class Engine:
                 # Whole buffers: contiguous, so the copies stay asynchronous from pinned memory.
                 self._d_ints.copy_(ints, non_blocking=True)
                 self._d_floats.copy_(floats, non_blocking=True)
-            attend = attend_bucket(max(row.pos for _, row in active) + 1, self.max_len)
+            longest = max(row.pos for _, row in active) + 1
+            attend = attend_bucket(longest, self.max_len, CPU_ATTEND_STEP if self._sparse else 0)
             if self._sparse:
                 out = self.decoder.decode_hidden(self._d_ints[0, :b], self._d_ints[1, :b], attend)
             else:
@@ -548,12 +636,15 @@ class Engine:
             )
 
         dense = [r for r in live if counts[r] > SPARSE_ROW_LIMIT]
-        # batch_invariant: one row at a time, so that the output layer's kernel sees the same
-        # shape whatever else is in the batch.
-        groups = [[r] for r in dense] if self.batch_invariant else [dense] if dense else []
-        for group in groups:
-            d = torch.tensor(group)
-            out[d] = draw(d, self.decoder.logits(hidden[d]), unpack_bitmask(words[d], self.vocab))
+        if dense:
+            d = torch.tensor(dense)
+            # batch_invariant: the output layer runs over all b rows (b is always max_batch), one
+            # matrix shape whatever else is in the batch, so a row's logits do not depend on it;
+            # its weights are read once for every row, as in the layers below.
+            logits = self.decoder.logits(hidden if self.batch_invariant else hidden[d])
+            if self.batch_invariant:
+                logits = logits[d]
+            out[d] = draw(d, logits, unpack_bitmask(words[d], self.vocab))
         for r in live:
             if counts[r] > SPARSE_ROW_LIMIT or not counts[r]:
                 continue
@@ -618,6 +709,21 @@ class Engine:
 
     def close(self) -> None:
         self.filler.close()
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_bytes(entry: PrefixCache) -> int:
+    """Bytes a kept prompt cache holds."""
+    return sum(t.numel() * t.element_size() for t in (*entry.keys, *entry.values))
 
 
 def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
