@@ -1,4 +1,4 @@
-"""Bring a sessions database to the newest schema with Alembic, safely when several processes
+"""Bring a formalist database (sessions, the tool cache) to the newest schema with Alembic, safely when several processes
 start on one database at once: on PostgreSQL the upgrade runs under a transaction-level advisory
 lock, on SQLite inside a ``BEGIN IMMEDIATE`` transaction (SQLite's write lock); either way one
 process migrates and the others find the work done. DDL is transactional on both, so an upgrade
@@ -12,14 +12,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
+
+from agent.errors import InputError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x666F726D  # "form": the advisory lock key of schema upgrades on PostgreSQL
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for the sessions schema, running on ``connection`` when given."""
+    """Alembic's configuration for the schema, running on ``connection`` when given."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -39,14 +42,23 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest revision (nothing when it is there)."""
+def upgrade(engine: Engine, what: str = "the database") -> None:
+    """Upgrade the database behind ``engine`` to the newest revision (nothing when it is there).
+    ``InputError`` (naming ``what``) when it is at a revision this code does not know: written by
+    a newer formalist, or another program's Alembic history."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            conn.execution_options(formalist_write=True)  # BEGIN IMMEDIATE (see session.py)
+            conn.execution_options(formalist_write=True)  # BEGIN IMMEDIATE (see engine.py)
         with conn.begin():
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
-            if current(conn) == head():
+            at = current(conn)
+            if at == head():
                 return
-            command.upgrade(alembic_config(conn), "head")
+            try:
+                command.upgrade(alembic_config(conn), "head")
+            except CommandError as e:
+                raise InputError(
+                    f"{what} is at schema revision {at!r}, which this formalist does not know "
+                    f"(newest: {head()}); it was left as it is: {e}"
+                ) from e
