@@ -14,6 +14,7 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
+from pg_cluster import database_url as pg_database_url
 from pydantic import PrivateAttr
 
 from agent.agent import Agent
@@ -119,11 +120,18 @@ def sandbox() -> Sandbox:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The tool cache: an SQLite file, or with ``ON_BOTH`` (indirect) a fresh database on the test
+    PostgreSQL server too (``pg_cluster``), where a test's point is what the cache keeps."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return pg_database_url()
     return tmp_path / "tools.sqlite"
 
 
-def agent_for(client: ChatClient, db: Path, **tools: Any) -> Agent:
+ON_BOTH = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
+
+
+def agent_for(client: ChatClient, db: Path | str, **tools: Any) -> Agent:
     cfg = Config(cache="", max_attempts=3, tools={"cache": str(db), **tools})
     return Agent(client, config=cfg)
 
@@ -225,8 +233,9 @@ def test_dispatch_declines_an_unlike_request_without_asking(db: Path) -> None:
         (PRODUCTION.replace('"maximize"', '"maximise-ish"'), "does not read as milp"),
     ],
 )
+@ON_BOTH
 def test_a_failing_tool_falls_back_and_is_recorded(
-    db: Path, sandbox: Sandbox, code: str, detail: str
+    db: Path | str, sandbox: Sandbox, code: str, detail: str
 ) -> None:
     cache = ToolCache(db)
     cache.put(production_tool(code))
@@ -276,7 +285,8 @@ def test_a_machine_whose_sandbox_cannot_run_tools_formalizes_directly(
     assert cache.use_record("production_model")["uses"] == 0  # not the tool's failure
 
 
-def test_the_cache_and_record_survive_a_restart(db: Path, sandbox: Sandbox) -> None:
+@ON_BOTH
+def test_the_cache_and_record_survive_a_restart(db: Path | str, sandbox: Sandbox) -> None:
     cache = ToolCache(db)
     cache.put(production_tool())
     client, _ = recording('"yes"', ARGS[0])
@@ -309,9 +319,16 @@ def test_config_refuses_bad_tools_settings() -> None:
         Config(tools={"min_score": 3})
     with pytest.raises(ConfigError, match="propose_after must be an integer"):
         Config(tools={"propose_after": "5"})
+    with pytest.raises(ConfigError, match="cache must be a file or a postgresql:// URL"):
+        Config(tools={"cache": "mysql://u@host/tools"})
+    url = "postgresql://u:p@db.example:5432/formalist"
+    assert Config(tools={"cache": url}).tools["cache"] == url  # read only when a cache is opened
 
 
-def test_enough_verified_requests_of_one_class_propose_a_tool(db: Path, tmp_path: Path) -> None:
+@ON_BOTH
+def test_enough_verified_requests_of_one_class_propose_a_tool(
+    db: Path | str, tmp_path: Path
+) -> None:
     replies = []
     for p, n, h in [((30, 50), (2, 4), 100), ((20, 70), (1, 5), 60), ((25, 40), (3, 2), 90)]:
         replies.append(direct_model(p, n, h))
@@ -407,8 +424,9 @@ def test_a_made_tool_is_verified_then_cached_with_its_provenance(
     assert "Q4:" in first and "A4:" not in first
 
 
+@ON_BOTH
 def test_a_new_version_must_pass_the_old_versions_held_out_calls(
-    db: Path, tmp_path: Path, sandbox: Sandbox
+    db: Path | str, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     cache = ToolCache(db)
     folder = examples_folder(tmp_path / "a" / "workshop")
