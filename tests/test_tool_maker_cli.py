@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pg_cluster import database_url as pg_database_url
 
 from agent.cli import main
 from tool_maker.cache import ToolCache
@@ -16,9 +17,12 @@ from tool_maker.tool import Tool, ToolCall
 CODE = 'def double(x: int) -> int:\n    """Twice x."""\n    return 2 * x\n'
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "tools.sqlite"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A tool cache holding ``double``: an SQLite file, or a database on the test PostgreSQL."""
+    path: Path | str = tmp_path / "tools.sqlite"
+    if request.param == "postgresql":
+        path = pg_database_url()
     cache = ToolCache(path)
     demo = ToolCall("What is twice 4?", [4], {}, 8)
     test = ToolCall("What is twice 5?", [5], {}, 10)
@@ -35,6 +39,7 @@ def db(tmp_path: Path) -> Path:
             "replay:scripted",
         )
     )
+    cache.close()
     return path
 
 
@@ -46,7 +51,7 @@ def ready() -> None:
         pytest.skip(f"the sandbox cannot run on this machine: {e}")
 
 
-def test_tools_list_show_rm(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tools_list_show_rm(db: Path | str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tools", "list", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "double" in out and "v1" in out and "doubling" in out
@@ -66,7 +71,7 @@ def test_tools_list_show_rm(db: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_tools_db_from_the_environment(
-    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    db: Path | str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FORMALIST_TOOLS_DB", str(db))
     assert main(["tools", "list"]) == 0
