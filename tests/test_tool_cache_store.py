@@ -268,6 +268,22 @@ def test_a_cache_of_the_code_before_migrations_is_upgraded_with_everything_kept(
     con.close()
 
 
+def test_an_old_cache_put_in_the_place_of_an_open_one_is_upgraded_too(
+    tmp_path: Path, caches: list[ToolCache]
+) -> None:
+    """This process remembers which databases it saw at the newest revision; a file replaced by
+    an old cache (restored from a backup, say) is not taken for the one it saw."""
+    path = tmp_path / "tools.sqlite"
+    first = open_cache(caches, str(path))
+    first.put(untested("new"))
+    first.close()
+    for f in tmp_path.iterdir():
+        f.unlink()
+    old_cache(path, True)
+    again = open_cache(caches, str(path))
+    assert again.use_record("double")["uses"] == 4 and again.get("new") is None
+
+
 def test_a_cache_at_a_revision_we_do_not_know_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "future.sqlite"
     old_cache(path, True)

@@ -108,7 +108,7 @@ class ToolCache:
                 check_sqlite_file(self.path, WHAT)
             engine = sqlite_engine(self.path, WHAT)
         try:
-            migrate.upgrade(engine, WHAT)
+            migrate.upgrade(engine, WHAT, self._key(engine))
         except sa_exc.SQLAlchemyError as e:
             engine.dispose()
             raise self._unusable(e) from e
@@ -117,6 +117,15 @@ class ToolCache:
             raise
         self._engine = engine
         return engine
+
+    def _key(self, engine: Engine) -> str:
+        """What names this database for ``migrate.upgrade``: the URL, or the file, its inode and
+        its change time (made now if missing; a file put in its place is another database)."""
+        if self.path is None:
+            return engine.url.render_as_string(hide_password=False)
+        with engine.connect():
+            st = self.path.stat()
+        return f"{self.path.resolve()}:{st.st_dev}:{st.st_ino}:{st.st_ctime_ns}"
 
     def _reader(self) -> Engine | None:
         """The engine to read with, or ``None`` while there is no cache file."""

@@ -6,6 +6,8 @@ that fails leaves the database as it was."""
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 from alembic import command
@@ -30,8 +32,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def head() -> str:
-    """The newest revision."""
+    """The newest revision (read from the migration scripts once per process)."""
     rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert rev is not None
     return rev
@@ -42,10 +45,31 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine, what: str = "the database") -> None:
+def upgrade(engine: Engine, what: str = "the database", key: str = "") -> None:
     """Upgrade the database behind ``engine`` to the newest revision (nothing when it is there).
     ``InputError`` (naming ``what``) when it is at a revision this code does not know: written by
-    a newer formalist, or another program's Alembic history."""
+    a newer formalist, or another program's Alembic history.
+
+    A database at the newest revision costs a read and no lock. Given a ``key`` that names the
+    database (a URL; for a file, its path and inode), one seen at the newest revision is not
+    looked at again in this process: a revision never goes back."""
+    seen = (os.getpid(), key)
+    if key and seen in _AT_HEAD:
+        return
+    with engine.connect() as conn:
+        at = current(conn)
+        conn.rollback()
+    if at != head():
+        _upgrade(engine, what)
+    if key:
+        _AT_HEAD.add(seen)
+
+
+_AT_HEAD: set[tuple[int, str]] = set()
+"""The databases (by process and URL) this process has seen at the newest revision."""
+
+
+def _upgrade(engine: Engine, what: str) -> None:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.execution_options(formalist_write=True)  # BEGIN IMMEDIATE (see engine.py)
