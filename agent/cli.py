@@ -339,6 +339,7 @@ def _example_line(p: Path, answer: Any) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     agent = _agent(args)
+    agent.config = agent.config.with_overrides(db=args.db)  # a PostgreSQL db: the tools there too
     if args.mcp_stdio:
         from agent.mcp_tools import build_mcp
 
@@ -361,7 +362,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from agent.session import SessionStore
 
     agent = _agent(args)
-    run_chat(agent, SessionStore(args.db or agent.config.sessions_db), args.session)
+    agent.config = agent.config.with_overrides(db=args.db)  # a PostgreSQL db: the tools there too
+    run_chat(agent, SessionStore(agent.config.sessions_db), args.session)
     return EXIT_OK
 
 

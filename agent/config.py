@@ -209,6 +209,16 @@ class Config:
         the ``sessions`` file (SQLite)."""
         return self.db or self.sessions
 
+    @property
+    def tools_db(self) -> str:
+        """Where the tool cache is kept: ``[tools] cache`` when set, else ``FORMALIST_TOOLS_DB``,
+        else ``db`` when it is a PostgreSQL URL (sessions and tools in one database), else ``""``
+        (``~/.cache/formalist/tools.sqlite``)."""
+        explicit = str(self.tools.get("cache") or os.environ.get("FORMALIST_TOOLS_DB") or "")
+        if explicit:
+            return explicit
+        return self.db if re.match(r"^postgres(ql)?(\+psycopg)?://", self.db, re.IGNORECASE) else ""
+
     def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 

@@ -66,10 +66,10 @@ FIT_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["yes", "no"]}
 
 def tools_cache(agent: Agent) -> ToolCache:
     """The agent's tool cache: ``[tools] cache`` in the configuration, else ``FORMALIST_TOOLS_DB``,
-    else ``~/.cache/formalist/tools.sqlite``."""
+    else ``db`` when it is a PostgreSQL URL, else ``~/.cache/formalist/tools.sqlite``."""
     from tool_maker.cache import ToolCache
 
-    return ToolCache(agent.config.tools.get("cache") or None)
+    return ToolCache(agent.config.tools_db or None)
 
 
 # -- the dispatcher -----------------------------------------------------------------------------

@@ -340,3 +340,36 @@ def test_the_tool_tables_are_one_schema_with_the_sessions(db: str, caches: list[
         assert conn.execute(text("SELECT COUNT(*) FROM turns")).scalar() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM tools")).scalar() == 1
     engine.dispose()
+
+
+def test_where_the_tool_cache_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.config import Config
+
+    url = "postgresql://u:p@db.example:5432/formalist"
+    monkeypatch.delenv("FORMALIST_TOOLS_DB", raising=False)
+    assert Config().tools_db == ""  # ~/.cache/formalist/tools.sqlite
+    assert Config(db="sessions.sqlite").tools_db == ""  # a sessions file keeps only sessions
+    assert Config(db=url).tools_db == url  # sessions and tools in one PostgreSQL database
+    assert Config(db=url, tools={"cache": "t.sqlite"}).tools_db == "t.sqlite"
+    monkeypatch.setenv("FORMALIST_TOOLS_DB", "/x/tools.sqlite")
+    assert Config(db=url).tools_db == "/x/tools.sqlite"
+
+
+def test_the_db_of_the_configuration_keeps_the_agents_tools_in_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.agent import Agent
+    from agent.config import Config
+    from agent.tools_flow import tools_cache
+
+    monkeypatch.delenv("FORMALIST_TOOLS_DB", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default file would be made here
+    url = pg_database_url()
+    cache = tools_cache(Agent(config=Config(cache="", db=url)))
+    try:
+        assert cache.path is None and cache.where.startswith("postgresql")
+        cache.put(double())
+        assert ToolCache(url).get("double") == double()
+    finally:
+        cache.close()
+    assert not (tmp_path / ".cache").exists()

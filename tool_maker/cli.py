@@ -90,7 +90,8 @@ def register(subparsers: Any) -> None:
 def _db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
-        help="tool cache file (default: [tools] cache in formalist.toml, else FORMALIST_TOOLS_DB, "
+        help="tool cache: a file or a postgresql:// URL (default: [tools] cache in formalist.toml, "
+        "else FORMALIST_TOOLS_DB, else db there when a postgresql:// URL, "
         "else ~/.cache/formalist/tools.sqlite)",
     )
 
@@ -99,7 +100,7 @@ def _cache(args: argparse.Namespace) -> Any:
     from agent.config import load_config
     from tool_maker.cache import ToolCache
 
-    return ToolCache(args.db or load_config().tools.get("cache") or None)
+    return ToolCache(args.db or load_config().tools_db or None)
 
 
 def tool_summary(tool: Any, record: dict[str, Any]) -> dict[str, Any]:
