@@ -1,6 +1,7 @@
-"""Alembic's environment for the sessions schema. ``agent.db.migrate.upgrade`` runs it on a
-connection it already holds (in a transaction, under a lock), passed as ``connection`` in the
-configuration's attributes; the ``alembic`` command line works with ``-x url=...`` as well."""
+"""Alembic's environment for the schema (sessions, the tool cache). ``agent.db.migrate.upgrade``
+runs it on a connection it already holds (in a transaction, under a lock), passed as
+``connection`` in the configuration's attributes; the ``alembic`` command line works with
+``-x url=...`` as well."""
 
 from __future__ import annotations
 
