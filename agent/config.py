@@ -126,7 +126,7 @@ def check_tools(options: Any) -> dict[str, Any]:
             raise ConfigError(f"[tools] {key} must be between 0 and 1, not {value}")
         if key in ("top_k", "propose_after") and number < 1:
             raise ConfigError(f"[tools] {key} must be at least 1, not {value}")
-        if key == "cache" and _ANY_URL.match(value) and not _DB_URL.match(value):
+        if key == "cache" and _ANY_URL.match(str(value)) and not _DB_URL.match(str(value)):
             raise ConfigError(f"[tools] cache must be a file or a postgresql:// URL, not {value!r}")
         out[key] = value
     return out
