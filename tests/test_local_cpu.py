@@ -178,3 +178,20 @@ def test_the_prompt_cache_size_is_a_local_setting() -> None:
     with pytest.raises(ConfigError, match="prefix_cache_mb must be an integer"):
         check_local({"prefix_cache_mb": "lots"})
     assert LOCAL_DEFAULTS["max_batch"] >= 8  # a vote's eight samples decode in one batch
+
+
+def test_idle_slots_do_not_attend_and_change_nothing(root: Path) -> None:
+    """``decode_hidden(..., live)``: the slots past ``live`` skip attention (their cache is not
+    read), and a live slot's hidden state is the same bits as when every slot attends."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir(root), dtype=torch.float32).eval()
+    dec = StaticDecoder(model, slots=4, max_len=256)
+    with torch.inference_mode():
+        dec.load(0, dec.prefill(list(range(500, 540))))
+        dec.load(1, dec.prefill(list(range(600, 620))))
+        tokens = torch.tensor([5, 6, 0, 0])
+        positions = torch.tensor([40, 20, 255, 255])
+        every = dec.decode_hidden(tokens, positions, 64)
+        two = dec.decode_hidden(tokens, positions, 64, live=2)
+    assert torch.equal(every[:2], two[:2])

@@ -215,11 +215,14 @@ class StaticDecoder:
         return self.logits(self.decode_hidden(tokens, positions, attend))
 
     def decode_hidden(
-        self, tokens: torch.Tensor, positions: torch.Tensor, attend: int
+        self, tokens: torch.Tensor, positions: torch.Tensor, attend: int, live: int = 0
     ) -> torch.Tensor:
         """``decode`` up to the final normalised hidden states ``[B, H]`` (before the output
-        layer)."""
+        layer). With ``live``, only slots ``0 .. live - 1`` attend (the others' attention output
+        is zero): the matrix products keep the batch's one shape, while idle slots do not read
+        the cache (each slot's attention is its own, whatever the number of slots)."""
         b = tokens.shape[0]
+        live = live or b
         rows = self.rows[:b]
         x = self.embed(tokens)
         cos = self.cos[positions][:, None, :]
@@ -237,9 +240,11 @@ class StaticDecoder:
             # kernel reads each cached key once for the whole group.
             qg = q.view(b, self.n_kv, self.group, self.head_dim)
             o = F.scaled_dot_product_attention(
-                qg, kc[:b, :, :attend], vc[:b, :, :attend], attn_mask=visible
-            )
-            x = x + attn.o_proj(o.reshape(b, self.n_heads * self.head_dim))
+                qg[:live], kc[:live, :, :attend], vc[:live, :, :attend], attn_mask=visible[:live]
+            ).reshape(live, self.n_heads * self.head_dim)
+            if live < b:
+                o = torch.cat((o, o.new_zeros(b - live, o.shape[1])))
+            x = x + attn.o_proj(o)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return self.norm(x)
 

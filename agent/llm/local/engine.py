@@ -523,7 +523,10 @@ class Engine:
             longest = max(row.pos for _, row in active) + 1
             attend = attend_bucket(longest, self.max_len, CPU_ATTEND_STEP if self._sparse else 0)
             if self._sparse:
-                out = self.decoder.decode_hidden(self._d_ints[0, :b], self._d_ints[1, :b], attend)
+                live = active[-1][0] + 1  # slots past the last live one do not attend
+                out = self.decoder.decode_hidden(
+                    self._d_ints[0, :b], self._d_ints[1, :b], attend, live
+                )
             else:
                 out = self._forward(b, attend)
                 self._forward_done.record()
