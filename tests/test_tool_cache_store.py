@@ -271,8 +271,8 @@ def test_a_cache_of_the_code_before_migrations_is_upgraded_with_everything_kept(
 def test_an_old_cache_put_in_the_place_of_an_open_one_is_upgraded_too(
     tmp_path: Path, caches: list[ToolCache]
 ) -> None:
-    """This process remembers which databases it saw at the newest revision; a file replaced by
-    an old cache (restored from a backup, say) is not taken for the one it saw."""
+    """A file replaced by an old cache (restored from a backup, say) is not taken for the one this
+    process saw at the newest revision (its inode may well be the same)."""
     path = tmp_path / "tools.sqlite"
     first = open_cache(caches, str(path))
     first.put(untested("new"))

@@ -88,11 +88,17 @@ class ToolCache:
             if exists:
                 self._open()
         else:
-            from agent.db.engine import postgres_engine
-
             self.path = None
             self.where = url.render_as_string(hide_password=True)
-            self._open(postgres_engine(url, WHAT, pool_size=2, max_overflow=8))
+            key = (os.getpid(), url.render_as_string(hide_password=False))
+            with _SHARED_LOCK:
+                engine = _SHARED.get(key)
+                if engine is None:
+                    from agent.db.engine import postgres_engine
+
+                    engine = self._open(postgres_engine(url, WHAT, pool_size=2, max_overflow=8))
+                    _SHARED[key] = engine
+            self._engine = engine
 
     def _open(self, engine: Engine | None = None) -> Engine:
         """Make the engine (on SQLite after checking, reading only, that the file is ours) and
@@ -108,7 +114,8 @@ class ToolCache:
                 check_sqlite_file(self.path, WHAT)
             engine = sqlite_engine(self.path, WHAT)
         try:
-            migrate.upgrade(engine, WHAT, self._key(engine))
+            key = "" if self.path else engine.url.render_as_string(hide_password=False)
+            migrate.upgrade(engine, WHAT, key)
         except sa_exc.SQLAlchemyError as e:
             engine.dispose()
             raise self._unusable(e) from e
@@ -117,15 +124,6 @@ class ToolCache:
             raise
         self._engine = engine
         return engine
-
-    def _key(self, engine: Engine) -> str:
-        """What names this database for ``migrate.upgrade``: the URL, or the file, its inode and
-        its change time (made now if missing; a file put in its place is another database)."""
-        if self.path is None:
-            return engine.url.render_as_string(hide_password=False)
-        with engine.connect():
-            st = self.path.stat()
-        return f"{self.path.resolve()}:{st.st_dev}:{st.st_ino}:{st.st_ctime_ns}"
 
     def _reader(self) -> Engine | None:
         """The engine to read with, or ``None`` while there is no cache file."""
@@ -396,11 +394,17 @@ class ToolCache:
         return out
 
     def close(self) -> None:
+        """Close the SQLite file; a PostgreSQL pool stays for the next cache the process opens on
+        that database (one per request in words: a new connection each would cost ~10 ms)."""
         with self._lock:
-            if self._engine is not None:
+            if self._engine is not None and self.path is not None:
                 self._engine.dispose()
-                if self.path is not None:
-                    self._engine = None
+                self._engine = None
+
+
+_SHARED: dict[tuple[int, str], Engine] = {}
+"""The PostgreSQL engines of this process, by database URL (a forked child makes its own)."""
+_SHARED_LOCK = threading.Lock()
 
 
 def _load(text: str) -> Tool:

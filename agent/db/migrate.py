@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy import exc as sa_exc
 
 from agent.errors import InputError
 
@@ -50,14 +51,17 @@ def upgrade(engine: Engine, what: str = "the database", key: str = "") -> None:
     ``InputError`` (naming ``what``) when it is at a revision this code does not know: written by
     a newer formalist, or another program's Alembic history.
 
-    A database at the newest revision costs a read and no lock. Given a ``key`` that names the
-    database (a URL; for a file, its path and inode), one seen at the newest revision is not
-    looked at again in this process: a revision never goes back."""
+    A database at the newest revision costs one read and no lock. Given a ``key`` that names the
+    database (its URL), one seen at the newest revision is not looked at again in this process: a
+    revision never goes back."""
     seen = (os.getpid(), key)
     if key and seen in _AT_HEAD:
         return
     with engine.connect() as conn:
-        at = current(conn)
+        try:
+            at = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except sa_exc.DBAPIError:  # no such table (yet): decided under the lock
+            at = None
         conn.rollback()
     if at != head():
         _upgrade(engine, what)
