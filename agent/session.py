@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -39,10 +38,7 @@ from sqlalchemy import (
     URL,
     Connection,
     Engine,
-    create_engine,
-    event,
     func,
-    make_url,
     select,
     text,
     update,
@@ -50,9 +46,9 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.pool import QueuePool
 
 from agent.agent import Agent
+from agent.db import engine as db_engine
 from agent.db import migrate, schema
 from agent.diff import describe_changes
 from agent.errors import InputError
@@ -254,31 +250,17 @@ def _append(conn: Connection, session_id: str, text: str, answer: dict[str, Any]
     return int(n)
 
 
+WHAT = "the sessions database"
+SESSION_TABLES = frozenset({"sessions", "turns"})
+
+
 def database_url(where: str | Path) -> URL:
-    """The SQLAlchemy URL of a sessions database given as a file path or a URL: ``postgresql://``
-    (or ``postgres://``) uses psycopg 3; ``sqlite:///PATH`` is a file. ``InputError`` for any other
-    kind of URL or a folder."""
-    raw = str(where)
-    if _URL.match(raw):
-        try:
-            url = make_url(raw)
-        except sa_exc.ArgumentError as e:
-            raise InputError(f"not a database URL: {raw!r} ({e})") from e
-        backend, _, driver = url.drivername.partition("+")
-        if backend in ("postgresql", "postgres"):
-            if driver not in ("", "psycopg"):
-                raise InputError(
-                    f"the sessions database on PostgreSQL is reached with psycopg 3: write "
-                    f"postgresql://... or postgresql+psycopg://..., not {url.drivername}://"
-                )
-            return url.set(drivername="postgresql+psycopg")
-        if backend == "sqlite" and url.database:
-            return _sqlite_url(Path(url.database))
-        raise InputError(
-            f"the sessions database is a file (SQLite) or a postgresql:// URL, not "
-            f"{url.render_as_string(hide_password=True)}"
-        )
-    return _sqlite_url(Path(where))
+    """The SQLAlchemy URL of a sessions database given as a file path or a URL (``db.engine``'s
+    rules); a file's folder is made, and a folder given as the file is refused."""
+    url = db_engine.database_url(where, WHAT)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_url(Path(url.database or ""))
+    return url
 
 
 def _sqlite_url(path: Path) -> URL:
@@ -295,78 +277,16 @@ def _sqlite_url(path: Path) -> URL:
 def _sqlite_engine(path: Path) -> Engine:
     """An engine on the SQLite file, after checking (reading only) that the file is ours."""
     if path.exists():
-        _check_sqlite_file(path)
-
-    def connect() -> sqlite3.Connection:
-        try:
-            return sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        except sqlite3.Error as e:
-            raise InputError(f"cannot open the sessions database {path}: {e}") from e
-
-    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=8)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA synchronous=FULL")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # The driver leaves transactions to us (isolation_level=None): a write takes SQLite's
-        # write lock at its start, so what it reads (the next turn number) stays true.
-        immediate = conn.get_execution_options().get("formalist_write")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _check_sqlite_file(path: Path) -> None:
-    """Refuse, touching nothing, a file that is not SQLite or holds other tables than ours."""
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as e:
-        raise InputError(f"cannot open the sessions database {path}: {e}") from e
-    try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.OperationalError as e:  # locked, unreadable...
-        raise InputError(f"cannot use the sessions database {path}: {e}") from e
-    except sqlite3.DatabaseError as e:  # "file is not a database", a damaged file
-        raise InputError(
-            f"{path} is not a formalist sessions database ({e}); it was left as it is: "
-            "choose another --db"
-        ) from e
-    finally:
-        db.close()
-    tables.discard("alembic_version")
-    if tables and not tables & {"sessions", "turns"}:
-        raise InputError(
-            f"{path} is not a formalist sessions database (an SQLite file with "
-            f"other tables: {', '.join(sorted(tables)[:5])}); choose another --db"
-        )
+        db_engine.check_sqlite_file(path, WHAT, SESSION_TABLES)
+    return db_engine.sqlite_engine(path, WHAT)
 
 
 def _postgres_engine(url: URL) -> Engine:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError as e:
-        raise InputError(
-            "a PostgreSQL sessions database needs psycopg 3: pip install 'formalist[serve]'"
-        ) from e
-    return create_engine(
-        url,
-        # A turn holds a connection from its start to its recording: room for many at once.
-        pool_size=8,
-        max_overflow=64,
-        pool_timeout=60,
-        pool_pre_ping=True,  # a restarted database server costs no failed turn
-        connect_args={"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30},
-    )
+    # A turn holds a connection from its start to its recording: room for many at once.
+    return db_engine.postgres_engine(url, WHAT, pool_size=8, max_overflow=64)
 
 
-def _reason(e: sa_exc.SQLAlchemyError) -> str:
-    """The driver's own message, first line (SQLAlchemy's wrapping adds a link and the SQL)."""
-    said = str(getattr(e, "orig", None) or e).strip()
-    return said.splitlines()[0] if said else type(e).__name__
+_reason = db_engine.reason
 
 
 HISTORY_REPLY_CHARS = 4000
