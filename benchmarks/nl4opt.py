@@ -22,39 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from formalizers.milp.grounding import FRACTION_WORDS, SCALE_WORDS, UNIT_WORDS, words_value
 from formalizers.milp.model import FiveElementModel
 
 DEFAULT_PATH = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "nl4opt" / "generation_dev.jsonl"
 )
-
-_UNITS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
-_FRACTIONS = {"half": 0.5, "third": 1 / 3, "quarter": 0.25, "fourth": 0.25, "fifth": 0.2}
-_MULTIPLES = {"twice": 2.0, "double": 2.0, "thrice": 3.0, "triple": 3.0}
 
 
 class ConversionError(ValueError):
@@ -74,32 +47,23 @@ def parse_number(text: str) -> float:
     m = re.match(r"^[-+]?(\d+\.?\d*|\.\d+)", s)
     if m:
         value = float(m.group(0))
-    elif s in _FRACTIONS:
-        value = _FRACTIONS[s]
-    elif s in _MULTIPLES:
-        value = _MULTIPLES[s]
+    elif s in FRACTION_WORDS:
+        value = FRACTION_WORDS[s]
     else:
         value = _words_to_number(s)
     return value / 100 if percent else value
 
 
 def _words_to_number(s: str) -> float:
-    total, current = 0, 0
     words = s.replace("-", " ").split()
     if not words:
         raise ConversionError(f"no number in {s!r}")
-    for w in words:
-        if w in _UNITS:
-            current += _UNITS[w]
-        elif w in _SCALES:
-            current = max(current, 1) * _SCALES[w]
-            if _SCALES[w] >= 1000:
-                total, current = total + current, 0
-        elif w == "and":
-            continue
-        else:
-            raise ConversionError(f"cannot read {s!r} as a number")
-    return float(total + current)
+    value = words_value(s)
+    if value is None or any(
+        w not in UNIT_WORDS and w not in SCALE_WORDS and w != "and" for w in words
+    ):
+        raise ConversionError(f"cannot read {s!r} as a number")
+    return value
 
 
 def _ident(name: str, taken: set[str]) -> str:

@@ -54,7 +54,7 @@ ACCOUNTING_FACTORS = (60.0, 100.0, 1000.0)
 """The conversions by which a stated quantity counts as used (the others make too many small
 numbers look used by chance: 5 * 12 is the 60 of another sentence)."""
 
-_UNITS = {
+UNIT_WORDS = {
     "zero": 0,
     "one": 1,
     "two": 2,
@@ -84,8 +84,8 @@ _UNITS = {
     "eighty": 80,
     "ninety": 90,
 }
-_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-_WORDS = {
+SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+FRACTION_WORDS = {
     "half": 0.5,
     "third": 1 / 3,
     "thirds": 1 / 3,
@@ -105,10 +105,12 @@ _NUMBER = re.compile(
     r"(?P<glued>-?[A-Za-z])?"
 )
 _WORD_RUN = re.compile(
-    r"\b(?:(?:" + "|".join(list(_UNITS) + list(_SCALES)) + r")(?:[\s-]+(?:and[\s-]+)?)?)+\b",
+    r"\b(?:(?:"
+    + "|".join(list(UNIT_WORDS) + list(SCALE_WORDS))
+    + r")(?:[\s-]+(?:and[\s-]+)?)?)+\b",
     re.IGNORECASE,
 )
-_FRACTION_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+_FRACTION_WORD = re.compile(r"\b(" + "|".join(FRACTION_WORDS) + r")\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,18 +169,20 @@ class Grounding:
         }
 
 
-def _words_value(words: str) -> float | None:
+def words_value(words: str) -> float | None:
+    """The number spelled by ``words`` (``one hundred and twenty``), ``None`` when it holds no
+    number word; words that are not number words are skipped."""
     total, current, seen = 0, 0, False
     for w in re.split(r"[\s-]+", words.lower()):
         if not w or w == "and":
             continue
-        if w in _UNITS:
-            current += _UNITS[w]
+        if w in UNIT_WORDS:
+            current += UNIT_WORDS[w]
             seen = True
-        elif w in _SCALES:
-            current = max(current, 1) * _SCALES[w]
+        elif w in SCALE_WORDS:
+            current = max(current, 1) * SCALE_WORDS[w]
             seen = True
-            if _SCALES[w] >= 1000:
+            if SCALE_WORDS[w] >= 1000:
                 total, current = total + current, 0
     return float(total + current) if seen else None
 
@@ -197,7 +201,7 @@ def request_quantities(text: str) -> list[Quantity]:
         else:
             out.append(Quantity(m.group("num"), (v,)))
     for m in _WORD_RUN.finditer(text):
-        w = _words_value(m.group(0))
+        w = words_value(m.group(0))
         if w is None:
             continue
         rest = text[m.end() : m.end() + 12].lower()
@@ -206,7 +210,7 @@ def request_quantities(text: str) -> list[Quantity]:
         else:
             out.append(Quantity(m.group(0).strip(), (w,)))
     for m in _FRACTION_WORD.finditer(text):
-        out.append(Quantity(m.group(0), (_WORDS[m.group(0).lower()],)))
+        out.append(Quantity(m.group(0), (FRACTION_WORDS[m.group(0).lower()],)))
     return out
 
 
