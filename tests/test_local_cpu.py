@@ -164,7 +164,10 @@ def test_the_cpu_decode_benchmark_runs_on_a_tiny_model(tmp_path: Path) -> None:
     assert r["engine_batch1"]["prefill_tokens"] == r["prompt_tokens"] - 1
     assert r["engine_k"]["prefill_tokens"] == 0  # the k samples' prompt was kept
     assert r["prefix_hit"]["reused_tokens"] == 256 and r["prefix_hit"]["prefill_tokens"] > 0
-    assert r["hf_batch1"]["decode_tokens_per_s"] > 0
+    # HF's decode is a difference of two timings: None (below timer noise) on a loaded machine.
+    hf = r["hf_batch1"]
+    assert hf["prefill_s"] > 0
+    assert hf["decode_tokens_per_s"] is None or hf["decode_tokens_per_s"] > 0
     assert set(r["item_estimate"]) == {"1_cold_s", "1_prefix_hit_s", "k_cold_s", "k_prefix_hit_s"}
     assert all(v.startswith(("met", "missed")) for v in r["targets"].values())
     assert r["ratios"]["output_layer_per_row_over_batched"] > 0
