@@ -1,9 +1,10 @@
-"""What every solver returns, and the limits it runs under."""
+"""What every solver returns, the limits it runs under, and what a backend declares it supports."""
 
 from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,3 +170,48 @@ class Verification:
             "message": self.message,
             "conclusive": self.conclusive,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Supports:
+    """What one solver backend declares it can run, written beside its code (``SUPPORTS`` in its
+    module; ``solvers.registry`` names the modules). As with unified-planning's engines
+    (``supports(problem_kind)``) and PyVRP's problem data: the kind names the features an
+    artifact uses, and a backend runs it only when it declares every one of them; otherwise the
+    kind answers ``UNSUPPORTED`` naming the features, before anything runs.
+
+    ``name``: the registry name (the value of ``--backend`` or ``--planner``). ``kinds``: the
+    kinds (formal languages) it solves. ``features``: the artifact features it handles, in the
+    kind's own words (milp: ``continuous``, ``integer``; pddl: ``strips``, ``conditional
+    effects``...). ``summary``: one line for ``formalist backends``. ``modules``: the Python
+    modules it needs (found, not imported, to say whether it is available); ``binaries``:
+    executables it needs on ``PATH``. ``check``: a test of the validated artifact for what a
+    feature set cannot say: the reason it is unsupported, or None.
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    features: frozenset[str]
+    summary: str
+    modules: tuple[str, ...] = ()
+    binaries: tuple[str, ...] = ()
+    check: Callable[[Any], str | None] | None = None
+
+    def unsupported(self, features: Iterable[str], validated: Any = None) -> str | None:
+        """Why this backend cannot run an artifact with ``features`` (the validated artifact is
+        passed on to ``check``), naming what it lacks; None when it can."""
+        missing = sorted(set(features) - self.features)
+        if missing:
+            return (
+                f"{self.name} does not support {', '.join(missing)} "
+                f"(it handles {', '.join(sorted(self.features))})"
+            )
+        if self.check is not None and validated is not None:
+            reason = self.check(validated)
+            if reason:
+                return f"{self.name} does not support {reason}"
+        return None
+
+    def refuse(self, reason: str) -> SolveResult:
+        """The ``UNSUPPORTED`` result for an artifact this backend does not take."""
+        return SolveResult(Status.UNSUPPORTED, self.name, message=reason)

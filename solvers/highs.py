@@ -18,7 +18,17 @@ from typing import Any
 import numpy as np
 
 from formalizers.milp.linear import LinearModel, Row
-from solvers.base import Diagnosis, Limits, SolveResult, Status
+from solvers.base import Diagnosis, Limits, SolveResult, Status, Supports
+
+SUPPORTS = Supports(
+    name="highs",
+    kinds=("milp",),
+    features=frozenset({"continuous variables", "integer variables"}),
+    summary="HiGHS through highspy, straight from the compiled rows, with infeasible-subset and "
+    "unbounded-ray diagnosis (default)",
+    modules=("highspy",),
+)
+"""What this backend runs: linear models with continuous and integer variables (``solve``)."""
 
 IIS_MAX_NONZEROS = 2_000
 """Largest model (constraint non-zeros) handed to HiGHS's IIS search, which ignores time limits."""
