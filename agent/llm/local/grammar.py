@@ -23,16 +23,16 @@ project's own parser, which every complete sample is checked with.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, InputError
+from agent.llm.grammar import Grammar
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -68,31 +68,6 @@ class Bounds:
                 raise ValueError(f"{name} must be at least 1")
         if self.any_depth < 0:
             raise ValueError("any_depth must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class Grammar:
-    """A grammar for one kind of artifact.
-
-    ``format`` is ``json_schema`` (``source`` is the schema's JSON text) or ``ebnf`` (GBNF, root rule
-    ``root``); ``artifact`` the kind of artifact (``milp``, ``routing``, ``pddl``, ``asp``...);
-    ``validator`` the project's parser for a complete sample's text (raises ``ArtifactError`` or
-    ``ValueError`` when the text is not a valid artifact)."""
-
-    name: str
-    format: str
-    source: str
-    artifact: str
-    validator: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def id(self) -> str:
-        """A short hash of the grammar's text: equal ids, equal languages."""
-        return hashlib.sha256(f"{self.format}\n{self.source}".encode()).hexdigest()[:12]
-
-    def validate(self, text: str) -> Any:
-        """The artifact parsed from ``text`` by the project's parser (``text`` if none is set)."""
-        return self.validator(text) if self.validator is not None else text
 
 
 # -- JSON schemas ----------------------------------------------------------------------------------
