@@ -6,12 +6,22 @@ location, and the agent sends it back to the formalizer.
 
 ``StopError``: our side failed, or a person gave input we cannot take (a missing solver, no model
 configured, an empty or binary request). It stops the request with a message for the person.
+
+``NeedsInformation``: only the person can give what is missing (see its docstring).
+
+``schema_diagnostics`` turns a pydantic ``ValidationError`` into diagnostics with one location
+style (``constraints[2].expression``) for every kind. This module is a leaf: every layer may import
+it, and it imports nothing of formalist's (pydantic only for an annotation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotation: this module imports nothing at run time
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,36 @@ class Diagnostic:
     def render(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message
         return f"{text} ({self.hint})" if self.hint else text
+
+
+def location(path: Sequence[str | int]) -> str:
+    """A place in a nested artifact, in the one style every kind's diagnostics use: fields joined by
+    dots, list positions in brackets (``("constraints", 2, "expression")`` ->
+    ``constraints[2].expression``); ``""`` for the artifact as a whole."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out.removeprefix(".")
+
+
+SCHEMA_DIAGNOSTICS_MAX = 20
+"""Pydantic errors turned into diagnostics at most (the rest would drown the first ones)."""
+
+
+def schema_diagnostics(err: ValidationError, whole: str) -> list[Diagnostic]:
+    """Pydantic's errors as located diagnostics, the same for every kind's artifact
+    (``constraints[2].expression: Field required``); ``whole`` names the artifact where an error
+    is about all of it (``"model"``, ``"spec"``, ``"request"``). A message of several lines (a
+    validator's list of problems) gives one diagnostic per line."""
+    out = []
+    for e in err.errors()[:SCHEMA_DIAGNOSTICS_MAX]:
+        where = location(e["loc"]) or whole
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the schema)"
+        else:
+            msg = str(e["msg"]).removeprefix("Value error, ")
+        out += [Diagnostic(where, line) for line in msg.split("\n") if line.strip()]
+    return out
 
 
 class FormalistError(Exception):

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.errors import ArtifactError, Diagnostic
+from agent.errors import ArtifactError, Diagnostic, schema_diagnostics
 
 Param = Annotated[
     str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="a parameter: lower case, digits, _")
@@ -137,10 +137,8 @@ def read_catalog(text: str) -> ApiCatalog:
     try:
         return ApiCatalog.model_validate(data)
     except ValidationError as e:
-        from formalizers.offline.milp_files import schema_diagnostics
-
         raise ArtifactError(
-            "schema", schema_diagnostics(e), "the API catalog does not fit the schema"
+            "schema", schema_diagnostics(e, "catalog"), "the API catalog does not fit the schema"
         ) from e
 
 
@@ -152,10 +150,8 @@ def read_request(text: str) -> ApiRequest:
     try:
         req = ApiRequest.model_validate(data)
     except ValidationError as e:
-        from formalizers.offline.milp_files import schema_diagnostics
-
         raise ArtifactError(
-            "schema", schema_diagnostics(e), "the request does not fit the schema"
+            "schema", schema_diagnostics(e, "request"), "the request does not fit the schema"
         ) from e
     req.check()
     return req

@@ -10,27 +10,13 @@ import re
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ArtifactError, Diagnostic, InputError
+from agent.errors import ArtifactError, Diagnostic, InputError, schema_diagnostics
 from formalizers.base import Artifact
 
 if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read, not for LP/MPS;
     # the compiler when a model is read (the router asks every file whether it is one of ours)
-    from pydantic import ValidationError
-
     from formalizers.milp.linear import LinearModel
     from formalizers.milp.model import FiveElementModel
-
-
-def schema_diagnostics(err: ValidationError) -> list[Diagnostic]:
-    """Pydantic's errors as located diagnostics (``constraints[2].expression: Field required``)."""
-    out = []
-    for e in err.errors()[:20]:
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field (not part of the five-element schema)"
-        out.append(Diagnostic(loc or "model", msg))
-    return out
 
 
 def five_element_from_data(data: Any) -> FiveElementModel:
@@ -47,7 +33,9 @@ def five_element_from_data(data: Any) -> FiveElementModel:
         return FiveElementModel.model_validate(data)
     except ValidationError as e:
         raise ArtifactError(
-            "schema", schema_diagnostics(e), "the model does not fit the five-element schema"
+            "schema",
+            schema_diagnostics(e, "model"),
+            "the model does not fit the five-element schema",
         ) from e
 
 
