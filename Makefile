@@ -36,6 +36,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layering contracts in pyproject.toml [tool.importlinter]
 
 test: setup lint
 	$(BIN)/pytest -q -n 2 --dist loadfile
