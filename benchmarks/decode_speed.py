@@ -41,10 +41,12 @@ from typing import Any
 
 import torch
 
+from agent.llm.grammar import Grammar
 from agent.llm.local.engine import Engine, GenerationRequest
-from agent.llm.local.grammar import Grammar, PddlGrammar, five_element_grammar, parse_objects
 from agent.llm.local.qwen_vocab import qwen2_config, qwen_tokenizer
 from agent.llm.local.sampling import SamplingParams
+from formalizers.milp.grammar import five_element_grammar
+from formalizers.pddl.grammar import PddlGrammar, parse_objects
 
 CARD_BANDWIDTH = (
     ("H200", 4.8e12),

@@ -1,6 +1,7 @@
 """The ``local:`` chat model drives the agent's repair loop end to end on the CPU, with a tiny random
 Qwen2 model: the replies are nonsense, but every one is a well-formed artifact, and the loop runs
-(feedback goes back, attempts are counted). Also: which grammar a conversation gets, and
+(feedback goes back, attempts are counted). Also: the grammar of each call is the one its caller
+gives (the formalizers pass theirs; the chat model reads no prompt to guess one), and
 ``formalist sample``."""
 
 from __future__ import annotations
@@ -14,24 +15,33 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("xgrammar")
 
+from langchain_core.messages import HumanMessage
+
 from agent.agent import Agent
 from agent.cli import main
 from agent.config import load_config
-from agent.errors import ConfigError
+from agent.errors import ArtifactError, ConfigError
+from agent.llm.chat import Message, Output, Reply
 from agent.llm.client import ChatClient
-from agent.llm.local.chat_model import LocalChatModel, detect_artifact, select_grammar
-from agent.llm.local.grammar import Grammar, PddlGrammar, RoutingContext
+from agent.llm.grammar import Grammar
+from agent.llm.local.chat_model import LocalChatModel
 from agent.llm.local.testing import ENGINE_OPTIONS, TEST_BOUNDS, tiny_model_dir
 from agent.types import Request
 from conftest import agent_with
+from formalizers.apis.formalizer import ApiFormalizer
+from formalizers.apis.model import ApiCatalog
 from formalizers.asp.formalizer import AspFormalizer, extract_program
+from formalizers.asp.grammar import asp_grammar
 from formalizers.asp.program import check_program
 from formalizers.milp.formalizer import MilpFormalizer
+from formalizers.milp.grammar import five_element_grammar
 from formalizers.offline.milp_files import read_five_element
 from formalizers.pddl.formalizer import PddlFormalizer
+from formalizers.pddl.grammar import PddlGrammar
 from formalizers.pddl.library import find
 from formalizers.pddl.model import read_problem
 from formalizers.routing.formalizer import RoutingFormalizer
+from formalizers.routing.grammar import RoutingContext, routing_grammar
 from formalizers.routing.spec import parse_spec
 from solvers.base import Status
 
@@ -76,43 +86,86 @@ class Recording(LocalChatModel):
 # -- which grammar ---------------------------------------------------------------------------------
 
 
-def test_the_formalizers_conversations_get_their_grammars() -> None:
-    client = ChatClient("local:x", local_chat(Path("/nowhere")))
-    milp = MilpFormalizer(client).messages(BAKERY)
-    asp = AspFormalizer(client).messages(COLOURING)
+class Asked:
+    """A ``Chat`` that keeps the ``output`` of every call and replies with nothing."""
+
+    model_id = "asked"
+
+    def __init__(self) -> None:
+        self.outputs: list[Output | None] = []
+
+    def complete(self, messages: list[Message], output: Output | None = None) -> Reply:
+        self.outputs.append(output)
+        return Reply("", self.model_id)
+
+    def complete_n(
+        self,
+        messages: list[Message],
+        n: int,
+        temperature: float,
+        seed: int = 0,
+        output: Output | None = None,
+    ) -> list[Reply]:
+        self.outputs.append(output)
+        return [Reply("", self.model_id)] * n
+
+
+def asked_for(formalizer: Any, chat: Asked, request: str) -> Output | None:
+    """The ``output`` ``formalizer`` sends with its call for ``request`` (its reply, empty, does
+    not read)."""
+    with pytest.raises(ArtifactError):
+        formalizer.formalize(request)
+    return chat.outputs[-1]
+
+
+def test_the_formalizers_pass_their_grammars() -> None:
+    chat = Asked()
+    milp = asked_for(MilpFormalizer(chat), chat, BAKERY)
+    assert isinstance(milp, Grammar) and milp.id == five_element_grammar().id
+    MilpFormalizer(chat).formalize_samples(BAKERY, 2)
+    assert chat.outputs[-1] is milp
+    asp = asked_for(AspFormalizer(chat), chat, COLOURING)
+    assert isinstance(asp, Grammar) and asp.id == asp_grammar().id
     blocks = find("blocksworld")
     assert blocks is not None
-    planning = PddlFormalizer(client, blocks).messages("Stack b1 on b2.")
-    free = PddlFormalizer(client).messages("Plan a trip with a new kind of vehicle.")
-    assert [detect_artifact(m) for m in (milp, asp, planning)] == ["milp", "asp", "pddl"]
-    assert detect_artifact([{"role": "user", "content": "hello"}]) == ""
-    g = select_grammar(milp, "auto", TEST_BOUNDS)
-    assert isinstance(g, Grammar) and g.name == "five-element"
-    assert select_grammar(asp, "auto", TEST_BOUNDS).name == "asp"
-    pg = select_grammar(planning, "auto", TEST_BOUNDS)
-    assert isinstance(pg, PddlGrammar) and pg.domain.name == blocks.name
-    assert select_grammar(free, "auto").name == "pddl-any"
-    assert select_grammar(milp, "none") is None
-    assert select_grammar([{"role": "user", "content": "hi"}], "auto") is None
-    assert select_grammar([{"role": "user", "content": "hi"}], "pddl:barman").name.endswith(
-        "barman"
-    )
-
-
-def test_a_routing_conversation_gets_the_grammar_of_its_locations() -> None:
-    """The general routing grammar, unless the caller gives the request's location ids (as the
-    artifact's argument, the ``routing`` field, or the call's keywords)."""
-    client = ChatClient("local:x", local_chat(Path("/nowhere")))
-    routing = RoutingFormalizer(client).messages(DELIVERY)
-    assert detect_artifact(routing) == "routing"
-    assert select_grammar(routing, "auto", TEST_BOUNDS).name == "routing"
-    assert select_grammar(routing, "routing:depot,1,2").name == "routing:3-locations"
+    planning = asked_for(PddlFormalizer(chat, blocks), chat, "Stack b1 on b2.")
+    assert isinstance(planning, PddlGrammar) and planning.domain.name == blocks.name
+    given = asked_for(PddlFormalizer(chat, domain_text=blocks.text), chat, "Stack b1 on b2.")
+    assert isinstance(given, PddlGrammar) and given.id == planning.id
+    free = asked_for(PddlFormalizer(chat), chat, "Plan a trip with a new kind of vehicle.")
+    assert isinstance(free, Grammar) and free.name == "pddl-any"
+    broken = asked_for(PddlFormalizer(chat, domain_text="(define (domain"), chat, "Go.")
+    assert broken is None  # a domain that does not read: free text, the reader says why
+    routing = asked_for(RoutingFormalizer(chat), chat, DELIVERY)
+    assert isinstance(routing, Grammar) and routing.name == "routing"
     ctx = RoutingContext(("depot", 1, 2), depots=("depot",))
-    assert select_grammar(routing, "auto", routing=ctx).name == "routing:3-locations"
-    chat = local_chat(Path("/nowhere"))
-    assert chat._routing({}) is None
-    assert chat._routing({"locations": ["depot", 1, 2], "depots": "depot"}) == ctx
-    assert local_chat(Path("/nowhere"), routing=ctx)._routing({}) == ctx
+    known = asked_for(RoutingFormalizer(chat, context=ctx), chat, DELIVERY)
+    assert isinstance(known, Grammar) and known.id == routing_grammar(None, ctx).id
+    catalog = ApiCatalog.model_validate(
+        {"apis": [{"name": "weather", "inputs": ["city"], "outputs": ["forecast"]}]}
+    )
+    assert asked_for(ApiFormalizer(chat, catalog), chat, "Weather?") is None  # facts: free text
+
+
+def test_the_local_model_applies_exactly_the_grammar_it_is_given(model_dir: Path) -> None:
+    """No grammar is guessed from the prompt: the MILP formalizer's own conversation without a
+    grammar gets free text, and a given grammar is applied whatever the conversation is."""
+    chat = local_chat(model_dir, max_new_tokens=12, seed=2)
+    milp = MilpFormalizer(ChatClient("x", chat)).messages(BAKERY)
+    chat.invoke(milp)
+    assert chat.last["grammar"] == "" and chat.last["valid"] is None
+    chat = local_chat(model_dir, max_new_tokens=300, seed=2)
+    reply = chat.invoke([HumanMessage(content="hello")], output=asp_grammar())
+    assert chat.last["grammar"] == "asp" and chat.last["valid"] is True
+    check_program(extract_program(str(reply.content)))
+    reply = chat.invoke(milp, output=asp_grammar())  # the MILP prompt, the ASP grammar
+    assert chat.last["grammar"] == "asp" and not chat.last["cut_off"]
+    check_program(extract_program(str(reply.content)))
+    # The engine's bounds apply to what it is given; what is not a grammar is refused.
+    assert chat.grammar(five_element_grammar()).id == five_element_grammar(TEST_BOUNDS).id
+    assert chat.grammar(None) is None
+    with pytest.raises(TypeError, match="Grammar"):
+        chat.grammar("milp")
 
 
 # -- the repair loop -------------------------------------------------------------------------------
@@ -182,10 +235,11 @@ def test_an_asp_request_runs_through_clingo(model_dir: Path) -> None:
     assert answer.status in (Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.ERROR)
 
 
-def test_the_ids_bound_to_the_chat_model_reach_the_grammar(model_dir: Path) -> None:
+def test_a_routing_grammar_of_the_requests_locations_is_applied(model_dir: Path) -> None:
     chat = local_chat(model_dir, seed=1, max_new_tokens=1200)
     messages = RoutingFormalizer(ChatClient("x", chat)).messages(DELIVERY)
-    reply = chat.bind(locations=["depot", 1, 2], depots=["depot"], groups=[]).invoke(messages)
+    ctx = RoutingContext(("depot", 1, 2), depots=("depot",), groups=())
+    reply = chat.invoke(messages, output=routing_grammar(None, ctx))
     assert chat.last["grammar"] == "routing:3-locations" and not chat.last["cut_off"]
     data = json.loads(str(reply.content))
     assert [loc["id"] for loc in data["locations"]] == ["depot", 1, 2]
@@ -196,7 +250,8 @@ def test_the_ids_bound_to_the_chat_model_reach_the_grammar(model_dir: Path) -> N
 
 def test_a_cut_off_reply_is_marked(model_dir: Path) -> None:
     chat = local_chat(model_dir, max_new_tokens=5)
-    reply = chat.invoke(MilpFormalizer(ChatClient("x", chat)).messages(BAKERY))
+    messages = MilpFormalizer(ChatClient("x", chat)).messages(BAKERY)
+    reply = chat.invoke(messages, output=five_element_grammar())
     assert reply.response_metadata["cut_off"] is True
     assert reply.response_metadata["finish"] == "length"
     assert reply.response_metadata["valid"] is False
@@ -317,12 +372,10 @@ def test_formalist_sample_takes_the_local_table_and_a_dtype(
 
 def test_the_pddl_prompts_ask_for_what_the_grammar_allows() -> None:
     """The local model's PDDL grammars allow bare (define ...) forms only: no prompt that asks
-    for a reply may ask for fenced blocks, and none may quote a domain header that
-    ``quoted_domain`` would take for the request's domain."""
+    for a reply may ask for fenced blocks."""
     from importlib import resources
 
     folder = resources.files("formalizers.pddl").joinpath("prompts")
     for name in ("system.md", "repair.md", "domain_request.md"):
         text = folder.joinpath(name).read_text(encoding="utf-8")
         assert "```" not in text and "fenced" not in text, name
-        assert "(define (domain" not in text, name

@@ -10,30 +10,26 @@ programs that clingo parses and finds safe. Cut-off samples are reported apart a
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("xgrammar")
 
+from agent.llm.grammar import Grammar, Staged
 from agent.llm.local.artifacts import ArtifactSamples, sample_artifacts
 from agent.llm.local.engine import Engine
-from agent.llm.local.grammar import (
-    ROUTING_BEYOND_GRAMMAR,
-    Grammar,
-    PddlGrammar,
-    RoutingContext,
-    asp_grammar,
-    five_element_grammar,
-    parse_objects,
-    routing_grammar,
-)
 from agent.llm.local.sampling import SamplingParams
 from agent.llm.local.testing import TEST_BOUNDS, tiny_engine
+from formalizers.asp.grammar import asp_grammar
 from formalizers.asp.program import AspProgram
+from formalizers.milp.grammar import five_element_grammar
 from formalizers.milp.model import FiveElementModel
+from formalizers.pddl.grammar import PddlGrammar, parse_objects
 from formalizers.pddl.library import find
 from formalizers.pddl.model import Problem, read_problem
+from formalizers.routing.grammar import ROUTING_BEYOND_GRAMMAR, RoutingContext, routing_grammar
 from formalizers.routing.spec import RoutingSpec, parse_spec
 
 N = 100
@@ -56,7 +52,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 def _sample(
     engine: Engine,
-    target: Grammar | PddlGrammar,
+    target: Grammar | Staged,
     what: str,
     redraws: int = 0,
     params: SamplingParams = PARAMS,
@@ -228,6 +224,45 @@ def test_an_invalid_sample_is_reported_and_redrawn(engine: Engine) -> None:
     )
     redrawn = {a.sample.index for a in again.artifacts} - {a.sample.index for a in once.artifacts}
     assert redrawn <= {s.index for s, _ in once.invalid}
+
+
+class Repeat:
+    """A staged grammar of no formal language: a letter (``a``, ``b`` or ``c``), then that letter
+    repeated. The engine runs it by the ``Staged`` protocol alone."""
+
+    name = "repeat"
+    format = "staged"
+    id = "repeat"
+
+    def first(self) -> Grammar:
+        return Grammar("letter", "ebnf", 'root ::= "a" | "b" | "c"', "letter")
+
+    def then(self, first_text: str) -> tuple[str, Grammar]:
+        letter = first_text.strip()
+        return f"{letter}:", Grammar("more", "ebnf", f'root ::= "{letter}"{{1,5}}', "more")
+
+    def validate(self, text: str) -> str:
+        head, _, rest = text.partition(":")
+        if not rest or set(rest) != {head}:
+            raise ValueError(f"not one letter repeated: {text!r}")
+        return text
+
+    def with_bounds(self, bounds: Any) -> Repeat:
+        return self
+
+
+def test_any_staged_grammar_is_drawn_in_its_two_phases(engine: Engine) -> None:
+    target = Repeat()
+    assert isinstance(target, Staged)
+    prompt = engine.chat_prompt([{"role": "user", "content": "Write letters."}])
+    params = SamplingParams(n=8, temperature=1.0, seed=3, max_new_tokens=40)
+    result = sample_artifacts(engine, prompt, target, params)
+    assert not result.invalid and len(result.artifacts) == 8
+    for a in result.artifacts:
+        assert a.artifact == a.sample.text and a.sample.text[:2] in ("a:", "b:", "c:")
+        # The sample's tokens begin with the prefix the first phase was written back as.
+        prefix = tuple(engine.encode(a.sample.text[:2]))
+        assert a.sample.token_ids[: len(prefix)] == prefix
 
 
 def test_the_second_grammar_engine_gives_valid_artifacts_too(

@@ -16,9 +16,9 @@ pytest.importorskip("xgrammar")
 from agent.llm.local import engine as engine_module  # noqa: E402
 from agent.llm.local.decoder import PrefixCache, StaticDecoder  # noqa: E402
 from agent.llm.local.engine import Engine, GenerationRequest, common_prefix  # noqa: E402
-from agent.llm.local.grammar import five_element_grammar  # noqa: E402
 from agent.llm.local.sampling import SamplingParams  # noqa: E402
 from agent.llm.local.testing import TEST_BOUNDS, tiny_model_dir  # noqa: E402
+from formalizers.milp.grammar import five_element_grammar  # noqa: E402
 
 FIVE = five_element_grammar(TEST_BOUNDS)
 

@@ -14,7 +14,6 @@ pytest.importorskip("transformers")
 pytest.importorskip("xgrammar")
 
 from agent.llm.local.engine import Engine, GenerationRequest  # noqa: E402
-from agent.llm.local.grammar import asp_grammar, five_element_grammar  # noqa: E402
 from agent.llm.local.sampling import (  # noqa: E402
     FINISH_LENGTH,
     FINISH_STOP,
@@ -26,6 +25,8 @@ from agent.llm.local.sampling import (  # noqa: E402
     uniforms,
 )
 from agent.llm.local.testing import TEST_BOUNDS, tiny_engine, tiny_model_dir  # noqa: E402
+from formalizers.asp.grammar import asp_grammar  # noqa: E402
+from formalizers.milp.grammar import five_element_grammar  # noqa: E402
 
 FIVE = five_element_grammar(TEST_BOUNDS)
 SAMPLED = SamplingParams(n=6, temperature=1.0, seed=7, max_new_tokens=200)

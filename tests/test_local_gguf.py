@@ -79,7 +79,7 @@ def test_the_chat_model_takes_a_gguf_spec(
     path, _ = tiny_gguf
     local = {**ENGINE_OPTIONS, "models_dir": str(tmp_path / "models"), "max_new_tokens": 5}
     chat = build_chat_model(parse_spec(f"local:{path}"), local=local)
-    reply = chat.invoke([HumanMessage(content="hello")], artifact="none")
+    reply = chat.invoke([HumanMessage(content="hello")])
     assert reply.response_metadata["tokens"] == 5
     assert reply.response_metadata["cut_off"] is True  # free text stopped by its token budget
 

@@ -1,4 +1,6 @@
-"""Grammars generated for our artifacts: bounded JSON schemas, PDDL from a domain, the ASP subset.
+"""Grammars generated for our artifacts: bounded JSON schemas (``agent.llm.grammar``), and each
+language's own (``formalizers/<language>/grammar.py``): the five-element model, the routing spec,
+PDDL from a domain, the ASP subset.
 
 These need no model: the regexes are checked with Python's ``re``, the grammars compile in both
 grammar engines against the real Qwen vocabulary, and known texts are accepted or refused.
@@ -22,10 +24,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.errors import ArtifactError, InputError
-from agent.llm.local import grammar as g
+from agent.llm import grammar as lg
 from agent.llm.local.testing import TEST_BOUNDS, tiny_model_dir
+from agent.sample_grammars import grammar_for
+from formalizers.asp import grammar as asp
+from formalizers.milp import grammar as milp
+from formalizers.pddl import grammar as pddl
 from formalizers.pddl.library import find
 from formalizers.pddl.model import read_problem
+from formalizers.routing import grammar as routing
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +50,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
-def accepts(engines: dict[str, Any], grammar: g.Grammar, text: str) -> dict[str, bool]:
+def accepts(engines: dict[str, Any], grammar: lg.Grammar, text: str) -> dict[str, bool]:
     """Whether each engine accepts ``text`` followed by the stop token, as a whole artifact."""
     tok = engines["tokenizer"]
     ids = [*tok.encode(text, add_special_tokens=False), 151645]
@@ -81,7 +88,7 @@ def _py(pattern: str) -> re.Pattern[str]:
     ],
 )
 def test_string_pattern(lo: int, hi: int | None, text: str, ok: bool) -> None:
-    assert bool(_py(g.string_pattern(lo, hi)).fullmatch(text)) is ok
+    assert bool(_py(lg.string_pattern(lo, hi)).fullmatch(text)) is ok
 
 
 @given(st.text(max_size=12))
@@ -89,7 +96,7 @@ def test_string_pattern(lo: int, hi: int | None, text: str, ok: bool) -> None:
 def test_a_free_string_survives_strip_and_json(text: str) -> None:
     """Whatever a bounded free string matches reads back from JSON unchanged and is already
     stripped (so a pydantic model that strips sees the same length)."""
-    if _py(g.string_pattern(0, 12)).fullmatch(text):
+    if _py(lg.string_pattern(0, 12)).fullmatch(text):
         assert text == text.strip()
         assert json.loads('"' + text + '"') == text
 
@@ -98,15 +105,15 @@ def test_a_free_string_survives_strip_and_json(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 def test_narrowed_patterns_are_sub_languages(text: str) -> None:
     for pattern in [r"^[^,\[\]]+$", r"^[A-Za-z][A-Za-z0-9_]{0,63}$", r"^a.b*$", r"^x{2,}$"]:
-        narrow = g.narrow_pattern(pattern, 4)
+        narrow = lg.narrow_pattern(pattern, 4)
         if _py(narrow).fullmatch(text):
             assert _py(pattern).fullmatch(text), (pattern, narrow, text)
             assert '"' not in text and "\\" not in text and "\x01" not in text
 
 
 def test_narrow_pattern_caps_repetitions() -> None:
-    assert g.narrow_pattern(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", 8) == r"^[A-Za-z][A-Za-z0-9_]{0,8}$"
-    assert g.narrow_pattern(r"^[^,]+$", None) == '^[^,"\\\\\\x00-\\x1f\\x7f]+$'
+    assert lg.narrow_pattern(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", 8) == r"^[A-Za-z][A-Za-z0-9_]{0,8}$"
+    assert lg.narrow_pattern(r"^[^,]+$", None) == '^[^,"\\\\\\x00-\\x1f\\x7f]+$'
 
 
 # -- JSON schemas ----------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ def _walk(node: Any) -> list[dict[str, Any]]:
 
 
 def test_the_five_element_schema_is_bounded_everywhere() -> None:
-    schema = json.loads(g.five_element_grammar(TEST_BOUNDS).source)
+    schema = json.loads(milp.five_element_grammar(TEST_BOUNDS).source)
     for node in _walk(schema):
         if node.get("type") == "string" and "enum" not in node:
             assert "pattern" in node, node
@@ -137,19 +144,11 @@ def test_the_five_element_schema_is_bounded_everywhere() -> None:
 
 
 def test_the_param_def_validator_is_restated_as_schema() -> None:
-    schema = json.loads(g.five_element_grammar().source)
+    schema = json.loads(milp.five_element_grammar().source)
     scalar, indexed = schema["$defs"]["ParamDef"]["anyOf"]
     assert scalar["required"] == ["name", "value"] and "values" not in scalar["properties"]
     assert indexed["required"] == ["name", "index", "values"]
     assert indexed["properties"]["index"]["minItems"] == 1
-
-
-def test_a_missing_schema_model_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.errors import ConfigError
-
-    monkeypatch.setitem(g.SCHEMA_MODELS, "routing", "formalizers.nowhere:Spec")
-    with pytest.raises(ConfigError, match="formalizers.nowhere:Spec"):
-        g.routing_grammar()
 
 
 @pytest.mark.parametrize(
@@ -175,7 +174,7 @@ def test_a_missing_schema_model_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     ],
 )
 def test_five_element_texts(engines: dict[str, Any], text: str, ok: bool) -> None:
-    grammar = g.five_element_grammar(TEST_BOUNDS)
+    grammar = milp.five_element_grammar(TEST_BOUNDS)
     assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
     if ok:
         grammar.validate(text)
@@ -279,7 +278,7 @@ def test_routing_texts(engines: dict[str, Any], change: Change, ok: bool, spec_o
     spec = copy.deepcopy(BAKERY)
     change(spec)
     text = json.dumps(spec, separators=(",", ":"))
-    grammar = g.routing_grammar(None, g.RoutingContext(BAKERY_IDS, depots=("bakery",)))
+    grammar = routing.routing_grammar(None, routing.RoutingContext(BAKERY_IDS, depots=("bakery",)))
     assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
     if spec_ok:
         parse_spec(text)
@@ -294,7 +293,10 @@ def test_the_general_routing_grammar_takes_any_ids(engines: dict[str, Any]) -> N
     spec = copy.deepcopy(BAKERY)
     _set("clients.0.id", "E")(spec)
     text = json.dumps(spec, separators=(",", ":"))
-    assert accepts(engines, g.routing_grammar(), text) == {"xgrammar": True, "llguidance": True}
+    assert accepts(engines, routing.routing_grammar(), text) == {
+        "xgrammar": True,
+        "llguidance": True,
+    }
 
 
 def test_recharge_depots_need_an_energy_limit(engines: dict[str, Any]) -> None:
@@ -302,7 +304,7 @@ def test_recharge_depots_need_an_energy_limit(engines: dict[str, Any]) -> None:
 
     if "recharge_depots" not in VehicleType.model_fields:
         pytest.skip("the routing spec has no energy fields")
-    grammar = g.routing_grammar(None, g.RoutingContext(BAKERY_IDS))
+    grammar = routing.routing_grammar(None, routing.RoutingContext(BAKERY_IDS))
     for vehicle, ok in [
         ({"recharge_depots": ["bakery"]}, False),
         ({"max_distance_between_recharges": 20, "recharge_depots": ["bakery"]}, True),
@@ -333,8 +335,10 @@ def test_the_schema_walk_finds_fields_it_was_not_told_of() -> None:
     matrix = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
     schema["properties"]["energy_matrix"] = {"anyOf": [matrix, {"type": "null"}]}
     ids = ("depot", 1, 2)
-    out = g.routing_schema(
-        g.bounded_schema(schema, TEST_BOUNDS), g.RoutingContext(ids, depots=("depot",)), TEST_BOUNDS
+    out = routing.routing_schema(
+        lg.bounded_schema(schema, TEST_BOUNDS),
+        routing.RoutingContext(ids, depots=("depot",)),
+        TEST_BOUNDS,
     )
     nodes = _walk(out)
     kinds = [sorted(str(a.get("type")) for a in n.get("anyOf", [])) for n in nodes]
@@ -355,28 +359,28 @@ def test_the_schema_walk_finds_fields_it_was_not_told_of() -> None:
 
 
 def test_routing_contexts_and_location_ids(tmp_path: Path) -> None:
-    assert g.parse_location_ids("1, 2,depot") == (1, 2, "depot")
-    assert g.parse_location_ids('["a", 3]') == ("a", 3)
+    assert routing.parse_location_ids("1, 2,depot") == (1, 2, "depot")
+    assert routing.parse_location_ids('["a", 3]') == ("a", 3)
     f = tmp_path / "request.json"
     f.write_text(json.dumps({"locations": [{"id": "x", "x": 0, "y": 1}, {"id": 7}]}))
-    assert g.parse_location_ids(str(f)) == ("x", 7)
-    assert g.location_ids(BAKERY) == BAKERY_IDS
-    ctx = g.routing_context("0,1,2", "0", groups="")
-    assert ctx == g.RoutingContext((0, 1, 2), (0,), None, ())
+    assert routing.parse_location_ids(str(f)) == ("x", 7)
+    assert routing.location_ids(BAKERY) == BAKERY_IDS
+    ctx = routing.routing_context("0,1,2", "0", groups="")
+    assert ctx == routing.RoutingContext((0, 1, 2), (0,), None, ())
     assert ctx.ids("client") == (1, 2) and ctx.ids("depot") == (0,)
-    assert g.routing_context("") is None
+    assert routing.routing_context("") is None
     for bad in [
-        lambda: g.RoutingContext(()),
-        lambda: g.RoutingContext((1, 1)),
-        lambda: g.RoutingContext((1, 2), depots=(3,)),
-        lambda: g.RoutingContext((1, 2), depots=(1,), clients=(1,)),
-        lambda: g.RoutingContext((1, True)),
-        lambda: g.location_ids({"stops": []}),
+        lambda: routing.RoutingContext(()),
+        lambda: routing.RoutingContext((1, 1)),
+        lambda: routing.RoutingContext((1, 2), depots=(3,)),
+        lambda: routing.RoutingContext((1, 2), depots=(1,), clients=(1,)),
+        lambda: routing.RoutingContext((1, True)),
+        lambda: routing.location_ids({"stops": []}),
     ]:
         with pytest.raises(InputError):
             bad()
-    grammar, _ = g.grammar_for("routing:1,2,3")
-    assert grammar is not None and grammar.name == "routing:3-locations"
+    grammar = grammar_for("routing:1,2,3")
+    assert grammar.name == "routing:3-locations"
 
 
 # -- PDDL ------------------------------------------------------------------------------------------
@@ -386,8 +390,8 @@ assert BARMAN is not None
 
 
 def test_a_pddl_problem_grammar_offers_only_type_correct_arguments() -> None:
-    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
-    objects = g.parse_objects("s1 - shaker h1 h2 - hand c1 - cocktail l0 l1 - level", pg.domain)
+    pg = pddl.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    objects = pddl.parse_objects("s1 - shaker h1 h2 - hand c1 - cocktail l0 l1 - level", pg.domain)
     source = pg.problem(objects).source
     rules = dict(line.split(" ::= ", 1) for line in source.splitlines())
     slots = {rule: set(re.findall(r'"([^"]+)"', body)) for rule, body in rules.items()}
@@ -401,8 +405,8 @@ def test_a_pddl_problem_grammar_offers_only_type_correct_arguments() -> None:
 
 
 def test_a_pddl_problem_is_accepted_and_read(engines: dict[str, Any]) -> None:
-    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
-    objects = g.parse_objects("s1 - shaker h1 - hand l0 - level", pg.domain)
+    pg = pddl.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    objects = pddl.parse_objects("s1 - shaker h1 - hand l0 - level", pg.domain)
     text = (
         "(define (problem p1)\n(:domain barman)\n(:objects h1 - hand l0 - level s1 - shaker)\n"
         "(:init\n  (shaker-level s1 l0)\n  (handempty h1))\n(:goal (and\n  (ontable s1)))\n)"
@@ -415,7 +419,7 @@ def test_a_pddl_problem_is_accepted_and_read(engines: dict[str, Any]) -> None:
 
 
 def test_the_objects_phase_reads_back_through_the_project_parser() -> None:
-    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    pg = pddl.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
     head = "(define (problem p)\n(:domain barman)\n(:objects a b - shaker a c - hand)"
     objects = pg.objects_from_head(head)
     assert objects == {"a": ("shaker",), "b": ("shaker",), "c": ("hand",)}
@@ -424,13 +428,56 @@ def test_the_objects_phase_reads_back_through_the_project_parser() -> None:
 
 
 def test_bad_objects_and_unknown_domains_are_refused(tmp_path: Path) -> None:
-    pg = g.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
+    pg = pddl.PddlGrammar(BARMAN.domain, TEST_BOUNDS)
     with pytest.raises(ArtifactError):
-        g.parse_objects("x - spaceship", pg.domain)
+        pddl.parse_objects("x - spaceship", pg.domain)
     with pytest.raises(InputError):
-        g.read_domain_arg(str(tmp_path / "nope.pddl"))
+        pddl.read_domain_arg(str(tmp_path / "nope.pddl"))
     with pytest.raises(InputError):
-        g.grammar_for("pddl")
+        grammar_for("pddl")
+
+
+def test_the_pddl_grammar_is_staged_and_rebuilds_under_bounds() -> None:
+    """What the engine runs a staged grammar by: the first phase, then the canonical prefix and
+    the grammar of the rest; under other bounds, the same domain's grammars."""
+    pg = pddl.PddlGrammar(BARMAN.domain)
+    assert isinstance(pg, lg.Staged) and pg.format == "staged"
+    head = "(define (problem p)\n(:domain barman)\n(:objects a b - shaker a c - hand)"
+    prefix, rest = pg.then(head)
+    assert prefix.endswith("(:objects c - hand a b - shaker)")
+    assert rest.source == pg.tail(pg.objects_from_head(head)).source
+    small = lg.under_bounds(pg, TEST_BOUNDS)
+    assert isinstance(small, pddl.PddlGrammar) and small.bounds == TEST_BOUNDS
+    assert small.id != pg.id and small.first().source != pg.first().source
+    objects = pddl.parse_objects("s1 - shaker h1 - hand l0 - level", BARMAN.domain)
+    problem = lg.under_bounds(pg.problem(objects), TEST_BOUNDS)
+    assert problem.id == pddl.PddlGrammar(BARMAN.domain, TEST_BOUNDS).problem(objects).id
+
+
+def test_an_engine_puts_any_grammar_under_its_bounds() -> None:
+    """A grammar generated with bounds is built again under the engine's; a plain JSON schema is
+    bounded generically; EBNF without a builder stands as given."""
+    assert (
+        lg.under_bounds(milp.five_element_grammar(), TEST_BOUNDS).id
+        == milp.five_element_grammar(TEST_BOUNDS).id
+    )
+    ctx = routing.RoutingContext(("depot", 1, 2), depots=("depot",))
+    assert (
+        lg.under_bounds(routing.routing_grammar(None, ctx), TEST_BOUNDS).id
+        == routing.routing_grammar(TEST_BOUNDS, ctx).id
+    )
+    assert lg.under_bounds(asp.asp_grammar(), TEST_BOUNDS).id == asp.asp_grammar(TEST_BOUNDS).id
+    assert lg.under_bounds(pddl.pddl_any_grammar(), TEST_BOUNDS).source != (
+        pddl.pddl_any_grammar().source
+    )
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    plain = lg.under_bounds(lg.Grammar.json_schema(schema, "a"), TEST_BOUNDS)
+    assert isinstance(plain, lg.Grammar) and plain.schema is not None
+    pattern = plain.schema["properties"]["a"]["pattern"]
+    assert pattern == lg.string_pattern(0, TEST_BOUNDS.max_string)
+    assert plain.validate('{"a": "x"}') == {"a": "x"}
+    ebnf = lg.Grammar("x", "ebnf", 'root ::= "x"', "x")
+    assert lg.under_bounds(ebnf, TEST_BOUNDS) is ebnf
 
 
 # -- ASP -------------------------------------------------------------------------------------------
@@ -451,7 +498,7 @@ def test_bad_objects_and_unknown_domains_are_refused(tmp_path: Path) -> None:
     ],
 )
 def test_asp_texts(engines: dict[str, Any], text: str, ok: bool) -> None:
-    grammar = g.asp_grammar(TEST_BOUNDS)
+    grammar = asp.asp_grammar(TEST_BOUNDS)
     assert accepts(engines, grammar, text) == {"xgrammar": ok, "llguidance": ok}
     if ok:
         grammar.validate(text)
@@ -461,15 +508,17 @@ def test_every_generated_grammar_compiles_in_both_engines(engines: dict[str, Any
     blocks = find("blocksworld")
     assert blocks is not None
     grammars = [
-        g.five_element_grammar(),
-        g.asp_grammar(),
-        g.PddlGrammar(blocks.domain).head(),
-        g.PddlGrammar(BARMAN.domain).problem({"s1": ("shaker",), "h": ("hand",)}),
-        g.PddlGrammar(BARMAN.domain).tail({"s1": ("shaker",)}),
-        g.pddl_any_grammar(),
-        g.routing_grammar(),
-        g.routing_grammar(None, g.RoutingContext(tuple(range(150)), depots=(0,))),
-        g.routing_grammar(TEST_BOUNDS, g.RoutingContext((1, 2), clients=(), groups=("a", "b"))),
+        milp.five_element_grammar(),
+        asp.asp_grammar(),
+        pddl.PddlGrammar(blocks.domain).head(),
+        pddl.PddlGrammar(BARMAN.domain).problem({"s1": ("shaker",), "h": ("hand",)}),
+        pddl.PddlGrammar(BARMAN.domain).tail({"s1": ("shaker",)}),
+        pddl.pddl_any_grammar(),
+        routing.routing_grammar(),
+        routing.routing_grammar(None, routing.RoutingContext(tuple(range(150)), depots=(0,))),
+        routing.routing_grammar(
+            TEST_BOUNDS, routing.RoutingContext((1, 2), clients=(), groups=("a", "b"))
+        ),
     ]
     for grammar in grammars:
         for name in ("xgrammar", "llguidance"):
@@ -491,7 +540,7 @@ LENGTH_CASES = [
 @settings(max_examples=400, deadline=None)
 def test_a_length_bounded_pattern_is_a_sub_language_within_the_lengths(text: str) -> None:
     for pattern, lo, hi in LENGTH_CASES:
-        bounded = g.length_bounded_pattern(pattern, lo, hi)
+        bounded = lg.length_bounded_pattern(pattern, lo, hi)
         assert bounded is not None, pattern
         if re.fullmatch(bounded, text):
             assert re.fullmatch(pattern, text), (pattern, bounded, text)
@@ -499,30 +548,30 @@ def test_a_length_bounded_pattern_is_a_sub_language_within_the_lengths(text: str
 
 
 def test_length_bounded_patterns_state_the_counts_or_say_they_cannot() -> None:
-    assert g.length_bounded_pattern(r"^[^,\[\]]+$", 1, 100) == r"^[^,\[\]]{1,100}$"
-    assert g.length_bounded_pattern(r"^[a-z][a-z0-9_]{0,62}$", 0, 20) == r"^[a-z][a-z0-9_]{0,19}$"
-    assert g.length_bounded_pattern(r"^[A-Z][a-z]*$", 3, None) == r"^[A-Z][a-z]{2,}$"
+    assert lg.length_bounded_pattern(r"^[^,\[\]]+$", 1, 100) == r"^[^,\[\]]{1,100}$"
+    assert lg.length_bounded_pattern(r"^[a-z][a-z0-9_]{0,62}$", 0, 20) == r"^[a-z][a-z0-9_]{0,19}$"
+    assert lg.length_bounded_pattern(r"^[A-Z][a-z]*$", 3, None) == r"^[A-Z][a-z]{2,}$"
     for pattern in (r"^(ab)+$", r"^a|b$", r"^a+?$"):
-        assert g.length_bounded_pattern(pattern, 1, 5) is None, pattern
-    assert g.length_bounded_pattern(r"^abc$", 5, 9) is None  # three characters, never five
-    assert g.length_bounded_pattern(r"^abcdef$", 0, 3) is None
+        assert lg.length_bounded_pattern(pattern, 1, 5) is None, pattern
+    assert lg.length_bounded_pattern(r"^abc$", 5, 9) is None  # three characters, never five
+    assert lg.length_bounded_pattern(r"^abcdef$", 0, 3) is None
 
 
 def test_no_schema_leaves_lengths_beside_a_pattern_for_xgrammar_to_ignore() -> None:
     """xgrammar ignores minLength/maxLength beside a pattern (and warns at every load): the
     generated schemas state them in the pattern, and a set member longer than the grammar's
     limit cannot be sampled (one of 201 characters was, and the schema then refused it)."""
-    for grammar in (g.five_element_grammar(), g.five_element_grammar(TEST_BOUNDS)):
+    for grammar in (milp.five_element_grammar(), milp.five_element_grammar(TEST_BOUNDS)):
         for node in _walk(json.loads(grammar.source)):
             if "pattern" in node:
                 assert "minLength" not in node and "maxLength" not in node, node
-    schema = json.loads(g.five_element_grammar().source)
+    schema = json.loads(milp.five_element_grammar().source)
     members = [n["pattern"] for n in _walk(schema) if "[^,\\[\\]" in str(n.get("pattern", ""))]
     assert members and all("{1,100}" in p for p in members), members
 
 
 def test_a_set_member_too_long_is_outside_the_grammar(engines: dict[str, Any]) -> None:
-    grammar = g.five_element_grammar()
+    grammar = milp.five_element_grammar()
 
     def model(member: str) -> str:
         return (

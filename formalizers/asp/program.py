@@ -15,6 +15,38 @@ from agent.errors import ArtifactError, Diagnostic
 FORBIDDEN_DIRECTIVES = ("#script", "#include")
 """Directives refused in any program: ``#script`` runs embedded code, ``#include`` reads files."""
 
+ASP_FENCES = frozenset({"asp", "clingo", "gringo", "lp", "prolog", ""})
+"""Languages of a fenced block taken as the program (a bare ``` fence counts)."""
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def extract_program(reply: str) -> str:
+    """The program in a model reply: the last fenced block marked ``asp``, ``clingo``, ``lp``,
+    ``prolog`` or unmarked; else the last fenced block of any language; else the whole reply.
+
+    Raises ``ArtifactError("parse")`` when the reply, or the block taken from it, is empty.
+    """
+    if not reply or not reply.strip():
+        raise ArtifactError(
+            "parse",
+            [Diagnostic("reply", "the reply is empty", "reply with the program in a ```asp block")],
+        )
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(reply)]
+    asp = [body for lang, body in blocks if lang in ASP_FENCES]
+    text = asp[-1] if asp else (blocks[-1][1] if blocks else reply)
+    if not text.strip():
+        raise ArtifactError(
+            "parse",
+            [
+                Diagnostic(
+                    "reply", "the fenced block is empty", "put the whole program inside the block"
+                )
+            ],
+        )
+    # Kept exactly as written: clingo's line numbers must match the lines the model wrote.
+    return text
+
 
 @dataclass(frozen=True, slots=True)
 class AspProgram:

@@ -6,9 +6,10 @@ returned. A complete sample the validator rejects is reported too, with the reas
 the syntax and the schema, while some rules are beyond any grammar (a set's members must differ), so
 ``redraws`` lets such a sample be drawn again with the next seed of its index.
 
-For PDDL without known objects, a sample is drawn in two phases: the header and ``(:objects ...)``
-under ``PddlGrammar.head``, then, with the objects read back, the rest under ``PddlGrammar.tail``
-(the prompt continued by the first phase, so the model sees its own objects).
+A staged grammar (``agent.llm.grammar.Staged``: PDDL without known objects) is drawn in two
+phases: the first under ``first()``; then, read back by ``then(text)``, the rest under the grammar
+it returns, the prompt continued by the text it returns (so the model sees what it declared). The
+whole text is checked by the staged grammar's ``validate``. Nothing here knows a formal language.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agent.llm.grammar import Grammar, Staged
 from agent.llm.local.engine import Engine, GenerationRequest
-from agent.llm.local.grammar import Grammar, PddlGrammar
 from agent.llm.local.sampling import (
     FINISH_COMPLETE,
     FINISH_LENGTH,
@@ -72,13 +73,13 @@ def _artifact_json(text: str, as_json: bool) -> Any:
 def sample_artifacts(
     engine: Engine,
     prompt: str,
-    target: Grammar | PddlGrammar,
+    target: Grammar | Staged,
     params: SamplingParams,
     redraws: int = 0,
 ) -> ArtifactSamples:
-    """``params.n`` samples of ``prompt`` under ``target`` (a grammar, or a ``PddlGrammar`` whose
-    objects the model writes first), each checked by the grammar's validator; an invalid sample is
-    drawn again, with a new seed, up to ``redraws`` times."""
+    """``params.n`` samples of ``prompt`` under ``target`` (a grammar, or a staged grammar drawn
+    in two phases), each checked by the grammar's validator; an invalid sample is drawn again,
+    with a new seed, up to ``redraws`` times."""
     out = ArtifactSamples()
     todo = [(i, sample_seed(params.seed, i)) for i in range(params.n)]
     for attempt in range(redraws + 1):
@@ -90,9 +91,8 @@ def sample_artifacts(
             if s.cut_off or s.finish != FINISH_COMPLETE:
                 out.cut_off.append(s)
                 continue
-            grammar = target if isinstance(target, Grammar) else None
             try:
-                artifact = grammar.validate(s.text) if grammar else _validate_pddl(target, s.text)
+                artifact = target.validate(s.text)
             except Exception as e:  # the validators raise ArtifactError, ValueError...
                 out.invalid.append((s, _reason(e)))
                 retry.append((s.index, sample_seed(params.seed, s.index, attempt + 1)))
@@ -108,17 +108,10 @@ def _reason(e: Exception) -> str:
     return feedback() if callable(feedback) else f"{type(e).__name__}: {e}"
 
 
-def _validate_pddl(target: Grammar | PddlGrammar, text: str) -> Any:
-    assert isinstance(target, PddlGrammar)
-    from formalizers.pddl.model import read_problem
-
-    return read_problem(text, target.domain)
-
-
 def _draw(
     engine: Engine,
     prompt: str,
-    target: Grammar | PddlGrammar,
+    target: Grammar | Staged,
     params: SamplingParams,
     todo: list[tuple[int, int]],
 ) -> list[Sample]:
@@ -129,7 +122,7 @@ def _draw(
         got = engine.generate([GenerationRequest(prompt, target, n_params, seeds)])[0]
         return [replace(s, index=i) for (i, _), s in zip(todo, got, strict=True)]
     t0 = time.perf_counter()
-    heads = engine.generate([GenerationRequest(prompt, target.head(), n_params, seeds)])[0]
+    heads = engine.generate([GenerationRequest(prompt, target.first(), n_params, seeds)])[0]
     left = (
         None if params.time_budget_s is None else params.time_budget_s - (time.perf_counter() - t0)
     )
@@ -139,8 +132,7 @@ def _draw(
         if h.cut_off or h.finish != FINISH_COMPLETE:
             out[k] = replace(h, index=i, cut_off=True)
             continue
-        objects = target.objects_from_head(h.text)
-        head = target.head_text(h.text, objects)
+        head, rest_grammar = target.then(h.text)
         budget = params.max_new_tokens - len(h.token_ids)
         if budget < 1 or (left is not None and left <= 0):
             finish = FINISH_LENGTH if budget < 1 else FINISH_TIME
@@ -148,9 +140,7 @@ def _draw(
             continue
         # The second phase gets what the first left of both budgets.
         rest = replace(params, n=1, max_new_tokens=budget, time_budget_s=left)
-        second.append(
-            (k, head, GenerationRequest(prompt + head, target.tail(objects), rest, (seed,)))
-        )
+        second.append((k, head, GenerationRequest(prompt + head, rest_grammar, rest, (seed,))))
     tails = engine.generate([r for _, _, r in second]) if second else []
     for (k, head, _), got in zip(second, tails, strict=True):
         t = got[0]

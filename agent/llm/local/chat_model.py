@@ -1,17 +1,14 @@
 """``local:PATH_OR_ID``: a LangChain chat model over the local decoding engine.
 
-Each call applies the grammar of the artifact the formalizer asks for. The kind is given by the
-``artifact`` field or call keyword (``milp``, ``routing``, ``asp``, ``pddl``, ``pddl:DOMAIN``,
-``none``), or, with ``auto`` (the default), recognised from the conversation: the system message is
-one of the formalizers' own system prompts, and for planning the domain is the ``(define (domain
-...))`` the request quotes (with none, the model writes domain and problem as s-expressions). A
-conversation no formalizer started gets free text.
+Each call samples under exactly the grammar its caller gives, the call keyword ``output``: an
+``agent.llm.grammar.Grammar`` (a JSON schema or EBNF), a staged grammar
+(``agent.llm.grammar.Staged``, drawn in two phases), or None for free text. The model reads no
+prompt to guess one, and knows no formal language: each formalizer builds its grammar
+(``formalizers/<language>/grammar.py``) and passes it.
 
-A routing spec's grammar is specialised to the request's locations when the caller gives them, as
-a planning problem's is to its domain: ``routing:IDS`` (``1,2,3``, a JSON list or file; see
-``grammar.parse_location_ids``), the ``routing`` field (a ``grammar.RoutingContext``), or the call
-keywords ``locations``, ``depots``, ``clients``, ``groups`` (``grammar.routing_context``; bind them
-with ``chat.bind(locations=[...])``). Without them, the general routing grammar.
+The engine's size limits (the ``bounds`` field, default ``Bounds()``) are applied to the grammar it
+is given (``agent.llm.grammar.under_bounds``): a grammar generated with bounds is built again under
+these, any other JSON schema is bounded generically, other EBNF is taken as it is.
 
 The reply is the sample's text. A sample cut off by its budget is still returned as text, since
 the formalizer's parser then tells the model where it broke off, and its ``response_metadata`` says
@@ -22,8 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import cache
-from importlib import resources
+from collections import OrderedDict
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -37,6 +33,10 @@ log = logging.getLogger(__name__)
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 _ENGINES: dict[tuple[Any, ...], Any] = {}
 _ENGINES_LOCK = threading.Lock()
+_BOUNDED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_BOUNDED_KEEP = 32
+"""Grammars last put under bounds, by (name, format, id, bounds): building a routing grammar over
+150 locations again takes about 0.1 s, and a formalizer sends the same grammar on every call."""
 
 
 def load_engine(path: str, **options: Any) -> Any:
@@ -61,111 +61,25 @@ def load_engine(path: str, **options: Any) -> Any:
         return _ENGINES[key]
 
 
-@cache
-def _system_prompts() -> dict[str, str]:
-    """Each formalizer's system prompt (``milp``, ``asp``, ``pddl``...) by kind."""
-    out = {}
-    for kind in ("milp", "asp", "pddl", "apis", "routing"):
-        try:
-            text = resources.files(f"formalizers.{kind}").joinpath("prompts", "system.md")
-            out[kind] = text.read_text(encoding="utf-8").strip()
-        except (ModuleNotFoundError, FileNotFoundError, OSError):
-            continue
-    return out
-
-
-def detect_artifact(messages: list[dict[str, str]]) -> str:
-    """The kind of artifact a conversation asks for, from its system message ("" if unknown)."""
-    if not messages or messages[0]["role"] != "system":
-        return ""
-    system = messages[0]["content"].strip()
-    for kind, prompt in _system_prompts().items():
-        if system == prompt:
-            return kind
-    return ""
-
-
-def quoted_domain(messages: list[dict[str, str]]) -> str:
-    """The first ``(define (domain ...))`` form quoted in the user's messages ("" if none)."""
-    for m in messages:
-        if m["role"] != "user":
-            continue
-        text = m["content"]
-        start = text.find("(define (domain")
-        if start < 0:
-            continue
-        depth = 0
-        for i in range(start, len(text)):
-            if text[i] == "(":
-                depth += 1
-            elif text[i] == ")":
-                depth -= 1
-                if depth == 0:
-                    return text[start : i + 1]
-    return ""
-
-
-def select_grammar(
-    messages: list[dict[str, str]], artifact: str, bounds: Any = None, routing: Any = None
-) -> Any:
-    """The grammar (or ``PddlGrammar``) for ``artifact`` in this conversation; None for free
-    text. ``routing``: a ``RoutingContext`` for a routing spec (None: from ``routing:IDS``, or
-    the general grammar). See the module docstring for the kinds."""
-    from agent.llm.local import grammar as g
-
-    kind, _, arg = artifact.partition(":")
-    if kind == "auto":
-        kind, arg = detect_artifact(messages), ""
-    if kind in ("", "none", "apis"):
-        return None
-    if kind == "routing":
-        return g.grammar_for(f"routing:{arg}", bounds, routing=routing)[0]
-    if kind == "pddl":
-        if arg:
-            return g.PddlGrammar(g.read_domain_arg(arg), bounds)
-        domain = quoted_domain(messages)
-        if not domain:
-            return g.pddl_any_grammar(bounds)
-        from formalizers.pddl.model import read_domain
-
-        return g.PddlGrammar(read_domain(domain), bounds)
-    target, _ = g.grammar_for(kind, bounds)
-    return target
-
-
-def schema_call_grammar(schema: Any, bounds: Any = None) -> Any:
-    """The grammar of a call's own JSON schema (``json_schema=`` keyword: a tool's arguments),
-    bounded as every grammar here is (``grammar.bounded_schema``); a complete sample must be JSON."""
-    import json
-
-    from agent.llm.local import grammar as g
-
-    if not isinstance(schema, dict):
-        raise TypeError(f"json_schema must be a JSON schema object, not {type(schema).__name__}")
-    bounded = g.bounded_schema(schema, bounds or g.Bounds())
-    return g.Grammar("json-schema", "json_schema", json.dumps(bounded), "json", json.loads)
-
-
 class LocalChatModel(BaseChatModel):
-    """A chat model that samples from a local causal LM under the artifact's grammar.
+    """A chat model that samples from a local causal LM under the grammar each call gives
+    (``output``; none: free text).
 
     ``model_path`` is a local path or hub id; ``engine_options`` go to ``Engine.from_pretrained``
     (``device``, ``max_batch``, ``max_len``, ``grammar_engine_name``...). ``max_new_tokens`` bounds
     one reply; ``time_budget_s``, if set, also bounds its sampling time (none by default).
-    ``bounds`` (a ``grammar.Bounds``) limits what the grammars allow; ``routing`` (a
-    ``grammar.RoutingContext``) specialises the routing grammar to a request."""
+    ``bounds`` (an ``agent.llm.grammar.Bounds``; None: ``Bounds()``) limits what the grammars
+    allow (``under_bounds``)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     model_path: str
-    artifact: str = "auto"
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
     max_new_tokens: int = 2048
     time_budget_s: float | None = None
     bounds: Any = None
-    routing: Any = None
     engine_options: dict[str, Any] = {}
     samples_in_one_call: bool = True
     """``n`` samples of one call share the prompt's prefill (``ChatClient.complete_n``)."""
@@ -184,14 +98,29 @@ class LocalChatModel(BaseChatModel):
     def engine(self) -> Any:
         return load_engine(self.model_path, **self.engine_options)
 
-    def _routing(self, kwargs: dict[str, Any]) -> Any:
-        """The routing context of this call: from its keywords, else the ``routing`` field."""
-        keys = ("locations", "depots", "clients", "groups")
-        if kwargs.get("locations") is None:
-            return self.routing
-        from agent.llm.local.grammar import routing_context
+    def grammar(self, output: Any) -> Any:
+        """The grammar a call samples under: ``output`` (a ``Grammar`` or a ``Staged`` grammar)
+        under this model's bounds; None (free text) for None."""
+        from agent.llm.grammar import Bounds, Grammar, Staged, under_bounds
 
-        return routing_context(*(kwargs.get(k) for k in keys))
+        if output is None:
+            return None
+        if not isinstance(output, Grammar | Staged):
+            raise TypeError(
+                f"output must be a Grammar or a staged grammar, not {type(output).__name__}"
+            )
+        bounds = self.bounds or Bounds()
+        key = (output.name, output.format, output.id, bounds)
+        with _ENGINES_LOCK:
+            if key in _BOUNDED:
+                _BOUNDED.move_to_end(key)
+                return _BOUNDED[key]
+        out = under_bounds(output, bounds)
+        with _ENGINES_LOCK:
+            _BOUNDED[key] = out
+            while len(_BOUNDED) > _BOUNDED_KEEP:
+                _BOUNDED.popitem(last=False)
+        return out
 
     def _generate(
         self,
@@ -204,11 +133,7 @@ class LocalChatModel(BaseChatModel):
         from agent.llm.local.sampling import SamplingParams
 
         msgs = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        artifact = str(kwargs.get("artifact", self.artifact))
-        if kwargs.get("json_schema") is not None:
-            target = schema_call_grammar(kwargs["json_schema"], self.bounds)
-        else:
-            target = select_grammar(msgs, artifact, self.bounds, self._routing(kwargs))
+        target = self.grammar(kwargs.get("output"))
         n = max(1, int(kwargs.get("n", 1)))
         params = SamplingParams(
             n=n,

@@ -1,18 +1,13 @@
-"""``formalist sample``: draw artifacts from a local model under a grammar (for people who write or
-debug grammars).
-
-    formalist sample --model local:PATH --artifact milp|routing|asp|pddl:DOMAIN_FILE
-                     [--n N] [--seed S] [--prompt TEXT] [--json] [--config FILE] [--dtype D]
-                     [--objects 'b1 b2 - block'] [--locations 1,2,3 [--depots 1] ...]
+"""The engine's half of ``formalist sample``: its flags, its options, and drawing and printing the
+samples of a grammar it is given (``sample``). Which grammar a name stands for (``--artifact``)
+is not the model layer's to know: ``agent.sample_grammars`` registers the command, builds the
+grammar and the conversation from the formal languages' own modules, and calls ``sample``.
 
 The engine takes the ``[local]`` table of the configuration (``--config FILE``, else the usual
-lookup) and the flags on top of it (``--device``, ``--dtype``, ``--max-batch``...). ``--objects``
-fixes a PDDL problem's objects; ``--locations`` (ids separated by commas, or a JSON
-file or text holding a list of ids or of locations) specialises the routing grammar to the
-request's locations, with ``--depots``, ``--clients`` and ``--groups`` where the request names
-them. Prints the N samples: with ``--json`` one JSON array (five-element and routing artifacts as JSON
-objects, PDDL and ASP as strings; a sample that was cut off is an object ``{"cut_off": true, ...}``
-and one the project's parser rejected ``{"invalid": REASON, ...}``), else one block per sample.
+lookup) and the flags on top of it (``--device``, ``--dtype``, ``--max-batch``...). Prints the N
+samples: with ``--json`` one JSON array (JSON artifacts as JSON objects, others as strings; a
+sample that was cut off is an object ``{"cut_off": true, ...}`` and one the grammar's validator
+rejected ``{"invalid": REASON, ...}``), else one block per sample.
 """
 
 from __future__ import annotations
@@ -22,30 +17,15 @@ import json
 import sys
 from typing import Any
 
-from agent.errors import ConfigError, InputError
-
-DEFAULT_PROMPTS = {
-    "milp": "Write a small production planning model.",
-    "routing": "Write a small delivery routing instance.",
-    "asp": "Write a program that colours a small map with three colours.",
-    "pddl": "Write a small problem for this domain.",
-}
+from agent.errors import InputError
+from agent.llm.grammar import Bounds, Grammar, Staged
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``sample`` command to ``formalist``'s sub-commands."""
-    p = subparsers.add_parser(
-        "sample", help="sample artifacts from a local model under a grammar (grammar debugging)"
-    )
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of the model, the sampling and the engine (all but what the grammar is)."""
     p.add_argument("--model", required=True, help="local:PATH_OR_ID")
-    p.add_argument(
-        "--artifact",
-        required=True,
-        help="milp, routing, asp, or pddl:DOMAIN_FILE (or pddl:NAME of a shipped domain)",
-    )
     p.add_argument("--n", type=int, default=4, help="number of samples (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sample (default 0)")
-    p.add_argument("--prompt", default="", help="the request (default: a short one per artifact)")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--temperature", type=float, default=1.0, help="default 1.0")
     p.add_argument("--top-p", type=float, default=1.0, dest="top_p", help="default 1.0")
@@ -57,21 +37,6 @@ def register(subparsers: Any) -> None:
         help="tokens per sample (default: [local] max_new_tokens, else 1024)",
     )
     p.add_argument("--time-budget", type=float, default=None, dest="time_budget", help="seconds")
-    p.add_argument(
-        "--objects",
-        default="",
-        help="pddl: the request's objects as a typed list ('b1 b2 - block')",
-    )
-    p.add_argument(
-        "--locations",
-        default="",
-        help="routing: the request's location ids (1,2,3; or a JSON file/list of ids or locations)",
-    )
-    p.add_argument("--depots", default=None, help="routing: which locations are depots (ids)")
-    p.add_argument("--clients", default=None, help="routing: which locations are clients (ids)")
-    p.add_argument(
-        "--groups", default=None, help="routing: the request's group names ('' for none)"
-    )
     p.add_argument(
         "--redraws", type=int, default=0, help="draw an invalid sample again, up to this many times"
     )
@@ -103,12 +68,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--torch-threads", type=int, default=None, dest="torch_threads", help="torch CPU threads"
     )
-    p.set_defaults(func=cmd_sample)
 
 
-def _bounds(items: list[str]) -> Any:
-    from agent.llm.local.grammar import Bounds
-
+def bounds_arg(items: list[str]) -> Bounds:
+    """``Bounds`` from ``--bound NAME=NUMBER`` flags."""
     values: dict[str, int] = {}
     for item in items:
         name, _, value = item.partition("=")
@@ -143,42 +106,24 @@ def engine_options(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     return local, max_tokens
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from agent.llm.spec import parse_spec
-
-    spec = parse_spec(args.model)
-    if spec.provider != "local":
-        raise ConfigError("formalist sample needs a local:PATH model")
-    if args.n < 1:
-        raise InputError("--n must be at least 1")
+def sample(
+    args: argparse.Namespace,
+    model_path: str,
+    target: Grammar | Staged,
+    messages: list[dict[str, str]],
+    as_json: bool,
+) -> int:
+    """Draw ``args.n`` samples of ``messages`` from the model at ``model_path`` under ``target``
+    (built by the caller, under the bounds it chose) and print them; ``as_json``: the artifacts
+    are JSON (printed as objects)."""
     from agent.llm.local.artifacts import sample_artifacts
-    from agent.llm.local.chat_model import _system_prompts, load_engine
-    from agent.llm.local.grammar import grammar_for, routing_context
+    from agent.llm.local.chat_model import load_engine
     from agent.llm.local.sampling import SamplingParams
 
-    kind = args.artifact.partition(":")[0]
-    routing = None
-    if args.locations.strip():
-        if kind != "routing":
-            raise InputError("--locations is for --artifact routing")
-        routing = routing_context(args.locations, args.depots, args.clients, args.groups)
-    elif any(x is not None for x in (args.depots, args.clients, args.groups)):
-        raise InputError("--depots, --clients and --groups need --locations")
-    grammar, pddl = grammar_for(args.artifact, _bounds(args.bound), args.objects, routing)
-    target = grammar if grammar is not None else pddl
-    assert target is not None
+    if args.n < 1:
+        raise InputError("--n must be at least 1")
     options, max_tokens = engine_options(args)
-    engine = load_engine(spec.name, **options)
-    messages = []
-    system = _system_prompts().get(kind)
-    if system:
-        messages.append({"role": "system", "content": system})
-    request = args.prompt or DEFAULT_PROMPTS.get(kind, "Write one artifact.")
-    if pddl is not None:
-        request += f"\n\nThe domain:\n{pddl.domain.text.strip()}"
-    if routing is not None:
-        request += "\n\nThe locations: " + ", ".join(map(str, routing.locations))
-    messages.append({"role": "user", "content": request})
+    engine = load_engine(model_path, **options)
     try:
         params = SamplingParams(
             n=args.n,
@@ -193,7 +138,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     result = sample_artifacts(
         engine, engine.chat_prompt(messages), target, params, redraws=args.redraws
     )
-    entries = result.to_json(as_json=kind in ("milp", "routing"))
+    entries = result.to_json(as_json=as_json)
     if args.json:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
     else:

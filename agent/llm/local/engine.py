@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from agent.errors import ConfigError
+from agent.llm.grammar import Grammar
 from agent.llm.local.decoder import (
     LENGTH_BUCKETS,
     PREFILL_CHUNK,
@@ -41,7 +42,6 @@ from agent.llm.local.decoder import (
     StaticDecoder,
     attend_bucket,
 )
-from agent.llm.local.grammar import Grammar
 from agent.llm.local.masks import (
     MaskFiller,
     allowed_tokens,

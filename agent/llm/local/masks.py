@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import torch
 
 from agent.errors import ConfigError
-from agent.llm.local.grammar import Grammar
+from agent.llm.grammar import Grammar
 
 GRAMMAR_ENGINES = ("xgrammar", "llguidance")
 

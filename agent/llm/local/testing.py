@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.llm.local.grammar import Bounds
+from agent.llm.grammar import Bounds
 
 TEST_BOUNDS = Bounds(max_string=8, max_items=2, any_depth=1, max_statements=4, max_name=8)
 """Grammar limits that keep a random model's samples short (it would otherwise ramble until the

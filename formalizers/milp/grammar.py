@@ -1,0 +1,61 @@
+"""The five-element model's grammar: ``FiveElementModel``'s JSON schema, bounded (``Bounds``), with
+``ParamDef``'s validator restated as schema where a schema can state it (``five_element_schema``).
+A complete sample is checked by the project's own reader (``five_element_from_data``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from agent.llm.grammar import Bounds, Grammar, schema_grammar
+from formalizers.milp.model import FiveElementModel
+
+
+def five_element_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Restate ``ParamDef``'s validator as schema: a parameter is either scalar (no ``index``, a
+    ``value``, no ``values``) or indexed (a non-empty ``index`` and ``values``, no ``value``)."""
+    out = copy.deepcopy(schema)
+    defs = out.get("$defs", {})
+    pd = defs.get("ParamDef")
+    if pd is None:
+        return out
+    props = pd["properties"]
+    scalar_props = {k: v for k, v in props.items() if k != "values"}
+    scalar_props["index"] = {**props["index"], "maxItems": 0}
+    scalar_props["value"] = {"type": "number"}
+    indexed_props = {k: v for k, v in props.items() if k != "value"}
+    indexed_props["index"] = {**props["index"], "minItems": 1}
+    values = props["values"]
+    variants = [v for v in values.get("anyOf", [values]) if v.get("type") != "null"]
+    indexed_props["values"] = {"anyOf": variants} if len(variants) > 1 else variants[0]
+    base = {k: v for k, v in pd.items() if k not in ("properties", "required")}
+    defs["ParamDef"] = {
+        "anyOf": [
+            {**base, "properties": scalar_props, "required": ["name", "value"]},
+            {**base, "properties": indexed_props, "required": ["name", "index", "values"]},
+        ]
+    }
+    return out
+
+
+def _five_element_validator(text: str) -> Any:
+    # The reader the formalizer uses (imported here: it loads pydantic).
+    from formalizers.milp.model import five_element_from_data
+
+    return five_element_from_data(json.loads(text))
+
+
+@cache
+def five_element_grammar(bounds: Bounds | None = None) -> Grammar:
+    """The five-element model (``formalizers.milp.model.FiveElementModel``) as JSON, under
+    ``bounds`` (default ``Bounds()``); built once per bounds."""
+    return schema_grammar(
+        FiveElementModel,
+        bounds,
+        name="five-element",
+        artifact="milp",
+        refine=five_element_schema,
+        validator=_five_element_validator,
+    )
