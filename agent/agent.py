@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.config import HOW_TO_CONFIGURE, Config, load_config
 from agent.errors import ArtifactError, ConfigError, InputError, NeedsInformation
-from agent.kinds import KINDS, Kind, Options
+from agent.kinds import KINDS, Kind, Options, check_config
 from agent.llm.client import ChatClient
 from agent.router import route
 from agent.types import Answer, Attempt, Request, Route
@@ -55,6 +55,7 @@ class Agent:
         if isinstance(model, str):
             overrides["model"] = model
         self.config = cfg.with_overrides(**overrides)
+        check_config(self.config)  # backend and planner: names from the kinds' registry
         self._client: ChatClient | None = model if isinstance(model, ChatClient) else None
 
     @property

@@ -2,7 +2,7 @@
 
     formalist solve TEXT_OR_FILE [--model SPEC] [--json] [--trace] [--max-attempts N] [--time-limit S]
     formalist examples [DIR]        run the examples (the main job)
-    formalist backends              list solver backends and whether they load
+    formalist backends              every solver backend, what it solves and whether it is available
 
 Exit status: 0 when the request was handled (whatever the solver's status), 2 for unusable input or
 configuration, 1 when our side failed.
@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.config import PLANNERS
 from agent.errors import ConfigError, FormalistError, InputError, StopError
-from agent.kinds import KIND_NAMES
+from agent.kinds import KIND_NAMES, entries
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
 
@@ -371,7 +370,11 @@ def cmd_backends(args: argparse.Namespace) -> int:
     from solvers.registry import backends
 
     for b in backends():
-        print(f"{b.name:14s} {b.kinds:10s} {'ok' if b.available else 'unavailable'}  {b.detail}")
+        default = [e.name for e in entries() if e.default == b.name and e.name in b.kinds]
+        mark = f" (default for {', '.join(default)})" if default else ""
+        print(
+            f"{b.name:14s} {b.kinds:10s} {'ok' if b.available else 'unavailable'}  {b.detail}{mark}"
+        )
     return EXIT_OK
 
 
@@ -403,14 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
             "counted from when the command began; for a request in words, from when each "
             "attempt's model is ready (default 60)",
         )
-        p.add_argument(
-            "--backend", choices=["highs", "pyomo"], help="optimization backend (default highs)"
-        )
-        p.add_argument(
-            "--planner",
-            choices=PLANNERS,
-            help="planner (default auto: Fast Downward for half the time limit, then SymK)",
-        )
+        for e in entries():  # --backend (milp), --planner (pddl): from the kinds' registry
+            if e.option:
+                p.add_argument(
+                    f"--{e.option}",
+                    choices=e.backends,
+                    help=f"{e.name} backend: {', '.join(e.backends)} (default {e.default}; "
+                    "`formalist backends` says what each is)",
+                )
         p.add_argument("--record", help="append every model reply to this JSONL file (for replay:)")
         p.add_argument(
             "--no-cache", action="store_true", help="do not read or write the reply cache"
@@ -427,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", action="store_true", help="show every attempt")
-    p.add_argument("--kind", choices=sorted(KIND_NAMES), help="force the problem kind")
+    p.add_argument("--kind", choices=KIND_NAMES, help="force the problem kind")
     p.add_argument("--domain", help="planning: a PDDL domain file, or the name of a known domain")
     p.add_argument("--optimal", action="store_true", help="planning: ask for a proven-optimal plan")
     p.add_argument("--apis", help="a request over APIs: the API catalog (YAML or JSON)")
@@ -497,13 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("backends", help="list solver backends and whether they load")
+    p = sub.add_parser(
+        "backends", help="every solver backend, what it solves and whether it is available"
+    )
     p.set_defaults(func=cmd_backends)
 
     from tool_maker.cli import register as register_tool_commands
 
     register_tool_commands(sub)  # `tools list|show|rm` and `sandbox run|layers`
-    from agent.llm.local.cli import register as register_sample_command
+    from agent.sample_grammars import register as register_sample_command
 
     register_sample_command(sub)  # `sample`: artifacts from a local model under a grammar
     from benchmarks.cli import register as register_bench_command

@@ -41,13 +41,14 @@ import anyio
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.agent import Agent
 from agent.errors import ConfigError, FormalistError, InputError, StopError
+from agent.kinds import KIND_NAMES
 from agent.llm.client import Usage, counting_usage, valid_text
 from agent.session import PendingTurn, Session, SessionStore, new_session_id
 from agent.types import Answer, json_safe
@@ -118,6 +119,12 @@ class ChatRequest(CleanModel):
     user: str | None = Field(default=None, description="accepted and ignored (not a session)")
 
 
+def _kind_enum(schema: dict[str, Any]) -> None:
+    """The ``kind`` field's choices in the OpenAPI schema: the kinds' registry, read when the
+    schema is made."""
+    schema["enum"] = ["", *KIND_NAMES]
+
+
 class SolveBody(CleanModel):
     """One request, solved and verified; no session is kept."""
 
@@ -136,8 +143,10 @@ class SolveBody(CleanModel):
         "five-element JSON/YAML, CPLEX LP, MPS, a PDDL problem, a clingo program, a routing spec "
         "or TSPLIB/VRPLIB instance, or a request over APIs",
     )
-    kind: Literal["", "milp", "pddl", "asp", "apis", "routing"] = Field(
-        default="", description="force the problem kind; empty: decided from the request"
+    kind: str = Field(
+        default="",
+        description="force the problem kind; empty: decided from the request",
+        json_schema_extra=_kind_enum,
     )
     domain: str = Field(
         default="", description="planning: a PDDL domain's text, or the name of a known domain"
@@ -149,6 +158,13 @@ class SolveBody(CleanModel):
     optimal: bool = Field(default=False, description="planning: ask for a proven-optimal plan")
     trace: bool = Field(default=False, description="include every attempt in the answer")
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind and kind not in KIND_NAMES:
+            raise ValueError(f"unknown kind {kind!r}; known kinds: {', '.join(KIND_NAMES)}")
+        return kind
+
 
 class AnswerOut(BaseModel):
     """An answer: the solver's status, the solution, and whether the independent check passed.
@@ -156,7 +172,7 @@ class AnswerOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     status: str = Field(description="OPTIMAL, FEASIBLE, INFEASIBLE, NEEDS_INFO, ERROR, ...")
-    kind: str = Field(description="milp, pddl, asp, apis or routing")
+    kind: str = Field(description="the kind that answered: milp, pddl, asp, apis, routing...")
     objective: float | list[float] | str | None = Field(
         default=None,
         description="objective value; 'inf', '-inf' or 'nan' when not finite; for an ASP program "

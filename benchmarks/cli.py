@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.config import PLANNERS
 from agent.errors import InputError
+from agent.kinds import option_choices
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -112,7 +112,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-attempts", type=int, default=3, dest="max_attempts")
     p.add_argument(
         "--planner",
-        choices=PLANNERS,
+        choices=option_choices()["planner"],
         help="planner for planning items (default: the configuration's, auto)",
     )
     p.add_argument(

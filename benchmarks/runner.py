@@ -74,7 +74,8 @@ class RunSettings:
     config: str = ""
     """The configuration file (``--config``; empty: the usual lookup, ``agent.config``)."""
     planner: str = ""
-    """Planning items: the planner (``agent.config.PLANNERS``; empty: the configuration's)."""
+    """Planning items: the planner (one of the pddl kind's backends in ``agent.kinds``; empty: the
+    configuration's)."""
     examples: str = "fixed"
     """Optimization items: the few-shot examples, ``fixed`` (the bundled ones), ``retrieved``
     (the nearest models of the example bank, never the item's own) or ``none``."""
@@ -125,11 +126,12 @@ class RunSettings:
         ):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise InputError(f"{flag} must be a positive number of seconds, not {value!r}")
-        from agent.config import PLANNERS
+        from agent.kinds import option_choices
 
-        if self.planner and self.planner not in PLANNERS:
+        planners = option_choices()["planner"]
+        if self.planner and self.planner not in planners:
             raise InputError(
-                f"--planner must be one of {', '.join(PLANNERS)}, not {self.planner!r}"
+                f"--planner must be one of {', '.join(planners)}, not {self.planner!r}"
             )
         if self.executor not in EXECUTORS:
             raise InputError(

@@ -39,7 +39,16 @@ from formalizers.asp.program import (
     parse_messages,
     source_text,
 )
-from solvers.base import Diagnosis, Limits, SolveResult, Status
+from solvers.base import Diagnosis, Limits, SolveResult, Status, Supports
+
+SUPPORTS = Supports(
+    name="clingo",
+    kinds=("asp",),
+    features=frozenset({"answer set programs"}),
+    summary="clingo's Python API in a child process with time and memory limits",
+    modules=("clingo",),
+)
+"""What this backend runs: clingo programs (``solve``), optimization statements included."""
 
 DEFAULT_MEMORY_BYTES = 2 * 1024**3
 """Address-space limit of the worker process, in bytes (2 GiB)."""

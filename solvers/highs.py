@@ -25,7 +25,7 @@ SUPPORTS = Supports(
     kinds=("milp",),
     features=frozenset({"continuous variables", "integer variables"}),
     summary="HiGHS through highspy, straight from the compiled rows, with infeasible-subset and "
-    "unbounded-ray diagnosis (default)",
+    "unbounded-ray diagnosis",
     modules=("highspy",),
 )
 """What this backend runs: linear models with continuous and integer variables (``solve``)."""

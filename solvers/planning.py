@@ -21,9 +21,8 @@ import time
 from functools import cache
 from pathlib import Path
 
-from agent.config import PLANNERS
 from agent.errors import SolverFault
-from solvers.base import Limits, SolveResult, Status
+from solvers.base import Limits, SolveResult, Status, Supports
 
 SATISFICING_ALIAS = "lama-first"
 OPTIMAL_ALIAS = "seq-opt-lmcut"
@@ -260,23 +259,29 @@ def run_portfolio(
     return dataclasses.replace(second, time_s=time.perf_counter() - t0, message=why + then)
 
 
+def plan_symk(domain: str, problem: str, limits: Limits, optimal: bool = False) -> SolveResult:
+    """``run_symk`` with the planners' common arguments (SymK's plans are always optimal)."""
+    return run_symk(domain, problem, limits)
+
+
 def run_planner(
     domain: str, problem: str, limits: Limits, optimal: bool = False, planner: str = "auto"
 ) -> SolveResult:
-    """Plan with ``planner`` (one of ``PLANNERS``; ``auto`` is the Fast Downward then SymK
-    portfolio) under ``limits``."""
-    if planner == "pyperplan":
-        return run_pyperplan(domain, problem, limits, optimal)
-    if planner == "symk":
-        return run_symk(domain, problem, limits)
-    if planner == "auto":
-        return run_portfolio(domain, problem, limits, optimal)
-    if planner != "fast-downward":
-        raise SolverFault(f"unknown planner {planner!r}; use one of {', '.join(PLANNERS)}")
-    return run_fast_downward(domain, problem, limits, optimal)
+    """Plan with ``planner`` (a planning backend of ``solvers.registry``: ``auto`` is the Fast
+    Downward then SymK portfolio) under ``limits``. A domain that uses PDDL the planner does not
+    declare gets ``UNSUPPORTED`` naming it, before the planner runs."""
+    from solvers import registry
+
+    try:
+        registry.declaration(planner)
+    except KeyError as e:
+        raise SolverFault(str(e.args[0])) from e
+    return registry.solve_with(
+        planner, "pddl", pddl_features(domain), domain, domain, problem, limits, optimal
+    )
 
 
-PYPERPLAN_BEYOND = {
+PDDL_FEATURES = {
     ":functions": "numeric functions (action costs)",
     ":derived": "derived predicates",
     "when": "conditional effects",
@@ -285,16 +290,62 @@ PYPERPLAN_BEYOND = {
     "or": "disjunctive preconditions",
     "imply": "implications",
 }
-"""PDDL that pyperplan's parser does not take, by the keyword that marks it."""
+"""PDDL beyond STRIPS with types and negative preconditions, by the keyword that marks it: the
+features a planning domain is declared with (``pddl_features``) and planners declare."""
+
+STRIPS = "STRIPS with types"
+
+
+def pddl_features(domain: str) -> frozenset[str]:
+    """The features ``domain`` uses (``STRIPS``, and those of ``PDDL_FEATURES`` whose keyword
+    occurs outside comments)."""
+    code = re.sub(r";[^\n]*", "", domain.lower())
+    words = set(re.findall(r"\(\s*(:?[a-z][a-z-]*)", code))
+    return frozenset({STRIPS, *(what for word, what in PDDL_FEATURES.items() if word in words)})
 
 
 def pyperplan_unsupported(domain: str) -> str:
-    """What of ``domain`` pyperplan cannot read ("" when nothing), from its keywords outside
-    comments (it fails on them with a bare parser traceback)."""
-    code = re.sub(r";[^\n]*", "", domain.lower())
-    words = set(re.findall(r"\(\s*(:?[a-z][a-z-]*)", code))
-    found = [what for word, what in PYPERPLAN_BEYOND.items() if word in words]
-    return ", ".join(found)
+    """What of ``domain`` pyperplan cannot read ("" when nothing), by its declaration
+    (``PYPERPLAN``): it fails on the rest with a bare parser traceback."""
+    return ", ".join(
+        what
+        for what in PDDL_FEATURES.values()
+        if what in pddl_features(domain) - PYPERPLAN.features
+    )
+
+
+_EVERY_FEATURE = frozenset({STRIPS, *PDDL_FEATURES.values()})
+_PLANNER_MODULES = {"fd": ("up_fast_downward",), "symk": ("up_symk",)}
+
+FAST_DOWNWARD = Supports(
+    name="fast-downward",
+    kinds=("pddl",),
+    features=_EVERY_FEATURE,
+    summary="Fast Downward (lama-first; seq-opt-lmcut when optimal), the up-fast-downward build",
+    modules=_PLANNER_MODULES["fd"],
+)
+SYMK = Supports(
+    name="symk",
+    kinds=("pddl",),
+    features=_EVERY_FEATURE,
+    summary="SymK's bidirectional symbolic search (always optimal), the up-symk build",
+    modules=_PLANNER_MODULES["symk"],
+)
+PORTFOLIO = Supports(
+    name="auto",
+    kinds=("pddl",),
+    features=_EVERY_FEATURE,
+    summary="portfolio: Fast Downward for half the time limit, then SymK",
+    modules=_PLANNER_MODULES["fd"] + _PLANNER_MODULES["symk"],
+)
+PYPERPLAN = Supports(
+    name="pyperplan",
+    kinds=("pddl",),
+    features=frozenset({STRIPS}),
+    summary="pyperplan (greedy best-first with hFF; A* with LM-cut when optimal), pure Python",
+    modules=("pyperplan",),
+)
+"""The planners, as ``solvers.registry`` lists them (the portfolio as ``auto``)."""
 
 
 def run_pyperplan(domain: str, problem: str, limits: Limits, optimal: bool = False) -> SolveResult:

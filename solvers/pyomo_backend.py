@@ -12,7 +12,16 @@ from collections import defaultdict
 from typing import Any
 
 from formalizers.milp.linear import Column, Key, LinearModel
-from solvers.base import Limits, SolveResult, Status
+from solvers.base import Limits, SolveResult, Status, Supports
+
+SUPPORTS = Supports(
+    name="pyomo",
+    kinds=("milp",),
+    features=frozenset({"continuous variables", "integer variables"}),
+    summary="a Pyomo ConcreteModel solved by Pyomo's HiGHS interface",
+    modules=("pyomo", "highspy"),
+)
+"""What this backend runs: linear models with continuous and integer variables (``solve``)."""
 
 
 def to_pyomo(lm: LinearModel) -> Any:

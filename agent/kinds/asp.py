@@ -44,6 +44,9 @@ large program's check gets what its size needs, under load too (measured: a chec
 a grounding of 0.74 s, on an 8,000-node colouring at load 6; the fixed share covers the worker's
 start)."""
 
+FEATURES = frozenset({"answer set programs"})
+"""What a program asks of its backend, in the words backends declare (``solvers.base.Supports``)."""
+
 
 EXPLAIN_S_PER_ATOM = 10e-6
 """Time kept back from the check for explaining and writing out each atom of the answer set
@@ -122,11 +125,18 @@ class AspKind:
         return check_program(model.text if isinstance(model, AspProgram) else artifact.text)
 
     def solve(self, validated: AspProgram, options: Options) -> SolveResult:
-        from solvers import clingo_backend
+        from agent.kinds import backend_for
+        from solvers.registry import solve_with
 
         try:
-            return clingo_backend.solve(
-                validated, solve_limits(options), keep_for_check=KEEP_FOR_CHECK
+            return solve_with(
+                backend_for(self.name, options),
+                self.name,
+                FEATURES,
+                validated,
+                validated,
+                solve_limits(options),
+                keep_for_check=KEEP_FOR_CHECK,
             )
         except ArtifactError as e:
             # validate() ran the same checks; an error found only while grounding lands here.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
+from agent.kinds import backend_for
 from agent.kinds.base import Options, solver_limits, verification_failure, verify_share
 from formalizers.base import Artifact
 from formalizers.offline import milp_files
@@ -16,6 +17,7 @@ from solvers.base import (
     Status,
     Verification,
 )
+from solvers.registry import solve_with
 
 if TYPE_CHECKING:
     from agent.llm.client import ChatClient
@@ -24,6 +26,13 @@ if TYPE_CHECKING:
 
 # The compiler, the verifier and the explainer load when a model is ours: the router asks this
 # kind first about every input (a PDDL or clingo file should not pay for them).
+
+
+def features(lm: LinearModel) -> frozenset[str]:
+    """The features a compiled model uses, in the words backends declare them
+    (``solvers.base.Supports``): continuous and/or integer variables."""
+    kinds = {"integer variables" if c.integer else "continuous variables" for c in lm.columns}
+    return frozenset(kinds or {"continuous variables"})
 
 
 def limits_for_solver(options: Options) -> Limits:
@@ -87,13 +96,16 @@ class MilpKind:
         return compile_model(artifact.model)
 
     def solve(self, validated: LinearModel, options: Options) -> SolveResult:
-        if options.backend == "pyomo":
-            from solvers import pyomo_backend
-
-            return pyomo_backend.solve(validated, limits_for_solver(options))
-        from solvers import highs
-
-        return highs.solve(validated, limits_for_solver(options))
+        # The backend the options pick (``backend``), by its registry name: its declaration
+        # refuses a model with features it lacks before it runs.
+        return solve_with(
+            backend_for(self.name, options),
+            self.name,
+            features(validated),
+            validated,
+            validated,
+            limits_for_solver(options),
+        )
 
     def verify(
         self, validated: LinearModel, result: SolveResult, opts: Options | None = None
