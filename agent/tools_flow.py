@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic, FormalistError, InputError, StopError
 from agent.llm.client import ChatClient, Message
+from agent.llm.grammar import Grammar
 from agent.types import Answer, Request
 from formalizers.base import Artifact, Feedback, Provenance
 
@@ -62,6 +63,8 @@ TOOL_KINDS = tuple(ARTIFACT_FILE_NAMES)
 
 FIT_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["yes", "no"]}
 """The dispatcher's question is answered under this schema: a JSON string, yes or no."""
+FIT_GRAMMAR = Grammar.json_schema(FIT_SCHEMA, "fit")
+"""``FIT_SCHEMA`` as the grammar each fit question is sent with."""
 
 
 def tools_cache(agent: Agent) -> ToolCache:
@@ -144,7 +147,7 @@ def dispatch(
         )
     listed: list[dict[str, Any]] = []
     for c in cands:
-        reply = client.complete(fit_messages(c.tool, request), json_schema=FIT_SCHEMA)
+        reply = client.complete(fit_messages(c.tool, request), FIT_GRAMMAR).text
         yes = said_yes(reply)
         listed.append(
             {
@@ -304,11 +307,11 @@ class ToolFormalizer:
     def _build(self, request: str, attempt: int) -> Artifact:
         t0 = time.perf_counter()
         try:
-            schema = self.tool.parameters()
+            grammar = Grammar.json_schema(self.tool.parameters(), "arguments")
         except ValueError as e:
             raise ToolFailed("tool", [Diagnostic(self.tool.label, str(e))]) from e
         try:
-            reply = self.client.complete(fill_messages(self.tool, request), json_schema=schema)
+            reply = self.client.complete(fill_messages(self.tool, request), grammar).text
         except ArtifactError as e:  # a reply cut off by its budget
             raise ToolFailed("tool", [Diagnostic(self.tool.label, e.feedback())]) from e
         try:
@@ -324,6 +327,7 @@ class ToolFormalizer:
             self.client.model_id,
             f"tool:{self.tool.label}",
             attempt,
+            grammar_id=grammar.id,
             elapsed_s=time.perf_counter() - t0,
         )
         return Artifact(artifact.kind, artifact.language, artifact.model, artifact.text, prov)

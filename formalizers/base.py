@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from agent.errors import ArtifactError
 
 if TYPE_CHECKING:
-    from agent.llm.client import ChatClient
+    from agent.llm.chat import Chat, Output
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +142,23 @@ def reading(reply: str) -> Iterator[None]:
 
 
 def ask(
-    client: ChatClient, messages: list[dict[str, str]], attempt: int, prompt_version: str
+    client: Chat,
+    messages: list[dict[str, str]],
+    attempt: int,
+    prompt_version: str,
+    output: Output | None = None,
 ) -> tuple[str, Provenance]:
-    """The model's reply to ``messages`` and the provenance of the artifact made from it."""
+    """The model's reply text to ``messages`` (under the grammar ``output``, None for free text)
+    and the provenance of the artifact made from it (with the grammar's id)."""
     t0 = time.perf_counter()
-    reply = client.complete(messages)
-    return reply, Provenance(
-        "model", client.model_id, prompt_version, attempt, elapsed_s=time.perf_counter() - t0
+    reply = client.complete(messages, output)
+    return reply.text, Provenance(
+        "model",
+        client.model_id,
+        prompt_version,
+        attempt,
+        grammar_id=reply.grammar_id,
+        elapsed_s=time.perf_counter() - t0,
     )
 
 

@@ -91,7 +91,7 @@ def test_cache_hits_skip_the_model(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "c.sqlite")
     client = ChatClient("openai:fake", ReplayChatModel(replies=["first"]), cache)
     msgs = [{"role": "user", "content": "hello"}]
-    assert client.complete(msgs) == "first"
+    assert client.complete(msgs).text == "first"
     assert (client.calls, client.cache_hits) == (1, 0)
     assert len(cache) == 1
     # a different message is a different key
@@ -103,7 +103,7 @@ def test_cache_hits_skip_the_model(tmp_path: Path) -> None:
     again = ChatClient(
         "openai:fake", ReplayChatModel(replies=[]), ResponseCache(tmp_path / "c.sqlite")
     )
-    assert again.complete(msgs) == "first"
+    assert again.complete(msgs).text == "first"
     assert (again.calls, again.cache_hits) == (0, 1)
 
 
@@ -114,7 +114,7 @@ def test_a_reply_with_a_lone_surrogate_is_stored_and_sent_back(tmp_path: Path) -
     record = tmp_path / "r.jsonl"
     bad = json.loads('"{\\"x\\": \\udbff"')
     client = ChatClient("openai:fake", ReplayChatModel(replies=[bad] * 3), cache, record)
-    reply = client.complete([{"role": "user", "content": "model it \udc00"}])
+    reply = client.complete([{"role": "user", "content": "model it \udc00"}]).text
     assert reply == '{"x": \ufffd\ufffd\ufffd' and cache.get(next(iter(_keys(cache)))) == reply
     assert json.loads(record.read_text(encoding="utf-8"))["reply"] == reply
     answer = Agent(client, config=Config(cache="", max_attempts=2)).solve("a bakery", kind="milp")
@@ -252,3 +252,149 @@ def test_a_setting_of_the_wrong_type_is_named(tmp_path: Path, line: str, message
     cfg_file.write_text(line + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(cfg_file)
+
+
+class _Reporting(ReplayChatModel):
+    """Replays its replies with what a backend reports: ``meta`` as response metadata and
+    ``usage`` as usage metadata (input, output tokens); all ``n`` samples in one call when
+    ``samples_in_one_call``."""
+
+    meta: dict = {}
+    usage: tuple[int, int] = (0, 0)
+    samples_in_one_call: bool = False
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+        from langchain_core.messages import AIMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        gens = []
+        for _ in range(int(kwargs.get("n", 1))):
+            text = super()._generate(messages, stop, run_manager, **kwargs).generations[0].text
+            i, o = self.usage
+            message = AIMessage(
+                content=text,
+                response_metadata=dict(self.meta),
+                usage_metadata={"input_tokens": i, "output_tokens": o, "total_tokens": i + o},
+            )
+            gens.append(ChatGeneration(message=message))
+        return ChatResult(generations=gens)
+
+
+def test_a_reply_says_what_its_backend_reported(tmp_path: Path) -> None:
+    """Usage and finish come from the model's message; ``seconds`` is the call's time; a reply from
+    the cache costs no tokens and says it was cached; the grammar given reaches the chat model as
+    ``output`` and is part of the cache key and the recording."""
+    from agent.llm.client import counting_usage
+    from agent.llm.grammar import Grammar
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    record = tmp_path / "r.jsonl"
+    chat = _Reporting(replies=['{"a": 1}', "free"], meta={"finish_reason": "stop"}, usage=(30, 4))
+    client = ChatClient("openai:fake", chat, cache, record)
+    grammar = Grammar.json_schema({"type": "object"}, "obj")
+    msgs = [{"role": "user", "content": "hi"}]
+    with counting_usage() as usage:
+        reply = client.complete(msgs, grammar)
+        free = client.complete(msgs)
+    assert (reply.text, reply.model, reply.grammar_id) == ('{"a": 1}', "openai:fake", grammar.id)
+    assert reply.constrained and not reply.cut_off and not reply.cached and reply.finish == "stop"
+    assert (reply.prompt_tokens, reply.completion_tokens) == (30, 4) and reply.seconds > 0
+    assert (free.text, free.grammar_id, free.constrained) == ("free", "", False)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.calls) == (60, 8, 2)
+    assert chat.outputs == [grammar, None]
+    lines = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("grammar") for line in lines] == [grammar.id, None]
+    again = ChatClient("openai:fake", ReplayChatModel(replies=[]), cache)
+    hit = again.complete(msgs, grammar)
+    assert hit.cached and hit.text == '{"a": 1}' and hit.grammar_id == grammar.id
+    assert (hit.prompt_tokens, hit.completion_tokens, hit.seconds, hit.finish) == (
+        0,
+        0,
+        0.0,
+        "stop",
+    )
+    cache.close()
+
+
+def test_samples_drawn_in_one_call_say_which_were_cut_off(tmp_path: Path) -> None:
+    """The local engine returns cut-off samples as text, marked ``cut_off`` with its ``tokens``:
+    ``complete_n`` hands them on marked (the reader says where they broke off), and the cache keeps
+    the mark."""
+    meta = {"cut_off": True, "finish": "length", "tokens": 300}
+    chat = _Reporting(replies=["{", "{"], meta=meta, samples_in_one_call=True)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    client = ChatClient("local:m", chat, cache)
+    msgs = [{"role": "user", "content": "a model please"}]
+    drawn = client.complete_n(msgs, 2, 0.7, seed=3)
+    assert client.calls == 1 and len(chat.calls) == 2
+    assert [(r.cut_off, r.finish, r.completion_tokens) for r in drawn] == [
+        (True, "length", 300)
+    ] * 2
+    assert all(r.seconds > 0 and not r.cached for r in drawn)
+    cached = ChatClient("local:m", ReplayChatModel(replies=[]), cache).complete_n(msgs, 2, 0.7, 3)
+    assert [(r.cached, r.cut_off, r.finish) for r in cached] == [(True, True, "length")] * 2
+    cache.close()
+
+
+def test_grammars_reach_each_backend_as_it_takes_them() -> None:
+    """``output_kwargs``: OpenAI-compatible servers get a JSON schema as ``response_format``,
+    Ollama as ``format``, neither an EBNF grammar (unconstrained, said so); the local engine and
+    other chat models get the grammar itself."""
+    from agent.llm.client import output_kwargs
+    from agent.llm.grammar import Grammar
+
+    schema = {"type": "object", "properties": {"x": {"type": "integer"}}}
+    grammar = Grammar.json_schema(schema, "five element")
+    ebnf = Grammar("asp", "ebnf", 'root ::= "a."', "asp")
+    openai = build_chat_model(parse_spec("openai:m"), base_url="http://127.0.0.1:9/v1")
+    ollama = build_chat_model(parse_spec("ollama:m"), base_url="http://127.0.0.1:9")
+    sent = output_kwargs(openai, grammar)
+    assert sent == (
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "five_element", "schema": schema, "strict": False},
+            }
+        },
+        True,
+    )
+    assert output_kwargs(ollama, grammar) == ({"format": schema}, True)
+    assert output_kwargs(openai, ebnf) == output_kwargs(ollama, ebnf) == ({}, False)
+    assert output_kwargs(openai, None) == ({}, False)
+    fake = ReplayChatModel(replies=[])
+    assert output_kwargs(fake, ebnf) == ({"output": ebnf}, True)
+
+
+def test_a_json_schema_grammar_is_the_schema_text() -> None:
+    from agent.llm.grammar import Grammar
+
+    schema = {"type": "object", "properties": {"b": {}, "a": {}}}
+    g = Grammar.json_schema(schema, "args")
+    assert (g.name, g.format, g.artifact) == ("args", "json_schema", "json")
+    assert g.schema == schema and list(g.schema["properties"]) == ["b", "a"]  # order kept
+    assert g.validate('{"a": 1}') == {"a": 1}
+    assert g.id == Grammar.json_schema(dict(schema), "other").id  # the language, not the name
+    assert g.id != Grammar.json_schema({"type": "array"}, "args").id
+    assert Grammar("x", "ebnf", "root ::= x", "x").schema is None
+    with pytest.raises(TypeError):
+        Grammar.json_schema(["not", "a", "schema"], "x")  # type: ignore[arg-type]
+
+
+def test_a_cache_written_before_reply_metadata_is_read_and_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL, "
+        "created REAL NOT NULL)"
+    )
+    db.execute("INSERT INTO replies VALUES ('k', 'openai:m', 'old reply', 0)")
+    db.commit()
+    db.close()
+    cache = ResponseCache(path)
+    assert cache.get("k") == "old reply" and cache.entry("k") == ("old reply", {})
+    cache.put("k2", "openai:m", "new", {"finish": "stop"})
+    assert cache.entry("k2") == ("new", {"finish": "stop"}) and len(cache) == 2
+    cache.close()
+    assert ResponseCache(path).entry("k2") == ("new", {"finish": "stop"})

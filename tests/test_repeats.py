@@ -23,10 +23,12 @@ REQUEST = "Pack the most valuable boxes into a 15 kg bag."
 
 
 class InOrder(BaseChatModel):
-    """Replies in order; records each call's keywords (seed, temperature)."""
+    """Replies in order; records each call's keywords (seed, temperature), the grammar it asked
+    for (``output``) apart in ``_outputs``."""
 
     replies: list[str]
     _kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _outputs: list[Any] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -40,6 +42,7 @@ class InOrder(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = self.replies[len(self._kwargs)]
+        self._outputs.append(kwargs.pop("output", None))
         self._kwargs.append(dict(kwargs))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 

@@ -21,6 +21,7 @@ from agent.agent import Agent
 from agent.config import Config
 from agent.errors import InputError
 from agent.llm.client import ChatClient
+from agent.llm.grammar import Grammar
 from agent.llm.replay import ReplayChatModel
 from agent.tools_flow import (
     dispatch,
@@ -185,8 +186,8 @@ def test_dispatch_picks_a_fitting_tool_and_the_schema_reaches_the_model(
     assert note["arguments"] == ARGS[1]
     # The yes/no question and the arguments were both asked under a schema; the arguments' schema
     # is the one read from the tool's signature.
-    assert model.keywords[0]["json_schema"] == {"type": "string", "enum": ["yes", "no"]}
-    assert model.keywords[1]["json_schema"] == tool.parameters()
+    assert model.keywords[0]["output"].schema == {"type": "string", "enum": ["yes", "no"]}
+    assert model.keywords[1]["output"].schema == tool.parameters()
     assert answer.trace[0].prompt_version == "tool:production_model@v1"
     assert "built by the cached tool production_model@v1" in answer.explanation
     record = cache.use_record("production_model")
@@ -600,22 +601,22 @@ def test_a_local_model_fills_a_tool_under_its_argument_grammar(tmp_path: Path) -
         "    return {}\n"
     )
     tool = production_tool(code, "plan")
-    schema = tool.parameters()
+    grammar = Grammar.json_schema(tool.parameters(), "arguments")
     for seed in range(3):
         chat.seed = seed
-        reply = client.complete(fill_messages(tool, REQUESTS[0]), json_schema=schema)
+        reply = client.complete(fill_messages(tool, REQUESTS[0]), grammar).text
         args = json.loads(reply)
         assert set(args) == {"name", "hours", "profits", "open"}, reply
         assert isinstance(args["name"], str) and isinstance(args["hours"], int)
         assert isinstance(args["open"], bool)
         assert all(isinstance(p, int | float) for p in args["profits"])
-        assert chat.last["grammar"] == "json-schema" and chat.last["valid"] is True
+        assert chat.last["grammar"] == "arguments" and chat.last["valid"] is True
     # The dispatcher's question is answered under its own schema: "yes" or "no", nothing else.
-    from agent.tools_flow import FIT_SCHEMA, fit_messages
+    from agent.tools_flow import FIT_GRAMMAR, fit_messages
 
     for seed in range(2):
         chat.seed = seed
-        said = client.complete(fit_messages(tool, REQUESTS[0]), json_schema=FIT_SCHEMA)
+        said = client.complete(fit_messages(tool, REQUESTS[0]), FIT_GRAMMAR).text
         assert json.loads(said) in ("yes", "no")
     # Without the schema, the same conversation is free text (no grammar applies; a random model
     # may ramble until its budget cuts it off).

@@ -41,11 +41,13 @@ INFEASIBLE = {
 
 class BySeed(BaseChatModel):
     """Replies by the call's ``seed`` (``replies[seed]``); ``default`` for calls with no seed (the
-    repair loop's greedy calls). Records every call's keywords."""
+    repair loop's greedy calls). Records every call's keywords, the grammar it asked for
+    (``output``) apart in ``_outputs``."""
 
     replies: dict[int, str]
     default: list[str] = []
     _seen: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _outputs: list[Any] = PrivateAttr(default_factory=list)
     _greedy: int = PrivateAttr(default=0)
 
     @property
@@ -59,6 +61,7 @@ class BySeed(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
+        self._outputs.append(kwargs.pop("output", None))
         self._seen.append(dict(kwargs))
         if "seed" in kwargs:
             text = self.replies[kwargs["seed"]]
@@ -243,10 +246,12 @@ def test_bad_bench_settings_are_refused(field: str, value: Any, message: str) ->
 
 
 class OneCall(BaseChatModel):
-    """Draws all ``n`` samples of a call at once (as the local engine does); counts calls."""
+    """Draws all ``n`` samples of a call at once (as the local engine does); counts calls (their
+    keywords but the grammar, ``output``, kept in ``_outputs``)."""
 
     samples_in_one_call: bool = True
     _calls: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _outputs: list[Any] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -259,6 +264,7 @@ class OneCall(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
+        self._outputs.append(kwargs.pop("output", None))
         self._calls.append(dict(kwargs))
         texts = [json.dumps(model(10 + (i % 2))) for i in range(kwargs["n"])]
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=t)) for t in texts])

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from tool_maker.prompts import render
 from tool_maker.tool import Tool
 
@@ -75,7 +75,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        client: ChatClient | None = None,
+        client: Chat | None = None,
         top_k: int = 5,
         min_score: float = 0.1,
         confident: float = 0.5,
@@ -100,7 +100,9 @@ class Dispatcher:
             return None
         if self.client is None:
             return cands[0].tool if cands[0].score >= self.confident else None
-        reply = self.client.complete([{"role": "user", "content": self.prompt(request, cands)}])
+        reply = self.client.complete(
+            [{"role": "user", "content": self.prompt(request, cands)}]
+        ).text
         said = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", reply))
         named = [c.tool for c in cands if c.tool.name in said]
         return named[0] if len(named) == 1 else None

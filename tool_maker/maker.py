@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from tool_maker.prompts import render
 from tool_maker.sandbox import Sandbox
 from tool_maker.static_check import ALLOWED_IMPORTS, check_source
@@ -154,7 +154,7 @@ class ToolMaker:
 
     def __init__(
         self,
-        client: ChatClient,
+        client: Chat,
         sandbox: Sandbox,
         max_attempts: int = 3,
         judge: Judge | None = None,
@@ -192,7 +192,7 @@ class ToolMaker:
         messages = self.messages(task)
         feedback = ""
         for number in range(1, self.max_attempts + 1):
-            reply = self.client.complete(messages)
+            reply = self.client.complete(messages).text
             try:
                 tool, outcomes = self._check(task, reply)
             except ArtifactError as e:

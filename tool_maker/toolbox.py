@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.errors import StopError
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from tool_maker.cache import ToolCache
 from tool_maker.dispatcher import Dispatcher
 from tool_maker.maker import TaskSpec, ToolMaker
@@ -44,9 +44,9 @@ class Toolbox:
         self,
         cache: ToolCache,
         sandbox: Sandbox,
-        maker: ChatClient | None,
-        user: ChatClient,
-        dispatcher: ChatClient | None = None,
+        maker: Chat | None,
+        user: Chat,
+        dispatcher: Chat | None = None,
         max_attempts: int = 3,
     ) -> None:
         self.cache = cache

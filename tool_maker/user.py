@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from tool_maker.maker import read_call
 from tool_maker.prompts import render
 from tool_maker.sandbox import Sandbox, SandboxResult, SandboxStatus
@@ -77,7 +77,7 @@ def user_messages(tool: Tool, question: str) -> list[Message]:
 class ToolUser:
     """Answers questions with cached tools, the model (``client``) only writing the call."""
 
-    def __init__(self, client: ChatClient, sandbox: Sandbox, max_attempts: int = 2) -> None:
+    def __init__(self, client: Chat, sandbox: Sandbox, max_attempts: int = 2) -> None:
         self.client = client
         self.sandbox = sandbox
         self.max_attempts = max(1, max_attempts)
@@ -88,7 +88,7 @@ class ToolUser:
         kwargs: dict[str, Any] = {}
         result = SandboxResult(SandboxStatus.ERROR, error_type="NoCall", message="no call was made")
         for attempt in range(1, self.max_attempts + 1):
-            reply = self.client.complete(messages)
+            reply = self.client.complete(messages).text
             try:
                 args, kwargs = read_call(_json_object(reply))
             except ValueError as e:

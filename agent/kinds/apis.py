@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from agent.kinds.base import Options, solver_limits, verify_share
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from formalizers.apis.derive import Derivation, derive
 from formalizers.apis.formalizer import ApiFormalizer
 from formalizers.apis.model import (
@@ -55,7 +55,7 @@ class ApisKind:
         req = read_request(text)
         return Artifact("apis", "api-request", req, text)
 
-    def formalizer(self, client: ChatClient, options: Options) -> ApiFormalizer:
+    def formalizer(self, client: Chat, options: Options) -> ApiFormalizer:
         return ApiFormalizer(client, _catalog(options))
 
     def validate(self, artifact: Artifact, options: Options) -> ValidatedRequest:

@@ -14,7 +14,7 @@ from agent.kinds.base import (
     verify_seconds,
     verify_share,
 )
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from formalizers.asp.formalizer import AspFormalizer
 from formalizers.asp.program import (
     AspProgram,
@@ -117,7 +117,7 @@ class AspKind:
     def read(self, text: str, name: str, options: Options) -> Artifact:
         return Artifact("asp", "asp", AspProgram(text), text)
 
-    def formalizer(self, client: ChatClient, options: Options) -> AspFormalizer:
+    def formalizer(self, client: Chat, options: Options) -> AspFormalizer:
         return AspFormalizer(client)
 
     def validate(self, artifact: Artifact, options: Options) -> AspProgram:

@@ -17,7 +17,7 @@ from formalizers.base import Artifact, Formalizer
 from solvers.base import Limits, SolveResult, Verification
 
 if TYPE_CHECKING:
-    from agent.llm.client import ChatClient
+    from agent.llm.chat import Chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ class Kind(Protocol):
         """Parse formal input into an artifact; ``ArtifactError`` or ``InputError`` if it cannot."""
         ...
 
-    def formalizer(self, client: ChatClient, options: Options) -> Formalizer:
+    def formalizer(self, client: Chat, options: Options) -> Formalizer:
         """The language-model formalizer for this kind."""
         ...
 

@@ -20,7 +20,7 @@ from solvers.base import (
 from solvers.registry import solve_with
 
 if TYPE_CHECKING:
-    from agent.llm.client import ChatClient
+    from agent.llm.chat import Chat
     from formalizers.milp.formalizer import MilpFormalizer
     from formalizers.milp.linear import LinearModel
 
@@ -83,7 +83,7 @@ class MilpKind:
     def read(self, text: str, name: str, options: Options) -> Artifact:
         return milp_files.artifact_from_text(text, "milp", name)
 
-    def formalizer(self, client: ChatClient, options: Options) -> MilpFormalizer:
+    def formalizer(self, client: Chat, options: Options) -> MilpFormalizer:
         from formalizers.milp.formalizer import MilpFormalizer  # the language-model side: on demand
 
         return MilpFormalizer.from_options(client, options.extra)

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from agent.kinds.base import Options, solver_limits, verify_share
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from formalizers.base import Artifact
 from formalizers.pddl import library
 from formalizers.pddl.formalizer import PddlFormalizer, PlanningTask
@@ -114,7 +114,7 @@ class PddlKind:
         domain, key = _domain_for(text, options)
         return Artifact("pddl", "pddl", PlanningTask(domain, text, key), text)
 
-    def formalizer(self, client: ChatClient, options: Options) -> PddlFormalizer:
+    def formalizer(self, client: Chat, options: Options) -> PddlFormalizer:
         given = options.extra.get("domain", "")
         if given and _head_is(given, "domain"):
             # The model writes only the problem: it cannot repair the person's domain, so a

@@ -7,7 +7,7 @@ import time
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.kinds.base import Options, verification_failure
-from agent.llm.client import ChatClient
+from agent.llm.chat import Chat
 from formalizers.base import Artifact
 from formalizers.offline.routing_files import (
     ROUTING_SUFFIXES,
@@ -87,7 +87,7 @@ class RoutingKind:
         spec._clock = started
         return Artifact("routing", language, spec, text)
 
-    def formalizer(self, client: ChatClient, options: Options) -> RoutingFormalizer:
+    def formalizer(self, client: Chat, options: Options) -> RoutingFormalizer:
         return RoutingFormalizer(client)
 
     def validate(self, artifact: Artifact, options: Options) -> RoutingSpec:

@@ -1,4 +1,5 @@
-"""A disk cache of language-model replies, keyed by a hash of model, messages and parameters."""
+"""A disk cache of language-model replies, keyed by a hash of model, messages and parameters
+(and the id of the grammar a call asked for), with what the model reported about each reply."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def request_key(model: str, messages: list[dict[str, str]], params: dict[str, An
 
 
 class ResponseCache:
-    """SQLite (WAL) table ``replies(key, model, reply, created)``; safe to share between threads."""
+    """SQLite (WAL) table ``replies(key, model, reply, created, meta)``; safe to share between
+    threads. ``meta`` is a JSON object of what the model reported about the reply (``finish``,
+    ``cut_off``, ``constrained``); a cache written before it had the column gains it on open."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
@@ -32,8 +35,17 @@ class ResponseCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-                "reply TEXT NOT NULL, created REAL NOT NULL)"
+                "reply TEXT NOT NULL, created REAL NOT NULL, meta TEXT NOT NULL DEFAULT '{}')"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
+            if "meta" not in columns:
+                try:
+                    self._db.execute(
+                        "ALTER TABLE replies ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'"
+                    )
+                except sqlite3.OperationalError as e:  # another process added it first
+                    if "duplicate column" not in str(e):
+                        raise
             self._db.commit()
         except (OSError, sqlite3.Error) as e:
             from agent.errors import ConfigError
@@ -43,15 +55,30 @@ class ResponseCache:
             ) from e
 
     def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        """The reply stored under ``key`` (None if none is)."""
+        entry = self.entry(key)
+        return entry[0] if entry is not None else None
 
-    def put(self, key: str, model: str, reply: str) -> None:
+    def entry(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The reply stored under ``key`` and its ``meta`` (None if none is)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reply, meta FROM replies WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            meta = json.loads(row[1] or "{}")
+        except json.JSONDecodeError:
+            meta = {}
+        return row[0], meta if isinstance(meta, dict) else {}
+
+    def put(self, key: str, model: str, reply: str, meta: dict[str, Any] | None = None) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO replies (key, model, reply, created) VALUES (?, ?, ?, ?)",
-                (key, model, reply, time.time()),
+                "INSERT OR REPLACE INTO replies (key, model, reply, created, meta) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, model, reply, time.time(), json.dumps(meta or {}, sort_keys=True)),
             )
             self._db.commit()
 

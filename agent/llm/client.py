@@ -1,8 +1,15 @@
-"""One door to language models: a LangChain chat model plus the reply cache and the recorder."""
+"""One door to language models: ``ChatClient``, the ``agent.llm.chat.Chat`` protocol over a LangChain
+chat model, with the reply cache and the recorder.
+
+Each call may carry an output constraint (``output``: an ``agent.llm.grammar.Grammar`` or a staged
+grammar) that the caller built; the client forwards it as the backend takes it (``output_kwargs``)
+and returns an ``agent.llm.chat.Reply`` saying what the backend reported.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,13 +21,22 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, ConfigError, Diagnostic, FormalistError, StopError
 from agent.llm.cache import ResponseCache, request_key
+from agent.llm.chat import Message, Output, Reply
 from agent.llm.spec import build_chat_model, parse_spec
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-Message = dict[str, str]
-"""``{"role": "system" | "user" | "assistant", "content": ...}``"""
+__all__ = [
+    "ChatClient",
+    "Message",
+    "Reply",
+    "Usage",
+    "counting_usage",
+    "cut_off_error",
+    "output_kwargs",
+    "valid_text",
+]
 
 
 def _to_langchain(messages: list[Message]) -> list[BaseMessage]:
@@ -108,27 +124,77 @@ def cut_off_error(model_id: str, meta: dict[str, Any], text: str) -> FormalistEr
     return e
 
 
-def schema_kwargs(chat_model: Any, json_schema: dict[str, Any] | None) -> dict[str, Any]:
-    """The call keywords that hold ``chat_model``'s reply to ``json_schema`` (none without one):
-    ``json_schema`` for the local engine (a grammar), ``response_format`` for OpenAI-compatible
-    servers, ``format`` for Ollama; any other chat model (a recording) gets ``json_schema``."""
-    if json_schema is None:
-        return {}
+_OPENAI_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def output_kwargs(chat_model: Any, output: Output | None) -> tuple[dict[str, Any], bool]:
+    """The call keywords that hold ``chat_model``'s reply to ``output`` (none without one), and
+    whether they do: an OpenAI-compatible server (``ChatOpenAI``) gets a JSON-schema grammar as
+    ``response_format`` (``json_schema``, not strict: vLLM, SGLang and llama.cpp's server honour
+    it), Ollama (``ChatOllama``) as ``format``; an EBNF or staged grammar cannot be sent to either
+    portably, so the call goes unconstrained. The local engine and any other chat model (a fake,
+    a recording) get the grammar itself as ``output``."""
+    if output is None:
+        return {}, False
     name = type(chat_model).__name__
-    if name == "ChatOpenAI":
+    if name in ("ChatOpenAI", "ChatOllama"):
+        schema = getattr(output, "schema", None) if output.format == "json_schema" else None
+        if not isinstance(schema, dict):
+            return {}, False
+        if name == "ChatOllama":
+            return {"format": schema}, True
+        sent = _OPENAI_NAME.sub("_", output.name)[:64] or "output"
         return {
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "arguments", "schema": json_schema},
+                "json_schema": {"name": sent, "schema": schema, "strict": False},
             }
+        }, True
+    return {"output": output}, True
+
+
+@dataclass(frozen=True, slots=True)
+class _Reported:
+    """What a backend said about one reply (its message's metadata and usage)."""
+
+    finish: str
+    cut_off: bool
+    prompt_tokens: int
+    completion_tokens: int
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, message: Any) -> _Reported:
+        meta = getattr(message, "response_metadata", None) or {}
+        usage = getattr(message, "usage_metadata", None) or {}
+        # The local engine says ``finish`` and ``cut_off``; OpenAI ``finish_reason``, Ollama
+        # ``done_reason`` (``length``: the reply hit its token limit).
+        finish = str(
+            meta.get("finish") or meta.get("finish_reason") or meta.get("done_reason") or ""
+        )
+        completion = int(usage.get("output_tokens", 0) or 0) or int(meta.get("tokens", 0) or 0)
+        return cls(
+            finish,
+            bool(meta.get("cut_off")) or finish == "length",
+            int(usage.get("input_tokens", 0) or 0),
+            completion,
+            meta,
+        )
+
+    def error_meta(self) -> dict[str, Any]:
+        """The metadata ``cut_off_error`` reads."""
+        return {
+            "finish": self.finish,
+            "tokens": self.meta.get("tokens", self.completion_tokens or "?"),
         }
-    if name == "ChatOllama":
-        return {"format": json_schema}
-    return {"json_schema": json_schema}
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content)
 
 
 class ChatClient:
-    """Sends chat messages to one model and returns its text.
+    """Sends chat messages to one model and returns its ``Reply`` (the ``Chat`` protocol).
 
     Replies are cached on disk by ``request_key`` (except for ``replay:`` models, whose order is
     their meaning) and, when ``record`` is set, appended to a JSONL file that ``replay:`` plays back.
@@ -178,19 +244,25 @@ class ChatClient:
         client.endpoint = base_url
         return client
 
-    def complete(self, messages: list[Message], json_schema: dict[str, Any] | None = None) -> str:
-        """The model's reply text to ``messages`` (lone surrogates in either become U+FFFD).
+    def _name(self) -> str:
+        return f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id
 
-        ``json_schema``: the reply must be JSON of this schema. A ``local:`` model samples under
-        it as a grammar, an ``openai:`` model gets it as its ``response_format``, an ``ollama:``
-        one as its ``format``; it is part of the cache key."""
+    def _params(self, output: Output | None, **more: Any) -> dict[str, Any]:
+        params = {**self.params, **more}
+        if output is not None:
+            params["grammar"] = output.id
+        return params
+
+    def complete(self, messages: list[Message], output: Output | None = None) -> Reply:
+        """The model's reply to ``messages`` (lone surrogates in either become U+FFFD).
+
+        ``output``: the grammar the reply must follow (None: free text), forwarded as the backend
+        takes it (``output_kwargs``); its id is part of the cache key. A reply its model cut off
+        raises ``cut_off_error`` and is never cached."""
         messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
-        params = self.params if json_schema is None else {**self.params, "json_schema": json_schema}
-        base = request_key(
-            f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id,
-            messages,
-            params,
-        )
+        grammar_id = output.id if output is not None else ""
+        kwargs, constrained = output_kwargs(self.chat_model, output)
+        base = request_key(self._name(), messages, self._params(output))
         # The n-th time the same messages are sent gets its own entry: a repair loop that sends
         # the same turn again must not be handed the same (failed) reply from the cache, and a
         # rerun of the same run still replays every reply in order.
@@ -199,100 +271,162 @@ class ChatClient:
             self._seen[base] = n + 1
         key = base if n == 0 else request_key(base, [], {"occurrence": n})
         if self.cache is not None:
-            hit = self.cache.get(key)
+            hit = self.cache.entry(key)
             if hit is not None:
                 self.cache_hits += 1
-                self._record(key, messages, hit)
-                return hit
+                self._record(key, messages, hit[0], output=output)
+                return Reply(
+                    hit[0],
+                    self.model_id,
+                    grammar_id,
+                    constrained,
+                    finish=str(hit[1].get("finish", "")),
+                    cached=True,
+                )
         t0 = time.perf_counter()
         try:
-            reply = self.chat_model.invoke(
-                _to_langchain(messages), **schema_kwargs(self.chat_model, json_schema)
-            )
+            reply = self.chat_model.invoke(_to_langchain(messages), **kwargs)
         except StopError:
             raise
         except Exception as e:  # network, auth, server errors: our side, not the artifact's
             raise StopError(
                 f"the language model {self.model_id} failed: {type(e).__name__}: {e}"
             ) from e
-        text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
-        text = valid_text(text)
+        seconds = time.perf_counter() - t0
+        text = valid_text(_text(reply.content))
         with self._lock:
             self.calls += 1
         usage = _USAGE.get()
         if usage is not None:
             usage.add(reply)
-        meta = getattr(reply, "response_metadata", None) or {}
-        if meta.get("cut_off"):  # never cached: the next call must draw a new reply
-            self._record(key, messages, text, time.perf_counter() - t0)
-            raise cut_off_error(self.model_id, meta, text)
+        said = _Reported.of(reply)
+        if said.cut_off:  # never cached: the next call must draw a new reply
+            self._record(key, messages, text, seconds, output)
+            raise cut_off_error(self.model_id, said.error_meta(), text)
         if self.cache is not None:
-            self.cache.put(key, self.model_id, text)
-        self._record(key, messages, text, time.perf_counter() - t0)
-        return text
+            self.cache.put(key, self.model_id, text, {"finish": said.finish})
+        self._record(key, messages, text, seconds, output)
+        return Reply(
+            text,
+            self.model_id,
+            grammar_id,
+            constrained,
+            False,
+            said.finish,
+            seconds,
+            said.prompt_tokens,
+            said.completion_tokens,
+        )
 
     def complete_n(
-        self, messages: list[Message], n: int, temperature: float, seed: int = 0
-    ) -> list[str]:
+        self,
+        messages: list[Message],
+        n: int,
+        temperature: float,
+        seed: int = 0,
+        output: Output | None = None,
+    ) -> list[Reply]:
         """``n`` replies to ``messages`` drawn at ``temperature``, reply ``i`` with seed ``seed +
-        i``. A chat model that declares ``samples_in_one_call`` (the local engine: the samples
-        share one prefill) draws them in one call with ``n``; any other gets ``n`` calls, each
-        with its own seed. Each reply is cached and recorded on its own."""
+        i``, each under ``output`` (as ``complete``). A chat model that declares
+        ``samples_in_one_call`` (the local engine: the samples share one prefill) draws them in
+        one call with ``n``; any other gets ``n`` calls, each with its own seed. Each reply is
+        cached and recorded on its own; a cut-off sample is returned marked ``cut_off`` (the
+        caller's reader says where it broke off), and so it comes back from the cache."""
         messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
-        name = f"{self.model_id}@{self.endpoint}" if self.endpoint else self.model_id
+        grammar_id = output.id if output is not None else ""
+        kwargs, constrained = output_kwargs(self.chat_model, output)
         keys = [
-            request_key(name, messages, {**self.params, "temperature": temperature, "seed": s})
+            request_key(
+                self._name(), messages, self._params(output, temperature=temperature, seed=s)
+            )
             for s in range(seed, seed + n)
         ]
-        hits = [self.cache.get(k) if self.cache is not None else None for k in keys]
+        hits = [self.cache.entry(k) if self.cache is not None else None for k in keys]
         if all(h is not None for h in hits):
             self.cache_hits += n
+            out = []
             for key, hit in zip(keys, hits, strict=True):
-                self._record(key, messages, hit or "")
-            return [h or "" for h in hits]
+                assert hit is not None
+                self._record(key, messages, hit[0], output=output)
+                out.append(
+                    Reply(
+                        hit[0],
+                        self.model_id,
+                        grammar_id,
+                        constrained,
+                        bool(hit[1].get("cut_off", False)),
+                        str(hit[1].get("finish", "")),
+                        cached=True,
+                    )
+                )
+            return out
         t0 = time.perf_counter()
         lc = _to_langchain(messages)
+        drawn: list[tuple[str, _Reported]] = []
         try:
             if getattr(self.chat_model, "samples_in_one_call", False):
-                result = self.chat_model.generate([lc], n=n, temperature=temperature, seed=seed)
-                texts = [g.text for g in result.generations[0]]
+                result = self.chat_model.generate(
+                    [lc], n=n, temperature=temperature, seed=seed, **kwargs
+                )
+                for g in result.generations[0]:
+                    drawn.append((g.text, _Reported.of(getattr(g, "message", None))))
             else:
-                texts = []
                 for s in range(seed, seed + n):
-                    reply = self.chat_model.invoke(lc, temperature=temperature, seed=s)
-                    content = reply.content
-                    texts.append(content if isinstance(content, str) else json.dumps(content))
+                    reply = self.chat_model.invoke(lc, temperature=temperature, seed=s, **kwargs)
+                    drawn.append((_text(reply.content), _Reported.of(reply)))
         except StopError:
             raise
         except Exception as e:  # network, auth, server errors: our side, not the artifact's
             raise StopError(
                 f"the language model {self.model_id} failed: {type(e).__name__}: {e}"
             ) from e
-        if len(texts) != n:
-            raise StopError(f"the language model {self.model_id} gave {len(texts)} of {n} samples")
-        texts = [valid_text(t) for t in texts]
+        if len(drawn) != n:
+            raise StopError(f"the language model {self.model_id} gave {len(drawn)} of {n} samples")
         with self._lock:
             self.calls += 1
         elapsed = (time.perf_counter() - t0) / n
-        for key, text in zip(keys, texts, strict=True):
+        replies = []
+        for key, (raw, said) in zip(keys, drawn, strict=True):
+            text = valid_text(raw)
             if self.cache is not None:
-                self.cache.put(key, self.model_id, text)
-            self._record(key, messages, text, elapsed)
-        return texts
+                meta = {"finish": said.finish, "cut_off": said.cut_off}
+                self.cache.put(key, self.model_id, text, meta)
+            self._record(key, messages, text, elapsed, output)
+            replies.append(
+                Reply(
+                    text,
+                    self.model_id,
+                    grammar_id,
+                    constrained,
+                    said.cut_off,
+                    said.finish,
+                    elapsed,
+                    said.prompt_tokens,
+                    said.completion_tokens,
+                )
+            )
+        return replies
 
-    def _record(self, key: str, messages: list[Message], reply: str, elapsed: float = 0.0) -> None:
+    def _record(
+        self,
+        key: str,
+        messages: list[Message],
+        reply: str,
+        elapsed: float = 0.0,
+        output: Output | None = None,
+    ) -> None:
         if self.record is None:
             return
-        line = json.dumps(
-            {
-                "key": key,
-                "model": self.model_id,
-                "messages": messages,
-                "reply": reply,
-                "elapsed_s": round(elapsed, 3),
-            },
-            ensure_ascii=False,
-        )
+        entry: dict[str, Any] = {
+            "key": key,
+            "model": self.model_id,
+            "messages": messages,
+            "reply": reply,
+            "elapsed_s": round(elapsed, 3),
+        }
+        if output is not None:
+            entry["grammar"] = output.id
+        line = json.dumps(entry, ensure_ascii=False)
         with self._lock:
             try:
                 self.record.parent.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,16 @@ def read_recording(path: str | Path) -> list[str]:
 
 class ReplayChatModel(BaseChatModel):
     """Returns ``replies[0]``, then ``replies[1]``, ...; raises ``ReplayExhausted`` past the end.
-    ``calls`` records the messages of every call (for tests that count or inspect them)."""
+    ``calls`` records the messages of every call and ``outputs`` the grammar each call asked for
+    (its ``output`` keyword, None for free text), for tests that count or inspect them. A
+    recording replays whatever grammar is asked: it holds replies, not a model."""
 
     replies: list[str]
     name_: str = "replay"
     _next: int = PrivateAttr(default=0)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _calls: list[list[dict[str, str]]] = PrivateAttr(default_factory=list)
+    _outputs: list[Any] = PrivateAttr(default_factory=list)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayChatModel:
@@ -78,6 +81,10 @@ class ReplayChatModel(BaseChatModel):
     def calls(self) -> list[list[dict[str, str]]]:
         return self._calls
 
+    @property
+    def outputs(self) -> list[Any]:
+        return self._outputs
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -87,6 +94,7 @@ class ReplayChatModel(BaseChatModel):
     ) -> ChatResult:
         with self._lock:
             self._calls.append([{"role": m.type, "content": str(m.content)} for m in messages])
+            self._outputs.append(kwargs.get("output"))
             if self._next >= len(self.replies):
                 raise ReplayExhausted(
                     f"the replay recording has {len(self.replies)} replies and call {self._next + 1} asked for another"

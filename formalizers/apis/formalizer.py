@@ -6,7 +6,7 @@ import re
 from string import Template
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from formalizers.apis.model import ApiCatalog, ApiRequest
 from formalizers.base import (
     Artifact,
@@ -62,7 +62,7 @@ def read_facts(text: str, catalog: ApiCatalog) -> ApiRequest:
 class ApiFormalizer:
     kind = "apis"
 
-    def __init__(self, client: ChatClient, catalog: ApiCatalog) -> None:
+    def __init__(self, client: Chat, catalog: ApiCatalog) -> None:
         self.client = client
         self.catalog = catalog
 

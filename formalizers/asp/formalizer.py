@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from formalizers.asp.program import AspProgram, check_program
 from formalizers.base import (
     Artifact,
@@ -96,7 +96,7 @@ class AspFormalizer:
 
     kind = "asp"
 
-    def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
+    def __init__(self, client: Chat, n_examples: int = 2) -> None:
         self.client = client
         self.n_examples = n_examples
 

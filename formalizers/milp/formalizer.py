@@ -11,7 +11,7 @@ from string import Template
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, NeedsInformation
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from formalizers.base import (
     Artifact,
     Feedback,
@@ -145,7 +145,7 @@ class MilpFormalizer:
 
     def __init__(
         self,
-        client: ChatClient,
+        client: Chat,
         n_examples: int = 2,
         examples: str = "fixed",
         exclude: tuple[str, ...] = (),
@@ -169,7 +169,7 @@ class MilpFormalizer:
         self._vary = seed
 
     @classmethod
-    def from_options(cls, client: ChatClient, extra: dict[str, Any]) -> MilpFormalizer:
+    def from_options(cls, client: Chat, extra: dict[str, Any]) -> MilpFormalizer:
         """A formalizer set by a request's options: ``examples`` (``EXAMPLE_MODES``), ``shots``
         (how many examples, default 2) and ``exclude_ids`` (bank ids never shown).
         ``InputError`` names a bad option."""
@@ -237,10 +237,16 @@ class MilpFormalizer:
         else:
             t0 = time.perf_counter()
             seed = self._vary + attempt
-            reply = self.client.complete_n(messages, 1, VARY_TEMPERATURE, seed)[0]
+            drawn = self.client.complete_n(messages, 1, VARY_TEMPERATURE, seed)[0]
             elapsed = time.perf_counter() - t0
+            reply = drawn.text
             prov = Provenance(
-                "model", self.client.model_id, self.version(), attempt, elapsed_s=elapsed
+                "model",
+                self.client.model_id,
+                self.version(),
+                attempt,
+                grammar_id=drawn.grammar_id,
+                elapsed_s=elapsed,
             )
         return self.read(reply, prov)
 
@@ -248,7 +254,7 @@ class MilpFormalizer:
         self, request: str, k: int, temperature: float = 0.7, seed: int = 0
     ) -> list[Artifact | ArtifactError]:
         """``k`` formalizations of ``request`` drawn at ``temperature`` with seeds ``seed``,
-        ``seed + 1``... (``ChatClient.complete_n``: one call where the model can share the
+        ``seed + 1``... (``Chat.complete_n``: one call where the model can share the
         prompt among samples): each an ``Artifact``, or the ``ArtifactError`` its reply raised
         (with the reply attached). ``NeedsInformation`` from a sample is raised."""
         t0 = time.perf_counter()
@@ -256,9 +262,16 @@ class MilpFormalizer:
         each = (time.perf_counter() - t0) / max(1, k)
         out: list[Artifact | ArtifactError] = []
         for reply in replies:
-            prov = Provenance("model", self.client.model_id, self.version(), 1, elapsed_s=each)
+            prov = Provenance(
+                "model",
+                self.client.model_id,
+                self.version(),
+                1,
+                grammar_id=reply.grammar_id,
+                elapsed_s=each,
+            )
             try:
-                out.append(self.read(reply, prov))
+                out.append(self.read(reply.text, prov))
             except ArtifactError as e:
                 out.append(e)
         return out

@@ -9,7 +9,7 @@ from string import Template
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from formalizers.base import (
     Artifact,
     Feedback,
@@ -90,7 +90,7 @@ class PddlFormalizer:
     kind = "pddl"
 
     def __init__(
-        self, client: ChatClient, library_domain: LibraryDomain | None = None, domain_text: str = ""
+        self, client: Chat, library_domain: LibraryDomain | None = None, domain_text: str = ""
     ) -> None:
         self.client = client
         self.library_domain = library_domain

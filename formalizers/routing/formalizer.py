@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Chat, Message
 from formalizers.base import (
     Artifact,
     Feedback,
@@ -60,7 +60,7 @@ class RoutingFormalizer:
 
     kind = "routing"
 
-    def __init__(self, client: ChatClient, n_examples: int = 2) -> None:
+    def __init__(self, client: Chat, n_examples: int = 2) -> None:
         self.client = client
         self.n_examples = n_examples
 
