@@ -152,6 +152,18 @@ def test_importing_the_registries_loads_no_solver() -> None:
 # -- the service's lists ---------------------------------------------------------------------------
 
 
+def _mcp_call(agent: Agent, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    import anyio
+
+    from agent.mcp_tools import build_mcp
+
+    async def call() -> dict[str, Any]:
+        result = await build_mcp(agent).call_tool(tool, arguments)
+        return dict(result.structured_content or {})
+
+    return anyio.run(call)
+
+
 def _mcp_tool_names(agent: Agent) -> set[str]:
     import anyio
 
@@ -224,3 +236,21 @@ def test_the_demo_kind_is_verified_independently() -> None:
     forged = replace(result, answer_set=("take(book)", "take(lamp)", "take(tent)"))
     bad = kind.verify(validated, forged, opts)
     assert bad is not None and not bad.ok and {v.name for v in bad.violations} >= {"capacity"}
+
+
+def test_each_kinds_mcp_tool_solves_its_input() -> None:
+    agent = Agent(config=Config(cache="", time_limit=10))
+    routes = _mcp_call(agent, "solve_routing", {"instance": json.dumps(ROUTES)})
+    assert (routes["kind"], routes["verified"]) == ("routing", True)
+    assert routes["status"] in ("OPTIMAL", "FEASIBLE")
+    model = json.loads((MILP / "knapsack.json").read_text())
+    milp = _mcp_call(agent, "solve_optimization", {"model": model})
+    assert (milp["kind"], milp["status"], milp["objective"]) == ("milp", "OPTIMAL", 15.0)
+    plan = _mcp_call(agent, "plan", {"problem": COND_PROBLEM, "domain": COND_DOMAIN})
+    assert (plan["kind"], plan["status"], plan["verified"]) == ("pddl", "FEASIBLE", True)
+    travel = (ROOT / "examples" / "travel" / "incomplete.yaml").read_text()
+    asks = _mcp_call(agent, "solve_apis", {"request": travel})
+    assert (asks["kind"], asks["status"]) == ("apis", "NEEDS_INFO") and asks["questions"]
+    given = {"nights": "5", "passport_number": "P1"}
+    done = _mcp_call(agent, "solve_apis", {"request": travel, "given": given})
+    assert (done["status"], done["verified"]) == ("OPTIMAL", True)
