@@ -118,6 +118,13 @@ def test_configuration_choices_come_from_the_registry() -> None:
         parser.parse_args(["solve", "x", "--backend", "cplex"])
 
 
+def test_the_configuration_defaults_are_the_registrys() -> None:
+    """``agent.config`` is a leaf and cannot read the registry: its defaults must agree with it."""
+    for e in (entry(k) for k in KINDS):
+        if e.option:
+            assert getattr(Config(), e.option) == getattr(Options(), e.option) == e.default
+
+
 def test_backends_lists_every_backend_with_planners_and_routing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
