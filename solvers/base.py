@@ -182,8 +182,8 @@ class Supports:
 
     ``name``: the registry name (the value of ``--backend`` or ``--planner``). ``kinds``: the
     kinds (formal languages) it solves. ``features``: the artifact features it handles, in the
-    kind's own words (milp: ``continuous``, ``integer``; pddl: ``strips``, ``conditional
-    effects``...). ``summary``: one line for ``formalist backends``. ``modules``: the Python
+    kind's own words (milp: ``continuous variables``, ``integer variables``; pddl: ``STRIPS with
+    types``, ``conditional effects``...). ``summary``: one line for ``formalist backends``. ``modules``: the Python
     modules it needs (found, not imported, to say whether it is available); ``binaries``:
     executables it needs on ``PATH``. ``check``: a test of the validated artifact for what a
     feature set cannot say: the reason it is unsupported, or None.
