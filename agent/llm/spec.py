@@ -2,7 +2,9 @@
 
 ``openai:MODEL`` (any OpenAI-compatible server; the base URL comes from ``base_url`` in the
 configuration, ``FORMALIST_BASE_URL`` or ``OPENAI_BASE_URL``), ``ollama:MODEL``, ``replay:FILE``
-and ``local:PATH_OR_ID`` (the local decoding backend).
+and ``local:PATH_OR_ID`` (the local decoding backend). ``build_chat_model`` gives the LangChain chat
+model; ``agent.llm.client.ChatClient`` wraps it (and forwards each call's grammar as that model takes
+it: ``output_kwargs``).
 """
 
 from __future__ import annotations
