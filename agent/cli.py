@@ -378,7 +378,9 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``formalist`` parser for the command line ``argv`` (None: this process's): the plugged-in
+    commands (``COMMANDS_GROUP``) are added only when ``argv`` names none of the built-in ones."""
     parser = argparse.ArgumentParser(
         prog="formalist",
         description="Planning and optimization requests, in words or as formal models (LP, MPS, "
@@ -505,26 +507,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_backends)
 
+    from agent.tools_cli import register as register_agent_tool_commands
     from tool_maker.cli import register as register_tool_commands
 
-    register_tool_commands(sub)  # `tools list|show|rm` and `sandbox run|layers`
+    tools = register_tool_commands(sub)  # `tools list|show|rm` and `sandbox run|layers`
+    register_agent_tool_commands(tools)  # `tools make|examples`: they run the agent
     from agent.sample_grammars import register as register_sample_command
 
     register_sample_command(sub)  # `sample`: artifacts from a local model under a grammar
-    from benchmarks.cli import register as register_bench_command
-
-    register_bench_command(sub)  # `bench DATASET ...` and `bench report DIR`
     from agent.llm.models import register as register_models_command
 
     register_models_command(sub)  # `models list|pull`: known local models via the package index
+    command = next(iter(sys.argv[1:] if argv is None else argv), None)
+    if command not in sub.choices:  # `bench ...`, help, or a mistake: look for plugged-in commands
+        register_plugin_commands(sub)
     return parser
+
+
+COMMANDS_GROUP = "formalist.commands"
+"""Entry points of this group add commands to ``formalist``: ``bench`` (``benchmarks.cli``). A
+package that sits above the agent plugs its command in this way, so the agent never imports it."""
+
+
+def register_plugin_commands(sub: Any) -> None:
+    """Add the command of each ``formalist.commands`` entry point (its ``register(subparsers)``);
+    only when the command line names none of the built-in ones, so that they start without
+    reading the installed packages' metadata."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        ep.load()(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (None: this process's own arguments, and then its time limit
     counts from when the process began, interpreter start-up and imports included)."""
     started = time.perf_counter() - (process_age() if argv is None else 0.0)
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.started = started
     try:

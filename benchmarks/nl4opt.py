@@ -419,7 +419,7 @@ def build_bank(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     beside it. Raises ``ValueError`` when a bank model does not solve to a verified optimum."""
     from agent.errors import ArtifactError
     from formalizers.milp.linear import compile_model
-    from formalizers.offline.milp_files import five_element_from_data
+    from formalizers.milp.model import five_element_from_data
     from solvers import highs
     from solvers.verify import verify_linear
 

@@ -28,6 +28,7 @@ from benchmarks.nl4opt import convert, load
 from formalizers.milp.expr import clear_caches
 from formalizers.milp.linear import LinearModel, compile_model
 from formalizers.milp.model import FiveElementModel
+from formalizers.offline.milp_files import load_highspy
 from solvers import highs
 from solvers.base import Limits, Status
 from solvers.verify import verify_linear
@@ -49,7 +50,7 @@ def ours(data: dict[str, Any]) -> float:
 
 def arrays(lm: LinearModel) -> dict[str, Any]:
     """The LP as highspy wants it, built once outside the timed region."""
-    hs = highs._highspy()
+    hs = load_highspy()
     inf = hs.kHighsInf
     n = len(lm.columns)
     cost = np.zeros(n)
@@ -82,7 +83,7 @@ def arrays(lm: LinearModel) -> dict[str, Any]:
 
 
 def raw(a: dict[str, Any]) -> float:
-    hs = highs._highspy()
+    hs = load_highspy()
     h = hs.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", 10.0)

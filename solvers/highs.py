@@ -8,8 +8,6 @@ people who want the Pyomo model or another Pyomo solver.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from formalizers.milp.linear import LinearModel, Row
+from formalizers.offline.milp_files import load_highspy
 from solvers.base import Diagnosis, Limits, SolveResult, Status, Supports
 
 SUPPORTS = Supports(
@@ -34,36 +33,6 @@ IIS_MAX_NONZEROS = 2_000
 """Largest model (constraint non-zeros) handed to HiGHS's IIS search, which ignores time limits."""
 ARTIFICIAL_BOUND = 1e7
 """Bound put on unbounded directions to find the variables that run off."""
-
-
-_banner_lock = threading.Lock()
-_banner_done = False
-
-
-def _highspy() -> Any:
-    global _banner_done
-    try:
-        import highspy
-    except ImportError as e:  # pragma: no cover - highspy is a core dependency
-        from agent.errors import SolverFault
-
-        raise SolverFault(f"HiGHS is not installed ({e}); run `pip install highspy`") from e
-    if not _banner_done:
-        # HiGHS writes a banner to file descriptor 1 when the first instance is made, before any
-        # option can silence it; it would corrupt `--json` output, so it goes to /dev/null once.
-        with _banner_lock:
-            if not _banner_done:
-                sys.stdout.flush()
-                saved = os.dup(1)
-                try:
-                    with open(os.devnull, "wb") as null:
-                        os.dup2(null.fileno(), 1)
-                        highspy.Highs()
-                finally:
-                    os.dup2(saved, 1)
-                    os.close(saved)
-                _banner_done = True
-    return highspy
 
 
 def _inf(x: float, hinf: float) -> float:
@@ -95,7 +64,7 @@ def _instance(hs: Any, limits: Limits) -> Any:
 def load(lm: LinearModel, limits: Limits, relax: bool = False, reuse: bool = False) -> Any:
     """A ``highspy.Highs`` instance holding ``lm``, silent, with the limits set; with ``reuse``, this
     thread's instance (valid until the thread's next ``reuse`` load), else a new one."""
-    hs = _highspy()
+    hs = load_highspy()
     h = _instance(hs, limits) if reuse else hs.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(limits.time_s))
@@ -174,7 +143,7 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
     within what is left of the time limit.
     """
     limits = limits or Limits()
-    hs = _highspy()
+    hs = load_highspy()
     t0 = time.perf_counter()
     h = load(lm, limits, reuse=True)
     h.run()
@@ -222,7 +191,7 @@ def solve(lm: LinearModel, limits: Limits | None = None, diagnose: bool = True) 
 
 def _infeasible_or_unbounded(lm: LinearModel, limits: Limits) -> Status:
     """Decide between the two by solving the feasibility problem (objective dropped)."""
-    hs = _highspy()
+    hs = load_highspy()
     h = load(lm, limits)
     h.changeColsCost(
         len(lm.columns), np.arange(len(lm.columns), dtype=np.int32), np.zeros(len(lm.columns))
@@ -275,7 +244,7 @@ def diagnose_infeasible(lm: LinearModel, limits: Limits) -> Diagnosis:
     otherwise a deletion filter over the rows, each step a time-limited MIP solve, finds one. If time
     runs out first, the subset found so far is infeasible but perhaps not irreducible.
     """
-    hs = _highspy()
+    hs = load_highspy()
     t0 = time.perf_counter()
     # An integer variable whose bounds hold no integer is a conflict on its own.
     empty = [
@@ -331,7 +300,7 @@ def _deletion_filter(lm: LinearModel, budget_s: float) -> tuple[list[int], list[
     """Drop each row, then each finite column bound, that the infeasibility does not need (each test
     a solve within what is left of ``budget_s``). Returns the rows and the columns whose bounds are
     kept, and whether every one was tested (then the result is irreducible)."""
-    hs = _highspy()
+    hs = load_highspy()
     deadline = time.perf_counter() + budget_s
     h = load(lm, Limits(time_s=budget_s))
     inf = hs.kHighsInf
@@ -387,7 +356,7 @@ def diagnose_unbounded(lm: LinearModel, limits: Limits) -> Diagnosis:
     """The variables that run off: the non-zero entries of a primal ray of the (relaxed) linear
     program, the direction along which the objective improves for ever. Where HiGHS gives no ray,
     the variables that reach an artificial bound of ``ARTIFICIAL_BOUND`` on their unbounded sides."""
-    hs = _highspy()
+    hs = load_highspy()
     members: list[dict[str, Any]] = []
     h = load(lm, limits, relax=True)
     h.setOptionValue("presolve", "off")

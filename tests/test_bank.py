@@ -20,7 +20,7 @@ from benchmarks.nl4opt import (
 from benchmarks.scoring import lenient, strict
 from conftest import FIXTURES
 from formalizers.milp.linear import compile_model
-from formalizers.offline.milp_files import five_element_from_data
+from formalizers.milp.model import five_element_from_data
 from solvers import highs
 from solvers.base import Status
 from solvers.verify import verify_linear

@@ -14,8 +14,8 @@ from agent.errors import InputError
 from agent.types import Request
 from conftest import agent_with, scripted
 from formalizers.milp.grounding import check, request_quantities
+from formalizers.milp.model import five_element_from_data
 from formalizers.milp.retrieval import load_bank
-from formalizers.offline.milp_files import five_element_from_data
 from solvers.base import Status
 
 BANK = load_bank()

@@ -99,3 +99,36 @@ def test_the_kinds_registry_loads_a_kind_on_first_lookup() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "['agent.kinds.base'] ['agent.kinds.milp']"
+
+
+def test_the_kinds_and_a_configured_model_load_no_langchain_for_a_formal_file(
+    tmp_path: Path,
+) -> None:
+    """``import agent.kinds``, every kind loaded, an agent with a model configured: solving an LP
+    file through it still loads no LangChain (the model layer loads it on the first model call, and
+    the kinds and formalizers reach it only through the ``Chat`` protocol)."""
+    recording = tmp_path / "replies.jsonl"
+    recording.write_text("", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "import agent.kinds\n"
+        "from agent.kinds import KINDS\n"
+        "loaded = [type(kind).__name__ for kind in KINDS.values()]\n"
+        "from agent.agent import Agent\n"
+        f"agent = Agent(model={'replay:' + str(recording)!r})\n"
+        "answer = agent.solve(open('examples/transport.lp').read())\n"
+        "print(len(loaded), answer.status.value, answer.verified,"
+        " sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('langchain_core', 'langchain_openai', 'langchain_ollama')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "5 OPTIMAL True []"

@@ -3,10 +3,12 @@
     formalist tools list [--db PATH] [--json]
     formalist tools show NAME [--version N] [--db PATH] [--json]
     formalist tools rm NAME [--db PATH]
-    formalist tools make --examples DIR --model SPEC [--name NAME] [--shown N] [--attempts N]
-    formalist tools examples --kind KIND --like FILE --out DIR    the agent's verified requests
     formalist sandbox run FILE.py [--json]     run FILE's main() in the sandbox, print its value
     formalist sandbox layers [--json]          which sandbox layers this machine has
+
+``tools make`` and ``tools examples`` drive the agent, so they live in ``agent/tools_cli.py`` and are
+added to the ``tools`` command there (this package uses the model layer and ``agent.db``, never the
+orchestrator).
 
 ``sandbox run`` exits 0 with the value, 1 when the code was refused, raised or was stopped (the
 rule or limit is printed), 2 when the file cannot be read or a required layer is missing.
@@ -25,54 +27,26 @@ from agent.errors import InputError
 EXIT_OK, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``tools`` and ``sandbox`` commands to the ``formalist`` parser's subparsers."""
+def register(subparsers: Any) -> Any:
+    """Add the ``tools`` and ``sandbox`` commands to the ``formalist`` parser's subparsers, and
+    return the ``tools`` command's subparsers (the agent adds ``tools make`` and ``tools examples``
+    there: they drive the agent, which this package does not import)."""
     tools = subparsers.add_parser("tools", help="list, show or remove cached tools")
     tsub = tools.add_subparsers(dest="tools_command", required=True)
     p = tsub.add_parser("list", help="every cached tool (latest version)")
-    _db(p)
+    db_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_tools_list)
     p = tsub.add_parser("show", help="one tool: code, tests, evidence")
     p.add_argument("name")
     p.add_argument("--version", type=int, help="a given version (default: the latest)")
     p.add_argument("--json", action="store_true", help="print the stored record")
-    _db(p)
+    db_argument(p)
     p.set_defaults(func=cmd_tools_show)
     p = tsub.add_parser("rm", help="remove every version of a tool")
     p.add_argument("name")
-    _db(p)
+    db_argument(p)
     p.set_defaults(func=cmd_tools_rm)
-    p = tsub.add_parser(
-        "make",
-        help="make a tool from a folder of solved examples of one class (NAME.txt requests with "
-        "their artifacts NAME.json, .yaml, .lp, .pddl...); cached only when verified on held-out ones",
-    )
-    p.add_argument("--examples", required=True, metavar="DIR", help="the folder of examples")
-    p.add_argument("--model", required=True, metavar="SPEC", help="the maker model")
-    p.add_argument("--name", default="", help="the class's name (default: the folder's)")
-    p.add_argument(
-        "--shown",
-        type=int,
-        default=3,
-        help="examples the maker sees answered (the rest are held out)",
-    )
-    p.add_argument(
-        "--attempts", type=int, default=3, help="rounds with the maker model (default 3)"
-    )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    _db(p)
-    p.set_defaults(func=cmd_tools_make)
-    p = tsub.add_parser(
-        "examples", help="write verified requests like one from the agent's history as examples"
-    )
-    p.add_argument("--kind", required=True, help="milp, routing, pddl, asp or apis")
-    p.add_argument("--like", required=True, metavar="FILE", help="a request (a .txt file)")
-    p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
-    p.add_argument("--similarity", type=float, help="least TF-IDF similarity (default: config)")
-    _db(p)
-    p.set_defaults(func=cmd_tools_examples)
-
     sandbox = subparsers.add_parser("sandbox", help="run Python in the tool sandbox")
     ssub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     p = ssub.add_parser("run", help="run FILE's main() (no arguments) and print its JSON value")
@@ -85,9 +59,11 @@ def register(subparsers: Any) -> None:
     p = ssub.add_parser("layers", help="which sandbox layers this machine has")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sandbox_layers)
+    return tsub
 
 
-def _db(p: argparse.ArgumentParser) -> None:
+def db_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--db`` option of every ``tools`` command."""
     p.add_argument(
         "--db",
         help="tool cache: a file or a postgresql:// URL (default: [tools] cache in formalist.toml, "
@@ -96,7 +72,8 @@ def _db(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _cache(args: argparse.Namespace) -> Any:
+def open_cache(args: argparse.Namespace) -> Any:
+    """The tool cache ``--db`` names, else the configured one."""
     from agent.config import load_config
     from tool_maker.cache import ToolCache
 
@@ -126,7 +103,7 @@ def list_tools(cache: Any) -> list[dict[str, Any]]:
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
-    tools = list_tools(_cache(args))
+    tools = list_tools(open_cache(args))
     if args.json:
         print(json.dumps(tools, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -141,7 +118,7 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_show(args: argparse.Namespace) -> int:
-    cache = _cache(args)
+    cache = open_cache(args)
     tool = cache.get(args.name, args.version)
     if tool is None:
         raise InputError(
@@ -183,66 +160,11 @@ def cmd_tools_show(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_rm(args: argparse.Namespace) -> int:
-    n = _cache(args).remove(args.name)
+    n = open_cache(args).remove(args.name)
     if not n:
         raise InputError(f"no tool named {args.name!r}")
     print(f"removed {args.name} ({n} version{'s' if n != 1 else ''})")
     return EXIT_OK
-
-
-def cmd_tools_make(args: argparse.Namespace) -> int:
-    from agent.agent import Agent
-    from agent.config import load_config
-    from agent.tools_flow import make_tool
-    from tool_maker.sandbox import Sandbox
-
-    if args.attempts < 1:
-        raise InputError("--attempts must be at least 1")
-    agent = Agent(args.model, config=load_config())
-    client = agent.client
-    assert client is not None
-    report = make_tool(
-        agent,
-        args.examples,
-        client,
-        _cache(args),
-        Sandbox(),
-        name=args.name,
-        shown=args.shown,
-        max_attempts=args.attempts,
-    )
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
-        for a in report.attempts:
-            verdict = "accepted" if a["accepted"] else "rejected"
-            print(f"attempt {a['number']}: {verdict}")
-            if a["feedback"]:
-                print("  " + a["feedback"].replace("\n", "\n  ")[:2000])
-        if report.tool is not None:
-            print(
-                f"cached {report.tool.label}: verified on {report.examples} examples "
-                f"({report.held_out} held out)"
-            )
-        else:
-            print(f"no tool cached: {report.error}", file=sys.stderr)
-    return EXIT_OK if report.tool is not None else EXIT_FAULT
-
-
-def cmd_tools_examples(args: argparse.Namespace) -> int:
-    from agent.agent import read_text_file
-    from agent.config import load_config
-    from agent.tools_flow import export_examples
-
-    like = read_text_file(args.like)
-    threshold = (
-        args.similarity
-        if args.similarity is not None
-        else float(load_config().tools["propose_similarity"])
-    )
-    written = export_examples(_cache(args), args.kind, like, args.out, threshold)
-    print(f"{len(written)} example(s) written to {args.out}")
-    return EXIT_OK if written else EXIT_FAULT
 
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:

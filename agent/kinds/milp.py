@@ -129,7 +129,7 @@ class MilpKind:
     def explain(
         self, validated: LinearModel, result: SolveResult, verification: Verification | None
     ) -> str:
-        from agent.explain import explain_linear
+        from agent.kinds.explain import explain_linear
 
         return explain_linear(validated, result, verification)
 

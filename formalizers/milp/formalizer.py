@@ -25,7 +25,7 @@ from formalizers.base import (
     reading,
     repair_turns,
 )
-from formalizers.offline.milp_files import five_element_from_data
+from formalizers.milp.model import five_element_from_data
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from agent.errors import ArtifactError, Diagnostic, schema_diagnostics
 
 IDENT = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 Identifier = Annotated[
@@ -213,3 +223,19 @@ def symbol_kinds(model: FiveElementModel) -> dict[str, str]:
     for v in model.variables:
         kinds.setdefault(v.name, "variable")
     return kinds
+
+
+def five_element_from_data(data: Any) -> FiveElementModel:
+    """Validate parsed JSON/YAML data as a five-element model; ``ArtifactError("schema")`` if not."""
+    if not isinstance(data, dict):
+        raise ArtifactError(
+            "schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")]
+        )
+    try:
+        return FiveElementModel.model_validate(data)
+    except ValidationError as e:
+        raise ArtifactError(
+            "schema",
+            schema_diagnostics(e, "model"),
+            "the model does not fit the five-element schema",
+        ) from e

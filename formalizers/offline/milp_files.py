@@ -1,4 +1,8 @@
-"""Formal optimization inputs given directly: five-element JSON or YAML, CPLEX LP and MPS files."""
+"""Formal optimization inputs given directly: five-element JSON or YAML, CPLEX LP and MPS files.
+
+LP and MPS files are read with HiGHS's own reader; ``load_highspy`` loads highspy quietly for that
+reader and for ``solvers.highs`` (the solver imports the reader, never the reverse). The
+five-element schema's validation is ``formalizers.milp.model.five_element_from_data``."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ArtifactError, Diagnostic, InputError, schema_diagnostics
+from agent.errors import ArtifactError, Diagnostic, InputError, SolverFault
 from formalizers.base import Artifact
 
 if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read, not for LP/MPS;
@@ -19,28 +25,10 @@ if TYPE_CHECKING:  # pydantic and PyYAML load when a five-element model is read,
     from formalizers.milp.model import FiveElementModel
 
 
-def five_element_from_data(data: Any) -> FiveElementModel:
-    """Validate parsed JSON/YAML data as a five-element model; ``ArtifactError("schema")`` if not."""
-    from pydantic import ValidationError
-
-    from formalizers.milp.model import FiveElementModel
-
-    if not isinstance(data, dict):
-        raise ArtifactError(
-            "schema", [Diagnostic("model", f"expected a JSON object, found {type(data).__name__}")]
-        )
-    try:
-        return FiveElementModel.model_validate(data)
-    except ValidationError as e:
-        raise ArtifactError(
-            "schema",
-            schema_diagnostics(e, "model"),
-            "the model does not fit the five-element schema",
-        ) from e
-
-
 def read_five_element(text: str, yaml_ok: bool = True) -> FiveElementModel:
     """Parse five-element JSON (or YAML) text."""
+    from formalizers.milp.model import five_element_from_data
+
     if not yaml_ok:
         return five_element_from_data(read_json(text))
     return five_element_from_data(safe_yaml(text))
@@ -218,12 +206,41 @@ HIGHS_INF = 1e20
 ``infinite_bound`` defaults)."""
 
 
+_banner_lock = threading.Lock()
+_banner_done = False
+
+
+def load_highspy() -> Any:
+    """The ``highspy`` module, its start-up banner silenced once (the LP/MPS reader here and
+    ``solvers.highs`` both make HiGHS instances); ``SolverFault`` when it is not installed."""
+    global _banner_done
+    try:
+        import highspy
+    except ImportError as e:  # pragma: no cover - highspy is a core dependency
+        raise SolverFault(f"HiGHS is not installed ({e}); run `pip install highspy`") from e
+    if not _banner_done:
+        # HiGHS writes a banner to file descriptor 1 when the first instance is made, before any
+        # option can silence it; it would corrupt `--json` output, so it goes to /dev/null once.
+        with _banner_lock:
+            if not _banner_done:
+                sys.stdout.flush()
+                saved = os.dup(1)
+                try:
+                    with open(os.devnull, "wb") as null:
+                        os.dup2(null.fileno(), 1)
+                        highspy.Highs()
+                finally:
+                    os.dup2(saved, 1)
+                    os.close(saved)
+                _banner_done = True
+    return highspy
+
+
 def read_with_highs(text: str, suffix: str) -> LinearModel:
     """Read an LP or MPS file with HiGHS's reader into a ``LinearModel`` (names kept)."""
     from formalizers.milp.linear import Column, LinearModel, Row
-    from solvers.highs import _highspy
 
-    hs = _highspy()
+    hs = load_highspy()
     fd, path = tempfile.mkstemp(suffix=suffix)
     try:
         with os.fdopen(fd, "w") as f:

@@ -1,4 +1,5 @@
-"""Plain-language explanations of answers, from the artifact and the result (no language model)."""
+"""Plain-language explanations of optimization answers (the milp kind's), from the linear model and
+the result (no language model)."""
 
 from __future__ import annotations
 
