@@ -8,8 +8,11 @@ The graph is grimp's (import-linter's own), with the same options as the contrac
 The package graph's nodes are the contracts' units: each directory package (``agent.llm``,
 ``agent.llm.local``, ``agent.kinds``, ``agent.db``, each ``formalizers.<language>``, ``solvers``,
 ``tool_maker``, ``benchmarks``), the orchestrator (``agent``'s other top modules) as one node, and
-the modules the layers contract puts below it as their own nodes (the leaves ``agent.errors`` and
-``agent.config``, and ``agent.types``, the values of the flow).
+the modules the contracts put below the rest of their package as their own nodes: the leaves
+``agent.errors`` and ``agent.config``, ``agent.types`` (the values of the flow), and the model
+layer's value modules ``agent.llm.chat`` and ``agent.llm.grammar`` (the ``Chat`` protocol and the
+``Grammar`` value, which the formalizers, the clients and the local engine import, and which import
+none of the model layer's backends: contract ``model-values``).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTS = ("agent", "formalizers", "solvers", "tool_maker", "benchmarks")
-OWN_NODES = ("agent.errors", "agent.config", "agent.types")
-"""Top modules of ``agent`` that the layers contract places below the orchestrator."""
+OWN_NODES = ("agent.errors", "agent.config", "agent.types", "agent.llm.chat", "agent.llm.grammar")
+"""Modules that the contracts place below the rest of their package."""
 PACKAGE_NODES = ("agent.llm.local", "agent.llm", "agent.kinds", "agent.db")
 """Directory packages inside ``agent``, most specific first."""
 
@@ -142,7 +145,8 @@ def test_the_cycle_finder_finds_cycles_and_names_their_imports() -> None:
 
 def test_the_nodes_are_the_layers_units() -> None:
     assert node("agent.llm.local.engine") == "agent.llm.local"
-    assert node("agent.llm.chat") == "agent.llm"
+    assert node("agent.llm.client") == node("agent.llm.spec") == "agent.llm"
+    assert node("agent.llm.chat") == "agent.llm.chat"
     assert node("agent.kinds") == node("agent.kinds.milp") == "agent.kinds"
     assert node("agent.cli") == node("agent.agent") == node("agent") == "agent"
     assert node("agent.errors") == "agent.errors"
@@ -171,19 +175,24 @@ def test_every_module_sits_in_a_layer() -> None:
 
 
 ALLOWED = {
-    "model-layer": {"agent.errors", "agent.config", "agent.llm"},
-    "formalizers": {"agent.errors", "agent.config", "agent.llm.chat", "agent.llm.grammar"},
-    "solvers": {"agent.errors", "agent.config"},
-    "leaves": {"agent.errors", "agent.config"},
+    "model-layer": ("agent", {"agent.errors", "agent.config", "agent.llm"}),
+    "model-values": ("agent.llm", {"agent.llm.chat", "agent.llm.grammar"}),
+    "formalizers": (
+        "agent",
+        {"agent.errors", "agent.config", "agent.llm.chat", "agent.llm.grammar"},
+    ),
+    "solvers": ("agent", {"agent.errors", "agent.config"}),
+    "leaves": ("agent", {"agent.errors", "agent.config"}),
 }
-"""What of ``agent`` each forbidden contract's sources may import: everything else is forbidden."""
+"""Each forbidden contract: the package it fences, and what of it the sources may import; the
+contract must forbid the rest."""
 
 
 @pytest.mark.parametrize("contract", sorted(ALLOWED))
 def test_each_forbidden_contract_names_all_of_agent_but_what_it_allows(contract: str) -> None:
     graph = project_graph()
-    allowed = ALLOWED[contract]
-    units = set(graph.find_children("agent"))
+    scope, allowed = ALLOWED[contract]
+    units = set(graph.find_children(scope))
     for package in {a.rsplit(".", 1)[0] for a in allowed if a.count(".") > 1}:
         units = (units - {package}) | set(graph.find_children(package))
     forbidden = contracts()[contract]["forbidden_modules"]
