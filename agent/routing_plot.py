@@ -29,6 +29,8 @@ def plot_routes(spec: Any, routes: Any, path: str | Path) -> Path:
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
+    from formalizers.routing.measure import places
+
     xy = {loc.id: (loc.x, loc.y) for loc in spec.locations}
     if any(x is None or y is None for x, y in xy.values()):
         raise InputError("cannot draw routes: some locations have no coordinates")
@@ -48,14 +50,7 @@ def plot_routes(spec: Any, routes: Any, path: str | Path) -> Path:
     )
     cmap = plt.get_cmap("tab20")
     for n, r in enumerate(routes):
-        ids = [
-            r["start"],
-            *(s[1] if s[0] in ("client", "reload") else None for s in r["stops"]),
-            r["end"],
-        ]
-        ids = [i for i in ids if i is not None]
-        if any(s[0] in ("pickup", "delivery") for s in r["stops"]):
-            ids = [r["start"], *r["visits"], r["end"]]
+        ids = places(spec, r)  # every place the route passes, depots it stops at included
         ax.plot(
             [xy[i][0] for i in ids],
             [xy[i][1] for i in ids],

@@ -56,6 +56,8 @@ def unregister_backend(name: str) -> None:
 register_backend("highs", "solvers.highs")
 register_backend("pyomo", "solvers.pyomo_backend")
 register_backend("clingo", "solvers.clingo_backend")
+register_backend("pyvrp", "solvers.routing_pyvrp")
+register_backend("routing-exact", "solvers.routing_exact")
 register_backend("auto", "solvers.planning", "PORTFOLIO", "run_portfolio")
 register_backend("fast-downward", "solvers.planning", "FAST_DOWNWARD", "run_fast_downward")
 register_backend("symk", "solvers.planning", "SYMK", "plan_symk")

@@ -1,12 +1,15 @@
-"""Exact solver for small routing specs with what PyVRP cannot express.
+"""Exact solver for small routing specs, chiefly with what PyVRP cannot express.
 
 Objectives ``longest_route`` (min-max: the longest route's distance as small as possible) and
 ``longest_leg`` (bottleneck: the longest single leg as small as possible), and ``total_distance``
 with visit orders (``sequences``) or vehicles restricted to some clients (``allowed_clients``), over
 at most ``MAX_CLIENTS`` clients and ``MAX_VEHICLES`` vehicles; time windows are kept (waiting
-allowed), and so are client groups (exactly one client of each); shipments and reloads are not. Held-Karp dynamic programming (with labels of cost
-and time when there are windows) gives each vehicle's best route through each subset of clients; a
-second dynamic program hands the subsets out to the vehicles. The result is proven optimal.
+allowed), and so are client groups (exactly one client of each); shipments and reloads are not
+(``SUPPORTS`` declares what it takes; the routing kind gives it the specs PyVRP's declaration
+refuses). Held-Karp dynamic programming (with labels of cost and time when there are windows)
+gives each vehicle's best route through each subset of clients; a second dynamic program hands
+the subsets out to the vehicles. The result is proven optimal, and the objective reported is the
+dynamic program's own value: the verifier (``solvers.routing_verify``) recomputes it.
 
 Energy limits with recharging (``max_distance_between_recharges``) and depots that must be visited
 (``Depot.required``) are solved by a label-setting search instead (``_EnergyRoutes``): a route may
@@ -23,18 +26,19 @@ import math
 import time
 from typing import Any
 
+from formalizers.routing.feasibility import features, required_depots
 from formalizers.routing.spec import RoutingSpec, VehicleType
-from solvers.base import Limits, SolveResult, Status
+from solvers.base import Limits, SolveResult, Status, Supports
 
 MAX_CLIENTS = 12
-"""Largest number of clients this solver takes (3**12 subset pairs per vehicle in the split)."""
+"""Largest number of clients (and depots that must be visited) this solver takes (3**12 subset
+pairs per vehicle in the split)."""
 
 MAX_VEHICLES = 12
 """Largest fleet this solver takes (each vehicle is one round of the split)."""
 
-EXACT_OBJECTIVES = frozenset({"longest_route", "longest_leg"})
-"""Objectives only this solver takes; it also takes ``total_distance`` with visit orders or
-restricted vehicles."""
+MINMAX_OBJECTIVES = frozenset({"longest_route", "longest_leg"})
+"""Objectives whose value is the worst route's, not the sum over routes."""
 
 
 def uses_energy(spec: RoutingSpec) -> bool:
@@ -42,32 +46,6 @@ def uses_energy(spec: RoutingSpec) -> bool:
     return any(v.max_distance_between_recharges is not None for v in spec.vehicle_types) or any(
         d.required for d in spec.depots
     )
-
-
-def exact_features(spec: RoutingSpec) -> list[str]:
-    """What in ``spec`` PyVRP cannot express, in words (empty: nothing)."""
-    out = []
-    if spec.objective in EXACT_OBJECTIVES:
-        out.append(f"the {spec.objective.replace('_', ' ')} objective")
-    if spec.sequences or any(v.allowed_clients is not None for v in spec.vehicle_types):
-        out.append("visit orders or per-vehicle client restrictions")
-    if any(c.cost for c in spec.clients) or spec.min_collect is not None:
-        out.append("purchase costs or a collection quota")
-    if any(v.max_distance_between_recharges is not None for v in spec.vehicle_types):
-        out.append("an energy limit with recharging at depots")
-    if any(d.required for d in spec.depots):
-        out.append("depots that must be visited")
-    return out
-
-
-def needs_exact(spec: RoutingSpec) -> bool:
-    """Whether ``spec`` uses something only this solver expresses."""
-    return bool(exact_features(spec))
-
-
-def _required_depots(spec: RoutingSpec) -> list[int]:
-    """Indices (in ``spec.depots``) of the depots some route must visit."""
-    return [i for i, d in enumerate(spec.depots) if d.required]
 
 
 def _fleet(spec: RoutingSpec) -> list[int]:
@@ -78,27 +56,49 @@ def _fleet(spec: RoutingSpec) -> list[int]:
     return out
 
 
-def unsupported_reason(spec: RoutingSpec) -> str:
-    """Why ``spec`` is out of this solver's reach, or "" when it is in reach."""
+def out_of_reach(spec: RoutingSpec) -> str | None:
+    """What makes ``spec`` too large for this solver, or None when it is in reach."""
     why = []
-    n_req = len(_required_depots(spec))
+    n_req = len(required_depots(spec))
     if len(spec.clients) + n_req > MAX_CLIENTS:
         also = f" and {n_req} depots that must be visited" if n_req else ""
         why.append(
-            f"it has {len(spec.clients)} clients{also} (at most {MAX_CLIENTS}"
+            f"{len(spec.clients)} clients{also} (at most {MAX_CLIENTS}"
             + (" together)" if n_req else ")")
         )
     if len(_fleet(spec)) > MAX_VEHICLES:
-        why.append(f"it has {len(_fleet(spec))} vehicles (at most {MAX_VEHICLES}; set count)")
-    if spec.shipments:
-        why.append("it has shipments")
-    if any(c.prize or c.service or (c.pickup and c.demand) for c in spec.clients):
-        why.append("clients have prizes, service time, or both pickups and deliveries")
-    if any(v.reload_depots or v.max_duration is not None for v in spec.vehicle_types):
-        why.append("vehicles reload or have a duration limit")
-    if spec.objective not in (*EXACT_OBJECTIVES, "total_distance"):
-        why.append(f"its objective is {spec.objective}")
-    return "; ".join(why)
+        why.append(f"{len(_fleet(spec))} vehicles (at most {MAX_VEHICLES}; set count)")
+    return " and ".join(why) or None
+
+
+SUPPORTS = Supports(
+    name="routing-exact",
+    kinds=("routing",),
+    features=frozenset(
+        {
+            "the total distance objective",
+            "the longest route objective",
+            "the longest leg objective",
+            "visit orders",
+            "per-vehicle client restrictions",
+            "purchase costs",
+            "a collection quota",
+            "an energy limit with recharging at depots",
+            "depots that must be visited",
+            "time windows",
+            "optional clients",
+            "client groups",
+            "a route distance limit",
+            "fixed vehicle costs",
+        }
+    ),
+    summary=f"exact dynamic programming over client subsets, proven optimal, for up to "
+    f"{MAX_CLIENTS} clients and {MAX_VEHICLES} vehicles (what PyVRP cannot express)",
+    check=out_of_reach,
+)
+"""What this solver takes (features of ``formalizers.routing.feasibility``): no shipments,
+reloads, service times, prizes or duration limits, and at most ``MAX_CLIENTS`` clients and
+``MAX_VEHICLES`` vehicles (``out_of_reach``)."""
 
 
 class _Routes:
@@ -216,7 +216,7 @@ class _EnergyRoutes:
         d, t = spec.distances, spec.durations
         cl = spec.clients
         m = len(cl)
-        req = _required_depots(spec)
+        req = required_depots(spec)
         depot_bit = {spec.depots[i].id: 1 << (m + a) for a, i in enumerate(req)}
         full = (1 << (m + len(req))) - 1
         energy = v.max_distance_between_recharges
@@ -391,15 +391,18 @@ def solve(spec: RoutingSpec, limits: Limits, deadline: float | None = None) -> S
     """Solve ``spec`` exactly (see the module docstring); TIMEOUT past ``deadline`` (a
     ``time.perf_counter`` instant; default ``limits.time_s`` from now). The objective is the
     dynamic program's own optimal value, not recomputed from the routes: the verifier does
-    that."""
+    that. A spec outside ``SUPPORTS`` is ``UNSUPPORTED``, naming what this solver lacks."""
+    refused = SUPPORTS.unsupported(features(spec), spec)
+    if refused:
+        return SUPPORTS.refuse(refused)
     t_start = time.perf_counter()
     if deadline is None:
         deadline = t_start + limits.time_s
     m = len(spec.clients)
-    n_req = len(_required_depots(spec))
+    n_req = len(required_depots(spec))
     full = (1 << (m + n_req)) - 1
     inf = math.inf
-    minmax = spec.objective in EXACT_OBJECTIVES
+    minmax = spec.objective in MINMAX_OBJECTIVES
     energy = uses_energy(spec)
     # The label search also keeps each route's distance, which the bottleneck objective needs
     # for a distance limit (its cost is the longest leg).
@@ -477,13 +480,11 @@ def solve(spec: RoutingSpec, limits: Limits, deadline: float | None = None) -> S
             }
         )
     routes.reverse()
-    what = " and ".join(exact_features(spec))
     return SolveResult(
         Status.OPTIMAL,
         "exact-dp",
         objective=float(g[target]),
         time_s=elapsed,
         routes=tuple(routes),
-        message=f"exact dynamic programming over client subsets in {elapsed:.2f} s (PyVRP "
-        f"cannot express {what})",
+        message=f"exact dynamic programming over client subsets in {elapsed:.2f} s",
     )

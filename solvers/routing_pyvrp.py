@@ -15,8 +15,38 @@ from typing import Any
 
 import numpy as np
 
+from formalizers.routing.feasibility import features
+from formalizers.routing.measure import load_dims, stop_location
 from formalizers.routing.spec import RoutingSpec
-from solvers.base import Limits, SolveResult, Status
+from solvers.base import Limits, SolveResult, Status, Supports
+
+SUPPORTS = Supports(
+    name="pyvrp",
+    kinds=("routing",),
+    features=frozenset(
+        {
+            "the total distance objective",
+            "the total duration objective",
+            "the prize minus cost objective",
+            "time windows",
+            "service times",
+            "prizes",
+            "optional clients",
+            "client groups",
+            "clients with both pickups and deliveries",
+            "shipments",
+            "reloads",
+            "a route distance limit",
+            "a route duration limit",
+            "fixed vehicle costs",
+        }
+    ),
+    summary="PyVRP's iterated local search on integer-scaled routing specs",
+    modules=("pyvrp",),
+)
+"""What PyVRP expresses (features of ``formalizers.routing.feasibility``): every routing feature
+but min-max and bottleneck objectives, visit orders, per-vehicle client restrictions, purchases,
+collection quotas, energy limits and depots that must be visited."""
 
 INT_MAX = 2**62
 """Stands for "no limit" in PyVRP's integer fields (its own default is 2**63 - 1)."""
@@ -50,13 +80,6 @@ def _loads(values: list[float], scale: int, dims: int, up: bool = True) -> list[
     ]
 
 
-def dims_of(spec: RoutingSpec) -> int:
-    """Number of load dimensions (0 when nothing has a load)."""
-    lens = [len(c.demand) or len(c.pickup) for c in spec.clients]
-    lens += [len(s.amount) for s in spec.shipments] + [len(v.capacity) for v in spec.vehicle_types]
-    return max(lens, default=0)
-
-
 def build_data(spec: RoutingSpec) -> Any:
     """The ``pyvrp.ProblemData`` for ``spec``: full integer matrices, every client, depot, group,
     shipment and vehicle type."""
@@ -64,7 +87,7 @@ def build_data(spec: RoutingSpec) -> Any:
 
     s = spec.scale
     ls = _load_scale(spec)
-    dims = dims_of(spec)
+    dims = load_dims(spec)
     ix = spec.index
     dist, dur = _matrices(spec)
     locations = [pyvrp.Location(loc.x or 0.0, loc.y or 0.0) for loc in spec.locations]
@@ -196,18 +219,10 @@ def routes_of(spec: RoutingSpec, solution: Any) -> tuple[dict[str, Any], ...]:
                 "start": spec.start_of(v),
                 "end": spec.end_of(v),
                 "stops": stops,
-                "visits": [_location_of(spec, s) for s in stops if s[0] != "reload"],
+                "visits": [stop_location(spec, s) for s in stops if s[0] != "reload"],
             }
         )
     return tuple(out)
-
-
-def _location_of(spec: RoutingSpec, stop: list[Any]) -> Any:
-    """The location id of a stop (a shipment's pickup or delivery place)."""
-    if stop[0] in ("pickup", "delivery"):
-        sh = next(s for s in spec.shipments if s.name == stop[1])
-        return sh.pickup if stop[0] == "pickup" else sh.delivery
-    return stop[1]
 
 
 AFTER_DISTANCES = 5.0
@@ -283,7 +298,8 @@ def solve(
 
     The objective is PyVRP's own (its integer cost, less the prizes of clients left out, divided
     by ``spec.scale``; for ``prize_minus_cost`` the prizes collected less that cost), not
-    recomputed here: the verifier recomputes it."""
+    recomputed here: the verifier recomputes it. A spec outside ``SUPPORTS`` is ``UNSUPPORTED``,
+    naming what PyVRP cannot express."""
     import pyvrp
     from pyvrp.IteratedLocalSearch import IteratedLocalSearch, IteratedLocalSearchParams
     from pyvrp.PenaltyManager import PenaltyManager
@@ -291,15 +307,9 @@ def solve(
     from pyvrp.solve import SolveParams
     from pyvrp.stop import MultipleCriteria, NoImprovement
 
-    from solvers.routing_exact import exact_features, uses_energy
-
-    if uses_energy(spec):
-        return SolveResult(
-            Status.ERROR,
-            "pyvrp",
-            message=f"PyVRP cannot express {' and '.join(exact_features(spec))}; "
-            "solve this spec with solvers.routing_exact",
-        )
+    refused = SUPPORTS.unsupported(features(spec), spec)
+    if refused:
+        return SUPPORTS.refuse(refused)
     t0 = time.perf_counter()
     end = t0 + limits.time_s if deadline is None else deadline
     limit = limits.time_s

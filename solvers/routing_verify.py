@@ -3,8 +3,10 @@
 Trusts neither the solver nor the model: visits, loads, time windows, route limits, fleet size and
 the objective are recomputed from the spec and the routes alone, and compared with the objective
 the solver reported (its own value: PyVRP's integer cost scaled back, the exact solver's dynamic
-program). Routes that are not even well formed (an unknown vehicle type, depot or stop) are
-reported as such, never raised.
+program). What a route costs, how long it takes and what it carries are the routing language's
+own measures (``formalizers.routing.measure``), which no backend uses for the value it reports.
+Routes that are not even well formed (an unknown vehicle type, depot or stop) are reported as
+such, never raised.
 """
 
 from __future__ import annotations
@@ -12,148 +14,24 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from formalizers.routing.measure import (
+    STOP_KINDS,
+    TOL,
+    energy_overrun,
+    places,
+    route_objective,
+    route_stats,
+    stop_data,
+    stop_location,
+    trip_loads,
+    trips,
+)
 from formalizers.routing.spec import Id, RoutingSpec
 from solvers.base import SolveResult, Verification, Violation
-
-TOL = 1e-6
-
-
-@dataclass(slots=True)
-class RouteStats:
-    """One route recomputed: ``distance`` and ``duration`` (from the latest start that keeps every
-    window, so waiting is least) in the spec's units; ``late`` lists ``(stop, minutes late)``."""
-
-    distance: float = 0.0
-    duration: float = 0.0
-    start_time: float = 0.0
-    late: list[tuple[str, float]] = field(default_factory=list)
-    arcs: int = 0
-
-
-def _stop_data(spec: RoutingSpec, stop: list[Any]) -> tuple[int, float, float, float, str]:
-    """(matrix row, window start, window end, service time, label) of one stop."""
-    kind, key = stop[0], stop[1]
-    ix = spec.index
-    inf = float("inf")
-    if kind == "client":
-        c = spec.client_by_id[key]
-        late = c.tw_late if c.tw_late is not None else inf
-        return ix[c.id], c.tw_early, late, c.service, f"client {c.id!r}"
-    if kind in ("pickup", "delivery"):
-        s = spec.shipment_by_name[key]
-        loc = s.pickup if kind == "pickup" else s.delivery
-        tw = (s.pickup_tw if kind == "pickup" else s.delivery_tw) or (0.0, inf)
-        service = s.pickup_service if kind == "pickup" else s.delivery_service
-        return ix[loc], tw[0], tw[1], service, f"{kind} of shipment {s.name!r}"
-    d = spec.depot_by_id[key]
-    late = d.tw_late if d.tw_late is not None else inf
-    what = "reload at" if kind == "reload" else "stop at"
-    return ix[d.id], d.tw_early, late, 0.0, f"{what} depot {d.id!r}"
-
-
-def route_stats(spec: RoutingSpec, route: dict[str, Any]) -> RouteStats:
-    """Distance, duration and lateness of one route (see ``RouteStats``)."""
-    inf = float("inf")
-    v = spec.vehicle_types[route["vehicle_type"]]
-    start = spec.depot_by_id[route["start"]]
-    end = spec.depot_by_id[route["end"]]
-    seq: list[tuple[int, float, float, float, str]] = [
-        (
-            spec.index[start.id],
-            max(v.tw_early, start.tw_early),
-            min(x for x in (v.tw_late, start.tw_late, inf) if x is not None),
-            0.0,
-            f"start at depot {start.id!r}",
-        )
-    ]
-    seq += [_stop_data(spec, s) for s in route["stops"]]
-    seq.append(
-        (
-            spec.index[end.id],
-            0.0,
-            min(x for x in (v.tw_late, end.tw_late, inf) if x is not None),
-            0.0,
-            f"return to depot {end.id!r}",
-        )
-    )
-    d, t = spec.distances, spec.durations
-    stats = RouteStats(arcs=len(seq) - 1)
-    stats.distance = float(sum(d[a[0], b[0]] for a, b in zip(seq, seq[1:], strict=False)))
-    # Latest start that keeps every window (backward pass), then the schedule forward from it.
-    latest = seq[-1][2]
-    for i in range(len(seq) - 2, -1, -1):
-        latest = min(seq[i][2], latest - t[seq[i][0], seq[i + 1][0]] - seq[i][3])
-    s0 = seq[0][1] if latest == inf else max(seq[0][1], min(latest, seq[0][2]))
-    now = s0 + seq[0][3]
-    for i in range(1, len(seq)):
-        arrive = now + t[seq[i - 1][0], seq[i][0]]
-        begin = max(arrive, seq[i][1])
-        if begin > seq[i][2] + TOL:
-            stats.late.append((seq[i][4], begin - seq[i][2]))
-        now = begin + seq[i][3]
-    stats.start_time = s0
-    stats.duration = now - s0
-    return stats
-
-
-def _legs(spec: RoutingSpec, route: dict[str, Any]) -> list[float]:
-    """The length of each leg of ``route``, depots included."""
-    ids = [
-        route["start"],
-        *(s[1] for s in route["stops"] if s[0] in ("client", "reload", "depot")),
-        route["end"],
-    ]
-    if any(s[0] in ("pickup", "delivery") for s in route["stops"]):
-        ids = [route["start"], *route["visits"], route["end"]]
-    rows = [spec.index[i] for i in ids]
-    return [float(spec.distances[a, b]) for a, b in zip(rows, rows[1:], strict=False)]
-
-
-def energy_overrun(spec: RoutingSpec, route: dict[str, Any]) -> tuple[float, str, str] | None:
-    """The worst stretch of ``route`` between recharges that is longer than its vehicle's energy
-    (``max_distance_between_recharges``): (distance, from, to); None when every stretch fits. The
-    vehicle leaves its start fully charged and recharges at each recharge depot it reaches."""
-    v = spec.vehicle_types[route["vehicle_type"]]
-    energy = v.max_distance_between_recharges
-    if energy is None:
-        return None
-    recharge = spec.recharges_of(v)
-    depot_ids = {d.id for d in spec.depots}
-    places: list[tuple[Id, bool]] = [(route["start"], True)]
-    for s in route["stops"]:
-        if s[0] in ("pickup", "delivery"):
-            sh = spec.shipment_by_name[s[1]]
-            places.append((sh.pickup if s[0] == "pickup" else sh.delivery, False))
-        else:
-            places.append((s[1], s[0] in ("depot", "reload") and s[1] in depot_ids))
-    places.append((route["end"], True))
-    d, ix = spec.distances, spec.index
-    worst: tuple[float, str, str] | None = None
-    used, since = 0.0, route["start"]
-    for (a, _), (b, at_depot) in zip(places, places[1:], strict=False):
-        used += float(d[ix[a], ix[b]])
-        if used > energy + TOL and (worst is None or used > worst[0]):
-            worst = (used, str(since), str(b))
-        if at_depot and b in recharge:
-            used, since = 0.0, b
-    return worst
-
-
-STOP_KINDS = ("client", "pickup", "delivery", "reload", "depot")
-"""The kinds of stop a route may hold (see ``SolveResult.routes``)."""
-
-
-def stop_location(spec: RoutingSpec, stop: list[Any]) -> Id:
-    """The location id of a well-formed stop (a shipment's pickup or delivery place)."""
-    if stop[0] in ("pickup", "delivery"):
-        sh = spec.shipment_by_name[stop[1]]
-        return sh.pickup if stop[0] == "pickup" else sh.delivery
-    return stop[1]
 
 
 def malformed(spec: RoutingSpec, routes: Any) -> list[str]:
@@ -228,15 +106,15 @@ def objective_slack(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> fl
     by_time = spec.objective == "total_duration"
     slack = 0.0
     for r in routes:
-        rows = [spec.index[x] for x in _places(spec, r)]
+        rows = [spec.index[x] for x in places(spec, r)]
         a, b = np.asarray(rows[:-1], dtype=int), np.asarray(rows[1:], dtype=int)
         if by_time:
             t = spec.durations[a, b] * s
             slack += float((np.ceil(t - 1e-9) - t).sum())
-            service = np.asarray([_stop_data(spec, x)[3] for x in r["stops"]], dtype=float) * s
+            service = np.asarray([stop_data(spec, x)[3] for x in r["stops"]], dtype=float) * s
             slack += float((np.ceil(service - 1e-9) - service).sum())
             windows = any(
-                _stop_data(spec, x)[1] or _stop_data(spec, x)[2] != math.inf for x in r["stops"]
+                stop_data(spec, x)[1] or stop_data(spec, x)[2] != math.inf for x in r["stops"]
             )
             slack += len(r["stops"]) + 1 if windows else 0.0  # waiting, to scaled windows
         else:
@@ -249,40 +127,6 @@ def objective_slack(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> fl
     )
     slack += float(np.abs(np.rint(prizes * s) - prizes * s).sum())
     return slack / s
-
-
-def _places(spec: RoutingSpec, route: dict[str, Any]) -> list[Id]:
-    """The location ids ``route`` passes, from its start depot to its end depot."""
-    return [route["start"], *(stop_location(spec, x) for x in route["stops"]), route["end"]]
-
-
-def route_objective(spec: RoutingSpec, routes: tuple[dict[str, Any], ...]) -> float:
-    """The objective of ``routes`` in the spec's units: total distance or duration plus fixed
-    costs (minimized), collected prize minus that cost (``prize_minus_cost``, maximized), the
-    longest route's distance (``longest_route``) or the longest leg (``longest_leg``)."""
-    paid = {c.id: c.cost for c in spec.clients}
-
-    def purchases(r: dict[str, Any]) -> float:
-        return sum(paid.get(s[1], 0.0) for s in r["stops"] if s[0] == "client")
-
-    if spec.objective in ("longest_route", "longest_leg"):
-        worst = 0.0
-        for r in routes:
-            if spec.objective == "longest_route":
-                worst = max(worst, route_stats(spec, r).distance + purchases(r))
-            else:
-                worst = max(worst, max(_legs(spec, r), default=0.0))
-        return worst
-    cost = 0.0
-    prize = 0.0
-    prizes: dict[tuple[str, Id], float] = {("client", c.id): c.prize for c in spec.clients}
-    prizes |= {("pickup", s.name): s.prize for s in spec.shipments}
-    for r in routes:
-        st = route_stats(spec, r)
-        cost += st.duration if spec.objective == "total_duration" else st.distance
-        cost += spec.vehicle_types[r["vehicle_type"]].fixed_cost + purchases(r)
-        prize += sum(prizes.get((s[0], s[1]), 0.0) for s in r["stops"])
-    return prize - cost if spec.objective == "prize_minus_cost" else cost
 
 
 def verify_routes(
@@ -361,7 +205,6 @@ def verify_routes(
             )
     # Per route: depots, loads, windows, limits.
     clients = {c.id: c for c in spec.clients}
-    ships = {s.name: s for s in spec.shipments}
     depot_ids = {dp.id for dp in spec.depots}
     for n_route, r in enumerate(routes, 1):
         if deadline is not None and time.perf_counter() > deadline:
@@ -379,16 +222,12 @@ def verify_routes(
         checked += 1
         if r["start"] != spec.start_of(v) or r["end"] != spec.end_of(v):
             bad(who, 1, f"{who} starts or ends at the wrong depot")
-        trips: list[list[list[Any]]] = [[]]
         for s in r["stops"]:
-            if s[0] == "reload":
-                if s[1] not in v.reload_depots:
-                    bad(who, 1, f"{who} reloads at {s[1]!r}, not one of its reload depots")
-                trips.append([])
-            else:
-                trips[-1].append(s)
-        if v.max_reloads is not None and len(trips) - 1 > v.max_reloads:
-            bad(who, len(trips) - 1 - v.max_reloads, f"{who} reloads too often")
+            if s[0] == "reload" and s[1] not in v.reload_depots:
+                bad(who, 1, f"{who} reloads at {s[1]!r}, not one of its reload depots")
+        route_trips = trips(r)
+        if v.max_reloads is not None and len(route_trips) - 1 > v.max_reloads:
+            bad(who, len(route_trips) - 1 - v.max_reloads, f"{who} reloads too often")
         on_route = [s[1] for s in r["stops"] if s[0] == "client"]
         if v.allowed_clients is not None:
             for c in on_route:
@@ -405,24 +244,8 @@ def verify_routes(
             elif s[0] == "delivery" and s[1] not in picked:
                 bad(who, 1, f"{who} delivers shipment {s[1]!r} before picking it up")
         if v.capacity:
-            for trip in trips:
-                dims = len(v.capacity)
-                load = [0.0] * dims
-                for s in trip:
-                    if s[0] == "client" and s[1] in clients and clients[s[1]].demand:
-                        load = [a + b for a, b in zip(load, clients[s[1]].demand, strict=True)]
-                points = [list(load)]
-                for s in trip:
-                    if s[0] == "client" and s[1] in clients:
-                        c = clients[s[1]]
-                        dem = c.demand or [0.0] * dims
-                        pick = c.pickup or [0.0] * dims
-                        load = [a - b + p for a, b, p in zip(load, dem, pick, strict=True)]
-                    elif s[0] in ("pickup", "delivery") and s[1] in ships:
-                        amt = ships[s[1]].amount or [0.0] * dims
-                        sign = 1 if s[0] == "pickup" else -1
-                        load = [a + sign * b for a, b in zip(load, amt, strict=True)]
-                    points.append(list(load))
+            for trip in route_trips:
+                points = trip_loads(spec, trip, len(v.capacity))
                 over = max(
                     (x - q for pt in points for x, q in zip(pt, v.capacity, strict=True)),
                     default=0.0,

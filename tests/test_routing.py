@@ -11,12 +11,13 @@ import pytest
 from agent.agent import Agent
 from agent.cli import main
 from agent.errors import ArtifactError, InputError
+from agent.kinds.routing import choose_backend
 from agent.types import Request
 from conftest import FIXTURES, agent_with, scripted
+from formalizers.routing.feasibility import check_feasible
 from formalizers.routing.formalizer import load_examples
-from formalizers.routing.spec import check_solvable, parse_spec
+from formalizers.routing.spec import parse_spec
 from solvers.base import Limits, SolveResult, Status
-from solvers.routing_exact import needs_exact
 from solvers.routing_exact import solve as solve_exact
 from solvers.routing_pyvrp import solve
 from solvers.routing_verify import objective_slack, verify_routes
@@ -125,8 +126,9 @@ def test_unsupported_objective_says_so() -> None:
         "objective": "longest_route",
     }
     with pytest.raises(ArtifactError) as e:
-        check_solvable(parse_spec(data))
+        choose_backend(parse_spec(data))
     assert e.value.kind == "unsupported" and "longest route" in e.value.feedback()
+    assert "PyVRP cannot express the longest route objective" in e.value.feedback()
     assert "13 clients (at most 12)" in e.value.feedback()
 
 
@@ -236,8 +238,8 @@ def test_words_to_routes_reference_spec_reaches_the_optimum(path: Path) -> None:
     fleet, task, size = path.stem.split("_", 2)
     best = REFERENCE[fleet][f"{size}_points"][task]
     spec = parse_spec(json.loads(path.read_text()))
-    check_solvable(spec)
-    if needs_exact(spec):
+    check_feasible(spec)
+    if choose_backend(spec).backend == "routing-exact":
         result = solve_exact(spec, Limits(time_s=20))
     else:
         result = solve(spec, Limits(time_s=5), no_improvement=5_000)
@@ -283,8 +285,8 @@ def recharging(energy: float = 9.0) -> dict:
 
 def test_energy_routes_recharge_at_depots_and_verify() -> None:
     spec = parse_spec(recharging())
-    check_solvable(spec)
-    assert needs_exact(spec)
+    check_feasible(spec)
+    assert choose_backend(spec).backend == "routing-exact"
     result = solve_exact(spec, Limits(time_s=10))
     assert result.status is Status.OPTIMAL and result.routes is not None
     assert result.objective == pytest.approx(15.0)  # 3-2-5-3 (8), 3-4-1 (7)
@@ -313,7 +315,7 @@ def test_energy_routes_recharge_at_depots_and_verify() -> None:
 def test_energy_too_small_to_reach_a_city_is_infeasible_with_a_reason() -> None:
     spec = parse_spec(recharging(energy=3))
     with pytest.raises(ArtifactError) as e:
-        check_solvable(spec)
+        check_feasible(spec)
     feedback = e.value.feedback()
     assert e.value.kind == "infeasible" and "client 5" in feedback
     assert "no vehicle can reach it and get back to a recharge depot on one charge" in feedback
@@ -323,7 +325,7 @@ def test_energy_too_small_to_reach_a_city_is_infeasible_with_a_reason() -> None:
     data["clients"] = [{"id": 2}, {"id": 4}]
     data["vehicle_types"][0]["end_depot"] = 3
     spec = parse_spec(data)
-    check_solvable(spec)
+    check_feasible(spec)
     result = solve_exact(spec, Limits(time_s=10))
     assert result.status is Status.INFEASIBLE and "energy limit" in result.message
 
@@ -333,10 +335,11 @@ def test_energy_request_goes_to_the_exact_solver_and_says_why() -> None:
     answer = Agent(cache="").solve(Request(text, "recharging.json"))
     assert answer.status is Status.OPTIMAL and answer.verified and answer.solver == "exact-dp"
     assert "cannot express an energy limit with recharging at depots" in answer.explanation
+    # PyVRP itself, asked directly, refuses by its declaration and names the features.
     result = solve(parse_spec(json.loads(text)), Limits(time_s=1))
-    assert (
-        result.status is Status.ERROR and "PyVRP cannot express an energy limit" in result.message
-    )
+    assert result.status is Status.UNSUPPORTED and result.routes is None
+    assert "pyvrp does not support" in result.message
+    assert "an energy limit with recharging at depots" in result.message
 
 
 def test_bottleneck_with_a_distance_limit_keeps_the_limit() -> None:
@@ -490,7 +493,7 @@ def test_energy_reach_uses_shortest_paths() -> None:
             "vehicle_types": [{"count": 1, "max_distance_between_recharges": 5}],
         }
     )
-    check_solvable(spec)
+    check_feasible(spec)
     result = solve_exact(spec, Limits(time_s=10))
     assert result.status is Status.OPTIMAL and result.objective == pytest.approx(3.0)
     assert verify_routes(spec, result).ok

@@ -20,6 +20,7 @@ from agent.errors import InputError
 from agent.kinds.base import Options
 from agent.kinds.routing import RoutingKind, verify_reserve
 from formalizers.offline.routing_files import read_routing
+from formalizers.routing import measure
 from formalizers.routing.spec import RoutingSpec, parse_spec
 from solvers import routing_exact, routing_pyvrp, routing_verify
 from solvers.base import Limits, SolveResult, Status
@@ -75,12 +76,15 @@ def test_pyvrp_reports_its_own_integer_cost_not_the_verifiers(
 ) -> None:
     """At precision 0 PyVRP sees every distance rounded to an integer: what it reports is that
     integer cost, which differs from the exact length the verifier recomputes by no more than
-    the rounding. The backends never call the verifier's cost function."""
+    the rounding. The backends never call the cost function the verifier recomputes with (the
+    routing language's measure)."""
 
     def forbidden(*_: Any) -> float:
         raise AssertionError("a backend used the verifier's cost function")
 
     monkeypatch.setattr(routing_verify, "route_objective", forbidden)
+    monkeypatch.setattr(measure, "route_objective", forbidden)
+    monkeypatch.setattr(measure, "route_stats", forbidden)
     spec = parse_spec({**star(7, radius=10.3), "precision": 0})
     result = routing_pyvrp.solve(spec, Limits(time_s=1))
     assert result.status is Status.FEASIBLE and result.objective is not None
@@ -98,6 +102,7 @@ def test_the_exact_solver_reports_its_own_value_with_fixed_costs(
     """The exact solver's value is its dynamic program's, fixed vehicle costs included (it
     used to leave them out of the search and let the verifier's function add them)."""
     monkeypatch.setattr(routing_verify, "route_objective", lambda *_: math.nan)
+    monkeypatch.setattr(measure, "route_objective", lambda *_: math.nan)
     data = whole(star(4, capacity=2))
     data["vehicle_types"] = [{"capacity": [2], "count": 3, "fixed_cost": 100}]
     data["objective"] = "total_distance"
@@ -469,7 +474,7 @@ def test_cmt_files_with_distance_and_service_limits_verify(name: str) -> None:
     check = verify_routes(spec, result)
     assert result.status is Status.FEASIBLE and check.ok, check.message
     for r in result.routes or ():
-        stats = routing_verify.route_stats(spec, r)
+        stats = measure.route_stats(spec, r)
         assert stats.duration <= v.max_duration
 
 

@@ -1,12 +1,20 @@
 """Routing requests (TSP family, CVRP, VRPTW, multi-depot, prize-collecting, pickup and delivery):
-routing specs, VRPLIB/TSPLIB/Solomon files, PyVRP, and an independent route check."""
+routing specs, VRPLIB/TSPLIB/Solomon files, PyVRP or the exact solver, and an independent route
+check.
+
+The kind wires the routing language to its backends: a spec goes to the first of the kind's
+backends (``agent.kinds``' entry: PyVRP, then the exact solver) whose declaration
+(``solvers.base.Supports``) takes every feature it uses (``formalizers.routing.feasibility``), and
+is ``unsupported`` when none does, naming what each lacks."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 
 from agent.errors import ArtifactError, Diagnostic
-from agent.kinds.base import Options, verification_failure
+from agent.kinds.base import Kind, Options, verification_failure
 from agent.llm.chat import Chat
 from formalizers.base import Artifact
 from formalizers.offline.routing_files import (
@@ -16,8 +24,9 @@ from formalizers.offline.routing_files import (
     looks_like_vrplib,
     read_routing,
 )
+from formalizers.routing.feasibility import check_feasible, features, objective_feature
 from formalizers.routing.formalizer import RoutingFormalizer
-from formalizers.routing.spec import RoutingSpec, check_solvable, parse_spec
+from formalizers.routing.spec import RoutingSpec, parse_spec
 from solvers.base import SolveResult, Status, Verification
 
 MAX_ROUTES_SHOWN = 30
@@ -53,11 +62,85 @@ def deadline(spec: RoutingSpec, options: Options) -> float:
     return start + options.limits.time_s - verify_reserve(spec)
 
 
-class RoutingKind:
+BACKEND_NAMES = {"pyvrp": "PyVRP", "routing-exact": "the exact solver"}
+"""How an explanation names a backend (registry name -> words)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The backend a spec goes to (a ``solvers.registry`` name), the features the spec uses, and
+    why the backends before it did not take it ("PyVRP cannot express ..."; empty when none was
+    passed over)."""
+
+    backend: str
+    features: tuple[str, ...]
+    passed_over: str = ""
+
+
+def _refusal(name: str, used: tuple[str, ...], spec: RoutingSpec) -> tuple[list[str], str]:
+    """What backend ``name``'s declaration does not take of ``spec``: the features it lacks, in
+    the order of ``used``, else the reason its check gives ("" when it takes the spec)."""
+    from solvers.registry import declaration
+
+    supports = declaration(name)
+    missing = [f for f in used if f not in supports.features]
+    if missing or supports.check is None:
+        return missing, ""
+    return [], supports.check(spec) or ""
+
+
+def choose_backend(spec: RoutingSpec) -> Choice:
+    """The first of the routing kind's backends whose declaration takes ``spec``. Raises
+    ``ArtifactError("unsupported")`` when none does, naming what each lacks."""
+    from agent.kinds import entry
+
+    used = features(spec)
+    refused: list[tuple[str, list[str], str]] = []
+    for name in entry("routing").backends:
+        missing, why = _refusal(name, used, spec)
+        if not missing and not why:
+            passed = "; ".join(_lacks(n, m, w) for n, m, w in refused)
+            return Choice(name, used, passed)
+        refused.append((name, missing, why))
+    first = refused[0][1]
+    objective = objective_feature(spec.objective)
+    what = " and ".join(first) or "this spec"
+    hint = (
+        "use total_distance if the request allows it"
+        if objective in first
+        else "split the request into smaller ones"
+        if refused[-1][2]
+        else "leave out what the backends do not take, if the request allows it"
+    )
+    raise ArtifactError(
+        "unsupported",
+        [
+            Diagnostic(
+                "objective" if objective in first else "spec",
+                f"{what} is not supported for this spec: "
+                + "; ".join(_lacks(n, m, w) for n, m, w in refused),
+                hint,
+            )
+        ],
+    )
+
+
+def _lacks(name: str, missing: list[str], why: str) -> str:
+    who = BACKEND_NAMES.get(name, name)
+    if missing:
+        return f"{who} cannot express {' and '.join(missing)}"
+    return f"{who} does not take {why}"
+
+
+class RoutingKind(Kind):
     """Routing specs (JSON), VRPLIB/TSPLIB ``.vrp``/``.tsp`` files and Solomon files; solved by
-    PyVRP, re-checked by ``solvers.routing_verify``."""
+    PyVRP or the exact solver (``choose_backend``), re-checked by ``solvers.routing_verify``."""
 
     name = "routing"
+    follow_up = (
+        'the request is formalized again with the follow-up: "now with 2 vehicles", '
+        '"what if each van carries at most 80?"'
+    )
     words: tuple[str, ...] = (
         "route",
         "routing",
@@ -97,16 +180,27 @@ class RoutingKind:
         )
         if spec._clock is None:
             spec._clock = started
-        check_solvable(spec)
+        choose_backend(spec)  # unsupported before infeasible
+        check_feasible(spec)
         return spec
 
     def solve(self, validated: RoutingSpec, options: Options) -> SolveResult:
-        from solvers import routing_exact, routing_pyvrp
+        from solvers.registry import solve_with
 
+        choice = choose_backend(validated)
         end = deadline(validated, options)
-        if routing_exact.needs_exact(validated):
-            return routing_exact.solve(validated, options.limits, deadline=end)
-        return routing_pyvrp.solve(validated, options.limits, deadline=end)
+        result = solve_with(
+            choice.backend,
+            "routing",
+            choice.features,
+            validated,
+            validated,
+            options.limits,
+            deadline=end,
+        )
+        if choice.passed_over and result.routes is not None:
+            result = dataclasses.replace(result, message=f"{result.message} ({choice.passed_over})")
+        return result
 
     def verify(
         self, validated: RoutingSpec, result: SolveResult, opts: Options | None = None
@@ -138,8 +232,7 @@ class RoutingKind:
             return None
         if result.status is Status.INFEASIBLE:
             return ArtifactError("infeasible", [Diagnostic("routes", result.message)])
-        kind = "timeout" if result.status is Status.TIMEOUT else "error"
-        return ArtifactError(kind, [Diagnostic("pyvrp", result.message or result.status.value)])
+        return None  # TIMEOUT, ERROR, UNSUPPORTED: the status stops the loop
 
 
 _UNITS = {

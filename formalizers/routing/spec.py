@@ -3,13 +3,15 @@
 Locations carry coordinates or the spec carries a distance matrix; clients, depots and shipment ends
 are located by a location ``id``. Distances and durations are in the spec's own units; the PyVRP
 backend scales them to integers (see ``RoutingSpec.scale``) and reports costs in these units again.
+Distances are built by ``formalizers.routing.distances``, and what a route costs over them is
+measured by ``formalizers.routing.measure``; what a spec uses and what makes it infeasible before any solver runs are in
+``formalizers.routing.feasibility``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from functools import cached_property
 from typing import Any, Literal
 
@@ -24,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from agent.errors import ArtifactError, Diagnostic
+from agent.errors import ArtifactError, Diagnostic, schema_diagnostics
+from formalizers.routing.distances import euclidean, round_distances
 
 MAX_CLIENTS = 5_000
 """Largest number of clients plus shipments accepted; larger requests are refused before parsing."""
@@ -50,12 +53,6 @@ Objective = Literal[
     "total_distance", "total_duration", "longest_route", "longest_leg", "prize_minus_cost"
 ]
 Rounding = Literal["none", "nearest", "ceil", "dimacs"]
-
-EXACT_ONLY = {
-    "longest_route": "minimizing the longest route (min-max)",
-    "longest_leg": "minimizing the longest leg (bottleneck)",
-}
-"""Objectives PyVRP cannot express: solved exactly for small instances only."""
 
 
 def _as_list(v: Any) -> Any:
@@ -144,8 +141,8 @@ class VehicleType(_Base):
     fully at each of ``recharge_depots`` (None: at every depot except those that are only end
     depots, see ``RoutingSpec.recharges_of``), which it may pass through any
     number of times, as ``["depot", id]`` stops of its route (passing through does not reload
-    its load; see ``reload_depots``). Clients are still visited once. Only the exact solver
-    (``solvers.routing_exact``) takes an energy limit or a ``required`` depot."""
+    its load; see ``reload_depots``). Clients are still visited once. Of the backends, only the
+    exact solver (``solvers.routing_exact``) declares energy limits and ``required`` depots."""
 
     name: str = ""
     count: int | None = None
@@ -252,45 +249,24 @@ class RoutingSpec(_Base):
     def compute_distances(
         self, deadline: float | None = None, rest: float = 0.0
     ) -> np.ndarray | None:
-        """``distances``, computed from the coordinates a block of rows at a time; None (and
-        nothing kept) as soon as the blocks done show that the matrix, and then ``rest`` times
-        the time it took for the work that follows, would not be done by ``deadline`` (a
-        ``time.perf_counter`` instant). The complete matrix is cached as ``distances``.
-
-        At 5,000 locations the matrix alone takes one to three seconds: a solver with a time
-        limit asks for it this way rather than finding out afterwards."""
+        """``distances``, computed from the coordinates a block of rows at a time
+        (``formalizers.routing.distances.euclidean``); None (and nothing kept) as soon as the
+        blocks done show that the matrix, and then ``rest`` times the time it took for the work
+        that follows, would not be done by ``deadline`` (a ``time.perf_counter`` instant). The
+        complete matrix is cached as ``distances``."""
         if "distances" in self.__dict__:
             cached: np.ndarray = self.__dict__["distances"]
             return cached
         if self.distance_matrix is not None:
-            d = np.array(self.distance_matrix, dtype=float)
+            d: np.ndarray | None = round_distances(
+                np.array(self.distance_matrix, dtype=float), self.rounding
+            )
         else:
             x = np.array([loc.x for loc in self.locations], dtype=float)
             y = np.array([loc.y for loc in self.locations], dtype=float)
-            n = len(x)
-            d = np.empty((n, n))
-            step = max(1, 1_000_000 // max(1, n))  # blocks of about a million entries
-            t0 = time.perf_counter()
-            for lo in range(0, n, step):
-                hi = min(n, lo + step)
-                block = d[lo:hi]
-                # The same operations per entry as one whole-matrix expression: the same roundings.
-                np.subtract(x[lo:hi, None], x[None, :], out=block)
-                block *= block
-                dy = y[lo:hi, None] - y[None, :]
-                dy *= dy
-                block += dy
-                np.sqrt(block, out=block)
-                if deadline is not None and hi < n:
-                    spent = time.perf_counter() - t0
-                    projected = t0 + spent * n / hi * (1.0 + rest)
-                    # Early blocks are a small sample on a busy machine: stop early only on
-                    # clear evidence.
-                    if projected > deadline and (
-                        hi >= n / 10 or projected - t0 > 3 * (deadline - t0)
-                    ):
-                        return None
-        d = round_distances(d, self.rounding)
+            d = euclidean(x, y, self.rounding, deadline, rest)
+            if d is None:
+                return None
         self.__dict__["distances"] = d
         return d
 
@@ -325,21 +301,6 @@ class RoutingSpec(_Base):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
-
-
-def round_distances(d: np.ndarray, rounding: str) -> np.ndarray:
-    """``d`` under a rounding convention (``nearest`` rounds halves up, as TSPLIB's nint); ``d``
-    itself is rounded in place and returned."""
-    if rounding == "nearest":
-        d += 0.5
-        np.floor(d, out=d)
-    elif rounding == "ceil":
-        np.ceil(d, out=d)
-    elif rounding == "dimacs":
-        d *= 10
-        np.floor(d, out=d)
-        d /= 10
-    return d
 
 
 def _dims(values: list[float]) -> int:
@@ -559,16 +520,6 @@ def _non_finite(spec: RoutingSpec) -> list[str]:
     return out
 
 
-def _diagnostics(e: ValidationError) -> list[Diagnostic]:
-    out = []
-    for err in e.errors()[:20]:
-        loc = ".".join(str(p) for p in err["loc"]) or "spec"
-        msg = err["msg"].removeprefix("Value error, ")
-        for line in msg.split("\n"):
-            out.append(Diagnostic(loc, line))
-    return out
-
-
 def parse_spec(data: Any) -> RoutingSpec:
     """A ``RoutingSpec`` from JSON data or text. Raises ``ArtifactError("schema")`` listing every
     problem, and refuses more than ``MAX_CLIENTS`` clients before building anything."""
@@ -604,162 +555,6 @@ def parse_spec(data: Any) -> RoutingSpec:
     try:
         return RoutingSpec.model_validate(data)
     except ValidationError as e:
-        raise ArtifactError("schema", _diagnostics(e), "the routing spec is invalid:") from e
-
-
-def check_solvable(spec: RoutingSpec) -> None:
-    """Refuse a spec that cannot have a feasible solution for a reason that can be named, or that
-    uses a feature the solver does not have. Raises ``ArtifactError`` (``unsupported`` or
-    ``infeasible``) naming each client at fault."""
-    from solvers.routing_exact import needs_exact
-
-    if needs_exact(spec):
-        from solvers.routing_exact import MAX_CLIENTS as EXACT_MAX
-        from solvers.routing_exact import exact_features, unsupported_reason
-
-        why = unsupported_reason(spec)
-        if why:
-            what = " and ".join(exact_features(spec))
-            raise ArtifactError(
-                "unsupported",
-                [
-                    Diagnostic(
-                        "objective",
-                        f"{EXACT_ONLY.get(spec.objective, what)} is not "
-                        f"supported for this spec: {why}. "
-                        f"PyVRP cannot express {what}; the exact solver takes up to "
-                        f"{EXACT_MAX} clients and no shipments, reloads or service times",
-                        "use total_distance if the request allows it"
-                        if spec.objective in EXACT_ONLY
-                        else "split the request into smaller ones",
-                    )
-                ],
-            )
-    diags: list[Diagnostic] = []
-    caps = [v.capacity for v in spec.vehicle_types]
-    for c in spec.clients:
-        if not c.required or c.group is not None:
-            continue  # a client that may be left out cannot make the spec infeasible
-        load = [
-            max(d, p)
-            for d, p in zip(
-                c.demand or [0.0] * len(c.pickup), c.pickup or [0.0] * len(c.demand), strict=True
-            )
-        ]
-        if (
-            load
-            and caps
-            and all(cap and any(x > q for x, q in zip(load, cap, strict=True)) for cap in caps)
-        ):
-            best = max(caps, key=lambda cap: sum(cap))
-            diags.append(
-                Diagnostic(
-                    f"client {c.id!r}",
-                    f"needs a load of {_fmt(load)} but no vehicle carries that much (largest capacity {_fmt(best)})",
-                    "check the client's demand and the vehicle capacities",
-                )
-            )
-    ix = spec.index  # the durations are built only if a window needs them: quadratic
-    diags += _energy_reach(spec)
-    for c in spec.clients:
-        if c.tw_late is None:
-            continue
-        reach = []
-        for v in spec.vehicle_types:
-            start = ix[spec.start_of(v)]
-            depot = next(dp for dp in spec.depots if dp.id == spec.start_of(v))
-            leave = max(v.tw_early, depot.tw_early)
-            reach.append(leave + spec.durations[start, ix[c.id]])
-        earliest = min(reach)
-        if earliest > c.tw_late + 1e-9:
-            diags.append(
-                Diagnostic(
-                    f"client {c.id!r}",
-                    f"its time window [{_fmt([c.tw_early])}, {_fmt([c.tw_late])}] closes before any vehicle "
-                    f"can arrive (the earliest arrival is {earliest:.4g})",
-                    "check the time window and the travel times",
-                )
-            )
-    counts = [v.count for v in spec.vehicle_types]
-    if (
-        caps
-        and all(caps)
-        and None not in counts
-        and not any(v.reload_depots for v in spec.vehicle_types)
-    ):
-        total = [
-            sum(
-                (c.demand[i] if c.demand else 0.0)
-                for c in spec.clients
-                if c.required and c.group is None
-            )
-            for i in range(len(caps[0]))
-        ]
-        fleet = [
-            sum(v.capacity[i] * (v.count or 0) for v in spec.vehicle_types)
-            for i in range(len(caps[0]))
-        ]
-        if any(a > b + 1e-9 for a, b in zip(total, fleet, strict=True)):
-            diags.append(
-                Diagnostic(
-                    "vehicle_types",
-                    f"the fleet carries {_fmt(fleet)} in all but the required clients need {_fmt(total)}",
-                    "add vehicles (count), raise capacity, or allow reloads",
-                )
-            )
-    if diags:
-        raise ArtifactError("infeasible", diags, "the routing spec cannot be satisfied as written:")
-
-
-ENERGY_CHECK_MAX = 400
-"""Most locations for which ``check_solvable`` looks for clients out of an energy limit's reach."""
-
-
-def _energy_reach(spec: RoutingSpec) -> list[Diagnostic]:
-    """A required client that no vehicle can reach from a place where it is charged (its start or
-    a recharge depot) and leave for one (a recharge depot or its end) within its energy.
-
-    Distances are shortest paths (a matrix need not keep the triangle inequality, nor do rounded
-    distances), so the trip is a lower bound and a client it rules out is out of reach. Above
-    ``ENERGY_CHECK_MAX`` locations the check is skipped (the exact solver, the only one that takes
-    energy limits, refuses such specs anyway)."""
-    if len(spec.locations) > ENERGY_CHECK_MAX:
-        return []
-    d, ix = np.array(spec.distances, dtype=float), spec.index
-    for k in range(len(d)):  # Floyd-Warshall
-        np.minimum(d, d[:, k : k + 1] + d[k : k + 1, :], out=d)
-    out = []
-    for c in spec.clients:
-        if not c.required or c.group is not None:
-            continue
-        best = math.inf
-        for v in spec.vehicle_types:
-            if v.max_distance_between_recharges is None:
-                best = 0.0
-                break
-            charged = spec.recharges_of(v)
-            come = min(d[ix[a], ix[c.id]] for a in charged | {spec.start_of(v)})
-            go = min(d[ix[c.id], ix[b]] for b in charged | {spec.end_of(v)})
-            need = float(come + go)
-            if need > v.max_distance_between_recharges + 1e-9:
-                best = min(best, need)
-            else:
-                best = 0.0
-                break
-        if best > 0:
-            energies = sorted({v.max_distance_between_recharges or 0.0 for v in spec.vehicle_types})
-            out.append(
-                Diagnostic(
-                    f"client {c.id!r}",
-                    f"no vehicle can reach it and get back to a recharge depot on one charge: the "
-                    f"shortest such trip is {best:.4g}, more than the energy "
-                    f"({', '.join(f'{e:g}' for e in energies)})",
-                    "check max_distance_between_recharges and recharge_depots",
-                )
-            )
-    return out
-
-
-def _fmt(values: list[float]) -> str:
-    text = [f"{v:g}" for v in values]
-    return text[0] if len(text) == 1 else "[" + ", ".join(text) + "]"
+        raise ArtifactError(
+            "schema", schema_diagnostics(e, "spec"), "the routing spec is invalid:"
+        ) from e
