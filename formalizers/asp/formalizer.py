@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
-from agent.errors import ArtifactError, Diagnostic
 from agent.llm.chat import Chat, Message
-from formalizers.asp.program import AspProgram, check_program
+from formalizers.asp.grammar import asp_grammar
+from formalizers.asp.program import AspProgram, check_program, extract_program
 from formalizers.base import (
     Artifact,
     Feedback,
@@ -19,9 +18,6 @@ from formalizers.base import (
     prompt_hash,
     reading,
 )
-
-ASP_FENCES = frozenset({"asp", "clingo", "gringo", "lp", "prolog", ""})
-"""Languages of a fenced block taken as the program (a bare ``` fence counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,36 +53,6 @@ def select_examples(request: str, k: int = 2) -> list[Example]:
     return nearest(request, load_examples(), lambda e: e.request, lambda e: e.name, k)
 
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-
-
-def extract_program(reply: str) -> str:
-    """The program in a model reply: the last fenced block marked ``asp``, ``clingo``, ``lp``,
-    ``prolog`` or unmarked; else the last fenced block of any language; else the whole reply.
-
-    Raises ``ArtifactError("parse")`` when the reply, or the block taken from it, is empty.
-    """
-    if not reply or not reply.strip():
-        raise ArtifactError(
-            "parse",
-            [Diagnostic("reply", "the reply is empty", "reply with the program in a ```asp block")],
-        )
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(reply)]
-    asp = [body for lang, body in blocks if lang in ASP_FENCES]
-    text = asp[-1] if asp else (blocks[-1][1] if blocks else reply)
-    if not text.strip():
-        raise ArtifactError(
-            "parse",
-            [
-                Diagnostic(
-                    "reply", "the fenced block is empty", "put the whole program inside the block"
-                )
-            ],
-        )
-    # Kept exactly as written: clingo's line numbers must match the lines the model wrote.
-    return text
-
-
 class AspFormalizer:
     """Asks a chat model for a clingo program and extracts it from the reply.
 
@@ -108,7 +74,8 @@ class AspFormalizer:
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
+        messages = self.messages(request, feedback)
+        reply, prov = ask(self.client, messages, attempt, prompt_version(), output=asp_grammar())
         with reading(reply):
             program = extract_program(reply)
         return Artifact("asp", "asp", AspProgram(program), reply, prov)

@@ -25,6 +25,7 @@ from formalizers.base import (
     reading,
     repair_turns,
 )
+from formalizers.milp.grammar import five_element_grammar
 from formalizers.milp.model import five_element_from_data
 
 
@@ -233,11 +234,15 @@ class MilpFormalizer:
     ) -> Artifact:
         messages = self.messages(request, feedback)
         if self._vary is None:
-            reply, prov = ask(self.client, messages, attempt, self.version())
+            reply, prov = ask(
+                self.client, messages, attempt, self.version(), output=five_element_grammar()
+            )
         else:
             t0 = time.perf_counter()
             seed = self._vary + attempt
-            drawn = self.client.complete_n(messages, 1, VARY_TEMPERATURE, seed)[0]
+            drawn = self.client.complete_n(
+                messages, 1, VARY_TEMPERATURE, seed, output=five_element_grammar()
+            )[0]
             elapsed = time.perf_counter() - t0
             reply = drawn.text
             prov = Provenance(
@@ -258,7 +263,9 @@ class MilpFormalizer:
         prompt among samples): each an ``Artifact``, or the ``ArtifactError`` its reply raised
         (with the reply attached). ``NeedsInformation`` from a sample is raised."""
         t0 = time.perf_counter()
-        replies = self.client.complete_n(self.messages(request), k, temperature, seed)
+        replies = self.client.complete_n(
+            self.messages(request), k, temperature, seed, output=five_element_grammar()
+        )
         each = (time.perf_counter() - t0) / max(1, k)
         out: list[Artifact | ArtifactError] = []
         for reply in replies:

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.llm.chat import Chat, Message
+from agent.llm.grammar import Grammar
 from formalizers.base import (
     Artifact,
     Feedback,
@@ -19,7 +20,9 @@ from formalizers.base import (
     reading,
     repair_turns,
 )
+from formalizers.pddl.grammar import PddlGrammar, pddl_any_grammar
 from formalizers.pddl.library import LibraryDomain
+from formalizers.pddl.model import read_domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,21 @@ class PddlFormalizer:
     def writes_domain(self) -> bool:
         return not self.domain_text
 
+    def grammar(self) -> PddlGrammar | Grammar | None:
+        """The grammar of this formalizer's replies: a problem over the chosen domain (a staged
+        grammar: the model declares the objects first), or, where the model writes the domain
+        too, a domain and a problem as s-expressions. None (free text) for a person's domain file
+        that does not read: the planner's reader then says what is wrong with it."""
+        if self.writes_domain:
+            return pddl_any_grammar()
+        lib = self.library_domain
+        if lib is not None and self.domain_text == lib.text:
+            return PddlGrammar(lib.domain)
+        try:
+            return PddlGrammar(read_domain(self.domain_text))
+        except ArtifactError:
+            return None
+
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
         msgs: list[Message] = [{"role": "system", "content": _prompt("system.md")}]
         if self.writes_domain:
@@ -133,7 +151,8 @@ class PddlFormalizer:
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
+        messages = self.messages(request, feedback)
+        reply, prov = ask(self.client, messages, attempt, prompt_version(), output=self.grammar())
         with reading(reply):
             found = extract_pddl(reply)
             if "problem" not in found:

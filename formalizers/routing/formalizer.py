@@ -19,6 +19,7 @@ from formalizers.base import (
     reading,
 )
 from formalizers.milp.formalizer import extract_json
+from formalizers.routing.grammar import RoutingContext, routing_grammar
 from formalizers.routing.spec import parse_spec
 
 
@@ -56,13 +57,20 @@ def select_examples(request: str, k: int = 2) -> list[Example]:
 
 
 class RoutingFormalizer:
-    """Asks a chat model for a routing spec and parses it (schema errors go back as feedback)."""
+    """Asks a chat model for a routing spec and parses it (schema errors go back as feedback).
+
+    The replies' grammar is the routing spec's; with ``context`` (the request's location ids, and
+    its depots, clients and groups where known) it is specialised to the request
+    (``formalizers.routing.grammar.routing_grammar``)."""
 
     kind = "routing"
 
-    def __init__(self, client: Chat, n_examples: int = 2) -> None:
+    def __init__(
+        self, client: Chat, n_examples: int = 2, context: RoutingContext | None = None
+    ) -> None:
         self.client = client
         self.n_examples = n_examples
+        self.context = context
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
         examples = select_examples(request, self.n_examples)
@@ -72,7 +80,9 @@ class RoutingFormalizer:
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
     ) -> Artifact:
-        reply, prov = ask(self.client, self.messages(request, feedback), attempt, prompt_version())
+        messages = self.messages(request, feedback)
+        grammar = routing_grammar(None, self.context)
+        reply, prov = ask(self.client, messages, attempt, prompt_version(), output=grammar)
         with reading(reply):
             spec = parse_spec(extract_json(reply))
         return Artifact("routing", "routing-spec", spec, reply, prov)
