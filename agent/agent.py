@@ -1,21 +1,30 @@
 """The orchestrator: formalize -> validate -> solve -> verify, and repair from the diagnosis.
 
-This is the only place that loops. A failure the model caused (unparseable reply, undeclared symbol,
-nonlinear term, infeasible or unbounded model, failed verification) goes back to the formalizer as
-feedback, up to ``max_attempts``; a failure on our side (``StopError``) ends the request. What each
-stage does for a kind of problem lives in ``agent.kinds``.
+This is the only place that loops, and there is one loop (``Agent._loop``): ``solve`` runs it to
+the independent check, ``formalize`` stops it once the artifact validates. A failure the model caused
+(unparseable reply, undeclared symbol, nonlinear term, infeasible or unbounded model, failed
+verification, numbers not from the request when grounding is ``repair``) goes back to the
+formalizer as feedback, up to ``max_attempts``; a reply that repeats an earlier one is not tried
+again. The solve result's ``Status`` decides whether the loop stops (``STOP_STATUSES``: a time-out,
+our side's failure, NEEDS_INFO) or asks the model again (the kind's ``problem`` feedback); a failure
+on our side (``StopError``) ends the request. NEEDS_INFO (``NeedsInformation`` from any stage, or the
+status) is answered in one place. What each stage does for a kind of problem, and which follow-ups
+it takes, lives in ``agent.kinds``: this module names no kind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.config import HOW_TO_CONFIGURE, Config, load_config
-from agent.errors import ArtifactError, ConfigError, InputError, NeedsInformation
+from agent.errors import ArtifactError, ConfigError, Diagnostic, InputError, NeedsInformation
 from agent.kinds import KINDS, Kind, Options, check_config
+from agent.kinds.base import OUR_SIDE_STATUSES
+from agent.llm.chat import Chat
 from agent.llm.client import ChatClient
 from agent.router import route
 from agent.types import Answer, Attempt, Request, Route
@@ -34,6 +43,19 @@ MAX_FILE_BYTES = 20_000_000
 
 INVALID_INPUT = "the input is invalid"
 """How ``Answer.error`` begins for a formal input that does not read or validate (the CLI exits 2)."""
+
+SOLVED, VALIDATED = "verify", "validate"
+"""Where the loop stops: after the independent check (``solve``), or once the artifact validates
+(``formalize``)."""
+
+
+@dataclass(slots=True)
+class Formalized:
+    """What the loop gives back when it stops at ``VALIDATED``: the artifact that validated, and
+    the attempts it took."""
+
+    artifact: Artifact
+    trace: list[Attempt]
 
 
 class Agent:
@@ -125,77 +147,64 @@ class Agent:
 
     def formalize(self, request: str | Request, kind: str = "") -> dict[str, Any]:
         """The validated artifact for ``request`` without solving it: ``{"kind", "language",
-        "artifact", "attempts", "feedback"}`` (feedback from each failed attempt). Raises ``InputError``
-        or ``ConfigError`` as ``solve`` does, and ``ArtifactError`` when every attempt failed."""
+        "artifact", "attempts", "feedback"}`` (feedback from each failed attempt). The same loop as
+        ``solve`` (repeats, repair feedback, grounding), stopped once the artifact validates.
+        Raises ``InputError`` or ``ConfigError`` as ``solve`` does, ``ArtifactError`` (the last
+        attempt's) when every attempt failed, and ``NeedsInformation`` when only the person can
+        give what is missing."""
         req = request if isinstance(request, Request) else Request(request, kind=kind)
         r = route(req)
         k = KINDS[r.kind]
-        opts = self.options(req)
         if r.formal:
+            opts = self.options(req)
             artifact = k.read(req.text, req.name, opts)
             k.validate(artifact, opts)
-            return {
-                "kind": k.name,
-                "language": artifact.language,
-                "artifact": artifact.to_json(),
-                "attempts": 1,
-                "feedback": [],
-            }
-        client = self.client
-        if client is None:
-            raise ConfigError(HOW_TO_CONFIGURE)
-        formalizer = k.formalizer(client, opts)
-        feedback: Feedback | None = None
-        notes: list[str] = []
-        last_error: ArtifactError | None = None
-        for n in range(1, self.config.max_attempts + 1):
-            reply = ""
-            try:
-                artifact = formalizer.formalize(req.text, feedback, n)
-                reply = artifact.text
-                k.validate(artifact, opts)
-                return {
-                    "kind": k.name,
-                    "language": artifact.language,
-                    "artifact": artifact.to_json(),
-                    "attempts": n,
-                    "feedback": notes,
-                }
-            except ArtifactError as e:
-                feedback = Feedback(e.kind, e.feedback(), reply or getattr(e, "reply", ""))
-                notes.append(e.feedback())
-                last_error = e
-        assert last_error is not None
-        raise last_error
+            done = Formalized(artifact, [Attempt(1, model_id="input")])
+        else:
+            client = self.client
+            if client is None:
+                raise ConfigError(HOW_TO_CONFIGURE)
+            end = self._loop(req, k, client, until=VALIDATED)
+            if isinstance(end, Answer):  # NEEDS_INFO: formalize has no answer to give
+                raise NeedsInformation(end.questions)
+            done = end
+        return {
+            "kind": k.name,
+            "language": done.artifact.language,
+            "artifact": done.artifact.to_json(),
+            "attempts": len(done.trace),
+            "feedback": [a.feedback for a in done.trace if a.feedback],
+        }
 
     def revise(self, request: str, kind: str, previous: Any, instruction: str) -> Answer:
-        """A follow-up to a solved request: for optimization, the language model edits the previous
-        five-element model as ``instruction`` says (rather than starting over); other kinds are
-        formalized again from the request and the follow-up together."""
+        """A follow-up to a solved request: where the kind can (``Kind.revising``: optimization),
+        the language model edits the previous artifact as ``instruction`` says rather than starting
+        over; otherwise the request and the follow-up together are formalized again."""
         client = self.client
         if client is None:
             raise ConfigError(HOW_TO_CONFIGURE)
         if kind not in KINDS:
             raise InputError(f"unknown kind {kind!r}")
         k = KINDS[kind]
-        if kind == "milp" and isinstance(previous, dict):
-            from formalizers.milp.formalizer import MilpFormalizer
-
-            req = Request(request, kind="milp")
-            return self._repair_loop(
-                req, k, client, MilpFormalizer(client).revising(previous, instruction)
-            )
+        req = Request(request, kind=kind)
+        editing = k.revising(client, self.options(req), previous, instruction)
+        if editing is not None:
+            return self._repair_loop(req, k, client, editing)
         return self.solve(Request(f"{request}\n\nFollow-up: {instruction}", kind=kind))
 
     def continue_with(self, answer: Answer, answers: dict[str, str]) -> Answer:
         """Carry on after a NEEDS_INFO answer: the same request with the person's ``answers``
-        (parameter -> value) added to what they gave. No language model is needed."""
-        if answer.status is not Status.NEEDS_INFO or answer.kind != "apis":
-            raise InputError("only a NEEDS_INFO answer to a request over APIs can be continued")
-        import json
-
-        text = json.dumps(answer.artifact)
-        return self.solve(Request(text, "request.json", "apis", extra={"given": dict(answers)}))
+        (parameter -> value) added to what they gave, for a kind that takes answers by name
+        (``Kind.takes_answers``). No language model is needed."""
+        kind = KINDS.get(answer.kind) if answer.status is Status.NEEDS_INFO else None
+        req = kind.continue_request(answer.artifact, answers) if kind is not None else None
+        if req is None:
+            takes = ", ".join(n for n, k in KINDS.items() if k.takes_answers)
+            raise InputError(
+                f"only a NEEDS_INFO answer of a kind that takes answers by name ({takes}) can be "
+                "continued with them"
+            )
+        return self.solve(req)
 
     def options(self, req: Request) -> Options:
         return Options(
@@ -220,6 +229,8 @@ class Agent:
             attempt.artifact = artifact.to_json()
             attempt.stage = "validate"
             validated = kind.validate(artifact, opts)
+        except NeedsInformation as e:
+            return needs_info(kind, e, [attempt])
         except ArtifactError as e:
             # Nobody can repair a person's file for them: report it as it is.
             attempt.outcome = e.kind
@@ -238,17 +249,49 @@ class Agent:
 
     # -- the repair loop ---------------------------------------------------------------------
     def _repair_loop(
-        self, req: Request, kind: Kind, client: ChatClient, formalizer: Any = None
+        self, req: Request, kind: Kind, client: Chat, formalizer: Any = None
     ) -> Answer:
+        """The loop run to the independent check: always an ``Answer``."""
+        end = self._loop(req, kind, client, formalizer, SOLVED)
+        assert isinstance(end, Answer)
+        return end
+
+    def _loop(
+        self,
+        req: Request,
+        kind: Kind,
+        client: Chat,
+        formalizer: Any = None,
+        until: str = SOLVED,
+    ) -> Answer | Formalized:
+        """Formalize, validate and (``until=SOLVED``) solve and verify, sending each failure the
+        model can fix back as feedback, up to ``max_attempts``. ``until=VALIDATED`` stops at the
+        first artifact that validates (and is grounded, when grounding is ``repair``) and gives it
+        back as ``Formalized``; then NEEDS_INFO is an ``Answer`` and a loop that ran out of
+        attempts raises the last attempt's ``ArtifactError``."""
         opts = self.options(req)
         formalizer = formalizer or kind.formalizer(client, opts)
         trace: list[Attempt] = []
         feedback: Feedback | None = None
+        errors: dict[int, ArtifactError] = {}
+        """The error each failed attempt ended with, by attempt number (a repeat: its original's)."""
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
-        ungrounded: tuple[Artifact, Any, SolveResult, Verification | None, Any] | None = None
+        ungrounded: Answer | Formalized | None = None
         repair_grounding = grounding_option(req) == "repair"
         seen: dict[str, Attempt] = {}
         """Each distinct reply so far, by its content, and the attempt that first gave it."""
+
+        def failed(attempt: Attempt, error: ArtifactError, reply: str) -> Feedback:
+            errors[attempt.number] = error
+            attempt.outcome = error.kind
+            attempt.feedback = error.feedback()
+            return Feedback(error.kind, attempt.feedback, reply)
+
+        def repeat(attempt: Attempt, earlier: Attempt, reply: str) -> Feedback:
+            if earlier.number in errors:
+                errors[attempt.number] = errors[earlier.number]
+            return repeated(attempt, earlier, formalizer, reply)
+
         for n in range(1, self.config.max_attempts + 1):
             attempt = Attempt(n, model_id=client.model_id)
             trace.append(attempt)
@@ -257,26 +300,15 @@ class Agent:
                 artifact = formalizer.formalize(req.text, feedback, n)
             except NeedsInformation as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
-                attempt.outcome = "needs_info"
-                attempt.status = Status.NEEDS_INFO.value
-                return Answer(
-                    Status.NEEDS_INFO,
-                    kind.name,
-                    trace=trace,
-                    questions=e.questions,
-                    explanation="More information is needed:\n"
-                    + "\n".join(f"  - {q}" for q in e.questions),
-                )
+                return needs_info(kind, e, trace)
             except ArtifactError as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
                 attempt.reply = e.reply
                 earlier = seen.setdefault("reply:" + e.reply.strip(), attempt)
                 if earlier is not attempt:
-                    feedback = repeated(attempt, earlier, formalizer, e.reply)
-                    continue
-                attempt.outcome = e.kind
-                feedback = Feedback(e.kind, e.feedback(), attempt.reply)
-                attempt.feedback = feedback.text
+                    feedback = repeat(attempt, earlier, e.reply)
+                else:
+                    feedback = failed(attempt, e, attempt.reply)
                 continue
             attempt.timings["formalize"] = time.perf_counter() - t0
             attempt.reply = artifact.text
@@ -285,57 +317,65 @@ class Agent:
             earlier = seen.setdefault(artifact_key(attempt.artifact), attempt)
             if earlier is not attempt:
                 # The same artifact after feedback: its outcome is known; ask differently.
-                feedback = repeated(attempt, earlier, formalizer, artifact.text)
+                feedback = repeat(attempt, earlier, artifact.text)
                 continue
             attempt.stage = "validate"
             t0 = time.perf_counter()
             try:
                 validated = kind.validate(artifact, opts)
+            except NeedsInformation as e:
+                return needs_info(kind, e, trace)
             except ArtifactError as e:
-                attempt.outcome = e.kind
-                feedback = Feedback(e.kind, e.feedback(), artifact.text)
-                attempt.feedback = feedback.text
+                feedback = failed(attempt, e, artifact.text)
                 continue
             finally:
                 attempt.timings["validate"] = time.perf_counter() - t0
-            result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
-            if problem is None:
-                ground = getattr(kind, "ground", None)
-                grounding = ground(artifact, opts) if ground is not None else None
-                if (
-                    repair_grounding
-                    and grounding is not None
-                    and not grounding.ok
-                    and n < self.config.max_attempts
-                ):
-                    # Verified against itself, yet its numbers are not the request's: ask again
-                    # naming them, and keep this answer should no later attempt do better.
-                    ungrounded = (artifact, validated, result, verification, grounding)
-                    attempt.outcome = "grounding"
-                    feedback = Feedback("grounding", grounding.feedback(), artifact.text)
-                    attempt.feedback = feedback.text
+            done: Answer | Formalized
+            if until == VALIDATED:
+                done = Formalized(artifact, trace)
+            else:
+                result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
+                if problem is not None:
+                    # Something the model can fix: a failed check, or a proof of no optimum.
+                    if result.status in NEGATIVE_STATUSES:
+                        last_negative = (artifact, validated, result)
+                    feedback = failed(attempt, problem, artifact.text)
                     continue
-                answer = self._answer(kind, artifact, validated, result, verification, trace)
-                return with_grounding(answer, grounding)
-            if result.status in NEGATIVE_STATUSES:
-                last_negative = (artifact, validated, result)
-            if problem.kind in ("timeout", "error"):
-                # Our side (or the solver's budget), not something the model can fix by rewriting.
-                return self._answer(kind, artifact, validated, result, verification, trace)
-            attempt.outcome = problem.kind
-            feedback = Feedback(problem.kind, problem.feedback(), artifact.text)
-            attempt.feedback = feedback.text
+                done = self._answer(kind, artifact, validated, result, verification, trace)
+                if result.status not in POSITIVE_STATUSES:
+                    # The status ends the loop (``STOP_STATUSES``): a time-out, our side's failure,
+                    # or questions only the person can answer. Rewriting would not help.
+                    return done
+            grounding = kind.ground(artifact, opts)
+            if isinstance(done, Answer):
+                done = with_grounding(done, grounding)
+            if (
+                repair_grounding
+                and grounding is not None
+                and not grounding.ok
+                and n < self.config.max_attempts
+            ):
+                # Verified against itself, yet its numbers are not the request's: ask again
+                # naming them, and keep this one should no later attempt do better.
+                ungrounded = done
+                attempt.outcome = "grounding"
+                feedback = Feedback("grounding", grounding.feedback(), artifact.text)
+                attempt.feedback = feedback.text
+                continue
+            return done
         if ungrounded is not None:
-            # A verified answer whose numbers stray from the request beats no answer: given, with
-            # its grounding reported.
-            artifact, validated, result, verification, grounding = ungrounded
-            answer = self._answer(kind, artifact, validated, result, verification, trace)
-            return with_grounding(answer, grounding)
-        if last_negative is not None and trace[-1].outcome in ("infeasible", "unbounded"):
+            # An artifact whose numbers stray from the request beats none: given, with its
+            # grounding reported.
+            return ungrounded
+        last = trace[-1]
+        if until == VALIDATED:
+            raise errors.get(last.number) or ArtifactError(
+                last.outcome, [Diagnostic(last.stage, last.feedback)]
+            )
+        if last_negative is not None and last.status in {s.value for s in NEGATIVE_STATUSES}:
             # Every repair still proves there is no solution: that is the answer, with its diagnosis.
             artifact, validated, result = last_negative
             return self._answer(kind, artifact, validated, result, None, trace)
-        last = trace[-1]
         return Answer(
             Status.ERROR,
             kind.name,
@@ -359,6 +399,8 @@ class Agent:
         attempt.timings["solve"] = time.perf_counter() - t0
         attempt.status = result.status.value
         attempt.objective = result.objective
+        if result.status in OUR_SIDE_STATUSES:
+            attempt.outcome = result.status.value.lower()
         verification = None
         if result.has_solution:
             attempt.stage = "verify"
@@ -456,6 +498,22 @@ def grounding_option(req: Request) -> str:
     if mode not in GROUNDING_MODES:
         raise InputError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, not {mode!r}")
     return str(mode)
+
+
+def needs_info(kind: Kind, asked: NeedsInformation, trace: list[Attempt]) -> Answer:
+    """The NEEDS_INFO answer when a stage raised ``NeedsInformation`` (a formalizer whose model
+    asked, a reader or validator): its questions, on the last attempt of ``trace``."""
+    attempt = trace[-1]
+    attempt.outcome = "needs_info"
+    attempt.status = Status.NEEDS_INFO.value
+    return Answer(
+        Status.NEEDS_INFO,
+        kind.name,
+        trace=trace,
+        questions=list(asked.questions),
+        explanation="More information is needed:\n"
+        + "\n".join(f"  - {q}" for q in asked.questions),
+    )
 
 
 def with_grounding(answer: Answer, grounding: Any) -> Answer:

@@ -10,9 +10,10 @@ A message is whatever is sent in one go, however many lines it has:
   chat ends;
 - a message that is the path of a file is read as ``formalist solve`` reads that file.
 
-Commands are listed by ``/help`` (with the follow-ups each kind of problem supports); an unknown
-``/command`` is refused, never sent as a request. The session is stored like the service's (same
-database), so ``--session ID`` picks a conversation up where it stopped.
+Commands are listed by ``/help``, with the follow-ups each kind of problem takes (as the kind says
+in ``Kind.follow_up``); an unknown ``/command`` is refused, never sent as a request. The session is
+stored like the service's (same database), so ``--session ID`` picks a conversation up where it
+stopped.
 """
 
 from __future__ import annotations
@@ -44,20 +45,14 @@ COMMANDS: dict[str, str] = {
     "/quit": "leave (also /exit, or Ctrl-D)",
 }
 
-FOLLOW_UPS: dict[str, str] = {
-    "milp": 'the last model is edited, not rewritten, and the answer says what changed: "what if '
-    'the budget is 5000?", "now at most 3 trucks", "add a minimum of 10 chairs"',
-    "pddl": 'the request is planned again with the follow-up: "now block c must end on the '
-    'table", "instead start with the gripper empty"',
-    "asp": 'the program is written again with the follow-up: "now use only 3 colours", "also '
-    'keep nodes 1 and 4 apart"',
-    "routing": 'the request is formalized again with the follow-up: "now with 2 vehicles", '
-    '"what if each van carries at most 80?"',
-    "apis": 'when it asks a question, answer with name = value pairs ("nights = 5, '
-    'passport_number = P1"); no language model is needed for that',
-}
-"""What a follow-up does after an answer of each kind (a follow-up starts with now, what if,
-instead, add, remove, at most, ...). Every kind has an entry (a test checks it)."""
+
+def follow_ups() -> dict[str, str]:
+    """What a follow-up does after an answer of each kind (a follow-up starts with now, what if,
+    instead, add, remove, at most, ...), as each kind says (``Kind.follow_up``)."""
+    from agent.kinds import KINDS
+
+    return {name: kind.follow_up for name, kind in KINDS.items()}
+
 
 HELP_INTRO = (
     "Type a request in words, paste a formal model (five-element JSON/YAML, CPLEX LP, MPS, PDDL, "
@@ -79,7 +74,7 @@ def help_text() -> str:
         "Follow-ups, after an answer (start with now, what if, instead, add, at most...; a "
         "language model rewrites the request):",
     ]
-    lines += [f"  {kind:8s} {what}" for kind, what in FOLLOW_UPS.items()]
+    lines += [f"  {kind:8s} {what}" for kind, what in follow_ups().items()]
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ from agent.db import engine as db_engine
 from agent.db import migrate, schema
 from agent.diff import describe_changes
 from agent.errors import InputError
+from agent.kinds import KINDS
 from agent.llm.client import valid_text
 from agent.router import route
 from agent.types import Answer, Request
@@ -430,10 +431,11 @@ class Session:
 
     def _answer_questions(self, text: str, last: dict[str, Any]) -> tuple[Answer, dict[str, Any]]:
         request = last["request"]
-        if last.get("kind") == "apis" and last.get("artifact"):
+        kind = str(last.get("kind") or "")
+        if kind in KINDS and KINDS[kind].takes_answers and last.get("artifact"):
             pairs = {k: v.strip() for k, v in _PAIR.findall(text)}
             if pairs:
-                previous = Answer(Status.NEEDS_INFO, "apis", artifact=last["artifact"])
+                previous = Answer(Status.NEEDS_INFO, kind, artifact=last["artifact"])
                 answer = self.agent.continue_with(previous, pairs)
                 return answer, _record(answer, request, "answer")
         questions = "\n".join(f"- {q}" for q in last.get("questions", []))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, InputError, NeedsInformation
+from agent.kinds.base import OUR_SIDE_STATUSES
 from agent.types import Answer, Attempt, Request
 
 if TYPE_CHECKING:
@@ -217,7 +218,12 @@ def solve_by_vote(
             outcomes.append(SampleOutcome(i, "", None, False, e.kind))
             continue
         result, verification, problem = agent._solve_verify(kind, validated, opts, attempt)
-        ok = problem is None and verification is not None and verification.ok
+        ok = (
+            problem is None
+            and result.status not in OUR_SIDE_STATUSES
+            and verification is not None
+            and verification.ok
+        )
         if problem is not None:
             attempt.outcome, attempt.feedback = problem.kind, problem.feedback()
         grounding = ground(item, opts) if ok and ground is not None else None

@@ -143,3 +143,19 @@ def test_cheaper_chain_is_preferred_over_asking() -> None:
     assert d.missing == () and d.calls == ("lookup_city", "weather") and d.cost == 4
     answer = agent().solve(Request(json.dumps(req.to_json()), "r.json", "apis"))
     assert answer.status is Status.OPTIMAL and answer.plan == ["lookup_city()", "weather()"]
+
+
+def test_answers_by_name_are_the_kinds_to_take() -> None:
+    from agent.errors import InputError
+    from agent.kinds import KINDS
+    from agent.types import Answer
+
+    assert [n for n, k in KINDS.items() if k.takes_answers] == ["apis"]
+    first = agent().solve_file(TRAVEL / "incomplete.yaml")
+    req = KINDS["apis"].continue_request(first.artifact, {"nights": "5"})
+    assert req is not None and req.kind == "apis" and req.extra == {"given": {"nights": "5"}}
+    asked = Answer(Status.NEEDS_INFO, "milp", questions=["How heavy is the bag allowed to be?"])
+    with pytest.raises(InputError, match=r"takes answers by name \(apis\)"):
+        agent().continue_with(asked, {"weight": "15"})
+    with pytest.raises(InputError):
+        agent().continue_with(Answer(Status.OPTIMAL, "apis"), {"nights": "5"})

@@ -193,10 +193,12 @@ def test_a_missing_file_is_an_error_not_a_request(tmp_path: Path) -> None:
 
 
 def test_help_lists_commands_and_follow_ups_of_every_kind(tmp_path: Path) -> None:
-    from agent.chat import COMMANDS, FOLLOW_UPS
-    from agent.kinds import KIND_NAMES
+    from agent.chat import COMMANDS, follow_ups
+    from agent.kinds import KIND_NAMES, KINDS
 
-    assert set(FOLLOW_UPS) == set(KIND_NAMES)  # a new kind needs its line in /help
+    # Each kind says what its follow-ups do (Kind.follow_up): /help asks every kind.
+    assert follow_ups() == {name: KINDS[name].follow_up for name in KIND_NAMES}
+    assert all(what.strip() for what in follow_ups().values())
     text, turns = _chat(tmp_path, _lines("/help", "/quit"))
     assert turns == []  # not sent as a request
     for command in COMMANDS:

@@ -172,3 +172,16 @@ def test_a_formal_input_has_no_grounding_and_a_bad_mode_is_refused() -> None:
         agent_with(scripted(bakery())).solve(
             Request(BAKERY, kind="milp", extra={"grounding": "strict"})
         )
+
+
+def test_formalize_runs_the_same_grounding_repair() -> None:
+    client = scripted(bakery("50 * croissants <= 480"), bakery())
+    agent = agent_with(client)
+    out = agent.formalize(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
+    assert out["attempts"] == 2 and out["artifact"] == bakery()
+    assert "the request states '3'" in out["feedback"][0]
+    # Reported only (the default): the first model that validates is the artifact.
+    once = agent_with(scripted(bakery("50 * croissants <= 480"))).formalize(
+        Request(BAKERY, kind="milp")
+    )
+    assert once["attempts"] == 1 and once["feedback"] == []

@@ -3,12 +3,14 @@ the answer is either an orchestration plan or NEEDS_INFO with the questions to a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
-from agent.kinds.base import Options, solver_limits, verify_share
+from agent.kinds.base import Kind, Options, solver_limits, verify_share
 from agent.llm.chat import Chat
+from agent.types import Request
 from formalizers.apis.derive import Derivation, derive
 from formalizers.apis.formalizer import ApiFormalizer
 from formalizers.apis.model import (
@@ -44,9 +46,14 @@ def _catalog(options: Options) -> ApiCatalog:
     raise InputError("a request over APIs needs the API catalog: pass --apis APIS.yaml")
 
 
-class ApisKind:
+class ApisKind(Kind):
     name = "apis"
     words: tuple[str, ...] = ("book", "api", "flight", "hotel", "reservation", "convert", "call")
+    follow_up = (
+        'when it asks a question, answer with name = value pairs ("nights = 5, '
+        'passport_number = P1"); no language model is needed for that'
+    )
+    takes_answers = True
 
     def is_formal(self, text: str, name: str) -> bool:
         return looks_like_api_request(text)
@@ -57,6 +64,14 @@ class ApisKind:
 
     def formalizer(self, client: Chat, options: Options) -> ApiFormalizer:
         return ApiFormalizer(client, _catalog(options))
+
+    def continue_request(self, artifact: Any, answers: dict[str, str]) -> Request | None:
+        """The same formal request (``artifact``: the request with its catalog, as JSON) with the
+        person's ``answers`` added to what they gave."""
+        if not isinstance(artifact, dict):
+            return None
+        text = json.dumps(artifact)
+        return Request(text, "request.json", self.name, extra={"given": dict(answers)})
 
     def validate(self, artifact: Artifact, options: Options) -> ValidatedRequest:
         req: ApiRequest = artifact.model
@@ -173,7 +188,4 @@ class ApisKind:
                 [Diagnostic("want", "no chain of API calls produces what is wanted")],
                 "nothing can produce the wanted parameters; check want(...) against the APIs' outputs",
             )
-        return ArtifactError(
-            "timeout" if result.status is Status.TIMEOUT else "error",
-            [Diagnostic("planner", result.message)],
-        )
+        return None  # TIMEOUT, ERROR, UNSUPPORTED: the status stops the loop

@@ -8,6 +8,7 @@ from collections import defaultdict
 from agent.errors import ArtifactError, Diagnostic
 from agent.kinds.base import (
     MIN_VERIFY_S,
+    Kind,
     Options,
     solver_limits,
     verification_failure,
@@ -73,12 +74,16 @@ def verify_limits(result: SolveResult, opts: Options | None = None) -> Limits:
     return Limits(time_s=max(5.0, min(3.0 * result.time_s, cap)))
 
 
-class AspKind:
+class AspKind(Kind):
     """Answer set programs: clingo ``.lp`` files (told from CPLEX LP by content), ``.asp`` files,
     inline programs, and requests a language model writes as programs. Solved by clingo in a child
     process, re-checked by grounding again with the answer set enforced."""
 
     name = "asp"
+    follow_up = (
+        'the program is written again with the follow-up: "now use only 3 colours", "also '
+        'keep nodes 1 and 4 apart"'
+    )
     words: tuple[str, ...] = (
         "answer set",
         "clingo",
@@ -191,8 +196,7 @@ class AspKind:
             if result.message:
                 summary += "\nclingo also warns (a misspelt predicate?):\n" + result.message
             return ArtifactError("infeasible", diags, summary)
-        kind = "timeout" if result.status is Status.TIMEOUT else "error"
-        return ArtifactError(kind, [Diagnostic("clingo", result.message or result.status.value)])
+        return None  # TIMEOUT, ERROR, UNSUPPORTED: the status stops the loop
 
 
 _PLAIN_ATOM = re.compile(r"(-?)(_*[a-z][A-Za-z0-9_']*)(?:\(([A-Za-z0-9_', -]+)\))?")

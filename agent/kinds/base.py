@@ -1,8 +1,19 @@
-"""What a problem kind provides to the agent: the stages of its pipeline.
+"""What a problem kind provides to the agent: the stages of its pipeline, and its follow-ups.
 
 A kind (``milp``, ``pddl``, ``asp``...) says which formal inputs it recognises, how a language model
 formalizes a request into its artifact, and how the artifact is validated, solved, verified and
-explained. The agent loops over these stages; the kind never loops.
+explained. The agent loops over these stages; the kind never loops. What the loop does after a solve
+is decided by the result's ``Status`` (see ``STOP_STATUSES``), not by error text: ``Kind.problem``
+gives feedback only for what the model can fix.
+
+Follow-ups belong to the kind too: ``revising`` (a follow-up edits the previous artifact),
+``continue_request`` (a NEEDS_INFO answer carried on with the person's ``name = value`` answers) and
+``follow_up`` (what ``/help`` says). Kinds subclass ``Kind`` to inherit the defaults.
+
+NEEDS_INFO has one mechanism for every kind: a stage that finds something only the person can give
+raises ``agent.errors.NeedsInformation`` with the questions (a formalizer whose model asked, a reader
+or validator), or the solver reports ``Status.NEEDS_INFO`` with ``SolveResult.questions`` (the APIs
+kind's planner); either way the agent answers NEEDS_INFO with the questions and stops.
 """
 
 from __future__ import annotations
@@ -14,10 +25,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import ArtifactError, Diagnostic
 from formalizers.base import Artifact, Formalizer
-from solvers.base import Limits, SolveResult, Verification
+from solvers.base import Limits, SolveResult, Status, Verification
 
 if TYPE_CHECKING:
     from agent.llm.chat import Chat
+    from agent.types import Request
+
+
+OUR_SIDE_STATUSES = frozenset({Status.TIMEOUT, Status.ERROR, Status.UNSUPPORTED})
+"""Results that are nobody's answer and nothing the model can fix: the solver's budget ran out, or
+our side failed or cannot take the task. ``Kind.problem`` gives no feedback for them."""
+
+STOP_STATUSES = OUR_SIDE_STATUSES | {Status.NEEDS_INFO}
+"""Results that end the repair loop (unless the solution they carry fails its check): those of
+``OUR_SIDE_STATUSES``, and NEEDS_INFO (only the person can give what is missing). Asking the model
+to rewrite the artifact would not help; the answer is given as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +103,18 @@ def verify_seconds(options: Options | None) -> float:
 
 
 class Kind(Protocol):
-    """The stages of one kind of problem."""
+    """The stages of one kind of problem. Kinds subclass it: the methods with a body are defaults
+    (no grounding check, follow-ups formalized again from the words, no answers by name)."""
 
     name: str
     words: tuple[str, ...]
     """Words that suggest this kind in a natural-language request (a cheap pre-filter)."""
+    follow_up: str
+    """What a follow-up after this kind's answer does, with examples (``formalist chat``'s
+    ``/help`` lists it for every kind)."""
+    takes_answers: bool = False
+    """Whether a NEEDS_INFO answer of this kind carries on from the person's ``name = value``
+    answers without a language model (``continue_request``)."""
 
     def is_formal(self, text: str, name: str) -> bool:
         """Whether ``text`` (from a file called ``name``, possibly empty) is this kind's formal input."""
@@ -122,8 +151,31 @@ class Kind(Protocol):
     def problem(
         self, validated: Any, result: SolveResult, verification: Verification | None
     ) -> ArtifactError | None:
-        """What to tell the language model about this result, or None when it is a final answer."""
+        """What to tell the language model about this result: feedback only for what the model can
+        fix (a solution that fails the independent check, a proof of INFEASIBLE or UNBOUNDED).
+        None for a final answer and for the ``STOP_STATUSES`` (a time-out, our side's failure),
+        which are never dressed as artifact errors."""
         ...
+
+    def ground(self, artifact: Artifact, options: Options) -> Any:
+        """Whether the numbers of an artifact a model wrote come from the request (an object with
+        ``ok``, ``checked``, ``feedback()`` and ``to_json()``), or None when the kind has no such
+        check."""
+        return None
+
+    def revising(
+        self, client: Chat, options: Options, previous: Any, instruction: str
+    ) -> Formalizer | None:
+        """A formalizer that edits ``previous`` (an earlier answer's artifact, as JSON) as the
+        follow-up ``instruction`` says; None when this kind formalizes the request and the
+        follow-up again instead."""
+        return None
+
+    def continue_request(self, artifact: Any, answers: dict[str, str]) -> Request | None:
+        """The request that carries on after a NEEDS_INFO answer whose artifact is ``artifact``,
+        with the person's ``answers`` (parameter -> value); None when this kind does not take
+        answers by name (``takes_answers``)."""
+        return None
 
 
 def verification_failure(verification: Verification, what: str) -> ArtifactError:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
 from agent.kinds import backend_for
-from agent.kinds.base import Options, solver_limits, verification_failure, verify_share
+from agent.kinds.base import Kind, Options, solver_limits, verification_failure, verify_share
 from formalizers.base import Artifact
 from formalizers.offline import milp_files
 from solvers.base import (
@@ -41,8 +41,12 @@ def limits_for_solver(options: Options) -> Limits:
     return solver_limits(options, verify_share(options, 0.05, 0.1, 2.0))
 
 
-class MilpKind:
+class MilpKind(Kind):
     name = "milp"
+    follow_up = (
+        'the last model is edited, not rewritten, and the answer says what changed: "what if '
+        'the budget is 5000?", "now at most 3 trucks", "add a minimum of 10 chairs"'
+    )
     words: tuple[str, ...] = (
         "maximize",
         "minimize",
@@ -87,6 +91,15 @@ class MilpKind:
         from formalizers.milp.formalizer import MilpFormalizer  # the language-model side: on demand
 
         return MilpFormalizer.from_options(client, options.extra)
+
+    def revising(
+        self, client: Chat, options: Options, previous: Any, instruction: str
+    ) -> MilpFormalizer | None:
+        """The language model edits the previous five-element model (JSON) as the follow-up
+        says; a previous artifact that is not one (an LP or MPS file's text) is formalized again."""
+        if not isinstance(previous, dict):
+            return None
+        return self.formalizer(client, options).revising(previous, instruction)
 
     def validate(self, artifact: Artifact, options: Options) -> LinearModel:
         from formalizers.milp.linear import LinearModel, compile_model
@@ -170,5 +183,4 @@ class MilpKind:
                     "limits these variables is missing, or the objective sense is wrong."
                 )
             return ArtifactError(result.status.value.lower(), diags, summary)
-        kind = "timeout" if result.status is Status.TIMEOUT else "error"
-        return ArtifactError(kind, [Diagnostic("solver", result.message)])
+        return None  # TIMEOUT, ERROR, UNSUPPORTED: the status stops the loop

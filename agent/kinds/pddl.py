@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
-from agent.kinds.base import Options, solver_limits, verify_share
+from agent.kinds.base import Kind, Options, solver_limits, verify_share
 from agent.llm.chat import Chat
 from formalizers.base import Artifact
 from formalizers.pddl import library
@@ -82,8 +82,12 @@ def _known_domain(given: str) -> library.LibraryDomain:
     return lib
 
 
-class PddlKind:
+class PddlKind(Kind):
     name = "pddl"
+    follow_up = (
+        'the request is planned again with the follow-up: "now block c must end on the '
+        'table", "instead start with the gripper empty"'
+    )
     words: tuple[str, ...] = (
         "plan",
         "move",
@@ -256,8 +260,7 @@ class PddlKind:
             return ArtifactError(
                 "infeasible", diags or [Diagnostic("init", "check the initial facts")], summary
             )
-        kind = "timeout" if result.status is Status.TIMEOUT else "error"
-        return ArtifactError(kind, [Diagnostic("planner", result.message)])
+        return None  # TIMEOUT, ERROR, UNSUPPORTED: the status stops the loop
 
 
 def _counted(unit: bool) -> str:
