@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from agent.llm.grammar import Bounds, Grammar, schema_grammar
-from formalizers.milp.model import FiveElementModel
+from formalizers.milp.model import FiveElementModel, five_element_from_data
 
 
 def five_element_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -41,9 +41,6 @@ def five_element_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _five_element_validator(text: str) -> Any:
-    # The reader the formalizer uses (imported here: it loads pydantic).
-    from formalizers.milp.model import five_element_from_data
-
     return five_element_from_data(json.loads(text))
 
 
