@@ -11,17 +11,14 @@ configured, an empty or binary request). It stops the request with a message for
 
 ``schema_diagnostics`` turns a pydantic ``ValidationError`` into diagnostics with one location
 style (``constraints[2].expression``) for every kind. This module is a leaf: every layer may import
-it, and it imports nothing of formalist's (pydantic only for an annotation).
+it, and it imports nothing (it reads pydantic's errors without importing pydantic).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # only for the annotation: this module imports nothing at run time
-    from pydantic import ValidationError
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +52,14 @@ SCHEMA_DIAGNOSTICS_MAX = 20
 """Pydantic errors turned into diagnostics at most (the rest would drown the first ones)."""
 
 
-def schema_diagnostics(err: ValidationError, whole: str) -> list[Diagnostic]:
+class ValidationErrors(Protocol):
+    """What ``schema_diagnostics`` reads: pydantic's ``ValidationError`` (or FastAPI's
+    ``RequestValidationError``), whose ``errors()`` are dicts with ``loc``, ``msg`` and ``type``."""
+
+    def errors(self) -> Any: ...
+
+
+def schema_diagnostics(err: ValidationErrors, whole: str) -> list[Diagnostic]:
     """Pydantic's errors as located diagnostics, the same for every kind's artifact
     (``constraints[2].expression: Field required``); ``whole`` names the artifact where an error
     is about all of it (``"model"``, ``"spec"``, ``"request"``). A message of several lines (a

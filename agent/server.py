@@ -47,7 +47,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.agent import Agent
-from agent.errors import ConfigError, FormalistError, InputError, StopError
+from agent.errors import ConfigError, FormalistError, InputError, StopError, schema_diagnostics
 from agent.kinds import KIND_NAMES
 from agent.llm.client import Usage, counting_usage, valid_text
 from agent.session import PendingTurn, Session, SessionStore, new_session_id
@@ -638,9 +638,7 @@ def create_app(
         message = (
             "malformed JSON"
             if bad_json
-            else "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
-            )
+            else "; ".join(d.render() for d in schema_diagnostics(exc, "body")[:5])
         )
         return SafeJSONResponse(
             error_body(message, "invalid_request"), status_code=400 if bad_json else 422

@@ -332,3 +332,21 @@ def test_true_where_a_number_belongs_is_refused() -> None:
     data["variables"][0]["upper"] = False
     with pytest.raises(ArtifactError, match="expected a number, not false"):
         read_five_element(json.dumps(data))
+
+
+def test_a_rest_body_error_is_located_as_artifact_diagnostics_are(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from agent.server import create_app
+    from agent.session import SessionStore
+
+    app = create_app(Agent(config=Config(cache="")), SessionStore(str(tmp_path / "s.sqlite")))
+    with TestClient(app) as client:
+        listed = client.post("/v1/chat/completions", json={"messages": ["x"]})
+        solve = client.post("/v1/solve", json={"request": "x", "kind": "lp", "samples": [1]})
+    assert listed.status_code == solve.status_code == 422
+    assert listed.json()["error"]["message"].startswith("body.messages[0]: Input should be")
+    said = solve.json()["error"]["message"].split("; body.")
+    assert said[0].startswith("body.kind: unknown kind 'lp'")
+    assert said[-1] == "samples: unknown field (not part of the schema)"
+    assert "Value error" not in solve.text
