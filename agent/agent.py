@@ -225,14 +225,19 @@ class Agent:
         attempt = Attempt(1, model_id="input")
         t0 = time.perf_counter()
         try:
-            artifact = kind.read(req.text, req.name, opts)
-            attempt.artifact = artifact.to_json()
-            attempt.stage = "validate"
-            validated = kind.validate(artifact, opts)
+            try:
+                artifact = kind.read(req.text, req.name, opts)
+                attempt.artifact = artifact.to_json()
+                attempt.stage = "validate"
+                validated = kind.validate(artifact, opts)
+            finally:
+                attempt.timings["validate"] = time.perf_counter() - t0
+            result, verification, _ = self._solve_verify(kind, validated, opts, attempt)
         except NeedsInformation as e:
             return needs_info(kind, e, [attempt])
         except ArtifactError as e:
-            # Nobody can repair a person's file for them: report it as it is.
+            # Nobody can repair a person's file for them: report it as it is (a fault clingo
+            # finds only while grounding is the file's too).
             attempt.outcome = e.kind
             attempt.feedback = e.feedback()
             return Answer(
@@ -242,9 +247,6 @@ class Agent:
                 trace=[attempt],
                 artifact=attempt.artifact,
             )
-        finally:
-            attempt.timings["validate"] = time.perf_counter() - t0
-        result, verification, _ = self._solve_verify(kind, validated, opts, attempt)
         return self._answer(kind, artifact, validated, result, verification, [attempt])
 
     # -- the repair loop ---------------------------------------------------------------------
@@ -334,7 +336,13 @@ class Agent:
             if until == VALIDATED:
                 done = Formalized(artifact, trace)
             else:
-                result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
+                try:
+                    result, verification, problem = self._solve_verify(
+                        kind, validated, opts, attempt
+                    )
+                except ArtifactError as e:  # a fault only the solver finds (clingo grounding)
+                    feedback = failed(attempt, e, artifact.text)
+                    continue
                 if problem is not None:
                     # Something the model can fix: a failed check, or a proof of no optimum.
                     if result.status in NEGATIVE_STATUSES:

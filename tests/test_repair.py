@@ -247,3 +247,21 @@ def test_locations_and_whole_artifact_errors() -> None:
     milp = copy.deepcopy(KNAPSACK)
     milp["sets"] = 3
     assert _schema_error(lambda: read_five_element(json.dumps(milp)))[0].startswith("sets: ")
+
+
+def test_a_fault_only_the_solver_finds_goes_back_to_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.kinds.asp import AspKind
+    from formalizers.asp.program import AspProgram
+
+    # Unchecked before solving: clingo is the first to read the broken program.
+    monkeypatch.setattr(AspKind, "validate", lambda self, a, o: AspProgram(a.model.text))
+    client = scripted("```asp\na :- b c.\n```", "```asp\na. b :- a.\n```")
+    answer = agent_with(client).solve(Request("Derive b from a.", kind="asp"))
+    assert answer.status is Status.FEASIBLE and answer.verified
+    first = answer.trace[0]
+    assert (first.stage, first.outcome) == ("solve", "parse") and "line 1" in first.feedback
+    # A person's file with the same fault is invalid input, not our side's failure.
+    formal = agent_with(None).solve(Request("a :- b c.\n", "broken.lp", "asp"))
+    assert formal.status is Status.ERROR and formal.error.startswith("the input is invalid (parse)")

@@ -130,24 +130,20 @@ class AspKind(Kind):
         return check_program(model.text if isinstance(model, AspProgram) else artifact.text)
 
     def solve(self, validated: AspProgram, options: Options) -> SolveResult:
+        # validate() ran the same checks; an error clingo finds only while grounding is the
+        # program's too: it is raised (ArtifactError), not dressed as our side's ERROR.
         from agent.kinds import backend_for
         from solvers.registry import solve_with
 
-        try:
-            return solve_with(
-                backend_for(self.name, options),
-                self.name,
-                FEATURES,
-                validated,
-                validated,
-                solve_limits(options),
-                keep_for_check=KEEP_FOR_CHECK,
-            )
-        except ArtifactError as e:
-            # validate() ran the same checks; an error found only while grounding lands here.
-            return SolveResult(
-                Status.ERROR, "clingo", message=f"clingo rejected the program: {e.feedback()}"
-            )
+        return solve_with(
+            backend_for(self.name, options),
+            self.name,
+            FEATURES,
+            validated,
+            validated,
+            solve_limits(options),
+            keep_for_check=KEEP_FOR_CHECK,
+        )
 
     def verify(
         self, validated: AspProgram, result: SolveResult, opts: Options | None = None

@@ -133,7 +133,9 @@ class Kind(Protocol):
         ...
 
     def solve(self, validated: Any, options: Options) -> SolveResult:
-        """Run the solver within ``options.limits``; outcomes are statuses."""
+        """Run the solver within ``options.limits``; outcomes are statuses. A fault of the
+        artifact that only the solver finds (clingo grounding it) raises ``ArtifactError``: the
+        model can fix it, so the agent sends it back like a validation error."""
         ...
 
     def verify(
