@@ -45,8 +45,10 @@ class Attempt:
 
     ``stage`` is the last stage reached; ``outcome`` is ``ok`` or the error kind that ended it
     (``parse``, ``schema``, ``symbol``, ``nonlinear``, ``infeasible``, ``unbounded``,
-    ``verification``...); ``feedback`` is what was sent back to the model; ``timings`` are seconds
-    per stage.
+    ``verification``..., ``grounding`` when its numbers were sent back, ``needs_info``), or, for
+    a solve whose status ended the loop on our side, that status in lower case (``timeout``,
+    ``error``, ``unsupported``); ``feedback`` is what was sent back to the model (empty when
+    nothing was); ``timings`` are seconds per stage.
     """
 
     number: int
