@@ -73,6 +73,7 @@ def test_a_repeated_reply_is_caught_and_the_next_one_is_drawn_differently() -> N
     # Greedy until the repeat; then a new seed at a sampling temperature.
     assert chat._kwargs[0] == {} and chat._kwargs[1] == {}
     assert chat._kwargs[2]["temperature"] == 0.8 and "seed" in chat._kwargs[2]
+    assert len({o.id for o in chat._outputs}) == 1  # the same grammar, sampled or not
     assert second.to_json()["repeats"] == 1
 
 
