@@ -19,6 +19,7 @@ from agent.errors import ArtifactError
 from agent.llm.client import ChatClient
 from agent.llm.grammar import Grammar
 from conftest import golden_json
+from formalizers.milp.grammar import five_element_grammar
 from solvers.base import Status
 
 
@@ -118,6 +119,13 @@ def test_openai_compatible_server_with_cache(server: _Server, tmp_path: Path) ->
     assert sent["body"]["messages"][-1]["content"].endswith(
         "Reply with the five-element model as one JSON object."
     )
+    # The formalizer's grammar goes as structured output: the five-element model's JSON schema.
+    grammar = five_element_grammar()
+    assert sent["body"]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": grammar.name, "schema": grammar.schema, "strict": False},
+    }
+    assert first.trace[0].model_id == "openai:qwen2.5-7b-instruct"
     # The same request again is answered from the disk cache: the server sees nothing new.
     second = Agent(config=cfg).solve(request)
     assert second.objective == 15.0 and len(server.requests) == 1

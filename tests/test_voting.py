@@ -17,6 +17,7 @@ from agent.llm.client import ChatClient
 from agent.types import Request
 from agent.voting import SampleOutcome, tally
 from conftest import agent_with
+from formalizers.milp.grammar import five_element_grammar
 from solvers.base import Status
 
 REQUEST = "Pack the most valuable boxes into a bag of at most C kg."
@@ -100,6 +101,8 @@ def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
     assert "disagree" in answer.explanation and "7 (1)" in answer.explanation
     # One conversation, k seeds, at the sampling temperature; no repair call was needed.
     assert [s["seed"] for s in chat._seen] == [0, 1, 2, 3, 4]
+    # Every sample is asked under the five-element grammar.
+    assert [o.id for o in chat._outputs] == [five_element_grammar().id] * 5
     assert {s["temperature"] for s in chat._seen} == {0.7}
     assert answer.attempts == 5 and answer.to_json()["vote"] == vote
 
@@ -279,6 +282,7 @@ def test_a_model_that_samples_in_one_call_is_asked_once_and_each_reply_cached(
     client = ChatClient("test:one-call", chat, ResponseCache(str(tmp_path / "c.sqlite")))
     answer = solve(client, 5)
     assert chat._calls == [{"n": 5, "temperature": 0.7, "seed": 0}]
+    assert [o.name for o in chat._outputs] == ["five-element"]
     assert answer.objective == pytest.approx(10) and answer.vote is not None
     assert answer.vote["confidence"] == 0.6
     # The same request again: every sample from the cache, no call.
