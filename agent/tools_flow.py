@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic, FormalistError, InputError, StopError
-from agent.llm.client import ChatClient, Message
+from agent.llm.chat import Message
+from agent.llm.client import ChatClient
 from agent.llm.grammar import Grammar
 from agent.types import Answer, Request
 from formalizers.base import Artifact, Feedback, Provenance
