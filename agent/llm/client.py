@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatClient",
-    "Message",
-    "Reply",
     "Usage",
     "counting_usage",
     "cut_off_error",
