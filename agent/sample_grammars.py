@@ -17,15 +17,13 @@ them. The engine's flags and the printing are ``agent.llm.local.cli``'s, which i
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, InputError
-from agent.llm.grammar import Bounds, Grammar, Staged
-from formalizers.asp.grammar import asp_grammar
-from formalizers.base import load_prompt
-from formalizers.milp.grammar import five_element_grammar
-from formalizers.pddl.grammar import PddlGrammar, parse_objects, read_domain_arg
-from formalizers.routing.grammar import RoutingContext, routing_context, routing_grammar
+
+if TYPE_CHECKING:  # the grammars load when a sample is drawn: `formalist solve` builds this parser
+    from agent.llm.grammar import Bounds, Grammar, Staged
+    from formalizers.routing.grammar import RoutingContext
 
 ARTIFACTS = ("milp", "routing", "asp", "pddl")
 """The names ``--artifact`` takes (``routing`` and ``pddl`` with an argument after a colon)."""
@@ -52,6 +50,11 @@ def grammar_for(
     list) fixes the objects; without them the result is the staged ``PddlGrammar`` (objects
     first). For routing, ``routing`` (or the location ids ``IDS``, see ``parse_location_ids``)
     specialises the grammar to the request's locations."""
+    from formalizers.asp.grammar import asp_grammar
+    from formalizers.milp.grammar import five_element_grammar
+    from formalizers.pddl.grammar import PddlGrammar, parse_objects, read_domain_arg
+    from formalizers.routing.grammar import routing_context, routing_grammar
+
     kind, _, arg = artifact.partition(":")
     if kind == "milp":
         return five_element_grammar(bounds)
@@ -77,6 +80,9 @@ def sample_messages(
     """The conversation of ``formalist sample``: the language's formalizer's system prompt and the
     request (``prompt``, else a short one per language), with the domain of ``pddl:DOMAIN`` and
     the locations of ``routing`` appended."""
+    from formalizers.base import load_prompt
+    from formalizers.pddl.grammar import read_domain_arg
+
     kind, _, arg = artifact.partition(":")
     messages = [{"role": "system", "content": load_prompt(f"formalizers.{kind}", "system.md")}]
     request = prompt or DEFAULT_PROMPTS.get(kind, "Write one artifact.")
@@ -123,6 +129,7 @@ def register(subparsers: Any) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     from agent.llm.local.cli import bounds_arg, sample
     from agent.llm.spec import parse_spec
+    from formalizers.routing.grammar import routing_context
 
     spec = parse_spec(args.model)
     if spec.provider != "local":
