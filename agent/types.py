@@ -112,7 +112,8 @@ class Answer:
     """For NEEDS_INFO: what to ask the person."""
     grounding: dict[str, Any] | None = None
     """Whether the model's numbers are the request's (``formalizers.milp.grounding``): ``ok``,
-    ``invented`` numbers and ``unused`` quantities; None where the kind has no such check."""
+    ``invented`` numbers, ``unused`` quantities and ``misattributed`` ones (a number on a variable
+    its sentence does not name); None where the kind has no such check."""
     vote: dict[str, Any] | None = None
     """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
     ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""

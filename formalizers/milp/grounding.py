@@ -14,9 +14,21 @@ checks tie the model to the request's numbers:
   came from; or it is named there (a parameter declared and left unused is a number the model set
   aside on purpose; a number in a product's name such as "Aleph 3" may be part of a name).
 
+A third check ties the numbers to the words around them (``misattributions``): a constraint (or a
+variable bound) that uses a quantity stated in exactly one sentence, as a literal or through a
+parameter, must constrain a variable that sentence names. The request is split into sentences;
+names are split into words (on ``_``, digits and camelCase, lowercased, a simple singular:
+``max_baguettes`` is "max" and "baguette"), an indexed variable is also named by its index
+members. A number is misattributed when the words near it in its sentence (up to ``NEAR`` words
+either side, not past another number) name one of the model's variables, the sentence names none
+of the variables the constraint uses, and the parameter carrying it does not name one of them
+either: ``croissants <= max_baguettes`` with 60 from "The bakery can sell at most 60 baguettes a
+day". The check is conservative (a sentence naming both variables judges neither; a number in two
+sentences is not judged): no alarm on the example bank's 94 verified models.
+
 The agent reports the outcome beside "verified" (``Answer.grounding``); with the request option
 ``grounding = "repair"`` a verified but ungrounded model also goes back to the model, each number
-named.
+named (a misattributed one with the sentence it comes from).
 
 Numbers match within a relative 1e-6, or within the rounding of the model's own digits when it
 wrote at least two decimals (0.33 for a third).
@@ -35,11 +47,13 @@ from formalizers.milp.expr import (
     BoolOp,
     Compare,
     InSet,
+    Name,
     Neg,
     Node,
     Not,
     Num,
     Ref,
+    Str,
     Sum,
     parse_constraint,
     parse_expression,
@@ -132,17 +146,45 @@ class ModelNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class Misattribution:
+    """A stated quantity used on variables its sentence does not name: ``where`` in the model
+    (``constraint 'oven_cap'``), the ``variables`` it constrains there, the ``number`` as the model
+    carries it (``60`` or ``max_baguettes = 60``), the ``quantity`` as the request states it, the
+    ``sentence`` it comes from and the variables that sentence is ``about``."""
+
+    where: str
+    variables: tuple[str, ...]
+    number: str
+    quantity: str
+    sentence: str
+    about: tuple[str, ...]
+
+    def text(self) -> str:
+        if self.where.startswith("constraint"):
+            verb = "bounds" if len(self.variables) == 1 else "constrains"
+            said = f"the {self.where} {verb} {_and(self.variables)} with {self.number}"
+        else:
+            said = f"the {self.where} is {self.number}"
+        return (
+            f'{said}, but {self.quantity} comes from "{self.sentence}", which is about '
+            f"{_and(self.about)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Grounding:
-    """The outcome of the checks: ``invented`` numbers of the model no stated quantity gives, and
-    ``unused`` quantities of the request the model neither uses nor names."""
+    """The outcome of the checks: ``invented`` numbers of the model no stated quantity gives,
+    ``unused`` quantities of the request the model neither uses nor names, and ``misattributed``
+    quantities, used on variables their sentence does not name."""
 
     invented: tuple[ModelNumber, ...] = ()
     unused: tuple[Quantity, ...] = ()
     checked: int = 0
+    misattributed: tuple[Misattribution, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.invented and not self.unused
+        return not self.invented and not self.unused and not self.misattributed
 
     def feedback(self) -> str:
         """The text for the model: each number named, with what to do."""
@@ -157,6 +199,8 @@ class Grounding:
                 f"- the request states {q.text!r}, which the model does not use: use it where it "
                 "belongs, or declare it as a parameter whose description says why it is not needed"
             )
+        for a in self.misattributed:
+            lines.append(f"- {a.text()}: attach the number to what its sentence is about")
         head = "the model's numbers do not match the request's:"
         return "\n".join([head, *lines])
 
@@ -166,6 +210,7 @@ class Grounding:
             "checked": self.checked,
             "invented": [{"where": m.where, "value": m.value} for m in self.invented],
             "unused": [q.text for q in self.unused],
+            "misattributed": [a.text() for a in self.misattributed],
         }
 
 
@@ -346,7 +391,8 @@ def check(model: FiveElementModel, request: str) -> Grounding:
             continue
         seen_text.add(q.text)
         unused.append(q)
-    return Grounding(tuple(invented), tuple(unused), len(numbers))
+    misattributed = tuple(misattributions(model, request))
+    return Grounding(tuple(invented), tuple(unused), len(numbers), misattributed)
 
 
 def _candidates(allowed: list[float], x: float) -> list[float]:
@@ -403,3 +449,259 @@ def _name_numbers(model: FiveElementModel) -> list[float]:
         texts += [var.name, var.description]
     texts += [c.name for c in model.constraints]
     return [float(d) for t in texts for d in _DIGITS.findall(t or "")]
+
+
+# -- names: a stated number and the variables it constrains come from the same sentence ----------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\"'(])|\n\s*\n")
+_WORD = re.compile(r"[A-Za-z]+")
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be by each for from in is it its of on or per the to with".split()
+)
+"""Words too common to name anything (a variable ``x_of_a`` is not named by every "of")."""
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``, each on one line with single spaces (a decimal point such as
+    ``$1.20`` ends none; a blank line ends one)."""
+    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def singular(word: str) -> str:
+    """A simple singular of a lowercase word: ``baguettes`` -> ``baguette``, ``boxes`` -> ``box``,
+    ``batteries`` -> ``battery``; words in ``ss``, ``us`` and ``is`` are left as they are."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def name_tokens(text: str) -> frozenset[str]:
+    """The words of a name or a sentence: split on anything not a letter (``_``, digits, spaces)
+    and on camelCase, lowercased, singular, without one-letter and function words."""
+    out = set()
+    for run in _WORD.findall(text):
+        for part in _CAMEL.findall(run):
+            w = singular(part.lower())
+            if len(w) > 1 and w not in _FUNCTION_WORDS:
+                out.add(w)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Use:
+    """A variable as a constraint uses it: ``members`` per index position (None: any member)."""
+
+    var: str
+    members: tuple[tuple[str, ...] | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """A number in a constraint: its ``value``, as ``written`` there, and the ``parameter`` that
+    carries it (empty for a literal)."""
+
+    value: float
+    written: str
+    parameter: str = ""
+
+
+class _Names:
+    """The model's variables with the words that name them: their own and their index members'."""
+
+    def __init__(self, model: FiveElementModel) -> None:
+        members = {s.name: [str(m) for m in s.members] for s in model.sets}
+        self.own = {v.name: name_tokens(v.name) for v in model.variables}
+        self.index = {v.name: [members.get(i, []) for i in v.index] for v in model.variables}
+        self.member_tokens = {m: name_tokens(m) for ms in members.values() for m in ms}
+
+    def named_by(self, use: _Use, words: frozenset[str]) -> bool:
+        """Whether ``words`` name the variable of ``use`` (or one of the members it may take)."""
+        if self.own.get(use.var, frozenset()) & words:
+            return True
+        for k, allowed in enumerate(self.index.get(use.var, [])):
+            chosen = use.members[k] if k < len(use.members) else None
+            for m in allowed if chosen is None else chosen:
+                if self.member_tokens.get(m, name_tokens(m)) & words:
+                    return True
+        return False
+
+    def about(self, words: frozenset[str]) -> list[str]:
+        """The variables (or a variable's members, ``x[baguette]``) that ``words`` name."""
+        out = []
+        for var, own in self.own.items():
+            if own & words:
+                out.append(var)
+                continue
+            for allowed in self.index[var]:
+                out += [f"{var}[{m}]" for m in allowed if self.member_tokens[m] & words]
+        return out
+
+
+def _walk(node: Node) -> Any:
+    """Every node of an expression, indices and conditions included."""
+    yield node
+    children: tuple[Node, ...] = ()
+    if isinstance(node, Ref):
+        children = node.indices
+    elif isinstance(node, BinOp):
+        children = (node.left, node.right)
+    elif isinstance(node, Neg | Not):
+        children = (node.operand,)
+    elif isinstance(node, Sum):
+        children = (node.body,) if node.cond is None else (node.body, node.cond)
+    elif isinstance(node, Compare):
+        children = node.operands
+    elif isinstance(node, BoolOp):
+        children = node.values
+    elif isinstance(node, InSet):
+        children = (node.item,)
+    for child in children:
+        yield from _walk(child)
+
+
+def _literal_index(node: Node) -> str | None:
+    if isinstance(node, Str):
+        return node.value
+    if isinstance(node, Num) and node.value == int(node.value):
+        return str(int(node.value))
+    return None
+
+
+def _entries(values: Any, keys: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], float]]:
+    """The numbers of indexed parameter data with the members that key them."""
+    if isinstance(values, dict):
+        return [e for k, x in values.items() for e in _entries(x, (*keys, str(k)))]
+    if isinstance(values, list):
+        return [e for i, x in enumerate(values) for e in _entries(x, (*keys, str(i)))]
+    if isinstance(values, int | float) and not isinstance(values, bool):
+        return [(keys, float(values))]
+    return []
+
+
+def _uses_and_numbers(node: Node, model: FiveElementModel) -> tuple[list[_Use], list[_Carried]]:
+    """The variables ``node`` uses and the numbers it uses: its literals (not those of an index or
+    a condition: they count members) and its parameters' values."""
+    variables = {v.name for v in model.variables}
+    params = {p.name: p for p in model.parameters}
+    uses: list[_Use] = []
+    numbers = [_Carried(v, _written(v)) for v in _literals(node)]
+    for n in _walk(node):
+        if isinstance(n, Name | Ref):
+            name = n.id
+            picked = tuple(_literal_index(i) for i in n.indices) if isinstance(n, Ref) else ()
+            if name in variables:
+                uses.append(_Use(name, tuple(None if m is None else (m,) for m in picked)))
+            elif name in params:
+                p = params[name]
+                if p.value is not None:
+                    v = float(p.value)
+                    numbers.append(_Carried(v, f"{name} = {_written(v)}", name))
+                    continue
+                for keys, v in _entries(p.values):
+                    if all(m is None or m == k for m, k in zip(picked, keys, strict=False)):
+                        shown = f"{name}[{', '.join(keys)}] = {_written(v)}"
+                        numbers.append(_Carried(v, shown, name))
+    return uses, numbers
+
+
+def misattributions(model: FiveElementModel, request: str) -> list[Misattribution]:
+    """The stated quantities the model uses on variables their sentence does not name.
+
+    A constraint's (or a variable bound's) number that the request states in exactly one sentence
+    is judged against that sentence: it is misattributed when the sentence names at least one of
+    the model's variables (by a word of its name or of its index members), names none of the
+    variables the constraint uses, and the parameter carrying the number (if one does) does not
+    name one of them either (``max_croissants`` on croissants is the model's own reading)."""
+    where_stated: list[tuple[float, int, str]] = []
+    texts = sentences(request)
+    for i, s in enumerate(texts):
+        for q in request_quantities(s):
+            where_stated += [(v, i, q.text) for v in q.values if v not in (0.0, 1.0)]
+    if not where_stated:
+        return []
+    names = _Names(model)
+    words = [name_tokens(s) for s in texts]
+    pieces: list[tuple[str, Node, list[_Use]]] = []
+    for c in model.constraints:
+        pieces.append((f'constraint "{c.name}"', parse_constraint(c.expression), []))
+    for var in model.variables:
+        use = _Use(var.name, ())
+        for side, bound in (("lower", var.lower), ("upper", var.upper)):
+            if bound is None or (side == "lower" and bound == 0):
+                continue
+            node = Num(float(bound)) if not isinstance(bound, str) else parse_expression(bound)
+            pieces.append((f"{side} bound of {var.name}", node, [use]))
+    out: list[Misattribution] = []
+    for where, node, given in pieces:
+        uses, numbers = _uses_and_numbers(node, model)
+        uses += given
+        if not uses:
+            continue
+        judged: set[float] = set()
+        for n in numbers:
+            x, digits = abs(n.value), _decimals(n.value)
+            stated = [(i, t) for v, i, t in where_stated if _close(x, v, digits)]
+            if x in judged or len({i for i, _ in stated}) != 1:
+                continue
+            judged.add(x)
+            i, quantity = stated[0]
+            about = names.about(_near(texts[i], quantity))
+            if not about or any(names.named_by(u, words[i]) for u in uses):
+                continue
+            if n.parameter and any(names.named_by(u, name_tokens(n.parameter)) for u in uses):
+                continue
+            shown = tuple(dict.fromkeys(_shown(u) for u in uses))
+            sentence = texts[i].rstrip(".!?;: ")
+            out.append(Misattribution(where, shown, n.written, quantity, sentence, tuple(about)))
+    return out
+
+
+_TOKEN = re.compile(r"[A-Za-z]+|\$?\d[\d,]*(?:\.\d+)?")
+NEAR = 6
+"""How many words (function words not counted) either side of a number say what it is about."""
+
+
+def _near(sentence: str, quantity: str) -> frozenset[str]:
+    """The name words within ``NEAR`` words of ``quantity`` in ``sentence``, not past another
+    number: what the number is about ("at most 60 baguettes"), not what the sentence's other
+    parts name ("the coffee shop buys 3300 units of milk and 2600 units of cream": 2600 is
+    about cream, not coffee)."""
+    tokens = [
+        m
+        for m in _TOKEN.finditer(sentence)
+        if not m.group(0)[0].isalpha() or name_tokens(m.group(0))
+    ]
+    words: list[str] = []
+    # Each place the quantity is written (as itself: the 5 of "50" is not one).
+    for found in re.finditer(
+        r"(?<![\w.,])" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", sentence, re.IGNORECASE
+    ):
+        at = [
+            k for k, m in enumerate(tokens) if m.end() > found.start() and m.start() < found.end()
+        ]
+        if not at:
+            continue
+        for step, start in ((-1, at[0] - 1), (1, at[-1] + 1)):
+            k = start
+            while 0 <= k < len(tokens) and abs(k - start) < NEAR:
+                if not tokens[k].group(0)[0].isalpha():
+                    break  # another number: its own words
+                words.append(tokens[k].group(0))
+                k += step
+    return name_tokens(" ".join(words))
+
+
+def _shown(use: _Use) -> str:
+    """A used variable as the feedback names it: ``croissants``, ``x[croissant]``."""
+    if use.members and all(m is not None and len(m) == 1 for m in use.members):
+        return f"{use.var}[{', '.join(m[0] for m in use.members if m)}]"
+    return use.var
+
+
+def _and(items: tuple[str, ...]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

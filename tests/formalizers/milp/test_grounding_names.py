@@ -1,0 +1,232 @@
+"""Grounding by names (issue 14): a stated number bounds a variable its sentence names."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.types import Request
+from conftest import agent_with, scripted
+from formalizers.milp.grounding import (
+    check,
+    misattributions,
+    name_tokens,
+    sentences,
+    singular,
+)
+from formalizers.milp.model import five_element_from_data
+from formalizers.milp.retrieval import load_bank
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+BAKERY = (EXAMPLES / "bakery.txt").read_text(encoding="utf-8")
+SALES = "The bakery can sell at most 60 baguettes a day"
+
+
+def bakery(sales: str = "baguettes <= 60", **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "variables": [
+            {"name": "croissants", "domain": "integer"},
+            {"name": "baguettes", "domain": "integer"},
+        ],
+        "objective": {"sense": "maximize", "expression": "1.2 * croissants + 2 * baguettes"},
+        "constraints": [
+            {"name": "oven", "expression": "3 * croissants + 5 * baguettes <= 480"},
+            {"name": "butter", "expression": "50 * croissants <= 4000"},
+            {"name": "oven_cap", "expression": sales},
+        ],
+    }
+    data.update(extra)
+    return data
+
+
+def test_names_are_split_lowercased_and_singular() -> None:
+    assert singular("baguettes") == "baguette"
+    assert singular("boxes") == "box"
+    assert singular("batteries") == "battery"
+    assert singular("glass") == "glass"
+    assert name_tokens("max_baguettes") == {"max", "baguette"}
+    assert name_tokens("maxBaguettes2Day") == {"max", "baguette", "day"}
+    assert name_tokens("The bakery can sell at most 60 baguettes a day.") >= {"baguette", "sell"}
+
+
+def test_sentences_end_at_a_full_stop_not_at_a_decimal_point() -> None:
+    parts = sentences(BAKERY)
+    assert f"{SALES}." in parts
+    assert "A croissant earns $1.20 and a baguette $2.00." in parts
+
+
+def test_the_right_bakery_model_has_no_mismatch() -> None:
+    g = check(five_element_from_data(bakery()), BAKERY)
+    assert g.ok and g.misattributed == ()
+
+
+def test_the_issues_cap_on_the_wrong_variable_is_flagged_as_a_literal() -> None:
+    g = check(five_element_from_data(bakery("croissants <= 60")), BAKERY)
+    # Every number is the request's: only the names tell it is wrong.
+    assert not g.invented and not g.unused and not g.ok
+    [m] = g.misattributed
+    assert (m.where, m.variables, m.number, m.about) == (
+        'constraint "oven_cap"',
+        ("croissants",),
+        "60",
+        ("baguettes",),
+    )
+    assert (
+        f'the constraint "oven_cap" bounds croissants with 60, but 60 comes from "{SALES}", '
+        "which is about baguettes" in g.feedback()
+    )
+    assert g.to_json()["misattributed"] == [m.text()]
+
+
+def test_the_issues_cap_on_the_wrong_variable_is_flagged_through_its_parameter() -> None:
+    data = bakery(
+        "croissants <= max_baguettes", parameters=[{"name": "max_baguettes", "value": 60}]
+    )
+    [m] = check(five_element_from_data(data), BAKERY).misattributed
+    assert m.number == "max_baguettes = 60" and m.sentence == SALES
+    # The same parameter on the right variable is the right model.
+    right = bakery(
+        "baguettes <= max_baguettes", parameters=[{"name": "max_baguettes", "value": 60}]
+    )
+    assert check(five_element_from_data(right), BAKERY).ok
+
+
+def test_a_variable_bound_on_the_wrong_variable_is_flagged() -> None:
+    data = bakery()
+    data["constraints"].pop()
+    data["variables"][0]["upper"] = 60
+    [m] = check(five_element_from_data(data), BAKERY).misattributed
+    assert m.text().startswith("the upper bound of croissants is 60, but 60 comes from")
+    data["variables"][0]["upper"] = None
+    data["variables"][1]["upper"] = 60
+    assert check(five_element_from_data(data), BAKERY).ok
+
+
+def test_a_parameter_named_for_the_constrained_variable_is_the_models_reading() -> None:
+    data = bakery(
+        "croissants <= max_croissants", parameters=[{"name": "max_croissants", "value": 60}]
+    )
+    assert check(five_element_from_data(data), BAKERY).misattributed == ()
+
+
+def test_a_sentence_naming_both_variables_judges_neither() -> None:
+    text = BAKERY.replace(f"{SALES}.", f"{SALES}, and no more croissants than that.")
+    assert check(five_element_from_data(bakery("croissants <= 60")), text).misattributed == ()
+
+
+def test_a_number_in_two_sentences_is_not_judged() -> None:
+    text = BAKERY.replace("480 minutes", "60 minutes")
+    data = bakery("croissants <= 60")
+    data["constraints"][0]["expression"] = "3 * croissants + 5 * baguettes <= 60"
+    assert check(five_element_from_data(data), text).misattributed == ()
+
+
+def test_a_sentence_naming_no_variable_judges_nothing() -> None:
+    text = BAKERY.replace(SALES, "The shop can sell at most 60 loaves a day")
+    assert check(five_element_from_data(bakery("croissants <= 60")), text).misattributed == ()
+
+
+def test_index_members_name_an_indexed_variable() -> None:
+    def model(sales: str) -> dict[str, Any]:
+        return {
+            "sets": [{"name": "BREADS", "members": ["croissant", "baguette"]}],
+            "parameters": [
+                {"name": "minutes", "index": ["BREADS"], "values": {"croissant": 3, "baguette": 5}},
+                {"name": "price", "index": ["BREADS"], "values": {"croissant": 1.2, "baguette": 2}},
+            ],
+            "variables": [{"name": "x", "index": ["BREADS"], "domain": "integer"}],
+            "objective": {
+                "sense": "maximize",
+                "expression": "sum(price[b] * x[b] for b in BREADS)",
+            },
+            "constraints": [
+                {"name": "oven", "expression": "sum(minutes[b] * x[b] for b in BREADS) <= 480"},
+                {"name": "butter", "expression": "50 * x['croissant'] <= 4000"},
+                {"name": "sales", "expression": sales},
+            ],
+        }
+
+    [m] = check(five_element_from_data(model("x['croissant'] <= 60")), BAKERY).misattributed
+    assert m.variables == ("x[croissant]",) and m.about == ("x[baguette]",)
+    assert check(five_element_from_data(model("x['baguette'] <= 60")), BAKERY).ok
+
+
+def test_the_shipping_examples_right_model_has_no_mismatch() -> None:
+    text = (EXAMPLES / "shipping.txt").read_text(encoding="utf-8")
+    data = {
+        "sets": [
+            {"name": "FACTORIES", "members": ["North", "South"]},
+            {"name": "CUSTOMERS", "members": [1, 2, 3]},
+        ],
+        "parameters": [
+            {"name": "capacity", "index": ["FACTORIES"], "values": {"North": 300, "South": 200}},
+            {"name": "need", "index": ["CUSTOMERS"], "values": {"1": 150, "2": 180, "3": 120}},
+            {
+                "name": "cost",
+                "index": ["FACTORIES", "CUSTOMERS"],
+                "values": {"North": {"1": 8, "2": 6, "3": 10}, "South": {"1": 9, "2": 12, "3": 5}},
+            },
+        ],
+        "variables": [{"name": "ship", "index": ["FACTORIES", "CUSTOMERS"]}],
+        "objective": {
+            "sense": "minimize",
+            "expression": "sum(cost[f, c] * ship[f, c] for f in FACTORIES for c in CUSTOMERS)",
+        },
+        "constraints": [
+            {
+                "name": "supply",
+                "index": ["f in FACTORIES"],
+                "expression": "sum(ship[f, c] for c in CUSTOMERS) <= capacity[f]",
+            },
+            {
+                "name": "demand",
+                "index": ["c in CUSTOMERS"],
+                "expression": "sum(ship[f, c] for f in FACTORIES) >= need[c]",
+            },
+        ],
+    }
+    g = check(five_element_from_data(data), text)
+    assert g.ok and g.misattributed == ()
+
+
+def test_no_bank_model_is_flagged_against_its_own_request() -> None:
+    """No false alarm on the 94 verified NL4Opt models (loaded as test_bank does)."""
+    bank = load_bank()
+    assert len(bank) == 94
+    for ex in bank:
+        assert misattributions(five_element_from_data(ex.model), ex.request) == [], ex.id
+
+
+def test_a_bank_bound_moved_to_another_variable_is_flagged() -> None:
+    """The coconut-style bank problems: "at least 20 diabetic pills" put on the latex gloves."""
+    [ex] = [e for e in load_bank() if "at least 20 diabetic pills" in e.request]
+    data = copy.deepcopy(ex.model)
+    [c] = [c for c in data["constraints"] if c["expression"].startswith("diabetic_pills >=")]
+    c["expression"] = c["expression"].replace("diabetic_pills >=", "latex_gloves >=")
+    [m] = misattributions(five_element_from_data(data), ex.request)
+    assert m.variables == ("latex_gloves",) and m.about == ("diabetic_pills",)
+    assert "at least 20 diabetic pills" in m.sentence
+
+
+# -- through the agent ----------------------------------------------------------------------------
+
+
+def test_with_grounding_repair_the_misattributed_cap_goes_back_with_its_sentence() -> None:
+    client = scripted(bakery("croissants <= 60"), bakery())
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
+    assert [a.outcome for a in answer.trace] == ["grounding", "ok"]
+    second = client.chat_model.calls[1][-1]["content"]
+    assert f'60 comes from "{SALES}", which is about baguettes' in second
+    assert answer.objective == pytest.approx(192)  # 80 croissants, 48 baguettes
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert answer.grounding["misattributed"] == []
+
+
+def test_reported_only_the_misattributed_cap_is_said_beside_verified() -> None:
+    answer = agent_with(scripted(bakery("croissants <= 60"))).solve(Request(BAKERY, kind="milp"))
+    assert answer.verified and answer.grounding is not None and not answer.grounding["ok"]
+    assert "NOT grounded in the request" in answer.explanation
+    assert SALES in answer.explanation
