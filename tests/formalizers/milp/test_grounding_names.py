@@ -201,7 +201,7 @@ def test_no_bank_model_is_flagged_against_its_own_request() -> None:
 
 
 def test_a_bank_bound_moved_to_another_variable_is_flagged() -> None:
-    """The coconut-style bank problems: "at least 20 diabetic pills" put on the latex gloves."""
+    """A bank model with its "at least 20 diabetic pills" put on the latex gloves."""
     [ex] = [e for e in load_bank() if "at least 20 diabetic pills" in e.request]
     data = copy.deepcopy(ex.model)
     [c] = [c for c in data["constraints"] if c["expression"].startswith("diabetic_pills >=")]
