@@ -661,9 +661,14 @@ def misattributions(model: FiveElementModel, request: str) -> list[Misattributio
     return out
 
 
-_TOKEN = re.compile(r"[A-Za-z]+|\$?\d[\d,]*(?:\.\d+)?")
+_TOKEN = re.compile(r"\d+-?[A-Za-z][\w-]*|[A-Za-z]+|\$?\d[\d,]*(?:\.\d+)?")
+"""The words of a sentence and its numbers; a numeral glued to letters (``2-piece``) is a word."""
 NEAR = 6
 """How many words (function words not counted) either side of a number say what it is about."""
+
+
+def _is_number(token: str) -> bool:
+    return not _WORD.search(token)
 
 
 def _near(sentence: str, quantity: str) -> frozenset[str]:
@@ -672,9 +677,7 @@ def _near(sentence: str, quantity: str) -> frozenset[str]:
     parts name ("the coffee shop buys 3300 units of milk and 2600 units of cream": 2600 is
     about cream, not coffee)."""
     tokens = [
-        m
-        for m in _TOKEN.finditer(sentence)
-        if not m.group(0)[0].isalpha() or name_tokens(m.group(0))
+        m for m in _TOKEN.finditer(sentence) if _is_number(m.group(0)) or name_tokens(m.group(0))
     ]
     words: list[str] = []
     # Each place the quantity is written (as itself: the 5 of "50" is not one).
@@ -689,7 +692,7 @@ def _near(sentence: str, quantity: str) -> frozenset[str]:
         for step, start in ((-1, at[0] - 1), (1, at[-1] + 1)):
             k = start
             while 0 <= k < len(tokens) and abs(k - start) < NEAR:
-                if not tokens[k].group(0)[0].isalpha():
+                if _is_number(tokens[k].group(0)):
                     break  # another number: its own words
                 words.append(tokens[k].group(0))
                 k += step
