@@ -19,7 +19,7 @@ from pg_cluster import database_url as pg_database_url
 
 from conftest import MILP, golden_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BAKERY = json.loads((ROOT / "formalizers/milp/examples/ratio_scalar.json").read_text())["model"]
 
 

@@ -26,7 +26,7 @@ from solvers import routing_exact, routing_pyvrp, routing_verify
 from solvers.base import Limits, SolveResult, Status
 from solvers.routing_verify import objective_slack, verify_routes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CVRPLIB = ROOT / "tests" / "fixtures" / "routing" / "cvrplib"
 
 

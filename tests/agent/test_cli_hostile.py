@@ -19,7 +19,7 @@ from agent.types import Answer, Request
 from benchmarks.runner import RunSettings, read_results, run
 from solvers.base import Status
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 MILP = FIXTURES / "milp"
 
 TINY_TSP = """NAME: tiny
@@ -462,7 +462,7 @@ def test_a_domain_argument_that_is_empty_or_a_problem_is_refused(
 ) -> None:
     """``--domain`` given an empty file, or the problem file itself, is named (it used to be
     ignored, or dumped whole into "no known domain called ...")."""
-    problem = str(Path(__file__).parent.parent / "examples" / "blocksworld_six_blocks.pddl")
+    problem = str(Path(__file__).parents[2] / "examples" / "blocksworld_six_blocks.pddl")
     empty = tmp_path / "empty.pddl"
     empty.write_text("", encoding="utf-8")
     assert main(["solve", problem, "--domain", str(empty)]) == 2
@@ -505,7 +505,7 @@ def test_bench_says_where_its_files_are(
 
 
 # -- the first hour: help text, broken JSON, compressed instance files -----------------------------
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_has_no_rest_markup(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from formalizers.apis.derive import derive
 from formalizers.apis.model import ApiCatalog, ApiRequest, read_catalog
 from solvers.base import Status
 
-TRAVEL = Path(__file__).resolve().parents[1] / "examples" / "travel"
+TRAVEL = Path(__file__).resolve().parents[3] / "examples" / "travel"
 
 
 def agent() -> Agent:

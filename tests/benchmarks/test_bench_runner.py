@@ -28,7 +28,7 @@ from benchmarks.runner import (
     run,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def model(upper: float, extra: str = "") -> str:

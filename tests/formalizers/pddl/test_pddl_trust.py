@@ -27,7 +27,7 @@ from formalizers.pddl.simulate import check_plan
 from solvers.base import Limits, SolveResult, Status
 
 PDDL = FIXTURES / "pddl"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 COSTED = [
     ("ipc08_elevators_domain.pddl", "ipc08_elevators_p8_9_1.pddl"),

@@ -573,7 +573,7 @@ def test_solve_json_has_an_empty_tool_field_when_no_tool_built_it(
     from agent.cli import main
 
     assert (
-        main(["solve", str(Path(__file__).parent.parent / "examples" / "knapsack.json"), "--json"])
+        main(["solve", str(Path(__file__).parents[2] / "examples" / "knapsack.json"), "--json"])
         == 0
     )
     out = json.loads(capsys.readouterr().out)

@@ -26,7 +26,7 @@ from tool_maker.cache import ToolCache
 from tool_maker.sandbox import Sandbox
 from tool_maker.tool import Tool, ToolCall
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

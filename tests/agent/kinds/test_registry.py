@@ -26,7 +26,7 @@ from solvers import registry
 from solvers.base import Limits, Status
 
 DEMO = FIXTURES / "demo_kind" / "tiny.knap"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 COND_DOMAIN = """(define (domain lights)
   (:requirements :strips :conditional-effects)

@@ -37,7 +37,7 @@ from benchmarks.ray_executor import (  # noqa: E402
 )
 from benchmarks.runner import TIMING_KEYS, RunSettings, read_results, run  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 needs_solomon = pytest.mark.skipif(
     not (DEFAULT_DATA / "vrp_instances" / "solomon_100").is_dir(),
     reason=f"Solomon instances not found under {DEFAULT_DATA}",

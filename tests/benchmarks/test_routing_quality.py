@@ -15,7 +15,7 @@ pytest.importorskip("ortools")
 
 from benchmarks.routing_quality import have_ortools, ortools_solomon, raw_solomon
 
-C101 = Path(__file__).parent / "fixtures" / "routing" / "C101.txt"
+C101 = Path(__file__).parents[1] / "fixtures" / "routing" / "C101.txt"
 OPTIMUM = 827.3
 
 

@@ -27,7 +27,7 @@ from solvers import registry, routing_exact, routing_pyvrp
 from solvers.base import Limits, Status
 from solvers.routing_verify import verify_routes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def line(**extra: Any) -> dict[str, Any]:

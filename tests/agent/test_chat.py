@@ -55,7 +55,7 @@ def test_chat_reports_errors_and_keeps_going(tmp_path: Path) -> None:
     lines = iter(
         [
             "Maximize profit from chairs and tables.",
-            (Path(__file__).parent / "fixtures/milp/diet.yaml").read_text(),
+            (Path(__file__).parents[1] / "fixtures/milp/diet.yaml").read_text(),
             "/quit",
         ]
     )
@@ -74,7 +74,7 @@ def test_chat_reports_errors_and_keeps_going(tmp_path: Path) -> None:
 
 # -- messages of many lines, files, commands -----------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LP_TEXT = (ROOT / "examples/transport.lp").read_text()
 
 

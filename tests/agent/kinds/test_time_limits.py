@@ -42,7 +42,7 @@ from agent.kinds.base import (
 from agent.types import Request
 from solvers.base import Limits, SolveResult, Status, Verification
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 KNAPSACK = (ROOT / "examples" / "knapsack.json").read_text()
 COLOURING = "node(1..3). edge(1,2). edge(2,3).\n1 { c(N,r); c(N,g) } 1 :- node(N).\n" + (
     ":- edge(A,B), c(A,C), c(B,C).\n#show c/2.\n"

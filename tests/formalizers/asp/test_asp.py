@@ -25,7 +25,7 @@ from solvers import clingo_backend
 from solvers.asp_verify import verify_asp
 from solvers.base import Limits, SolveResult, Status
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 ASP = KINDS["asp"]
 
 TRIANGLE = """node(1..3). col(r;g). edge(1,2). edge(2,3). edge(1,3).

@@ -10,7 +10,7 @@ import vrplib
 
 from benchmarks.cvrplib_convert import SourceError, main, parse, render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CVRPLIB = ROOT / "tests" / "fixtures" / "routing" / "cvrplib"
 
 SOURCE = """NAME: Tiny

@@ -202,7 +202,7 @@ def test_the_db_key_of_the_configuration_keeps_chat_sessions_in_postgresql(
     config = tmp_path / "formalist.toml"
     config.write_text(f'db = "{pg}"\nsessions = "{tmp_path / "unused.sqlite"}"\n')
     env = {**os.environ, "HOME": str(tmp_path), "FORMALIST_CONFIG": str(config)}
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-m", "agent.cli", "chat", "--no-cache"],
         input=KNAPSACK,

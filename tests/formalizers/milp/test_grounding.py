@@ -136,7 +136,13 @@ def test_grounding_is_reported_apart_from_verified() -> None:
     wrong = bakery("50 * croissants <= 480")
     answer = agent_with(scripted(wrong)).solve(Request(BAKERY, kind="milp"))
     assert answer.status is Status.OPTIMAL and answer.verified
-    assert answer.grounding == {"ok": False, "checked": 7, "invented": [], "unused": ["3", "5"]}
+    assert answer.grounding == {
+        "ok": False,
+        "checked": 7,
+        "invented": [],
+        "unused": ["3", "5"],
+        "misattributed": [],
+    }
     assert "NOT grounded in the request" in answer.explanation
     assert answer.to_json()["grounding"]["ok"] is False
 

@@ -76,7 +76,7 @@ def test_explanation_lists_decisions_and_binding_limits() -> None:
 def test_lp_and_mps_files(name: str, objective: float) -> None:
     from pathlib import Path
 
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     answer = Agent(config=Config(cache="")).solve_file(examples / name)
     assert answer.status is Status.OPTIMAL
     assert answer.objective == pytest.approx(objective)

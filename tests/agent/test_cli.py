@@ -15,7 +15,7 @@ from agent.config import Config
 from agent.errors import InputError
 from conftest import MILP, golden_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -340,7 +340,7 @@ def test_simulation_rejects_a_wrong_plan() -> None:
 
 def test_llmp_gpt4_outputs_sort_into_valid_and_invalid() -> None:
     """Every GPT-4 problem file in the LLM+P experiments, read against its domain."""
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmp"
+    root = Path(__file__).resolve().parents[4] / "shared" / "data" / "llmp"
     if not root.is_dir():
         pytest.skip("shared/data/llmp is not beside this checkout")
     invalid: dict[str, str] = {}

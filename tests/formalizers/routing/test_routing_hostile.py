@@ -25,7 +25,7 @@ from solvers.routing_pyvrp import build_data
 from solvers.routing_pyvrp import solve as solve_pyvrp
 from solvers.routing_verify import verify_routes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def vrp(header: str, *sections: str) -> str:
