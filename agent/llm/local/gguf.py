@@ -35,9 +35,11 @@ DEFAULT_MODELS_DIR = "~/.cache/formalist/models"
 COMPLETE = "formalist-converted.json"
 """The file a finished conversion writes last: a folder without it is not used."""
 
-FORMAT = 2
-"""The version of a converted folder's layout: 2 marks the file's unused tokens as added tokens
-(a folder of an older format gets its tokenizer brought up to date on load)."""
+FORMAT = 3
+"""The version of a converted folder's layout: 2 marks the file's unused tokens as added tokens; 3
+drops the GGUF ``quantization_config`` that transformers writes into ``config.json`` (the weights
+saved are dense, and with it a later load takes the folder for packed GGUF weights and warns). A
+folder of an older format is brought up to date on load."""
 
 _HASHES = "hashes.json"
 _LOCK = threading.Lock()
@@ -131,7 +133,7 @@ def converted_dir(
     if (out / COMPLETE).is_file():
         log.info("%s: converted checkpoint cached in %s", src, out)
         if _format(out) < FORMAT:
-            _refresh_tokenizer(src, out)
+            _upgrade(src, out)
         return out
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=base, prefix=f".{digest[:16]}-"))
@@ -184,6 +186,10 @@ def _convert(src: Path, out: Path, digest: str) -> None:
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     _mark_unused_tokens(src, tokenizer)
+    # The weights saved are dense: the GGUF quantization settings the loaded config carries
+    # would make a later load of this folder take it for packed GGUF weights.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _write_atomic(
@@ -201,14 +207,21 @@ def _format(out: Path) -> int:
         return 1
 
 
-def _refresh_tokenizer(src: Path, out: Path) -> None:
-    """Bring a conversion of an older format up to date: its tokenizer gets the file's unused
-    tokens marked (format 2); the weights are kept."""
+def _upgrade(src: Path, out: Path) -> None:
+    """Bring a conversion of an older format up to date, the weights kept: its tokenizer gets the
+    file's unused tokens marked (format 2), its ``config.json`` loses the GGUF quantization
+    settings (format 3)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
-    _mark_unused_tokens(src, tokenizer)
-    tokenizer.save_pretrained(out)
+    old = _format(out)
+    if old < 2:
+        tokenizer = AutoTokenizer.from_pretrained(str(out))
+        _mark_unused_tokens(src, tokenizer)
+        tokenizer.save_pretrained(out)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.pop("quantization_config", None) is not None:
+        _write_atomic(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
     info = json.loads((out / COMPLETE).read_text(encoding="utf-8"))
     _write_atomic(out / COMPLETE, json.dumps({**info, "format": FORMAT}))
 

@@ -4,6 +4,7 @@ sha256 as an ordinary checkpoint, and loads and generates through the engine and
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ def test_gguf_file_loads_dequantized_generates_and_second_load_hits_the_cache(
     cached = models / digest
     assert (cached / gguf_mod.COMPLETE).is_file()
     assert (cached / "model.safetensors").is_file() and (cached / "tokenizer.json").is_file()
+    # Dense weights: no GGUF quantization settings that would make transformers take the folder
+    # for packed GGUF weights when it loads it.
+    assert "quantization_config" not in json.loads((cached / "config.json").read_text())
 
     # Second load (and a copy of the file under another name): the cache, no conversion.
     def no_conversion(*args: object) -> None:
@@ -145,11 +149,9 @@ def test_torch_threads_default_to_the_free_cores(
     assert given.torch_threads == 2
 
 
-def test_a_conversion_of_an_older_format_gets_its_tokenizer_brought_up_to_date(
+def test_a_conversion_of_an_older_format_gets_its_tokenizer_and_config_brought_up_to_date(
     tiny_gguf: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
     from transformers import AutoTokenizer
 
     path, _ = tiny_gguf
@@ -160,6 +162,10 @@ def test_a_conversion_of_an_older_format_gets_its_tokenizer_brought_up_to_date(
         out = gguf_mod.converted_dir(path, models)
     pads = [i for t, i in AutoTokenizer.from_pretrained(out).get_vocab().items() if "[PAD" in t]
     assert pads and not set(pads) & set(AutoTokenizer.from_pretrained(out).added_tokens_decoder)
+    # ... and a format-2 config: the GGUF quantization settings transformers wrote into it.
+    config = json.loads((out / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "gguf", "dequantize": False}
+    (out / "config.json").write_text(json.dumps(config))
 
     def no_conversion(*args: object) -> None:
         raise AssertionError("converted again")
@@ -168,3 +174,4 @@ def test_a_conversion_of_an_older_format_gets_its_tokenizer_brought_up_to_date(
     assert gguf_mod.converted_dir(path, models) == out
     assert set(pads) <= set(AutoTokenizer.from_pretrained(out).added_tokens_decoder)
     assert json.loads((out / gguf_mod.COMPLETE).read_text())["format"] == gguf_mod.FORMAT
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
