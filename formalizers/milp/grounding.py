@@ -158,6 +158,10 @@ class Misattribution:
     quantity: str
     sentence: str
     about: tuple[str, ...]
+    suggestion: str = ""
+    """The edit that attaches the number where its sentence puts it, when that is one renaming
+    (a constraint on one plain variable whose number's words name one other): the constraint's
+    expression with the variable renamed, or the variable the bound belongs on."""
 
     def text(self) -> str:
         if self.where.startswith("constraint"):
@@ -200,7 +204,8 @@ class Grounding:
                 "belongs, or declare it as a parameter whose description says why it is not needed"
             )
         for a in self.misattributed:
-            lines.append(f"- {a.text()}: attach the number to what its sentence is about")
+            fix = f": {a.suggestion}" if a.suggestion else ""
+            lines.append(f"- {a.text()}: attach the number to what its sentence is about{fix}")
         head = "the model's numbers do not match the request's:"
         return "\n".join([head, *lines])
 
@@ -626,18 +631,19 @@ def misattributions(model: FiveElementModel, request: str) -> list[Misattributio
         return []
     names = _Names(model)
     words = [name_tokens(s) for s in texts]
-    pieces: list[tuple[str, Node, list[_Use]]] = []
+    pieces: list[tuple[str, Node, list[_Use], str]] = []
     for c in model.constraints:
-        pieces.append((f'constraint "{c.name}"', parse_constraint(c.expression), []))
+        pieces.append((f'constraint "{c.name}"', parse_constraint(c.expression), [], c.expression))
     for var in model.variables:
         use = _Use(var.name, ())
         for side, bound in (("lower", var.lower), ("upper", var.upper)):
             if bound is None or (side == "lower" and bound == 0):
                 continue
             node = Num(float(bound)) if not isinstance(bound, str) else parse_expression(bound)
-            pieces.append((f"{side} bound of {var.name}", node, [use]))
+            pieces.append((f"{side} bound of {var.name}", node, [use], ""))
+    plain = {v.name for v in model.variables if not v.index}
     out: list[Misattribution] = []
-    for where, node, given in pieces:
+    for where, node, given, expression in pieces:
         uses, numbers = _uses_and_numbers(node, model)
         uses += given
         if not uses:
@@ -657,8 +663,26 @@ def misattributions(model: FiveElementModel, request: str) -> list[Misattributio
                 continue
             shown = tuple(dict.fromkeys(_shown(u) for u in uses))
             sentence = texts[i].rstrip(".!?;: ")
-            out.append(Misattribution(where, shown, n.written, quantity, sentence, tuple(about)))
+            fix = _suggestion(expression, uses, tuple(about), plain)
+            out.append(
+                Misattribution(where, shown, n.written, quantity, sentence, tuple(about), fix)
+            )
     return out
+
+
+def _suggestion(expression: str, uses: list[_Use], about: tuple[str, ...], plain: set[str]) -> str:
+    """The one renaming that puts a misattributed number where its sentence does ("" when it is
+    not one renaming): on one plain variable, to the one plain variable its words name."""
+    used = {u.var for u in uses}
+    if len(used) != 1 or len(about) != 1 or any(u.members for u in uses):
+        return ""
+    (old,), new = tuple(used), about[0]
+    if old not in plain or new not in plain or new == old:
+        return ""
+    if not expression:  # a variable's bound
+        return f"put the bound on {new}, not on {old}"
+    renamed = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w.\[])", new, expression)
+    return f'write "{renamed}"' if renamed != expression else ""
 
 
 _TOKEN = re.compile(r"\d+-?[A-Za-z][\w-]*|[A-Za-z]+|\$?\d[\d,]*(?:\.\d+)?")

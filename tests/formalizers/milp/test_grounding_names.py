@@ -79,6 +79,10 @@ def test_the_issues_cap_on_the_wrong_variable_is_flagged_as_a_literal() -> None:
         "which is about baguettes" in g.feedback()
     )
     assert g.to_json()["misattributed"] == [m.text()]
+    # One renaming fixes it, and the feedback says which (a 1.5B model sent back the same model
+    # twice when told only to attach the number to what its sentence is about).
+    assert m.suggestion == 'write "baguettes <= 60"'
+    assert 'what its sentence is about: write "baguettes <= 60"' in g.feedback()
 
 
 def test_the_issues_cap_on_the_wrong_variable_is_flagged_through_its_parameter() -> None:
@@ -87,6 +91,7 @@ def test_the_issues_cap_on_the_wrong_variable_is_flagged_through_its_parameter()
     )
     [m] = check(five_element_from_data(data), BAKERY).misattributed
     assert m.number == "max_baguettes = 60" and m.sentence == SALES
+    assert m.suggestion == 'write "baguettes <= max_baguettes"'
     # The same parameter on the right variable is the right model.
     right = bakery(
         "baguettes <= max_baguettes", parameters=[{"name": "max_baguettes", "value": 60}]
@@ -100,6 +105,7 @@ def test_a_variable_bound_on_the_wrong_variable_is_flagged() -> None:
     data["variables"][0]["upper"] = 60
     [m] = check(five_element_from_data(data), BAKERY).misattributed
     assert m.text().startswith("the upper bound of croissants is 60, but 60 comes from")
+    assert m.suggestion == "put the bound on baguettes, not on croissants"
     data["variables"][0]["upper"] = None
     data["variables"][1]["upper"] = 60
     assert check(five_element_from_data(data), BAKERY).ok
@@ -151,6 +157,7 @@ def test_index_members_name_an_indexed_variable() -> None:
 
     [m] = check(five_element_from_data(model("x['croissant'] <= 60")), BAKERY).misattributed
     assert m.variables == ("x[croissant]",) and m.about == ("x[baguette]",)
+    assert m.suggestion == ""  # not one renaming of a plain variable: no edit proposed
     assert check(five_element_from_data(model("x['baguette'] <= 60")), BAKERY).ok
 
 
