@@ -409,13 +409,27 @@ def names() -> list[str]:
     return [*SPECS, "llmp/*"]
 
 
+def resolve(name: str) -> str:
+    """``name`` as ``names()`` spells it: a name without its ``@version`` stands for the one version
+    there is (``nl4opt-dev`` is ``nl4opt-dev@gold``); a name with several versions must say which
+    (``InputError`` listing them). Any other name is returned unchanged."""
+    if name in SPECS or "@" in name or name == "llmp/*":
+        return name
+    versions = [n for n in SPECS if n.startswith(f"{name}@")]
+    if len(versions) > 1:
+        raise InputError(f"dataset {name!r} has several versions; name one: {', '.join(versions)}")
+    return versions[0] if versions else name
+
+
 def load(name: str, data: str | Path | None = None) -> Dataset:
-    """The dataset called ``name`` (see ``names()``), or the objective-value JSONL file at path
-    ``name``. Raises ``InputError`` for an unknown name or a missing data folder."""
+    """The dataset called ``name`` (see ``names()`` and ``resolve``), or the objective-value JSONL
+    file at path ``name``. Raises ``InputError`` for an unknown name or a missing data folder."""
     if name not in SPECS and name != "llmp/*":
         p = Path(name).expanduser()
         if p.is_file():
             return Dataset(p.stem, str(p), load_objective_file(p))
+        if resolve(name) != name:
+            return load(resolve(name), data)
         raise InputError(f"unknown dataset {name!r}; known: {', '.join(names())}, or a JSONL path")
     root = data_dir(data)
     if name == "llmp/*":

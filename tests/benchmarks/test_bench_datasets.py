@@ -108,6 +108,13 @@ def test_unknown_name_and_missing_folder_say_where_the_data_comes_from(
 ) -> None:
     with pytest.raises(InputError, match="unknown dataset"):
         load("no-such-set@v0")
+    with pytest.raises(InputError, match="unknown dataset 'no-such-set'"):
+        load("no-such-set")
+    # A name without its version: the one version there is, or say which there are.
+    assert datasets.resolve("nl4opt-dev") == "nl4opt-dev@gold"
+    assert datasets.resolve("solomon") == "solomon"
+    with pytest.raises(InputError, match="several versions; name one: mamo-easy@original"):
+        load("mamo-easy")
     monkeypatch.setattr(datasets, "DEFAULT_DATA", tmp_path / "absent")
     monkeypatch.delenv("FORMALIST_DATA", raising=False)
     with pytest.raises(InputError, match="public sources"):
