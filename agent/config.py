@@ -25,6 +25,7 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     max_batch = 8                     # sequences decoded at once (the cache is max_batch x max_len)
     grammar_engine = "xgrammar"       # or "llguidance"
     max_new_tokens = 2048             # a reply's budget, in tokens (a reply cut off is named as one)
+    time_budget_s = 300.0             # seconds one reply may sample; default: none (bench: the item limit)
     threads = 1                       # CPU threads that fill grammar masks; default: half the free cores
     torch_threads = 1                 # torch's CPU threads; default on the CPU: the cores free at load
     graphs = true                     # CUDA: decode steps as CUDA graphs (default true)
@@ -85,6 +86,7 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
     "compile": (bool, ()),
     "models_dir": (str, ()),
     "prefix_cache_mb": (int, ()),
+    "time_budget_s": (float, ()),
 }
 """The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
 
@@ -137,21 +139,26 @@ def check_local(options: Any) -> dict[str, Any]:
     """The ``[local]`` table checked (``ConfigError`` names the first wrong key)."""
     if not isinstance(options, dict):
         raise ConfigError(f"[local] must be a table of settings, not {options!r}")
+    out = dict(options)
     for key, value in options.items():
         if key not in LOCAL_KEYS:
             raise ConfigError(
                 f"unknown key {key!r} in [local]; known: {', '.join(sorted(LOCAL_KEYS))}"
             )
         kind, choices = LOCAL_KEYS[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = out[key] = float(value)  # TOML's 300 for 300.0
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"[local] {key} must be {_KIND_NAMES[kind]}, not {value!r}")
+        if isinstance(value, float) and not value > 0:
+            raise ConfigError(f"[local] {key} must be a positive number, not {value!r}")
         if choices and value not in choices:
             raise ConfigError(f"[local] {key} must be one of {', '.join(choices)}, not {value!r}")
         if kind is int and isinstance(value, int) and value < 1:
             raise ConfigError(f"[local] {key} must be at least 1, not {value}")
         if key == "device" and not re.fullmatch(r"cpu|cuda(:\d+)?", str(value)):
             raise ConfigError(f"[local] device must be cpu, cuda or cuda:N, not {value!r}")
-    return dict(options)
+    return out
 
 
 _FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "float": float}

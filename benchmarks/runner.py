@@ -496,6 +496,10 @@ def build_agent(
         from agent.config import HOW_TO_CONFIGURE
 
         raise ConfigError(HOW_TO_CONFIGURE)
+    if model.startswith("local:") and "time_budget_s" not in cfg.local:
+        # A reply may not outlast its item: the engine serves one call at a time, and a call
+        # left running after its item timed out would hold up the items after it.
+        cfg = cfg.with_overrides(local={**cfg.local, "time_budget_s": settings.item_timeout_s})
     agent = Agent(model, config=cfg.with_overrides(record=str(out / RECORDING)))
     _ = agent.client  # built here, once, not by racing worker threads
     return agent

@@ -100,15 +100,17 @@ def build_chat_model(
 
         options = {**LOCAL_DEFAULTS, **(local or {})}
         max_new_tokens = int(options.pop("max_new_tokens", 2048))
+        time_budget = options.pop("time_budget_s", None)
         if "grammar_engine" in options:
             options["grammar_engine_name"] = options.pop("grammar_engine")
         # The engine loads on the first call, not here. A reply's budget is its tokens
-        # (``max_new_tokens``), not ``timeout``: that is a network timeout, and a CPU takes
-        # longer than any network reply for a reply it can finish.
+        # (``max_new_tokens``), and its sampling time only where ``[local] time_budget_s`` says
+        # so, not ``timeout``: that is a network timeout, and a CPU takes longer than any
+        # network reply for a reply it can finish.
         return LocalChatModel(
             model_path=spec.name,
             temperature=temperature,
-            time_budget_s=None,
+            time_budget_s=None if time_budget is None else float(time_budget),
             max_new_tokens=max_new_tokens,
             engine_options=options,
         )

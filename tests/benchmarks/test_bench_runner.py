@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
+from agent.errors import ConfigError
 from benchmarks.datasets import Item
 from benchmarks.replay import KeyedReplayChatModel
 from benchmarks.report import report, wilson
@@ -281,3 +282,26 @@ def test_a_run_names_its_planner(tmp_path: Path) -> None:
     assert row["scores"] == {"valid": True} and row["status"] == "OPTIMAL"
     with pytest.raises(InputError, match="planner='symk', not 'auto'"):
         run(RunSettings("llmp/blocksworld", "oracle", limit=2, planner="auto"), out)
+
+
+def test_a_local_models_reply_may_not_outlast_its_item(tmp_path: Path) -> None:
+    """The local engine serves one call at a time: a reply left sampling after its item timed out
+    held up the items after it (two items of a real run timed out that way). A bench run's local
+    model gets the item limit as its reply time budget, unless ``[local] time_budget_s`` says."""
+    from agent.config import Config
+    from benchmarks.runner import RunSettings, build_agent
+
+    s = RunSettings("nl4opt-dev@gold", "llm", "local:/nowhere/model", item_timeout_s=42.0)
+    agent = build_agent(s, tmp_path, config=Config())
+    assert agent.client.chat_model.time_budget_s == 42.0
+    given = Config(local={"time_budget_s": 7.5})
+    assert build_agent(s, tmp_path, config=given).client.chat_model.time_budget_s == 7.5
+
+
+def test_the_local_time_budget_is_a_positive_number_of_seconds() -> None:
+    from agent.config import check_local
+
+    assert check_local({"time_budget_s": 300}) == {"time_budget_s": 300.0}
+    for bad in (0, -1.0, "soon", True):
+        with pytest.raises(ConfigError, match="time_budget_s must be"):
+            check_local({"time_budget_s": bad})
