@@ -37,11 +37,48 @@ def five_element_schema(schema: dict[str, Any]) -> dict[str, Any]:
             {**base, "properties": indexed_props, "required": ["name", "index", "values"]},
         ]
     }
+    return with_questions(out)
+
+
+QUESTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "questions": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "maxItems": 10,
+        }
+    },
+    "required": ["questions"],
+    "additionalProperties": False,
+}
+"""The other reply the formalizer's prompt allows: ``{"questions": [...]}`` when the request
+leaves out a number the model needs (read as ``NeedsInformation``)."""
+
+
+def with_questions(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (the model's, ``$defs`` kept at the top) or the questions reply: the grammar
+    must allow what the prompt asks for, on every backend that honours it."""
+    model = {k: v for k, v in schema.items() if k != "$defs"}
+    out: dict[str, Any] = {"anyOf": [model, QUESTIONS_SCHEMA]}
+    if "$defs" in schema:
+        out["$defs"] = schema["$defs"]
     return out
 
 
 def _five_element_validator(text: str) -> Any:
-    return five_element_from_data(json.loads(text))
+    data = json.loads(text)
+    if isinstance(data, dict) and set(data) == {"questions"}:
+        questions = data["questions"]
+        if not (
+            isinstance(questions, list)
+            and questions
+            and all(isinstance(q, str) and q.strip() for q in questions)
+        ):
+            raise ValueError("questions must be a non-empty list of non-empty strings")
+        return data
+    return five_element_from_data(data)
 
 
 @cache
