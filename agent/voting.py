@@ -217,7 +217,12 @@ def solve_by_vote(
             attempt.outcome, attempt.feedback = e.kind, e.feedback()
             outcomes.append(SampleOutcome(i, "", None, False, e.kind))
             continue
-        result, verification, problem = agent._solve_verify(kind, validated, opts, attempt)
+        try:
+            result, verification, problem = agent._solve_verify(kind, validated, opts, attempt)
+        except ArtifactError as e:  # a fault the solver finds in the artifact (clingo grounding)
+            attempt.outcome, attempt.feedback = e.kind, e.feedback()
+            outcomes.append(SampleOutcome(i, "", None, False, e.kind))
+            continue
         ok = (
             problem is None
             and result.status not in OUR_SIDE_STATUSES
