@@ -370,7 +370,9 @@ def cmd_backends(args: argparse.Namespace) -> int:
     from solvers.registry import backends
 
     for b in backends():
-        default = [e.name for e in entries() if e.default == b.name and e.name in b.kinds]
+        default = [
+            e.name for e in entries() if e.default == b.name and e.name in b.kinds.split(",")
+        ]
         mark = f" (default for {', '.join(default)})" if default else ""
         print(
             f"{b.name:14s} {b.kinds:10s} {'ok' if b.available else 'unavailable'}  {b.detail}{mark}"

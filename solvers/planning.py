@@ -319,7 +319,7 @@ _PLANNER_MODULES = {"fd": ("up_fast_downward",), "symk": ("up_symk",)}
 
 FAST_DOWNWARD = Supports(
     name="fast-downward",
-    kinds=("pddl",),
+    kinds=("pddl", "apis"),  # apis: its requests are planned as PDDL by Fast Downward
     features=_EVERY_FEATURE,
     summary="Fast Downward (lama-first; seq-opt-lmcut when optimal), the up-fast-downward build",
     modules=_PLANNER_MODULES["fd"],
