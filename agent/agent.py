@@ -354,7 +354,12 @@ class Agent:
                     # The status ends the loop (``STOP_STATUSES``): a time-out, our side's failure,
                     # or questions only the person can answer. Rewriting would not help.
                     return done
-            grounding = kind.ground(artifact, opts)
+            # Grounding is reported on an answer or repaired; a validated-only artifact needs none.
+            grounding = (
+                kind.ground(artifact, opts)
+                if isinstance(done, Answer) or repair_grounding
+                else None
+            )
             if isinstance(done, Answer):
                 done = with_grounding(done, grounding)
             if (
