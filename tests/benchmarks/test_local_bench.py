@@ -32,7 +32,11 @@ def test_the_decode_benchmark_runs_on_a_tiny_shape(tmp_path: Path) -> None:
         assert row["unconstrained"]["tokens"] == int(batch) * 6
         for name in ("unconstrained", "five-element", "pddl", "hf_eager", "hf_static"):
             assert row[name]["ms_per_step"] is None or row[name]["ms_per_step"] > 0
-        assert row["throughput_vs_hf_eager"] > 0
+        # The ratio exists exactly when HF eager's decode was above the timer's noise.
+        if row["hf_eager"]["ms_per_step"] is None:
+            assert "throughput_vs_hf_eager" not in row
+        else:
+            assert row["throughput_vs_hf_eager"] > 0
     assert report["shapes"]["tiny"]["weight_bytes"] > 151_936 * 64 * 4  # the tied output layer
     assert set(report["targets"].values()) == {"not measured"}
 
