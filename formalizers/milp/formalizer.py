@@ -25,7 +25,7 @@ from formalizers.base import (
     reading,
     repair_turns,
 )
-from formalizers.milp.grammar import five_element_grammar
+from formalizers.milp.grammar import asked_questions, five_element_grammar
 from formalizers.milp.model import five_element_from_data
 
 
@@ -288,13 +288,8 @@ class MilpFormalizer:
         reply) when it is unusable, ``NeedsInformation`` when the model asked questions."""
         with reading(reply):
             data = extract_json(reply)
-            if isinstance(data, dict) and "questions" in data and "variables" not in data:
-                questions = data["questions"]
-                if (
-                    isinstance(questions, list)
-                    and questions
-                    and all(isinstance(q, str) for q in questions)
-                ):
-                    raise NeedsInformation(questions)
+            questions = asked_questions(data)
+            if questions is not None:
+                raise NeedsInformation(questions)
             model = five_element_from_data(data)
         return Artifact("milp", "five-element", model, reply, prov)

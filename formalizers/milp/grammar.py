@@ -67,15 +67,22 @@ def with_questions(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def asked_questions(data: Any) -> list[str] | None:
+    """The questions of a reply that asks instead of modelling (a ``questions`` list of strings
+    and no ``variables``), else None."""
+    if not (isinstance(data, dict) and "questions" in data and "variables" not in data):
+        return None
+    questions = data["questions"]
+    if isinstance(questions, list) and questions and all(isinstance(q, str) for q in questions):
+        return questions
+    return None
+
+
 def _five_element_validator(text: str) -> Any:
     data = json.loads(text)
     if isinstance(data, dict) and set(data) == {"questions"}:
-        questions = data["questions"]
-        if not (
-            isinstance(questions, list)
-            and questions
-            and all(isinstance(q, str) and q.strip() for q in questions)
-        ):
+        questions = asked_questions(data)
+        if questions is None or not all(q.strip() for q in questions):
             raise ValueError("questions must be a non-empty list of non-empty strings")
         return data
     return five_element_from_data(data)
