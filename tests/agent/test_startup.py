@@ -47,19 +47,23 @@ print(json.dumps({
 """
 
 
-def loaded_by(path: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_python(code: str, *args: str) -> str:
+    """What a fresh interpreter running ``code`` in the project root prints (it must succeed)."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, path],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout.strip()
+
+
+def loaded_by(path: str) -> dict:
+    return json.loads(run_python(PROBE, path).splitlines()[-1])
 
 
 @pytest.mark.parametrize(
@@ -88,17 +92,7 @@ def test_the_kinds_registry_loads_a_kind_on_first_lookup() -> None:
         "after = {m for m in sys.modules if m.startswith('agent.kinds.')}\n"
         "print(sorted(before), sorted(after - before))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "['agent.kinds.base'] ['agent.kinds.milp']"
+    assert run_python(code) == "['agent.kinds.base'] ['agent.kinds.milp']"
 
 
 def test_the_kinds_and_a_configured_model_load_no_langchain_for_a_formal_file(
@@ -121,14 +115,4 @@ def test_the_kinds_and_a_configured_model_load_no_langchain_for_a_formal_file(
         " sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('langchain_core', 'langchain_openai', 'langchain_ollama')))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "5 OPTIMAL True []"
+    assert run_python(code) == "5 OPTIMAL True []"
