@@ -2,7 +2,8 @@
 sandbox checks it against those and against held-out questions, and failures go back to the model.
 
 One attempt: the model replies with the function (a ``python`` block) and, for every question, the
-arguments it reads from it (a ``json`` block). The code passes the static check, then each call
+arguments it reads from it (a ``json`` block), under the grammar of that reply
+(``tool_maker.grammar.maker_grammar``: a local model cannot write anything else). The code passes the static check, then each call
 runs in a fresh sandboxed child and its value is compared with the known answer; the held-out
 answers are never shown to the model. Any problem (no blocks, refused code, a wrong answer, an
 exception) is written back as feedback, up to ``max_attempts`` attempts in all.
@@ -11,12 +12,12 @@ exception) is written back as feedback, up to ``max_attempts`` attempts in all.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import ArtifactError, Diagnostic, InputError
 from agent.llm.chat import Chat, Message
+from tool_maker.grammar import maker_grammar, parse_reply
 from tool_maker.prompts import render
 from tool_maker.sandbox import Sandbox
 from tool_maker.static_check import ALLOWED_IMPORTS, check_source
@@ -71,56 +72,6 @@ class MakeAttempt:
     reply: str
     feedback: str = ""
     outcomes: tuple[CallOutcome, ...] = field(default_factory=tuple)
-
-
-_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
-
-
-def parse_reply(reply: str) -> tuple[str, dict[str, Any]]:
-    """The code and the JSON of a maker reply; ``ArtifactError`` (kind ``parse``) if either is missing."""
-    code, meta = None, None
-    for lang, body in _BLOCK.findall(reply):
-        lang = lang.lower()
-        if lang in ("python", "py", "python3") and code is None:
-            code = body
-        elif lang == "json" and meta is None:
-            meta = body
-    problems = []
-    if code is None:
-        problems.append(
-            Diagnostic(
-                "reply", "there is no ```python block", "put the function in a ```python block"
-            )
-        )
-    obj: Any = None
-    if meta is None:
-        problems.append(
-            Diagnostic(
-                "reply",
-                "there is no ```json block",
-                'add ```json {"function": ..., "calls": [...]}```',
-            )
-        )
-    else:
-        try:
-            obj = json.loads(meta)
-        except ValueError as e:
-            problems.append(
-                Diagnostic("json block", f"not valid JSON: {e}", "send one JSON object")
-            )
-        else:
-            if not isinstance(obj, dict) or not isinstance(obj.get("calls"), list):
-                problems.append(
-                    Diagnostic(
-                        "json block",
-                        'expected an object with a "calls" list',
-                        'send {"function": ..., "calls": [...]}',
-                    )
-                )
-    if problems:
-        raise ArtifactError("parse", problems, "the reply could not be read")
-    assert code is not None
-    return code, obj
 
 
 def read_call(item: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -190,9 +141,10 @@ class ToolMaker:
             )
         self.attempts = []
         messages = self.messages(task)
+        grammar = maker_grammar(len(task.examples) + len(task.tests))
         feedback = ""
         for number in range(1, self.max_attempts + 1):
-            reply = self.client.complete(messages).text
+            reply = self.client.complete(messages, grammar).text
             try:
                 tool, outcomes = self._check(task, reply)
             except ArtifactError as e:
