@@ -708,6 +708,8 @@ def make_tool(
         tool = maker.make(task)
     except ToolNotMade as e:
         report.error = e.feedback()
+    except StopError as e:  # the maker's reply ran out of time: no further attempt would fit
+        report.error = f"the maker model stopped: {e}"
     finally:
         report.attempts = [
             {"number": a.number, "accepted": not a.feedback, "feedback": a.feedback}

@@ -144,10 +144,12 @@ class ToolMaker:
         grammar = maker_grammar(len(task.examples) + len(task.tests))
         feedback = ""
         for number in range(1, self.max_attempts + 1):
-            reply = self.client.complete(messages, grammar).text
+            reply = ""
             try:
+                reply = self.client.complete(messages, grammar).text
                 tool, outcomes = self._check(task, reply)
-            except ArtifactError as e:
+            except ArtifactError as e:  # a failed check, or a reply cut off by its token budget
+                reply = reply or str(getattr(e, "reply", "") or "")
                 feedback = e.feedback()
                 self.attempts.append(MakeAttempt(number, reply, feedback))
                 messages = [

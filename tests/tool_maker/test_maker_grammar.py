@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent.llm.chat import Message, Reply
+from agent.llm.client import cut_off_error
 from agent.llm.grammar import Grammar
 from tool_maker.grammar import maker_grammar, parse_reply
 from tool_maker.maker import TaskSpec, ToolMaker
@@ -152,3 +153,31 @@ def test_a_local_model_under_the_grammar_always_writes_a_readable_reply(tmp_path
         assert code.endswith("\n") and "`" not in code
         assert len(meta["calls"]) == 3
         assert all(set(c) == {"args", "kwargs"} and c["kwargs"] == {} for c in meta["calls"])
+
+
+class CuttingChat(RecordingChat):
+    """A maker model whose first reply runs out of its token budget (as a local model's does)."""
+
+    def complete(self, messages: list[Message], output: Any = None) -> Reply:
+        if not self.outputs:
+            self.outputs.append(output)
+            self.seen = messages
+            raise cut_off_error(self.model_id, {"tokens": 9, "finish": "length"}, "```python\nde")
+        self.fix = messages[-1]["content"]
+        return super().complete(messages, output)
+
+
+def test_a_cut_off_maker_reply_is_a_failed_attempt_with_its_reason() -> None:
+    task = TaskSpec(
+        "doubling",
+        "twice a number",
+        tuple(Example(f"twice {i}?", 2 * i) for i in (1, 2, 3)),
+        (Example("twice 4?", 8),),
+    )
+    chat = CuttingChat(reply([[1], [2], [3], [4]], DOUBLE, "double"))
+    maker = ToolMaker(chat, Sandbox(), max_attempts=2)
+    tool = maker.make(task)
+    assert tool.function == "double"
+    first = maker.attempts[0]
+    assert first.reply == "```python\nde" and "cut off by its token budget" in first.feedback
+    assert "cut off by its token budget" in chat.fix
