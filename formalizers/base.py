@@ -101,6 +101,13 @@ def prompt_hash(package: str, prompts: Sequence[str], examples: Iterable[Any] = 
     return h.hexdigest()[:12]
 
 
+def compact_json(value: Any) -> str:
+    """``value`` as the JSON text a grammar-constrained model writes: no whitespace (the local
+    engine compiles JSON schemas with ``separators=(",", ":")``). Few-shot answers are shown in
+    this form, so that the model sees the very text it will be held to, and the prompt is shorter."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def repair_turns(package: str, feedback: Feedback) -> list[dict[str, str]]:
     """The turns that ask for a repair: the model's previous reply, then the package's
     ``repair.md`` filled with the feedback's ``$kind`` and ``$feedback``."""

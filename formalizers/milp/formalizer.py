@@ -17,6 +17,7 @@ from formalizers.base import (
     Feedback,
     Provenance,
     ask,
+    compact_json,
     few_shot_messages,
     json_examples,
     load_prompt,
@@ -25,7 +26,7 @@ from formalizers.base import (
     reading,
     repair_turns,
 )
-from formalizers.milp.grammar import asked_questions, five_element_grammar
+from formalizers.milp.grammar import asked_questions, five_element_grammar_for
 from formalizers.milp.model import five_element_from_data
 
 
@@ -205,7 +206,7 @@ class MilpFormalizer:
                 "role": "user",
                 "content": Template(_prompt("request.md")).substitute(request=request),
             },
-            {"role": "assistant", "content": json.dumps(previous, indent=1)},
+            {"role": "assistant", "content": compact_json(previous)},
             {
                 "role": "user",
                 "content": Template(_prompt("revise.md")).substitute(instruction=instruction),
@@ -226,7 +227,7 @@ class MilpFormalizer:
         if self._revision is not None:
             return self._revision_messages(request, feedback)
         examples = examples_for(request, self.examples, self.n_examples, self.exclude)
-        shots = ((ex.request, json.dumps(ex.model, indent=1)) for ex in examples)
+        shots = ((ex.request, compact_json(ex.model)) for ex in examples)
         return few_shot_messages("formalizers.milp", request, shots, feedback)
 
     def formalize(
@@ -235,13 +236,17 @@ class MilpFormalizer:
         messages = self.messages(request, feedback)
         if self._vary is None:
             reply, prov = ask(
-                self.client, messages, attempt, self.version(), output=five_element_grammar()
+                self.client,
+                messages,
+                attempt,
+                self.version(),
+                output=five_element_grammar_for(request),
             )
         else:
             t0 = time.perf_counter()
             seed = self._vary + attempt
             drawn = self.client.complete_n(
-                messages, 1, VARY_TEMPERATURE, seed, output=five_element_grammar()
+                messages, 1, VARY_TEMPERATURE, seed, output=five_element_grammar_for(request)
             )[0]
             elapsed = time.perf_counter() - t0
             reply = drawn.text
@@ -264,7 +269,7 @@ class MilpFormalizer:
         (with the reply attached). ``NeedsInformation`` from a sample is raised."""
         t0 = time.perf_counter()
         replies = self.client.complete_n(
-            self.messages(request), k, temperature, seed, output=five_element_grammar()
+            self.messages(request), k, temperature, seed, output=five_element_grammar_for(request)
         )
         each = (time.perf_counter() - t0) / max(1, k)
         out: list[Artifact | ArtifactError] = []

@@ -5,11 +5,13 @@ A complete sample is checked by the project's own reader (``five_element_from_da
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from functools import cache
 from typing import Any
 
-from agent.llm.grammar import Bounds, Grammar, schema_grammar
+from agent.llm.grammar import Bounds, Grammar, schema_grammar, tighter
+from formalizers.milp.grounding import request_quantities
 from formalizers.milp.model import FiveElementModel, five_element_from_data
 
 
@@ -99,4 +101,30 @@ def five_element_grammar(bounds: Bounds | None = None) -> Grammar:
         artifact="milp",
         refine=five_element_schema,
         validator=_five_element_validator,
+    )
+
+
+MIN_ITEMS = 8
+"""The fewest items any list of a request's model may hold under ``request_bounds``."""
+
+
+def request_bounds(request: str) -> Bounds:
+    """The limits a request's own size puts on its model: no list (parameters, variables,
+    constraints, a set's members, an indexed parameter's entries) longer than ``2 n + 4`` items
+    (at least ``MIN_ITEMS``) for a request that states ``n`` quantities. Every bank model has at
+    most ``n + 2`` parameters; a small model decoding greedily can instead fall into a loop
+    (``c1_limit``, ``c2_limit``... ``c29_limit``) that only its time limit ends. Under these
+    limits the loop ends where no faithful model could go, and the model must move on."""
+    n = len(request_quantities(request))
+    return Bounds(max_items=max(MIN_ITEMS, 2 * n + 4))
+
+
+def five_element_grammar_for(request: str, bounds: Bounds | None = None) -> Grammar:
+    """``five_element_grammar`` for one request: its lists bounded by ``request_bounds``, under
+    ``bounds`` as well; an engine's own bounds (``Grammar.with_bounds``) tighten it further and
+    never loosen the request's."""
+    caps = request_bounds(request)
+    grammar = five_element_grammar(tighter(bounds or Bounds(), caps))
+    return dataclasses.replace(
+        grammar, with_bounds=lambda other: five_element_grammar(tighter(other, caps))
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -12,6 +11,7 @@ from formalizers.base import (
     Artifact,
     Feedback,
     ask,
+    compact_json,
     few_shot_messages,
     json_examples,
     nearest,
@@ -74,7 +74,7 @@ class RoutingFormalizer:
 
     def messages(self, request: str, feedback: Feedback | None = None) -> list[Message]:
         examples = select_examples(request, self.n_examples)
-        shots = ((ex.request, json.dumps(ex.spec, indent=1)) for ex in examples)
+        shots = ((ex.request, compact_json(ex.spec)) for ex in examples)
         return few_shot_messages("formalizers.routing", request, shots, feedback)
 
     def formalize(

@@ -5,10 +5,20 @@ grammar without the questions would make NEEDS_INFO unreachable for them)."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from formalizers.milp.grammar import QUESTIONS_SCHEMA, five_element_grammar
+from agent.llm.grammar import Bounds, Grammar, under_bounds
+from formalizers.milp.grammar import (
+    MIN_ITEMS,
+    QUESTIONS_SCHEMA,
+    five_element_grammar,
+    five_element_grammar_for,
+    request_bounds,
+)
 from formalizers.milp.model import FiveElementModel
 
 MODEL = {
@@ -35,3 +45,77 @@ def test_the_validator_reads_both_replies_and_refuses_empty_questions() -> None:
     for bad in ({"questions": []}, {"questions": [" "]}, {"questions": "how many?"}):
         with pytest.raises(ValueError, match="questions must be"):
             g.validate(json.dumps(bad))
+
+
+# -- a request's own size bounds its model's lists (``request_bounds``) ---------------------------
+
+BANK = json.loads(
+    (Path(__file__).parents[3] / "formalizers/milp/bank/nl4opt_dev.json").read_text()
+)["items"]
+
+
+def _lists(node: Any) -> list[int]:
+    """The length of every list and every object of entries in a model's JSON."""
+    out: list[int] = []
+    if isinstance(node, list):
+        out.append(len(node))
+        for x in node:
+            out += _lists(x)
+    elif isinstance(node, dict):
+        if "values" in node and isinstance(node["values"], dict):
+            out.append(len(node["values"]))
+        for x in node.values():
+            out += _lists(x)
+    return out
+
+
+def test_every_bank_model_fits_the_bounds_of_its_own_request() -> None:
+    for item in BANK:
+        cap = request_bounds(item["request"]).max_items
+        assert cap is not None and max(_lists(item["model"])) <= cap, item["id"]
+
+
+def test_a_request_bound_is_kept_under_an_engines_bounds_and_tightened_by_smaller_ones() -> None:
+    request = "Make chairs and tables: 3 hours and 5 hours of work; 40 hours are free."
+    cap = request_bounds(request).max_items
+    assert cap == max(MIN_ITEMS, 2 * 3 + 4)
+
+    def max_items(g: Grammar) -> set[int]:
+        """The size limits of the model's four lists."""
+        model = json.loads(g.source)["anyOf"][0]["properties"]
+        return {model[k]["maxItems"] for k in ("sets", "parameters", "variables", "constraints")}
+
+    grammar = five_element_grammar_for(request)
+    assert max_items(grammar) == {cap}
+    assert max_items(under_bounds(grammar, Bounds())) == {cap}  # an engine's default keeps it
+    assert max_items(under_bounds(grammar, Bounds(max_items=2))) == {2}  # a tighter one wins
+
+
+def test_the_engine_accepts_the_bank_models_and_refuses_a_runaway_parameter_list() -> None:
+    pytest.importorskip("xgrammar")
+    from transformers import AutoTokenizer
+
+    from agent.llm.local.masks import XGrammarEngine
+    from agent.llm.local.testing import tiny_model_dir
+    from formalizers.base import compact_json
+
+    with tempfile.TemporaryDirectory() as root:
+        tok = AutoTokenizer.from_pretrained(tiny_model_dir(Path(root)))
+    engine = XGrammarEngine(tok, 151_936, [151645], 2)
+
+    def accepted(grammar: Grammar, data: Any) -> bool:
+        m = engine.matcher(engine.compile(under_bounds(grammar, Bounds())))
+        ids = [*tok.encode(compact_json(data), add_special_tokens=False), 151645]
+        return all(engine.accept(m, t) for t in ids) and engine.terminated(m)
+
+    for item in BANK[::8]:  # every list length of every bank model is checked above
+        assert accepted(five_element_grammar_for(item["request"]), item["model"]), item["id"]
+    item = BANK[0]
+    cap = request_bounds(item["request"]).max_items
+    assert cap is not None
+    looping = {
+        **item["model"],
+        "parameters": [{"name": f"c{i}_limit", "value": 150.0} for i in range(1, cap + 2)],
+    }
+    assert not accepted(five_element_grammar_for(item["request"]), looping)
+    assert accepted(five_element_grammar(), looping)  # without the request's bound it would run on
