@@ -13,8 +13,9 @@ held out for its verification) into a fresh tool cache, ``DIR/tools.sqlite``; th
 the test items (at most ``--limit-test`` per class).
 
 Each test item is solved through the tools flow (an agent with ``[tools] enabled``, the run's tool
-cache) and directly: from a finished ``formalist bench nl4opt-dev`` run (``--direct``: its
-results.jsonl, and its recording.jsonl for tokens), else here with tools disabled. Both sides use
+cache) and directly: from a ``formalist bench nl4opt-dev`` run with the same settings (``--direct``:
+its results.jsonl, and its recording.jsonl for tokens), else (no ``--direct``, or an item that run has
+not reached) here, with tools disabled. Both sides use
 the bench runner's agent (``benchmarks.runner.build_agent``), request (``llm_request``) and scoring
 (``finish``: strict and lenient against the item's gold label). Tokens generated per item are the
 replies of every model call the item made (dispatch, arguments, any direct fallback and repairs;
@@ -210,25 +211,20 @@ def run_item(
 
 def direct_row(
     it: dict[str, Any],
-    found: dict[str, Any] | None,
+    found: dict[str, Any],
     replies: list[str] | None,
     count: Callable[[str], int],
 ) -> dict[str, Any]:
-    """The direct row of a test item from a finished bench run's row (rescored against the bank's
-    label, as the tool path is)."""
+    """The direct row of a test item from a bench run's row (rescored against the bank's label, as
+    the tool path is)."""
     item = as_item(it)
     row: dict[str, Any] = {"id": item.id, "kind": "milp", "expect": item.expect}
     row["gold"] = item.answer
-    if found is None:
-        row.update(status="MISSING", objective=None, verified=False, error="not in --direct")
-    else:
-        for k in DIRECT_KEYS:
-            if k in found:
-                row[k] = found[k]
-        row["seconds"] = found.get("elapsed_s")
+    for k in DIRECT_KEYS:
+        if k in found:
+            row[k] = found[k]
+    row["seconds"] = found.get("elapsed_s")
     finish(row)
-    if found is None:  # not scored: a run that has not reached it says nothing of direct
-        row.update(scores=dict.fromkeys(row["scores"]), error_class="missing")
     row.update(path="direct", source="--direct")
     row["calls"] = None if replies is None else len(replies)
     row["tokens"] = None if replies is None else sum(count(r) for r in replies)
@@ -344,11 +340,13 @@ def measure(opts: argparse.Namespace, chat_model: Any = None) -> str:
         for slug, items in tests.items():
             for it in items:
                 pair = [run_item(agent, it, "tool", settings, count)]
-                if opts.direct:
+                if str(it["id"]) in found:  # the direct run reached it
                     replies = None if by_item is None else by_item.get(str(it["id"]), [])
-                    pair.append(direct_row(it, found.get(str(it["id"])), replies, count))
-                else:
-                    pair.append(run_item(direct, it, "direct", settings, count))
+                    pair.append(direct_row(it, found[str(it["id"])], replies, count))
+                else:  # no --direct, or a run that has not reached it: solved directly here
+                    pair.append(
+                        {**run_item(direct, it, "direct", settings, count), "source": "here"}
+                    )
                 for row in pair:
                     rows.append({**row, "class": slug})
                     f.write(json.dumps(rows[-1], default=str) + "\n")

@@ -215,8 +215,7 @@ def test_direct_replies_go_to_the_item_whose_request_is_asked_last(tmp_path: Pat
         len,
     )
     assert row["scores"] == {"strict": True, "lenient": True} and row["tokens"] == 3
-    missing = tm.direct_row(b, None, None, len)
-    assert missing["scores"] == {"strict": None, "lenient": None} and missing["tokens"] is None
+    assert row["source"] == "--direct"
 
 
 def test_end_to_end_with_a_scripted_maker_and_user(tmp_path: Path) -> None:
@@ -253,6 +252,7 @@ def test_end_to_end_with_a_scripted_maker_and_user(tmp_path: Path) -> None:
     assert "formalized directly" in fell["tools"]["fallback"]
     direct = [r for r in rows if r["path"] == "direct"]
     assert [(r.get("tool", ""), r["calls"]) for r in direct] == [("", 1)] * 3
+    assert {r["source"] for r in direct} == {"here"}  # no --direct run: solved directly here
     assert fell["tokens"] > direct[1]["tokens"]  # the fallback paid for the direct reply too
     assert "Tools made and verified: 1; rejected: 0." in text
     assert "| max_linear | 9 | yes |" in text and "| min_linear_xby | 3 |  |" in text
