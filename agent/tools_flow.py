@@ -687,11 +687,15 @@ def make_tool(
         "asp": "the request's clingo (ASP) program as a string",
         "apis": "the facts of the request over APIs as a JSON object",
     }.get(kind, f"the request's {kind} artifact")
+    from tool_maker.prompts import demo
+
     description = (
-        f"Each question is a request in words; the function returns {what}, exactly like the "
-        "answers shown, with the request's own numbers read into its arguments. Held-out answers "
-        "are checked by solving the returned model: it must reach the same optimum."
+        f"Each question is a request in words; the function returns {what}, like the answers "
+        "shown (its names may differ), with the request's own numbers read into its arguments. "
+        "Every answer is checked by solving the returned model: it must reach the same optimum."
     )
+    if demo(kind):
+        description += "\n\n" + demo(kind)
     task = TaskSpec(
         task_name,
         description,

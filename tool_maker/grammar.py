@@ -5,7 +5,7 @@ function and holds exactly one call per question.
 messages, output=grammar)``): a local model samples under it, so its reply always has the two
 blocks ``parse_reply`` (here too) reads, with the right number of calls, and none of the prose, third block or
 bare JSON a small model otherwise writes. The code itself is free text (any characters but a
-backtick, in lines of bounded length): what it does is checked by the static check and the sandbox,
+backtick, in at most ``MAX_CODE_LINES`` lines): what it does is checked by the static check and the sandbox,
 never by the grammar. A served model gets the reply unconstrained (EBNF has no portable form) and
 the same parser reads it.
 
@@ -25,8 +25,9 @@ from agent.llm.grammar import Grammar, lit
 
 MAX_CODE_LINES = 160
 """Lines of code a reply may hold (a tool is a small function)."""
-MAX_LINE = 160
-"""Characters in one line of code."""
+MAX_LINE: int | None = None
+"""Characters in one line of code (None: any; the reply's token budget bounds it). A limit cuts a
+long line (a dict literal, a docstring) in the middle of a string and makes the code invalid."""
 
 
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
@@ -106,7 +107,7 @@ def maker_grammar(
     max_string: int = 120,
     max_args: int = 12,
     max_lines: int = MAX_CODE_LINES,
-    max_line: int = MAX_LINE,
+    max_line: int | None = MAX_LINE,
 ) -> Grammar:
     """The maker's reply with ``calls`` calls (one per question, worked and held out), under the
     size limits given (see the module doc). The grammar's validator is ``parse_reply``."""
@@ -128,7 +129,9 @@ def maker_grammar(
         + (f' (", " call){{{calls - 1}}}' if calls > 1 else "")
         + " "
         + lit("]}\n```"),
-        f'line ::= [^`\\n]{{0,{max_line}}} "\\n"',
+        'line ::= [^`\\n]* "\\n"'
+        if max_line is None
+        else f'line ::= [^`\\n]{{0,{max_line}}} "\\n"',
         "fname ::= [a-zA-Z] [a-zA-Z0-9_]{0,47}",
         f"call ::= {call}",
         *_value_rules(depth, max_items, max_string),

@@ -31,6 +31,7 @@ from agent.tools_flow import (
     read_examples,
     similar_requests,
 )
+from agent.types import Request
 from tool_maker.cache import ToolCache
 from tool_maker.layers import SandboxUnavailable
 from tool_maker.sandbox import Sandbox, SandboxLimits, SandboxPolicy
@@ -628,3 +629,30 @@ def test_a_local_model_fills_a_tool_under_its_argument_grammar(tmp_path: Path) -
     except ArtifactError as e:
         assert e.kind == "cut_off"
     assert chat.last["grammar"] == ""
+
+
+def test_the_milp_demo_shown_to_the_maker_is_a_working_tool_of_another_class(
+    tmp_path: Path, db: Path, sandbox: Sandbox
+) -> None:
+    """The demo in the maker's prompt (``tool_maker/prompts/demos/milp.md``) is in the reply format
+    the maker must use, passes the static check, runs in the sandbox and builds a model that
+    solves and verifies; and the maker sees it."""
+    from tool_maker.grammar import parse_reply
+    from tool_maker.prompts import demo
+    from tool_maker.static_check import check_source
+
+    text = demo("milp")
+    code, meta = parse_reply(text)
+    assert check_source(code) == []
+    (call,) = meta["calls"]
+    result = sandbox.run(code, meta["function"], call["args"], call["kwargs"])
+    assert result.ok, result.describe()
+    answer = Agent(config=Config(cache="", model="")).solve(
+        Request(json.dumps(result.value), "model.json", "milp")
+    )
+    assert answer.verified and answer.status.value == "OPTIMAL" and answer.objective == 13
+    assert demo("no-such-kind") == ""
+    folder = examples_folder(tmp_path / "workshop")
+    client, model = recording(maker_reply(PRODUCTION))
+    make_tool(agent_for(client, db), folder, client, ToolCache(db), sandbox, shown=3)
+    assert "pick_projects" in model.calls[0][-1]["content"]
