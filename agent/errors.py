@@ -109,6 +109,10 @@ class StopError(FormalistError):
     """Our side failed or the person's input cannot be taken: the request stops here."""
 
 
+class ReplyTimedOut(StopError):
+    """A model's reply was cut off by its time limit (asking again would be cut off again)."""
+
+
 class InputError(StopError):
     """A person's input is unusable (empty, too large, binary, malformed file)."""
 

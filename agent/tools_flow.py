@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ArtifactError, Diagnostic, FormalistError, InputError, StopError
+from agent.errors import (
+    ArtifactError,
+    Diagnostic,
+    FormalistError,
+    InputError,
+    ReplyTimedOut,
+    StopError,
+)
 from agent.llm.chat import Message
 from agent.llm.client import ChatClient
 from agent.llm.grammar import Grammar
@@ -694,8 +701,6 @@ def make_tool(
         "shown (its names may differ), with the request's own numbers read into its arguments. "
         "Every answer is checked by solving the returned model: it must reach the same optimum."
     )
-    if demo(kind):
-        description += "\n\n" + demo(kind)
     task = TaskSpec(
         task_name,
         description,
@@ -703,6 +708,7 @@ def make_tool(
         tuple(Example(e.request, expected_answer(e)) for e in examples[shown:]),
         kind=kind,
         sources=tuple(f"{Path(folder).name}/{e.name}" for e in examples),
+        demo=demo(kind),
     )
     expected = {e.request: e for e in examples}
     judge = artifact_judge(agent, kind, expected)
@@ -712,7 +718,7 @@ def make_tool(
         tool = maker.make(task)
     except ToolNotMade as e:
         report.error = e.feedback()
-    except StopError as e:  # the maker's reply ran out of time: no further attempt would fit
+    except ReplyTimedOut as e:  # a maker reply ran out of time: no further attempt would fit
         report.error = f"the maker model stopped: {e}"
     finally:
         report.attempts = [

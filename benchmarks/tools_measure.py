@@ -27,6 +27,7 @@ item per path), ``DIR/make.json`` and ``DIR/report.md``, and prints the report.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import re
@@ -122,10 +123,24 @@ def write_examples(folder: Path, items: list[dict[str, Any]]) -> None:
 
 
 def as_item(it: dict[str, Any]) -> Item:
-    """A bank item as the bench runner's item (its gold is the dataset's label)."""
+    """A bank item as the bench runner's item: the dataset's own text when it is known (the bank
+    keeps the request with its whitespace collapsed; ``DATASET_TEXTS``), and its label as gold."""
     label = it.get("label")
     expect = "unlabelled" if label is None else "value"
-    return Item(str(it["id"]), it["request"], "milp", expect, label)
+    text = dataset_texts().get(str(it["id"]), it["request"])
+    return Item(str(it["id"]), text, "milp", expect, label)
+
+
+@functools.cache
+def dataset_texts() -> dict[str, str]:
+    """NL4Opt dev's requests by id, as ``formalist bench nl4opt-dev`` sends them ({} without the
+    data folder), so that both paths and a ``--direct`` run prompt with the same text."""
+    from benchmarks.datasets import load
+
+    try:
+        return {it.id: it.text for it in load("nl4opt-dev").items}
+    except FormalistError:
+        return {}
 
 
 # -- tokens -----------------------------------------------------------------------------------------
@@ -195,18 +210,48 @@ class _Keeper:
 def run_item(
     agent: Any, it: dict[str, Any], path: str, settings: RunSettings, count: Callable[[str], int]
 ) -> dict[str, Any]:
-    """Solve one test item with ``agent`` and score it as the bench runner does, with its seconds,
-    model calls and tokens generated; on the tool path, which tool built it and why."""
+    """Solve one test item with ``agent`` and score it as the bench runner does (an answer later
+    than ``--item-timeout`` is a TIMEOUT, scored wrong), with its seconds, model calls and tokens
+    generated; on the tool path, which tool built it and why."""
     rec = Path(agent.client.record)
     keeper, offset, t0 = _Keeper(agent), size(rec), time.perf_counter()
     row = solve_item(keeper, as_item(it), "llm", settings)
     replies = replies_since(rec, offset)
     row.update(path=path, seconds=round(time.perf_counter() - t0, 3), calls=len(replies))
     row["tokens"] = sum(count(r) for r in replies)
+    row["timed_out"] = row["seconds"] > settings.item_timeout_s
+    if row["timed_out"]:  # the bench runner gives up on an item at its limit: so does this
+        row.update(status="TIMEOUT", objective=None, verified=False)
+        row["error"] = f"no answer within {settings.item_timeout_s:g} s ({row['seconds']:g} s)"
+        finish(row)
     if path == "tool":
         row["tool"] = row.get("tool", "")
         row["tools"] = getattr(keeper.answer, "tools", None)
     return row
+
+
+DIRECT_MUST_MATCH = ("model", "max_attempts", "examples", "shots", "grounding", "item_timeout_s")
+"""The settings a ``--direct`` run must share with this one for its rows to be the direct side."""
+
+
+def read_direct(path: Path, settings: RunSettings) -> list[dict[str, Any]]:
+    """The rows of a ``formalist bench`` run's results file, refused (``InputError``) when the file
+    is missing, when the run drew several samples, used another model, examples, shots, attempts,
+    grounding or item limit, or ran items concurrently (a local engine serves one call at a time:
+    its items' seconds would include waiting)."""
+    from benchmarks.runner import CONFIG, read_config
+
+    if not path.is_file():
+        raise InputError(f"--direct {path}: no such results file")
+    run = read_config(path.parent / CONFIG).get("settings") or {}
+    wanted = {k: getattr(settings, k) for k in DIRECT_MUST_MATCH}
+    wanted.update(samples=1, concurrency=1)
+    differ = [
+        f"{k}: {run.get(k)!r} there, {v!r} here" for k, v in wanted.items() if run.get(k) != v
+    ]
+    if differ:
+        raise InputError(f"--direct {path} was run with other settings: " + "; ".join(differ))
+    return read_results(path)
 
 
 def direct_row(
@@ -226,6 +271,8 @@ def direct_row(
     row["seconds"] = found.get("elapsed_s")
     finish(row)
     row.update(path="direct", source="--direct")
+    if not replies and (found.get("attempts") or 0) > 0:
+        replies = None  # the recording holds none of its calls: unknown, not zero
     row["calls"] = None if replies is None else len(replies)
     row["tokens"] = None if replies is None else sum(count(r) for r in replies)
     return row
@@ -323,7 +370,9 @@ def measure(opts: argparse.Namespace, chat_model: Any = None) -> str:
     cfg = cfg.with_overrides(tools=tools, cache=cfg.cache if opts.reply_cache else "")
     agent = build_agent(settings, out, chat_model, cfg)
     agent.client.record = out / RECORDING  # every reply, for the tokens (llm mode already does)
-    direct = Agent(agent.client, config=cfg.with_overrides(tools={**tools, "enabled": False}))
+    direct = Agent(
+        agent.client, config=agent.config.with_overrides(tools={**tools, "enabled": False})
+    )
     count, tokenizer = token_counter(agent.client)
     made = make_tools(agent, opts, picked, dict(groups), count)
     (out / "make.json").write_text(json.dumps(made, indent=1), encoding="utf-8")
@@ -331,7 +380,7 @@ def measure(opts: argparse.Namespace, chat_model: Any = None) -> str:
     tests = {slug: [by_id[i] for i in m["test"]] for slug, m in made.items()}
     found, by_item = {}, None
     if opts.direct:
-        found = {str(r["id"]): r for r in read_results(Path(opts.direct))}
+        found = {str(r["id"]): r for r in read_direct(Path(opts.direct), settings)}
         rec = Path(opts.direct).parent / RECORDING
         if rec.is_file():
             by_item = direct_replies(rec, [it for t in tests.values() for it in t])

@@ -37,7 +37,9 @@ class TaskSpec:
     """A kind of task: a name ("word sorting"), what it asks, the worked ``examples`` the maker
     sees with their answers, and the held-out ``tests`` whose answers it does not see. ``kind``:
     the problem kind of the artifact the tool returns (``""``: the tool returns the answer);
-    ``sources``: where the examples came from (recorded with the tool)."""
+    ``sources``: where the examples came from (recorded with the tool); ``demo``: how a tool of
+    another class is written (``tool_maker.prompts.demo``), shown in the maker's prompt only, never
+    part of the tool's description."""
 
     name: str
     description: str
@@ -45,6 +47,7 @@ class TaskSpec:
     tests: tuple[Example, ...] = ()
     kind: str = ""
     sources: tuple[str, ...] = ()
+    demo: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -124,6 +127,7 @@ class ToolMaker:
             "maker_task",
             task=task.name,
             description=task.description,
+            demo=f"\n{task.demo}\n" if task.demo else "",
             examples=_numbered(task.examples, 1, True),
             tests=_numbered(task.tests, len(task.examples) + 1, False),
         )

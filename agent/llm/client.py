@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ArtifactError, ConfigError, Diagnostic, FormalistError, StopError
+from agent.errors import (
+    ArtifactError,
+    ConfigError,
+    Diagnostic,
+    FormalistError,
+    ReplyTimedOut,
+    StopError,
+)
 from agent.llm.cache import ResponseCache, request_key
 from agent.llm.chat import Message, Output, Reply
 from agent.llm.spec import build_chat_model, parse_spec
@@ -100,11 +107,11 @@ def valid_text(text: str) -> str:
 def cut_off_error(model_id: str, meta: dict[str, Any], text: str) -> FormalistError:
     """The error for a reply its model stopped before it ended (a local model's ``cut_off``
     metadata): by its token budget, an ``ArtifactError`` (kind ``cut_off``) that asks for a shorter
-    reply and quotes this one; by a time limit, a ``StopError`` (asking again would be cut off
+    reply and quotes this one; by a time limit, a ``ReplyTimedOut`` (asking again would be cut off
     again)."""
     tokens = meta.get("tokens", "?")
     if meta.get("finish") == "time":
-        return StopError(
+        return ReplyTimedOut(
             f"the reply of {model_id} was cut off by its time limit after {tokens} tokens"
         )
     e = ArtifactError(

@@ -113,21 +113,6 @@ class Bounds:
             raise ValueError("any_depth must be >= 0")
 
 
-def tighter(a: Bounds, b: Bounds) -> Bounds:
-    """The limits of both ``a`` and ``b``: each field the smaller (None: no limit)."""
-
-    def least(x: int | None, y: int | None) -> int | None:
-        return y if x is None else x if y is None else min(x, y)
-
-    return Bounds(
-        max_string=least(a.max_string, b.max_string),
-        max_items=least(a.max_items, b.max_items),
-        any_depth=min(a.any_depth, b.any_depth),
-        max_statements=min(a.max_statements, b.max_statements),
-        max_name=min(a.max_name, b.max_name),
-    )
-
-
 # -- JSON schemas ----------------------------------------------------------------------------------
 
 _BLANKS = "\\s\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"

@@ -10,7 +10,7 @@ import json
 from functools import cache
 from typing import Any
 
-from agent.llm.grammar import Bounds, Grammar, schema_grammar, tighter
+from agent.llm.grammar import REPEAT_LIMIT, Bounds, Grammar, schema_grammar
 from formalizers.milp.grounding import request_quantities
 from formalizers.milp.model import FiveElementModel, five_element_from_data
 
@@ -105,26 +105,36 @@ def five_element_grammar(bounds: Bounds | None = None) -> Grammar:
 
 
 MIN_ITEMS = 8
-"""The fewest items any list of a request's model may hold under ``request_bounds``."""
+"""The fewest items any list of a request's model may hold under ``request_max_items``."""
 
 
-def request_bounds(request: str) -> Bounds:
-    """The limits a request's own size puts on its model: no list (parameters, variables,
-    constraints, a set's members, an indexed parameter's entries) longer than ``2 n + 4`` items
-    (at least ``MIN_ITEMS``) for a request that states ``n`` quantities. Every bank model has at
-    most ``n + 2`` parameters; a small model decoding greedily can instead fall into a loop
-    (``c1_limit``, ``c2_limit``... ``c29_limit``) that only its time limit ends. Under these
-    limits the loop ends where no faithful model could go, and the model must move on."""
-    n = len(request_quantities(request))
-    return Bounds(max_items=max(MIN_ITEMS, 2 * n + 4))
+def request_max_items(request: str) -> int:
+    """The longest list (parameters, variables, constraints, a set's members, an indexed
+    parameter's entries) a model of ``request`` may need: ``2 n + 4`` for a request that states
+    ``n`` quantities, or its largest whole number up to ``REPEAT_LIMIT`` ("12 months" may make a
+    12-member set), at least ``MIN_ITEMS``. Every bank model has at most ``n + 2`` parameters; a
+    small model decoding greedily can instead fall into a loop (``c1_limit``, ``c2_limit``...
+    ``c29_limit``) that only its time limit ends. Under this limit the loop ends where no faithful
+    model could go, and the model must move on."""
+    quantities = request_quantities(request)
+    wholes = [
+        int(v)
+        for q in quantities
+        for v in q.values
+        if float(v).is_integer() and 0 < v <= REPEAT_LIMIT
+    ]
+    return max(MIN_ITEMS, 2 * len(quantities) + 4, *wholes)
 
 
-def five_element_grammar_for(request: str, bounds: Bounds | None = None) -> Grammar:
-    """``five_element_grammar`` for one request: its lists bounded by ``request_bounds``, under
-    ``bounds`` as well; an engine's own bounds (``Grammar.with_bounds``) tighten it further and
-    never loosen the request's."""
-    caps = request_bounds(request)
-    grammar = five_element_grammar(tighter(bounds or Bounds(), caps))
-    return dataclasses.replace(
-        grammar, with_bounds=lambda other: five_element_grammar(tighter(other, caps))
-    )
+def five_element_grammar_for(request: str) -> Grammar:
+    """``five_element_grammar`` for one request: its lists bounded by ``request_max_items``; an
+    engine's own bounds (``Grammar.with_bounds``) apply too, and may tighten the request's limit
+    but never loosen it."""
+    cap = request_max_items(request)
+
+    def under(bounds: Bounds) -> Grammar:
+        limit = cap if bounds.max_items is None else min(cap, bounds.max_items)
+        grammar = five_element_grammar(dataclasses.replace(bounds, max_items=limit))
+        return dataclasses.replace(grammar, with_bounds=under)
+
+    return under(Bounds())

@@ -654,5 +654,6 @@ def test_the_milp_demo_shown_to_the_maker_is_a_working_tool_of_another_class(
     assert demo("no-such-kind") == ""
     folder = examples_folder(tmp_path / "workshop")
     client, model = recording(maker_reply(PRODUCTION))
-    make_tool(agent_for(client, db), folder, client, ToolCache(db), sandbox, shown=3)
+    report = make_tool(agent_for(client, db), folder, client, ToolCache(db), sandbox, shown=3)
     assert "pick_projects" in model.calls[0][-1]["content"]
+    assert report.tool is not None and "pick_projects" not in report.tool.description

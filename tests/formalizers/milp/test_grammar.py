@@ -17,7 +17,7 @@ from formalizers.milp.grammar import (
     QUESTIONS_SCHEMA,
     five_element_grammar,
     five_element_grammar_for,
-    request_bounds,
+    request_max_items,
 )
 from formalizers.milp.model import FiveElementModel
 
@@ -47,7 +47,7 @@ def test_the_validator_reads_both_replies_and_refuses_empty_questions() -> None:
             g.validate(json.dumps(bad))
 
 
-# -- a request's own size bounds its model's lists (``request_bounds``) ---------------------------
+# -- a request's own size bounds its model's lists (``request_max_items``) ---------------------------
 
 BANK = json.loads(
     (Path(__file__).parents[3] / "formalizers/milp/bank/nl4opt_dev.json").read_text()
@@ -71,14 +71,16 @@ def _lists(node: Any) -> list[int]:
 
 def test_every_bank_model_fits_the_bounds_of_its_own_request() -> None:
     for item in BANK:
-        cap = request_bounds(item["request"]).max_items
-        assert cap is not None and max(_lists(item["model"])) <= cap, item["id"]
+        assert max(_lists(item["model"])) <= request_max_items(item["request"]), item["id"]
 
 
 def test_a_request_bound_is_kept_under_an_engines_bounds_and_tightened_by_smaller_ones() -> None:
     request = "Make chairs and tables: 3 hours and 5 hours of work; 40 hours are free."
-    cap = request_bounds(request).max_items
-    assert cap == max(MIN_ITEMS, 2 * 3 + 4)
+    cap = request_max_items(request)
+    assert cap == max(MIN_ITEMS, 2 * 3 + 4, 40)  # 3 quantities; 40 could count members
+    assert request_max_items("Plan 12 months; each month needs 100 units.") == 100
+    assert request_max_items("Plan 12 months; each month needs 1000 units.") == 12
+    assert request_max_items("Paint the fence.") == MIN_ITEMS
 
     def max_items(g: Grammar) -> set[int]:
         """The size limits of the model's four lists."""
@@ -89,6 +91,9 @@ def test_a_request_bound_is_kept_under_an_engines_bounds_and_tightened_by_smalle
     assert max_items(grammar) == {cap}
     assert max_items(under_bounds(grammar, Bounds())) == {cap}  # an engine's default keeps it
     assert max_items(under_bounds(grammar, Bounds(max_items=2))) == {2}  # a tighter one wins
+    assert max_items(under_bounds(grammar, Bounds(max_items=500))) == {cap}  # never loosens
+    short = under_bounds(grammar, Bounds(max_string=30))  # the engine's other limits apply
+    assert "{0,30}" in short.source and "{0,30}" not in grammar.source
 
 
 def test_the_engine_accepts_the_bank_models_and_refuses_a_runaway_parameter_list() -> None:
@@ -111,8 +116,7 @@ def test_the_engine_accepts_the_bank_models_and_refuses_a_runaway_parameter_list
     for item in BANK[::8]:  # every list length of every bank model is checked above
         assert accepted(five_element_grammar_for(item["request"]), item["model"]), item["id"]
     item = BANK[0]
-    cap = request_bounds(item["request"]).max_items
-    assert cap is not None
+    cap = request_max_items(item["request"])
     looping = {
         **item["model"],
         "parameters": [{"name": f"c{i}_limit", "value": 150.0} for i in range(1, cap + 2)],
