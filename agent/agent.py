@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import HOW_TO_CONFIGURE, Config, load_config
-from agent.errors import ArtifactError, ConfigError, Diagnostic, InputError, NeedsInformation
+from agent.errors import (
+    ArtifactError,
+    ConfigError,
+    Diagnostic,
+    InputError,
+    NeedsInformation,
+    StopError,
+)
 from agent.kinds import KINDS, Kind, Options, check_config
 from agent.kinds.base import OUR_SIDE_STATUSES
 from agent.llm.chat import Chat
@@ -303,6 +310,14 @@ class Agent:
             except NeedsInformation as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
                 return needs_info(kind, e, trace)
+            except StopError:
+                if ungrounded is None:
+                    raise
+                # The model failed on a grounding repair (its time limit, its server): the
+                # verified answer it was to improve is still the answer.
+                attempt.timings["formalize"] = time.perf_counter() - t0
+                attempt.outcome = "error"
+                return ungrounded
             except ArtifactError as e:
                 attempt.timings["formalize"] = time.perf_counter() - t0
                 attempt.reply = e.reply
@@ -501,13 +516,16 @@ def repeated(attempt: Attempt, earlier: Attempt, formalizer: Any, reply: str) ->
 
 
 GROUNDING_MODES = ("report", "repair")
-"""What a failed grounding check does: ``report`` it on the answer (the default), or also send the
-model back to ``repair`` it, naming each number (``Request.extra["grounding"]``)."""
+"""What a failed grounding check does: ``report`` it on the answer, or also send the model back to
+``repair`` it, naming each number (``Request.extra["grounding"]``; default ``DEFAULT_GROUNDING``)."""
+DEFAULT_GROUNDING = "repair"
+"""A model whose numbers are not the request's goes back once more, naming them: the answer it
+replaces is kept should no later attempt do better, so repair costs time, never an answer."""
 
 
 def grounding_option(req: Request) -> str:
     """The request's ``grounding`` option; ``InputError`` when it is not one of the modes."""
-    mode = req.extra.get("grounding", "report")
+    mode = req.extra.get("grounding", DEFAULT_GROUNDING)
     if mode not in GROUNDING_MODES:
         raise InputError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, not {mode!r}")
     return str(mode)

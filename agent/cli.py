@@ -449,8 +449,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--examples",
         choices=["fixed", "retrieved", "none"],
-        help="optimization: few-shot examples, the bundled ones (default), the nearest of the "
-        "example bank, or none",
+        help="optimization: few-shot examples, the bundled ones, the nearest of the example bank "
+        "(default), or none",
     )
     p.add_argument(
         "--samples",
@@ -461,7 +461,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--grounding",
         choices=["report", "repair"],
-        help="a model whose numbers are not the request's: report it (default), or also repair it",
+        help="a model whose numbers are not the request's: report it, or also repair it (default)",
     )
     common(p)
     p.set_defaults(func=cmd_solve)

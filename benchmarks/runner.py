@@ -309,8 +309,7 @@ def llm_request(item: Item, settings: RunSettings | None = None) -> Any:
             extra.update(examples=settings.examples, shots=settings.shots, exclude_ids=[item.id])
         if settings.samples > 1:
             extra["samples"] = settings.samples
-        if settings.grounding != "report":
-            extra["grounding"] = settings.grounding
+        extra["grounding"] = settings.grounding
     return Request(item.text, "", item.kind, extra=extra)
 
 

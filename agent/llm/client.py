@@ -368,16 +368,20 @@ class ChatClient:
         t0 = time.perf_counter()
         lc = _to_langchain(messages)
         drawn: list[tuple[str, _Reported]] = []
+        said_by: list[Any] = []
+        """Each sample's message, for ``counting_usage`` (as ``complete`` counts its reply)."""
         try:
             if getattr(self.chat_model, "samples_in_one_call", False):
                 result = self.chat_model.generate(
                     [lc], n=n, temperature=temperature, seed=seed, **kwargs
                 )
                 for g in result.generations[0]:
-                    drawn.append((g.text, _Reported.of(getattr(g, "message", None))))
+                    said_by.append(getattr(g, "message", None))
+                    drawn.append((g.text, _Reported.of(said_by[-1])))
             else:
                 for s in range(seed, seed + n):
                     reply = self.chat_model.invoke(lc, temperature=temperature, seed=s, **kwargs)
+                    said_by.append(reply)
                     drawn.append((_text(reply.content), _Reported.of(reply)))
         except StopError:
             raise
@@ -389,6 +393,10 @@ class ChatClient:
             raise StopError(f"the language model {self.model_id} gave {len(drawn)} of {n} samples")
         with self._lock:
             self.calls += 1
+        usage = _USAGE.get()
+        if usage is not None:
+            for message in said_by:
+                usage.add(message)
         elapsed = (time.perf_counter() - t0) / n
         replies = []
         for key, (raw, said) in zip(keys, drawn, strict=True):

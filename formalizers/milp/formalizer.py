@@ -73,6 +73,9 @@ VARY_TEMPERATURE = 0.8
 EXAMPLE_MODES = ("fixed", "retrieved", "none")
 """Where the few-shot examples come from: the bundled ``examples/`` (``fixed``), the nearest
 models of the example bank (``retrieved``, ``formalizers.milp.retrieval``), or none."""
+DEFAULT_EXAMPLES = "retrieved"
+"""The examples a request gets unless it says: the bank's nearest (with the real 1.5B model the
+README's bakery came back right this way, and NL4Opt-style requests are what the bank holds)."""
 
 
 def examples_for(
@@ -149,7 +152,7 @@ class MilpFormalizer:
         self,
         client: Chat,
         n_examples: int = 2,
-        examples: str = "fixed",
+        examples: str = DEFAULT_EXAMPLES,
         exclude: tuple[str, ...] = (),
     ) -> None:
         if examples not in EXAMPLE_MODES:
@@ -172,12 +175,12 @@ class MilpFormalizer:
 
     @classmethod
     def from_options(cls, client: Chat, extra: dict[str, Any]) -> MilpFormalizer:
-        """A formalizer set by a request's options: ``examples`` (``EXAMPLE_MODES``), ``shots``
-        (how many examples, default 2) and ``exclude_ids`` (bank ids never shown).
-        ``InputError`` names a bad option."""
+        """A formalizer set by a request's options: ``examples`` (``EXAMPLE_MODES``, default
+        ``DEFAULT_EXAMPLES``), ``shots`` (how many examples, default 2) and ``exclude_ids`` (bank
+        ids never shown). ``InputError`` names a bad option."""
         from agent.errors import InputError
 
-        mode = extra.get("examples", "fixed") or "fixed"
+        mode = extra.get("examples") or DEFAULT_EXAMPLES
         shots = extra.get("shots", 2)
         exclude = extra.get("exclude_ids", ())
         if mode not in EXAMPLE_MODES:

@@ -16,7 +16,11 @@ from agent.session import SessionStore
 from conftest import golden_json, scripted
 
 
-def test_chat_answers_traces_exports_and_resumes(tmp_path: Path) -> None:
+def test_chat_answers_traces_exports_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chat has no grounding option; the knapsack's numbers are not the request's: report them.
+    monkeypatch.setattr("agent.agent.DEFAULT_GROUNDING", "report")
     store = SessionStore(tmp_path / "s.sqlite")
     agent = Agent(scripted("not json", golden_json("knapsack.json")), config=Config(cache=""))
     lines = iter(

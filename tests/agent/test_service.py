@@ -118,6 +118,14 @@ def start(servers: list[Server], tmp: Path, replies: list[str | dict], **kw: obj
     return s
 
 
+PACK = (
+    "Pack the most valuable of five boxes into a 15 kg bag: green ($4, 12 kg), blue ($2, 2 kg), "
+    "grey ($1, 1 kg), yellow ($10, 4 kg) and orange ($2, 1 kg)."
+)
+"""The golden knapsack's request, every number of its model stated: the recorded model is
+grounded, so each turn takes one reply (``serve`` has no grounding option to pin ``report``)."""
+
+
 def test_openai_sdk_streamed_and_not(servers: list[Server], tmp_path: Path) -> None:
     from openai import OpenAI
 
@@ -127,7 +135,7 @@ def test_openai_sdk_streamed_and_not(servers: list[Server], tmp_path: Path) -> N
     reply = client.chat.completions.create(
         model="formalist",
         user="alice",
-        messages=[{"role": "user", "content": "Pack the boxes into a 15 kg bag."}],
+        messages=[{"role": "user", "content": PACK}],
     )
     text = reply.choices[0].message.content or ""
     assert "OPTIMAL" in text and "= 15" in text
@@ -136,7 +144,7 @@ def test_openai_sdk_streamed_and_not(servers: list[Server], tmp_path: Path) -> N
             model="formalist",
             stream=True,
             user="bob",
-            messages=[{"role": "user", "content": "Pack the boxes into a 15 kg bag."}],
+            messages=[{"role": "user", "content": PACK}],
         )
     )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -173,7 +181,13 @@ def test_multi_turn_question_answer_follow_up(
 ) -> None:
     replies = [{"questions": ["How much flour is available?"]}, BAKERY, bakery_with_flour(6000)]
     srv = start(servers, tmp_path, replies, db=sessions_db)
-    first, sid = chat(srv, None, "A bakery makes muffins and cakes ... maximize revenue.")
+    # Every number of the recorded bakery but the flour is stated: its models are grounded.
+    ask = (
+        "A bakery makes muffins and cakes. Each muffin needs 20 g of flour and each cake 100 g. "
+        "At least 40% of the items made must be muffins, and at most 30 cakes can be sold. A "
+        "muffin sells for $2 and a cake for $9. Maximize revenue."
+    )
+    first, sid = chat(srv, None, ask)
     assert first["formalist"]["status"] == "NEEDS_INFO"
     assert "How much flour is available?" in first["choices"][0]["message"]["content"]
     second, _ = chat(srv, sid, "5000 g")

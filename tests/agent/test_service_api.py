@@ -230,9 +230,13 @@ def test_usage_reports_the_models_tokens(served: Any, fake_openai: _FakeOpenAI) 
 
 
 def test_the_openai_sdk_reads_usage_and_the_session_header(
-    served: Any, fake_openai: _FakeOpenAI
+    served: Any, fake_openai: _FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from openai import OpenAI
+
+    # One call a turn: the knapsack's numbers are not the request's; the service has no
+    # grounding option, so report (not repair) is pinned here.
+    monkeypatch.setattr("agent.agent.DEFAULT_GROUNDING", "report")
 
     url = f"http://127.0.0.1:{fake_openai.server_address[1]}/v1"
     srv = served(model="openai:qwen2.5-7b-instruct", base_url=url)

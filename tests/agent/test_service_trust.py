@@ -104,6 +104,13 @@ def serving(tmp_path: Path) -> Iterator[Any]:
         s.stop()
 
 
+@pytest.fixture
+def grounding_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service has no grounding option: pin ``report`` (the default is ``repair``) where a
+    test's recorded knapsack, whose numbers are not its words', must be one reply per turn."""
+    monkeypatch.setattr("agent.agent.DEFAULT_GROUNDING", "report")
+
+
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -147,7 +154,9 @@ def read_response(sock: socket.socket, timeout: float = 10) -> bytes:
 # -- lone surrogates ----------------------------------------------------------------------------
 
 
-def test_lone_surrogates_are_answered_and_the_turn_is_kept(serving: Any) -> None:
+def test_lone_surrogates_are_answered_and_the_turn_is_kept(
+    serving: Any, grounding_reported: None
+) -> None:
     srv = serving([KNAPSACK, KNAPSACK])
     # JSON may escape a lone surrogate; no UTF-8 text can hold one.
     raw = (
@@ -358,7 +367,9 @@ def test_mcp_event_streams_are_not_held_open(serving: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_sessions_are_random_and_never_shared(serving: Any, backend: str, tmp_path: Path) -> None:
+def test_sessions_are_random_and_never_shared(
+    serving: Any, backend: str, tmp_path: Path, grounding_reported: None
+) -> None:
     srv = serving([KNAPSACK] * 4, db=sessions_db(backend, tmp_path))
     same = "Pack the most valuable boxes into a 15 kg bag."
     a = srv.chat(same)

@@ -17,7 +17,7 @@ from agent.llm.client import ChatClient
 from agent.types import Request
 from agent.voting import SampleOutcome, tally
 from conftest import agent_with
-from formalizers.milp.grammar import five_element_grammar
+from formalizers.milp.grammar import five_element_grammar_for
 from solvers.base import Status
 
 REQUEST = "Pack the most valuable boxes into a bag of at most C kg."
@@ -102,7 +102,7 @@ def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
     # One conversation, k seeds, at the sampling temperature; no repair call was needed.
     assert [s["seed"] for s in chat._seen] == [0, 1, 2, 3, 4]
     # Every sample is asked under the five-element grammar.
-    assert [o.id for o in chat._outputs] == [five_element_grammar().id] * 5
+    assert [o.id for o in chat._outputs] == [five_element_grammar_for(REQUEST).id] * 5
     assert {s["temperature"] for s in chat._seen} == {0.7}
     assert answer.attempts == 5 and answer.to_json()["vote"] == vote
 
@@ -146,7 +146,10 @@ def test_unanimous_samples_report_full_confidence() -> None:
 
 def test_no_verified_sample_falls_back_to_the_repair_loop() -> None:
     client, chat = client_for("oops", "{}", default=("still not json", model(8)))
-    answer = solve(client, 2)
+    # The bag's 8 kg is not the request's (it says C): reported, not sent back for repair.
+    answer = agent_with(client).solve(
+        Request(REQUEST, kind="milp", extra={"samples": 2, "grounding": "report"})
+    )
     assert answer.objective == pytest.approx(8) and answer.verified
     assert answer.vote is not None and answer.vote["verified"] == 0
     assert answer.explanation.startswith("None of 2 sampled formalizations")
@@ -164,7 +167,7 @@ def test_a_tie_is_said_and_the_first_sample_wins() -> None:
 
 def test_one_sample_is_the_ordinary_repair_loop() -> None:
     client, chat = client_for(default=(model(4),))
-    answer = agent_with(client).solve(Request(REQUEST, kind="milp"))
+    answer = agent_with(client).solve(Request(REQUEST, kind="milp", extra={"grounding": "report"}))
     assert answer.objective == pytest.approx(4) and answer.vote is None
     assert chat._seen == [{}]
 

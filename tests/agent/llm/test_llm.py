@@ -14,6 +14,7 @@ from agent.llm.cache import ResponseCache, request_key
 from agent.llm.client import ChatClient
 from agent.llm.replay import ReplayChatModel, ReplayExhausted, read_recording
 from agent.llm.spec import build_chat_model, parse_spec
+from agent.types import Request
 from conftest import golden_json, scripted
 from solvers.base import Status
 
@@ -172,14 +173,14 @@ def test_record_then_replay_reproduces_the_run(tmp_path: Path) -> None:
         ReplayChatModel(replies=[json.dumps(broken), json.dumps(golden_json("knapsack.json"))]),
         record=record,
     )
-    first = Agent(live, config=Config(cache="")).solve("Pack the boxes into a 15 kg bag.")
+    # The knapsack's numbers are not the request's: reported, not repaired (one reply a turn).
+    request = Request("Pack the boxes into a 15 kg bag.", extra={"grounding": "report"})
+    first = Agent(live, config=Config(cache="")).solve(request)
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(lines) == 2 and {"key", "model", "messages", "reply"} <= set(lines[0])
     assert read_recording(record) == [line["reply"] for line in lines]
 
-    again = Agent(f"replay:{record}", config=Config(cache="")).solve(
-        "Pack the boxes into a 15 kg bag."
-    )
+    again = Agent(f"replay:{record}", config=Config(cache="")).solve(request)
     assert again.status is first.status is Status.OPTIMAL
     assert again.objective == first.objective == 15.0
     assert [a.outcome for a in again.trace] == [a.outcome for a in first.trace] == ["symbol", "ok"]
@@ -212,7 +213,10 @@ def test_few_shot_examples_are_chosen_per_request() -> None:
         == "transport"
     )
     assert select_examples("bake muffins and cakes with flour", 1)[0].name == "ratio_scalar"
-    msgs = MilpFormalizer(scripted()).messages("ship pallets from warehouses to stores")
+    # The bundled examples, chosen by the request (the default is the bank's nearest).
+    msgs = MilpFormalizer(scripted(), examples="fixed").messages(
+        "ship pallets from warehouses to stores"
+    )
     assert msgs[0]["role"] == "system" and "five-element" in msgs[0]["content"]
     assert msgs[-1]["content"].startswith("Request:\nship pallets")
     assert len(msgs) == 1 + 2 * 2 + 1

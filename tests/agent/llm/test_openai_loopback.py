@@ -18,8 +18,9 @@ from agent.config import Config
 from agent.errors import ArtifactError
 from agent.llm.client import ChatClient
 from agent.llm.grammar import Grammar
+from agent.types import Request
 from conftest import golden_json
-from formalizers.milp.grammar import five_element_grammar
+from formalizers.milp.grammar import five_element_grammar_for
 from solvers.base import Status
 
 
@@ -109,7 +110,10 @@ def test_openai_compatible_server_with_cache(server: _Server, tmp_path: Path) ->
     cfg = Config(
         model="openai:qwen2.5-7b-instruct", base_url=url, cache=str(tmp_path / "cache.sqlite")
     )
-    request = "Pack the most valuable boxes into a 15 kg bag."
+    # The knapsack's numbers are not the request's: reported, not repaired (one call).
+    request = Request(
+        "Pack the most valuable boxes into a 15 kg bag.", extra={"grounding": "report"}
+    )
     first = Agent(config=cfg).solve(request)
     assert first.status is Status.OPTIMAL and first.objective == 15.0 and first.verified
     assert len(server.requests) == 1
@@ -120,7 +124,7 @@ def test_openai_compatible_server_with_cache(server: _Server, tmp_path: Path) ->
         "Reply with the five-element model as one JSON object."
     )
     # The formalizer's grammar goes as structured output: the five-element model's JSON schema.
-    grammar = five_element_grammar()
+    grammar = five_element_grammar_for(request.text)  # its lists bounded by the request
     assert sent["body"]["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": grammar.name, "schema": grammar.schema, "strict": False},

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.errors import InputError
+from agent.errors import InputError, StopError
 from agent.types import Request
 from conftest import agent_with, scripted
 from formalizers.milp.grounding import check, request_quantities
@@ -134,7 +134,9 @@ def test_a_changed_parameter_of_a_bank_model_is_caught(index: int, offset: float
 
 def test_grounding_is_reported_apart_from_verified() -> None:
     wrong = bakery("50 * croissants <= 480")
-    answer = agent_with(scripted(wrong)).solve(Request(BAKERY, kind="milp"))
+    client = scripted(wrong)
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "report"}))
+    assert len(client.chat_model.calls) == 1  # reported only: never sent back
     assert answer.status is Status.OPTIMAL and answer.verified
     assert answer.grounding == {
         "ok": False,
@@ -156,6 +158,40 @@ def test_with_grounding_repair_an_ungrounded_model_goes_back_naming_the_quantiti
     second = client.chat_model.calls[1]
     assert "the request states '3'" in second[-1]["content"]
     assert "Grounded: all 8 numbers" in answer.explanation
+
+
+def test_with_no_grounding_option_an_ungrounded_model_is_repaired() -> None:
+    """The default (``DEFAULT_GROUNDING``) is ``repair``."""
+    client = scripted(bakery("50 * croissants <= 480"), bakery())
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp"))
+    assert answer.objective == pytest.approx(192)
+    assert [a.outcome for a in answer.trace] == ["grounding", "ok"]
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert "the request states '3'" in client.chat_model.calls[1][-1]["content"]
+
+
+def test_with_grounding_report_an_ungrounded_model_is_not_repaired() -> None:
+    client = scripted(bakery("50 * croissants <= 480"), bakery())
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "report"}))
+    assert answer.objective == pytest.approx(130.8)  # the ungrounded model's optimum
+    assert [a.outcome for a in answer.trace] == ["ok"]
+    assert answer.grounding is not None and not answer.grounding["ok"]
+    assert len(client.chat_model.calls) == 1
+
+
+def test_a_repair_call_that_fails_on_our_side_keeps_the_verified_answer() -> None:
+    """A grounding repair costs time, never an answer: the model's server failing (or its time
+    limit) on the repair call gives the verified, ungrounded answer, as ``report`` would."""
+    wrong = bakery("50 * croissants <= 480")
+    client = scripted(wrong)  # a second call raises ReplayExhausted, a StopError
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp"))
+    assert answer.status is Status.OPTIMAL and answer.verified and not answer.error
+    assert [a.outcome for a in answer.trace] == ["grounding", "error"]
+    assert answer.grounding is not None and not answer.grounding["ok"]
+    assert "NOT grounded in the request" in answer.explanation
+    # Before any verified answer a failed call still ends the request.
+    with pytest.raises(StopError):
+        agent_with(scripted()).solve(Request(BAKERY, kind="milp"))
 
 
 def test_when_repair_does_not_ground_it_the_verified_answer_is_still_given() -> None:
@@ -186,8 +222,13 @@ def test_formalize_runs_the_same_grounding_repair() -> None:
     out = agent.formalize(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
     assert out["attempts"] == 2 and out["artifact"] == bakery()
     assert "the request states '3'" in out["feedback"][0]
-    # Reported only (the default): the first model that validates is the artifact.
-    once = agent_with(scripted(bakery("50 * croissants <= 480"))).formalize(
+    # With no option (the default, repair) too.
+    default = agent_with(scripted(bakery("50 * croissants <= 480"), bakery())).formalize(
         Request(BAKERY, kind="milp")
+    )
+    assert default["attempts"] == 2 and default["artifact"] == bakery()
+    # Reported only: the first model that validates is the artifact.
+    once = agent_with(scripted(bakery("50 * croissants <= 480"))).formalize(
+        Request(BAKERY, kind="milp", extra={"grounding": "report"})
     )
     assert once["attempts"] == 1 and once["feedback"] == []

@@ -233,7 +233,9 @@ def test_with_grounding_repair_the_misattributed_cap_goes_back_with_its_sentence
 
 
 def test_reported_only_the_misattributed_cap_is_said_beside_verified() -> None:
-    answer = agent_with(scripted(bakery("croissants <= 60"))).solve(Request(BAKERY, kind="milp"))
+    answer = agent_with(scripted(bakery("croissants <= 60"))).solve(
+        Request(BAKERY, kind="milp", extra={"grounding": "report"})
+    )
     assert answer.verified and answer.grounding is not None and not answer.grounding["ok"]
     assert "NOT grounded in the request" in answer.explanation
     assert SALES in answer.explanation

@@ -120,15 +120,35 @@ def test_examples_none_sends_only_the_request_and_fixed_keeps_the_bundled_ones()
         examples_for(request, "nearest")
 
 
+def test_a_request_with_no_examples_option_gets_the_nearest_of_the_bank() -> None:
+    """The default (``DEFAULT_EXAMPLES``) is ``retrieved``; ``fixed`` still gives the bundled."""
+    from agent.types import Request
+
+    item = BANK[5]
+
+    def shown(extra: dict) -> list[dict]:
+        client = scripted(golden_json("knapsack.json"))
+        agent_with(client).solve(Request(item.request, kind="milp", extra=extra))
+        return [json.loads(m["content"]) for m in client.chat_model.calls[0] if m["role"] == "ai"]
+
+    nearest = [e.model for e in examples_for(item.request, "retrieved", 2)]
+    bundled = [e.model for e in examples_for(item.request, "fixed", 2)]
+    assert nearest != bundled
+    assert shown({"grounding": "report"}) == nearest
+    assert shown({"grounding": "report", "examples": "fixed"}) == bundled
+    assert MilpFormalizer(scripted()).examples == "retrieved"
+
+
 def test_request_options_reach_the_formalizer_and_bad_ones_are_named() -> None:
     from agent.types import Request
 
     item = BANK[0]
     client = scripted(golden_json("knapsack.json"))
     agent = agent_with(client)
-    extra = {"examples": "retrieved", "shots": 1, "exclude_ids": [item.id]}
+    # The scripted knapsack is not the item's model: its grounding is reported, not repaired.
+    extra = {"examples": "retrieved", "shots": 1, "exclude_ids": [item.id], "grounding": "report"}
     answer = agent.solve(Request(item.request, kind="milp", extra=extra))
-    assert answer.verified
+    assert answer.verified and len(client.chat_model.calls) == 1
     sent = client.chat_model.calls[0]
     assert len([m for m in sent if m["role"] == "ai"]) == 1
     assert all(item.request not in m["content"] for m in sent[:-1])
