@@ -3,9 +3,11 @@ sandbox checks it against those and against held-out questions, and failures go 
 
 One attempt: the model replies with the function (a ``python`` block) and, for every question, the
 arguments it reads from it (a ``json`` block), under the grammar of that reply
-(``tool_maker.grammar.maker_grammar``: a local model cannot write anything else). The code passes the static check, then each call
-runs in a fresh sandboxed child and its value is compared with the known answer; the held-out
-answers are never shown to the model. Any problem (no blocks, refused code, a wrong answer, an
+(``tool_maker.grammar.maker_grammar``: a local model cannot write anything else). The first reply
+is greedy, later ones are drawn at ``REDRAW_TEMPERATURE`` (a greedy small model sent its failed
+tool back word for word), and a reply identical to a failed one is refused as such without
+running. The code passes the static check, then each call runs in a fresh sandboxed child and its
+value is compared with the known answer; the held-out answers are never shown to the model. Any problem (no blocks, refused code, a wrong answer, an
 exception) is written back as feedback, up to ``max_attempts`` attempts in all.
 """
 
@@ -61,6 +63,10 @@ class TaskSpec:
     ) -> TaskSpec:
         """The first ``shown`` examples are worked examples, the rest held out (LATM: 3 and 3)."""
         return cls(name, description, tuple(examples[:shown]), tuple(examples[shown:]))
+
+
+REDRAW_TEMPERATURE = 0.8
+"""The temperature of the maker's replies after a failed one (the first is greedy)."""
 
 
 class ToolNotMade(ArtifactError):
@@ -147,14 +153,33 @@ class ToolMaker:
         messages = self.messages(task)
         grammar = maker_grammar(len(task.examples) + len(task.tests))
         feedback = ""
+        failed: dict[str, int] = {}  # a failed reply -> the attempt that first sent it
         for number in range(1, self.max_attempts + 1):
             reply = ""
             try:
-                reply = self.client.complete(messages, grammar).text
+                if failed:  # after a failure, not greedily: a greedy model may send it again
+                    drawn = self.client.complete_n(
+                        messages, 1, REDRAW_TEMPERATURE, seed=number, output=grammar
+                    )
+                    reply = drawn[0].text
+                else:
+                    reply = self.client.complete(messages, grammar).text
+                if reply in failed:
+                    raise ArtifactError(
+                        "repeat",
+                        [
+                            Diagnostic(
+                                "reply",
+                                f"the same reply as attempt {failed[reply]}, which failed",
+                                "change the function or the calls as the feedback says",
+                            )
+                        ],
+                    )
                 tool, outcomes = self._check(task, reply)
             except ArtifactError as e:  # a failed check, or a reply cut off by its token budget
                 reply = reply or str(getattr(e, "reply", "") or "")
                 feedback = e.feedback()
+                failed.setdefault(reply, number)
                 self.attempts.append(MakeAttempt(number, reply, feedback))
                 messages = [
                     *messages,

@@ -368,8 +368,7 @@ class ChatClient:
         t0 = time.perf_counter()
         lc = _to_langchain(messages)
         drawn: list[tuple[str, _Reported]] = []
-        said_by: list[Any] = []
-        """Each sample's message, for ``counting_usage`` (as ``complete`` counts its reply)."""
+        said_by: list[Any] = []  # each sample's message, for ``counting_usage`` (as ``complete``)
         try:
             if getattr(self.chat_model, "samples_in_one_call", False):
                 result = self.chat_model.generate(

@@ -14,7 +14,7 @@ from agent.llm.chat import Message, Reply
 from agent.llm.client import cut_off_error
 from agent.llm.grammar import Grammar
 from tool_maker.grammar import maker_grammar, parse_reply
-from tool_maker.maker import TaskSpec, ToolMaker
+from tool_maker.maker import REDRAW_TEMPERATURE, TaskSpec, ToolMaker
 from tool_maker.sandbox import Sandbox
 from tool_maker.tool import Example
 
@@ -103,6 +103,7 @@ class RecordingChat:
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
         self.outputs: list[Any] = []
+        self.temperatures: list[float] = []
 
     def complete(self, messages: list[Message], output: Any = None) -> Reply:
         self.outputs.append(output)
@@ -110,6 +111,7 @@ class RecordingChat:
 
     def complete_n(self, messages: list[Message], n: int, temperature: float, seed: int = 0,
                    output: Any = None) -> list[Reply]:  # fmt: skip
+        self.temperatures.append(temperature)
         return [self.complete(messages, output) for _ in range(n)]
 
 
@@ -181,3 +183,21 @@ def test_a_cut_off_maker_reply_is_a_failed_attempt_with_its_reason() -> None:
     first = maker.attempts[0]
     assert first.reply == "```python\nde" and "cut off by its token budget" in first.feedback
     assert "cut off by its token budget" in chat.fix
+
+
+def test_a_failed_tool_sent_again_is_refused_as_a_repeat_and_later_replies_are_drawn() -> None:
+    task = TaskSpec(
+        "doubling",
+        "twice a number",
+        tuple(Example(f"twice {i}?", 2 * i) for i in (1, 2, 3)),
+        (Example("twice 4?", 8),),
+    )
+    wrong = reply([[1], [2], [3], [5]], DOUBLE, "double")  # misreads the held-out question
+    chat = RecordingChat(wrong, wrong, reply([[1], [2], [3], [4]], DOUBLE, "double"))
+    maker = ToolMaker(chat, Sandbox(), max_attempts=3)
+    assert maker.make(task).evidence["attempts"] == 3
+    first, second, _ = maker.attempts
+    assert "Q4 (held-out question)" in first.feedback
+    assert "the same reply as attempt 1, which failed" in second.feedback
+    assert second.outcomes == ()  # refused without running it again
+    assert chat.temperatures == [REDRAW_TEMPERATURE, REDRAW_TEMPERATURE]  # the first is greedy
