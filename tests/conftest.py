@@ -49,3 +49,34 @@ def scripted(*replies: str | dict) -> ChatClient:
 def agent_with(client: ChatClient | None = None, **overrides: object) -> Agent:
     cfg = Config(cache="", max_attempts=int(overrides.pop("max_attempts", 3)))  # type: ignore[call-overload]
     return Agent(client, config=cfg, **overrides)
+
+
+QWEN_VOCAB, QWEN_STOP = 151_936, 151645
+"""The real Qwen vocabulary size and its end-of-turn token (the tiny test models use both)."""
+
+
+@pytest.fixture(scope="session")
+def grammar_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Both grammar engines over the real Qwen vocabulary, with its tokenizer (built once)."""
+    pytest.importorskip("xgrammar")
+    pytest.importorskip("llguidance")
+    from transformers import AutoTokenizer
+
+    from agent.llm.local.masks import LLGuidanceEngine, XGrammarEngine
+    from agent.llm.local.testing import tiny_model_dir
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory.mktemp("vocab")))
+    return {
+        "xgrammar": XGrammarEngine(tok, QWEN_VOCAB, [QWEN_STOP], 2),
+        "llguidance": LLGuidanceEngine(tok, QWEN_VOCAB, [QWEN_STOP], 2),
+        "tokenizer": tok,
+    }
+
+
+def engine_accepts(engines: dict, name: str, grammar: object, text: str) -> bool:
+    """Whether engine ``name`` of ``grammar_engines`` accepts ``text`` then the stop token as a
+    whole sample of ``grammar``."""
+    e, tok = engines[name], engines["tokenizer"]
+    m = e.matcher(e.compile(grammar))
+    ids = [*tok.encode(text, add_special_tokens=False), QWEN_STOP]
+    return all(e.accept(m, t) for t in ids) and e.terminated(m)

@@ -13,6 +13,7 @@ import pytest
 from agent.llm.chat import Message, Reply
 from agent.llm.client import cut_off_error
 from agent.llm.grammar import Grammar
+from conftest import engine_accepts
 from tool_maker.grammar import maker_grammar, parse_reply
 from tool_maker.maker import REDRAW_TEMPERATURE, TaskSpec, ToolMaker
 from tool_maker.sandbox import Sandbox
@@ -30,31 +31,13 @@ def reply(calls: list[list[Any]], code: str = CODE, function: str = "f") -> str:
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
-    from agent.llm.local.masks import LLGuidanceEngine, XGrammarEngine
-    from agent.llm.local.testing import tiny_model_dir
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory.getbasetemp()))
-    return {
-        "xgrammar": XGrammarEngine(tok, 151_936, [151645], 2),
-        "llguidance": LLGuidanceEngine(tok, 151_936, [151645], 2),
-        "tokenizer": tok,
-    }
+def engines(grammar_engines: dict[str, Any]) -> dict[str, Any]:
+    return grammar_engines
 
 
 def accepted(engines: dict[str, Any], grammar: Grammar, text: str) -> set[str]:
     """The engines that accept ``text`` then the stop token as a whole reply."""
-    tok = engines["tokenizer"]
-    ids = [*tok.encode(text, add_special_tokens=False), 151645]
-    out = set()
-    for name in ("xgrammar", "llguidance"):
-        e = engines[name]
-        m = e.matcher(e.compile(grammar))
-        if all(e.accept(m, t) for t in ids) and e.terminated(m):
-            out.add(name)
-    return out
+    return {n for n in ("xgrammar", "llguidance") if engine_accepts(engines, n, grammar, text)}
 
 
 BOTH = {"xgrammar", "llguidance"}

@@ -5,13 +5,13 @@ grammar without the questions would make NEEDS_INFO unreachable for them)."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.llm.grammar import Bounds, Grammar, under_bounds
+from conftest import engine_accepts
 from formalizers.milp.grammar import (
     MIN_ITEMS,
     QUESTIONS_SCHEMA,
@@ -96,22 +96,14 @@ def test_a_request_bound_is_kept_under_an_engines_bounds_and_tightened_by_smalle
     assert "{0,30}" in short.source and "{0,30}" not in grammar.source
 
 
-def test_the_engine_accepts_the_bank_models_and_refuses_a_runaway_parameter_list() -> None:
-    pytest.importorskip("xgrammar")
-    from transformers import AutoTokenizer
-
-    from agent.llm.local.masks import XGrammarEngine
-    from agent.llm.local.testing import tiny_model_dir
+def test_the_engine_accepts_the_bank_models_and_refuses_a_runaway_parameter_list(
+    grammar_engines: dict[str, Any],
+) -> None:
     from formalizers.base import compact_json
 
-    with tempfile.TemporaryDirectory() as root:
-        tok = AutoTokenizer.from_pretrained(tiny_model_dir(Path(root)))
-    engine = XGrammarEngine(tok, 151_936, [151645], 2)
-
     def accepted(grammar: Grammar, data: Any) -> bool:
-        m = engine.matcher(engine.compile(under_bounds(grammar, Bounds())))
-        ids = [*tok.encode(compact_json(data), add_special_tokens=False), 151645]
-        return all(engine.accept(m, t) for t in ids) and engine.terminated(m)
+        bounded = under_bounds(grammar, Bounds())
+        return engine_accepts(grammar_engines, "xgrammar", bounded, compact_json(data))
 
     for item in BANK[::8]:  # every list length of every bank model is checked above
         assert accepted(five_element_grammar_for(item["request"]), item["model"]), item["id"]

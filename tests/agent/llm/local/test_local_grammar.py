@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from agent.errors import ArtifactError, InputError
 from agent.llm import grammar as lg
-from agent.llm.local.testing import TEST_BOUNDS, tiny_model_dir
+from agent.llm.local.testing import TEST_BOUNDS
 from agent.sample_grammars import grammar_for
+from conftest import engine_accepts
 from formalizers.asp import grammar as asp
 from formalizers.milp import grammar as milp
 from formalizers.pddl import grammar as pddl
@@ -36,30 +37,16 @@ from formalizers.routing import grammar as routing
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Both grammar engines over the real Qwen vocabulary (built once for the module)."""
-    from transformers import AutoTokenizer
-
-    from agent.llm.local.masks import LLGuidanceEngine, XGrammarEngine
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory.getbasetemp()))
-    return {
-        "xgrammar": XGrammarEngine(tok, 151_936, [151645], 2),
-        "llguidance": LLGuidanceEngine(tok, 151_936, [151645], 2),
-        "tokenizer": tok,
-    }
+def engines(grammar_engines: dict[str, Any]) -> dict[str, Any]:
+    """Both grammar engines over the real Qwen vocabulary (``conftest.grammar_engines``)."""
+    return grammar_engines
 
 
 def accepts(engines: dict[str, Any], grammar: lg.Grammar, text: str) -> dict[str, bool]:
     """Whether each engine accepts ``text`` followed by the stop token, as a whole artifact."""
-    tok = engines["tokenizer"]
-    ids = [*tok.encode(text, add_special_tokens=False), 151645]
-    out = {}
-    for name in ("xgrammar", "llguidance"):
-        e = engines[name]
-        m = e.matcher(e.compile(grammar))
-        out[name] = all(e.accept(m, t) for t in ids) and e.terminated(m)
-    return out
+    return {
+        name: engine_accepts(engines, name, grammar, text) for name in ("xgrammar", "llguidance")
+    }
 
 
 # -- regexes ---------------------------------------------------------------------------------------
