@@ -4,7 +4,8 @@ This is the only place that loops, and there is one loop (``Agent._loop``): ``so
 the independent check, ``formalize`` stops it once the artifact validates. A failure the model caused
 (unparseable reply, undeclared symbol, nonlinear term, infeasible or unbounded model, failed
 verification, numbers not from the request when grounding is ``repair``) goes back to the
-formalizer as feedback, up to ``max_attempts``; a reply that repeats an earlier one is not tried
+formalizer as feedback (under grounding ``amend``, after the grounding check's own edits were tried
+without a model call), up to ``max_attempts``; a reply that repeats an earlier one is not tried
 again. The solve result's ``Status`` decides whether the loop stops (``STOP_STATUSES``: a time-out,
 our side's failure, NEEDS_INFO) or asks the model again (the kind's ``problem`` feedback); a failure
 on our side (``StopError``) ends the request. NEEDS_INFO (``NeedsInformation`` from any stage, or the
@@ -193,7 +194,9 @@ class Agent:
         if kind not in KINDS:
             raise InputError(f"unknown kind {kind!r}")
         k = KINDS[kind]
-        req = Request(request, kind=kind)
+        # A follow-up changes the request's numbers on purpose ("what if the flour is 6000 g?"):
+        # grounding against the first words is reported, never repaired or amended back.
+        req = Request(request, kind=kind, extra={"grounding": "report"})
         editing = k.revising(client, self.options(req), previous, instruction)
         if editing is not None:
             return self._repair_loop(req, k, client, editing)
@@ -275,9 +278,9 @@ class Agent:
     ) -> Answer | Formalized:
         """Formalize, validate and (``until=SOLVED``) solve and verify, sending each failure the
         model can fix back as feedback, up to ``max_attempts``. ``until=VALIDATED`` stops at the
-        first artifact that validates (and is grounded, when grounding is ``repair``) and gives it
-        back as ``Formalized``; then NEEDS_INFO is an ``Answer`` and a loop that ran out of
-        attempts raises the last attempt's ``ArtifactError``."""
+        first artifact that validates (and is grounded, when grounding is ``repair`` or
+        ``amend``) and gives it back as ``Formalized``; then NEEDS_INFO is an ``Answer`` and a
+        loop that ran out of attempts raises the last attempt's ``ArtifactError``."""
         opts = self.options(req)
         formalizer = formalizer or kind.formalizer(client, opts)
         trace: list[Attempt] = []
@@ -286,7 +289,9 @@ class Agent:
         """The error each failed attempt ended with, by attempt number (a repeat: its original's)."""
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
         ungrounded: Answer | Formalized | None = None
-        repair_grounding = grounding_option(req) == "repair"
+        mode = grounding_option(req)
+        repair_grounding = mode in ("repair", "amend")
+        amend = mode == "amend" and until == SOLVED
         seen: dict[str, Attempt] = {}
         """Each distinct reply so far, by its content, and the attempt that first gave it."""
 
@@ -302,7 +307,7 @@ class Agent:
             return repeated(attempt, earlier, formalizer, reply)
 
         for n in range(1, self.config.max_attempts + 1):
-            attempt = Attempt(n, model_id=client.model_id)
+            attempt = Attempt(len(trace) + 1, model_id=client.model_id)
             trace.append(attempt)
             t0 = time.perf_counter()
             try:
@@ -360,9 +365,18 @@ class Agent:
                     continue
                 if problem is not None:
                     # Something the model can fix: a failed check, or a proof of no optimum.
+                    feedback = failed(attempt, problem, artifact.text)
                     if result.status in NEGATIVE_STATUSES:
                         last_negative = (artifact, validated, result)
-                    feedback = failed(attempt, problem, artifact.text)
+                        if repair_grounding:
+                            # A model that has no solution often says it against the text ("at
+                            # most $200" written as a lower limit): name that beside the proof.
+                            grounding = kind.ground(artifact, opts)
+                            if amend and grounding is not None and not grounding.ok:
+                                fixed = self._amended(kind, artifact, grounding, opts, trace)
+                                if fixed is not None:
+                                    return fixed
+                            feedback = with_ground_feedback(attempt, feedback, grounding)
                     continue
                 done = self._answer(kind, artifact, validated, result, verification, trace)
                 if result.status not in POSITIVE_STATUSES:
@@ -377,6 +391,13 @@ class Agent:
             )
             if isinstance(done, Answer):
                 done = with_grounding(done, grounding)
+                if amend and grounding is not None and not grounding.ok:
+                    # The check's own edits first: no model call, and kept only when the edited
+                    # model solves, verifies and is grounded.
+                    fixed = self._amended(kind, artifact, grounding, opts, trace)
+                    if fixed is not None:
+                        attempt.outcome = "grounding"
+                        return fixed
             if (
                 repair_grounding
                 and grounding is not None
@@ -395,7 +416,7 @@ class Agent:
             # An artifact whose numbers stray from the request beats none: given, with its
             # grounding reported.
             return ungrounded
-        last = trace[-1]
+        last = next(a for a in reversed(trace) if a.model_id != AMENDED_BY)
         if until == VALIDATED:
             raise errors.get(last.number) or ArtifactError(
                 last.outcome, [Diagnostic(last.stage, last.feedback)]
@@ -412,6 +433,40 @@ class Agent:
             error=f"gave up after {len(trace)} attempt(s); the last one failed at {last.stage} "
             f"({last.outcome}):\n{last.feedback}",
         )
+
+    def _amended(
+        self, kind: Kind, artifact: Artifact, grounding: Any, opts: Options, trace: list[Attempt]
+    ) -> Answer | None:
+        """The answer of ``artifact`` with the grounding check's own edits made (``Kind.amend``),
+        when the edited model solves, verifies and is grounded; None otherwise. Either way its
+        attempt (``model`` ``AMENDED_BY``, ``edits`` listed) goes on ``trace``."""
+        candidate = kind.amend(artifact, grounding, opts)
+        if candidate is None:
+            return None
+        edited, edits = candidate
+        attempt = Attempt(len(trace) + 1, stage="validate", model_id=AMENDED_BY, edits=edits)
+        attempt.artifact = edited.to_json()
+        attempt.reply = edited.text
+        trace.append(attempt)
+        try:
+            validated = kind.validate(edited, opts)
+            result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
+        except (ArtifactError, NeedsInformation) as e:
+            attempt.outcome = getattr(e, "kind", "needs_info")
+            return None
+        if problem is not None or result.status not in POSITIVE_STATUSES:
+            attempt.outcome = problem.kind if problem is not None else attempt.outcome
+            return None
+        regrounded = kind.ground(edited, opts)
+        if regrounded is None or not regrounded.ok:
+            attempt.outcome = "grounding"
+            return None
+        done = self._answer(kind, edited, validated, result, verification, trace)
+        done.explanation = (
+            f"{done.explanation}\nAmended by formalist's grounding check, not by the model "
+            f"(attempt {attempt.number - 1}'s model, with: {'; '.join(edits)})."
+        ).strip()
+        return with_grounding(done, regrounded)
 
     # -- stages ------------------------------------------------------------------------------
     def _solve_verify(
@@ -515,12 +570,27 @@ def repeated(attempt: Attempt, earlier: Attempt, formalizer: Any, reply: str) ->
     return Feedback(earlier.outcome, text, reply)
 
 
-GROUNDING_MODES = ("report", "repair")
-"""What a failed grounding check does: ``report`` it on the answer, or also send the model back to
-``repair`` it, naming each number (``Request.extra["grounding"]``; default ``DEFAULT_GROUNDING``)."""
-DEFAULT_GROUNDING = "repair"
-"""A model whose numbers are not the request's goes back once more, naming them: the answer it
-replaces is kept should no later attempt do better, so repair costs time, never an answer."""
+GROUNDING_MODES = ("report", "repair", "amend")
+"""What a failed grounding check does: ``report`` it on the answer; also send the model back to
+``repair`` it, naming each number; or first ``amend`` it with the check's own edits (a limit turned
+round, swapped limits set back, a unit converted: ``formalizers.milp.grounding.amended``), and ask
+the model only when the edited model does not solve, verify and ground (``Request.extra
+["grounding"]``; default ``DEFAULT_GROUNDING``)."""
+DEFAULT_GROUNDING = "amend"
+"""A model whose numbers are not the request's is edited where the check knows the edit, else goes
+back once more, naming them: the answer it replaces is kept should no later attempt do better, so
+repair costs time, never an answer."""
+AMENDED_BY = "formalist:grounding"
+"""The ``model`` of an attempt the grounding check's edits made (no language model was asked)."""
+
+
+def with_ground_feedback(attempt: Attempt, feedback: Feedback, grounding: Any) -> Feedback:
+    """``feedback`` with what the grounding check found added, when it found something."""
+    if grounding is None or grounding.ok:
+        return feedback
+    text = f"{feedback.text}\n{grounding.feedback()}"
+    attempt.feedback = text
+    return Feedback(feedback.kind, text, feedback.previous)
 
 
 def grounding_option(req: Request) -> str:
@@ -554,7 +624,10 @@ def with_grounding(answer: Answer, grounding: Any) -> Answer:
         return answer
     answer.grounding = grounding.to_json()
     if grounding.ok:
-        line = f"Grounded: all {grounding.checked} numbers of the model come from the request."
+        line = (
+            f"Grounded: all {grounding.checked} numbers of the model come from the request, "
+            "and no constraint contradicts the sentence it comes from."
+        )
     else:
         line = "NOT grounded in the request (verified means: the solution satisfies the model):\n"
         line += "\n".join(grounding.feedback().splitlines()[1:])

@@ -460,8 +460,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--grounding",
-        choices=["report", "repair"],
-        help="a model whose numbers are not the request's: report it, or also repair it (default)",
+        choices=["report", "repair", "amend"],
+        help="a model whose numbers are not the request's: report it; also send it back to the "
+        "model to repair; or first make the check's own edits, then repair (default: amend)",
     )
     common(p)
     p.set_defaults(func=cmd_solve)

@@ -45,7 +45,7 @@ class Attempt:
 
     ``stage`` is the last stage reached; ``outcome`` is ``ok`` or the error kind that ended it
     (``parse``, ``schema``, ``symbol``, ``nonlinear``, ``infeasible``, ``unbounded``,
-    ``verification``..., ``grounding`` when its numbers were sent back, ``needs_info``), or, for
+    ``verification``..., ``grounding`` when its numbers were sent back or amended, ``needs_info``), or, for
     a solve whose status ended the loop on our side, that status in lower case (``timeout``,
     ``error``, ``unsupported``); ``feedback`` is what was sent back to the model (empty when
     nothing was); ``timings`` are seconds per stage.
@@ -64,9 +64,14 @@ class Attempt:
     timings: dict[str, float] = field(default_factory=dict)
     repeats: int | None = None
     """The number of an earlier attempt whose artifact this one repeats (not solved again)."""
+    edits: list[str] | None = None
+    """For an attempt no model made (``agent.agent.AMENDED_BY``): the grounding check's edits to
+    the previous attempt's artifact."""
 
     def to_json(self) -> dict[str, Any]:
-        extra = {} if self.repeats is None else {"repeats": self.repeats}
+        extra: dict[str, Any] = {} if self.repeats is None else {"repeats": self.repeats}
+        if self.edits is not None:
+            extra["edits"] = list(self.edits)
         return extra | {
             "number": self.number,
             "stage": self.stage,
@@ -112,8 +117,10 @@ class Answer:
     """For NEEDS_INFO: what to ask the person."""
     grounding: dict[str, Any] | None = None
     """Whether the model's numbers are the request's (``formalizers.milp.grounding``): ``ok``,
-    ``invented`` numbers, ``unused`` quantities and ``misattributed`` ones (a number on a variable
-    its sentence does not name); None where the kind has no such check."""
+    ``invented`` numbers, ``unused`` quantities, ``misattributed`` ones (a number on a variable
+    its sentence does not name) and ``contradicted`` constraints (a limit the other way round from
+    its words, a description of another sentence or problem, units mixed); None where the kind has
+    no such check."""
     vote: dict[str, Any] | None = None
     """When k formalizations were sampled and voted on (``agent.voting.Ballot.to_json``): ``k``,
     ``verified``, ``confidence`` (the answer's votes over k), ``disagree``, the ``groups``."""

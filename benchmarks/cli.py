@@ -131,10 +131,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--grounding",
-        choices=["report", "repair"],
+        choices=["report", "repair", "amend"],
         default="report",
-        help="a model whose numbers are not the request's: report it on the answer, or also send "
-        "it back for repair (default report)",
+        help="a model whose numbers are not the request's: report it on the answer, also send "
+        "it back for repair, or first make the grounding check's own edits (default report)",
     )
     p.add_argument("--data-dir", dest="data_dir", help="data folder (default: FORMALIST_DATA)")
     p.add_argument("--config", help="configuration TOML file (model, [local] engine settings...)")

@@ -84,7 +84,8 @@ class RunSettings:
     samples: int = 1
     """Formalizations sampled per item; above 1 the verified answers vote (``agent.voting``)."""
     grounding: str = "report"
-    """``report`` the grounding check on each answer, or also ``repair`` a model that fails it."""
+    """``report`` the grounding check on each answer, also ``repair`` a model that fails it, or
+    first ``amend`` it with the check's own edits (``agent.agent.GROUNDING_MODES``)."""
     sample: int | None = None
     """Run a fixed random sample of this many items (drawn with ``seed``, kept in dataset order)
     instead of all; ``limit`` then cuts the sample."""
@@ -108,8 +109,12 @@ class RunSettings:
             raise InputError(f"--shots must be from 0 to 8, not {self.shots}")
         if self.sample is not None and self.sample < 1:
             raise InputError(f"--sample must be at least 1, not {self.sample}")
-        if self.grounding not in ("report", "repair"):
-            raise InputError(f"--grounding must be report or repair, not {self.grounding!r}")
+        from agent.agent import GROUNDING_MODES
+
+        if self.grounding not in GROUNDING_MODES:
+            raise InputError(
+                f"--grounding must be one of {', '.join(GROUNDING_MODES)}, not {self.grounding!r}"
+            )
         if not 1 <= self.samples <= MAX_SAMPLES:
             raise InputError(f"--samples must be from 1 to {MAX_SAMPLES}, not {self.samples}")
         if self.mode not in MODES:

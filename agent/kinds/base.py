@@ -165,6 +165,14 @@ class Kind(Protocol):
         check."""
         return None
 
+    def amend(
+        self, artifact: Artifact, grounding: Any, options: Options
+    ) -> tuple[Artifact, list[str]] | None:
+        """``artifact`` with the edits a failed grounding check (``ground``'s result) names made
+        by formalist itself, and those edits in words; None when the kind makes none or there
+        are none to make. The agent solves, verifies and grounds the result again."""
+        return None
+
     def revising(
         self, client: Chat, options: Options, previous: Any, instruction: str
     ) -> Formalizer | None:

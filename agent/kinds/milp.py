@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ArtifactError, Diagnostic
@@ -138,6 +140,23 @@ class MilpKind(Kind):
         if not isinstance(artifact.model, FiveElementModel):
             return None
         return check(artifact.model, options.request)
+
+    def amend(
+        self, artifact: Artifact, grounding: Any, options: Options
+    ) -> tuple[Artifact, list[str]] | None:
+        """The five-element model with the contradictions' edits made
+        (``formalizers.milp.grounding.amended``)."""
+        from formalizers.milp.grounding import Grounding, amended
+        from formalizers.milp.model import FiveElementModel
+
+        if not isinstance(grounding, Grounding) or not isinstance(artifact.model, FiveElementModel):
+            return None
+        out = amended(artifact.model, grounding)
+        if out is None:
+            return None
+        model, edits = out
+        text = json.dumps(model.to_json())
+        return dataclasses.replace(artifact, model=model, text=text), [e.text() for e in edits]
 
     def explain(
         self, validated: LinearModel, result: SolveResult, verification: Verification | None

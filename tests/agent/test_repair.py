@@ -51,8 +51,13 @@ def test_infeasible_then_corrected_after_iis_feedback() -> None:
     fixed = copy.deepcopy(STAFFING)
     fixed["parameters"][1]["values"] = {"support": 6, "sales": 4}  # the request said 4, not 5
     client = scripted(STAFFING, fixed)
+    # Grounding reported only: the feedback is the proof alone (the staffing model's salaries
+    # are not in this one-line request, which grounding repair would add).
     answer = agent_with(client).solve(
-        "Ten posts; support needs at least 6 people and sales at least 4."
+        Request(
+            "Ten posts; support needs at least 6 people and sales at least 4.",
+            extra={"grounding": "report"},
+        )
     )
     assert answer.status is Status.OPTIMAL and answer.verified
     assert answer.objective == pytest.approx(6 * 40 + 4 * 55)

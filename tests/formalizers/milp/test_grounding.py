@@ -144,6 +144,7 @@ def test_grounding_is_reported_apart_from_verified() -> None:
         "invented": [],
         "unused": ["3", "5"],
         "misattributed": [],
+        "contradicted": [],
     }
     assert "NOT grounded in the request" in answer.explanation
     assert answer.to_json()["grounding"]["ok"] is False

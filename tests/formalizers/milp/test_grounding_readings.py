@@ -1,0 +1,498 @@
+"""Readings (issue 14): a constraint that contradicts the sentence it comes from.
+
+The wrong models here are the kinds a real 1.5B model wrote on NL4Opt dev items and the README's
+bakery: a lower limit written as an upper one, a description of one sentence over the limit of
+another, a description copied from a few-shot example, grams against kilograms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.agent import AMENDED_BY
+from agent.types import Request
+from conftest import agent_with, scripted
+from formalizers.milp.grounding import (
+    LOWER,
+    UPPER,
+    Contradiction,
+    Edit,
+    amended,
+    check,
+    contradictions,
+    stated_direction,
+    stated_unit,
+)
+from formalizers.milp.model import five_element_from_data
+from formalizers.milp.retrieval import load_bank
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+BAKERY = (EXAMPLES / "bakery.txt").read_text(encoding="utf-8")
+OVEN = (
+    "A croissant needs 3 minutes of oven time and a baguette 5 minutes; the oven is free for 480 "
+    "minutes a day."
+)
+SALES = "The bakery can sell at most 60 baguettes a day."
+BUTTER = "The bakery has 4 kg of butter a day; baguettes need no butter."
+
+MEALS = (
+    "A fitness trainer meal-preps two types of meals, a salmon lunch and a bison burger. The salmon "
+    "lunch contains 15 grams of protein and 8 grams of fat. The bison burger contains 30 grams of "
+    "protein and 13 grams of fat. The trainer wants to get at least 160 grams of protein. How many "
+    "of each meal should he eat to minimize his fat intake?"
+)
+
+
+def bakery(constraints: list[dict[str, str]], **params: float) -> dict[str, Any]:
+    return {
+        "parameters": [{"name": k, "value": v} for k, v in params.items()],
+        "variables": [
+            {"name": "croissants", "domain": "integer"},
+            {"name": "baguettes", "domain": "integer"},
+        ],
+        "objective": {"sense": "maximize", "expression": "1.2 * croissants + 2 * baguettes"},
+        "constraints": constraints,
+    }
+
+
+RIGHT_BAKERY = bakery(
+    [
+        {
+            "name": "oven",
+            "expression": "3 * croissants + 5 * baguettes <= 480",
+            "description": OVEN,
+        },
+        {"name": "butter", "expression": "50 * croissants <= 4000", "description": BUTTER},
+        {"name": "sales", "expression": "baguettes <= 60", "description": SALES},
+    ]
+)
+
+
+def meals(protein: str, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "variables": [
+            {"name": "salmon", "domain": "integer"},
+            {"name": "bison", "domain": "integer"},
+        ],
+        "objective": {"sense": "minimize", "expression": "8 * salmon + 13 * bison"},
+        "constraints": [{"name": "protein", "expression": protein}],
+    }
+    data.update(extra)
+    return data
+
+
+def found(data: dict[str, Any], request: str) -> list[str]:
+    return [c.text() for c in contradictions(five_element_from_data(data), request)]
+
+
+# -- direction ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quantity", "direction"),
+    [
+        ("The trainer wants to get at least 160 grams of protein.", "160", LOWER),
+        ("The seller has at most $200 to spend.", "200", UPPER),
+        ("Hours cannot exceed 300 a week.", "300", UPPER),
+        ("The number of trips must exceed 12.", "12", LOWER),
+        ("There can be no more than 40 workers.", "40", UPPER),
+        ("There must be no less than 40 workers.", "40", LOWER),
+        ("The store needs more than 25 boxes.", "25", LOWER),
+        ("They can make up to 500 kg a day.", "500", UPPER),
+        ("It must analyze 1000 samples or more.", "1000", LOWER),
+        ("A minimum of 2 trucks is needed.", "2", LOWER),
+        ("At least 160 grams of protein and at most 50 grams of fat.", "50", UPPER),
+        ("A croissant needs 3 minutes of oven time.", "3", None),
+        ("The oven is free for 480 minutes a day.", "480", None),
+    ],
+)
+def test_the_words_next_to_a_number_give_its_direction(
+    sentence: str, quantity: str, direction: str | None
+) -> None:
+    assert stated_direction(sentence, quantity) == direction
+
+
+def test_at_least_written_as_an_upper_limit_is_named_with_the_flipped_constraint() -> None:
+    [c] = contradictions(five_element_from_data(meals("15 * salmon + 30 * bison <= 160")), MEALS)
+    assert c.where == 'constraint "protein"'
+    assert "makes 160 an upper limit" in c.what and "makes 160 a lower limit" in c.what
+    assert "The trainer wants to get at least 160 grams of protein" in c.what
+    assert c.fix == 'write "15 * salmon + 30 * bison >= 160"'
+
+
+@pytest.mark.parametrize(
+    "protein",
+    [
+        "15 * salmon + 30 * bison >= 160",
+        "160 <= 15 * salmon + 30 * bison",  # the limit on the left
+        "15 * salmon + 30 * bison >= need",  # through a parameter
+        "salmon >= 0.25 * (salmon + bison)",  # no side without variables: not judged
+    ],
+)
+def test_a_limit_in_its_words_direction_is_not_flagged(protein: str) -> None:
+    data = meals(protein, parameters=[{"name": "need", "value": 160}])
+    assert found(data, MEALS) == []
+
+
+def test_the_wrong_way_through_a_parameter_and_on_the_left_is_flagged() -> None:
+    data = meals("need >= 15 * salmon + 30 * bison", parameters=[{"name": "need", "value": 160}])
+    [text] = found(data, MEALS)
+    assert "need = 160 an upper limit" in text
+
+
+def test_a_variable_bound_against_its_words_is_flagged() -> None:
+    data = meals("15 * salmon + 30 * bison >= 160")
+    data["variables"][0]["upper"] = 160
+    [c] = contradictions(five_element_from_data(data), MEALS)
+    assert c.where == "variable 'salmon'" and "its upper bound is 160" in c.what
+    assert "lower" in c.fix
+
+
+# -- a description of one sentence over another's limit ------------------------------------------
+
+
+def test_the_real_models_swapped_bakery_limits_and_units_are_all_named() -> None:
+    """The 1.5B model's bakery (2026-12-07): 480 and 60 swapped between their sentences, and
+    50 g of butter against 4 kg. The older checks passed it; it solved to 24 (the optimum is
+    192)."""
+    data = bakery(
+        [
+            {
+                "name": "c1_sum",
+                "expression": "croissants + baguettes <= c1_total",
+                "description": SALES,
+            },
+            {
+                "name": "c2_linear",
+                "expression": "3 * croissants + 5 * baguettes <= c2_limit",
+                "description": OVEN,
+            },
+            {
+                "name": "c3_linear",
+                "expression": "50 * croissants + 0 * baguettes <= c3_limit",
+                "description": BUTTER,
+            },
+        ],
+        c1_total=480,
+        c2_limit=60,
+        c3_limit=4,
+    )
+    g = check(five_element_from_data(data), BAKERY)
+    assert not g.ok and g.invented == () and g.unused == () and g.misattributed == ()
+    by_where = {c.where: c for c in g.contradicted}
+    assert set(by_where) == {
+        'constraint "c1_sum"',
+        'constraint "c2_linear"',
+        'constraint "c3_linear"',
+    }
+    assert "its limit is c1_total = 480" in by_where['constraint "c1_sum"'].what
+    # The one plain variable the 60's words name, and the value: edits a small model can follow.
+    assert by_where['constraint "c1_sum"'].fix == (
+        'write "baguettes <= c1_total" and set the parameter c1_total to 60'
+    )
+    assert by_where['constraint "c2_linear"'].fix == "set the parameter c2_limit to 480"
+    butter = by_where['constraint "c3_linear"']
+    assert "50 g and 4 kg" in butter.what
+    assert butter.fix == "write 4 kg as 4000 g: set the parameter c3_limit to 4000"
+    assert "set the parameter c2_limit to 480" in g.feedback()
+
+
+def test_the_right_bakery_and_a_sentence_with_two_limits_are_not_flagged() -> None:
+    assert check(five_element_from_data(RIGHT_BAKERY), BAKERY).ok
+    text = (
+        "A suit store makes 2-piece and 3-piece suits. A 2-piece suit takes 1 hour of measuring and "
+        "4 hours of stitching; a 3-piece suit 2 hours of measuring and 5 hours of stitching. The "
+        "store has 150 hours of measuring time and 300 hours of stitching time available. The "
+        "profit is $600 and $800. Maximize profit."
+    )
+    both = "The store has 150 hours of measuring time and 300 hours of stitching time available."
+    data = {
+        "variables": [{"name": "two_piece"}, {"name": "three_piece"}],
+        "objective": {"sense": "maximize", "expression": "600 * two_piece + 800 * three_piece"},
+        "constraints": [
+            {"name": "m", "expression": "two_piece + 2 * three_piece <= 150", "description": both},
+            {
+                "name": "s",
+                "expression": "4 * two_piece + 5 * three_piece <= 300",
+                "description": both,
+            },
+        ],
+    }
+    assert found(data, text) == []
+
+
+def test_a_description_of_the_coefficients_alone_is_not_flagged() -> None:
+    data = bakery(
+        [
+            {
+                "name": "oven",
+                "expression": "3 * croissants + 5 * baguettes <= 480",
+                "description": "A croissant needs 3 minutes of oven time and a baguette 5 minutes",
+            }
+        ]
+    )
+    assert found(data, BAKERY) == []
+
+
+# -- a description from another problem -----------------------------------------------------------
+
+
+def test_a_description_with_numbers_the_request_never_states_is_named() -> None:
+    data = bakery(
+        [
+            {
+                "name": "solid",
+                "expression": "3 * croissants + 5 * baguettes <= 480",
+                "description": "The lab has available 90 units of the solid and 85 units of the gas.",
+            }
+        ]
+    )
+    [text] = found(data, BAKERY)
+    assert "states 90, 85, " in text and "which the request does not" in text
+
+
+def test_a_description_in_another_problems_words_is_named() -> None:
+    data = bakery(
+        [
+            {
+                "name": "mix",
+                "expression": "croissants >= 3 * baguettes",
+                "description": "However, small boxes of chocolates are less expensive and the shop "
+                "owner expects to move many of them.",
+            }
+        ]
+    )
+    [text] = found(data, BAKERY)
+    assert '"chocolate"' in text and "describes another problem" in text
+
+
+def test_a_paraphrase_in_common_words_is_not_foreign() -> None:
+    data = bakery(
+        [
+            {
+                "name": "oven",
+                "expression": "3 * croissants + 5 * baguettes <= 480",
+                "description": "total oven minutes must not exceed the limit",
+            }
+        ]
+    )
+    assert found(data, BAKERY) == []
+
+
+# -- units ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quantity", "unit"),
+    [
+        (BUTTER, "4", ("mass", 1000.0, "kg")),
+        ("Each croissant uses 50 g of butter.", "50", ("mass", 1.0, "g")),
+        ("A croissant earns $1.20.", "1.20", ("money", 100.0, "$")),
+        ("It takes 30 minutes.", "30", ("time", 60.0, "minutes")),
+        ("It makes 30 chairs.", "30", None),
+    ],
+)
+def test_the_unit_written_with_a_number(sentence: str, quantity: str, unit: Any) -> None:
+    assert stated_unit(sentence, quantity) == unit
+
+
+@pytest.mark.parametrize(
+    "butter", ["50 * croissants <= 4000", "50 * croissants <= 4 * 1000", "0.05 * croissants <= 4"]
+)
+def test_converted_units_are_not_flagged(butter: str) -> None:
+    data = bakery([{"name": "butter", "expression": butter}])
+    assert found(data, BAKERY) == []
+
+
+def test_minutes_against_hours_are_named() -> None:
+    text = (
+        "Each chair takes 30 minutes to paint. The painter works at most 40 hours. Maximize chairs."
+    )
+    data = {
+        "variables": [{"name": "chairs", "domain": "integer"}],
+        "objective": {"sense": "maximize", "expression": "chairs"},
+        "constraints": [{"name": "paint", "expression": "30 * chairs <= 40"}],
+    }
+    [c] = contradictions(five_element_from_data(data), text)
+    assert "one hour is 60 minutes" in c.what
+    assert c.fix == 'write 40 hours as 2400 minutes: write "30 * chairs <= 2400"'
+
+
+# -- no false alarm; through the agent -----------------------------------------------------------
+
+
+def test_no_bank_model_contradicts_its_own_request() -> None:
+    for ex in load_bank():
+        assert contradictions(five_element_from_data(ex.model), ex.request) == [], ex.id
+
+
+def test_with_grounding_repair_the_swapped_bakery_goes_back_and_the_fix_is_taken() -> None:
+    swapped = bakery(
+        [
+            {
+                "name": "oven",
+                "expression": "3 * croissants + 5 * baguettes <= 60",
+                "description": OVEN,
+            },
+            {"name": "butter", "expression": "50 * croissants <= 4000", "description": BUTTER},
+            {"name": "sales", "expression": "baguettes <= 480", "description": SALES},
+        ]
+    )
+    client = scripted(swapped, RIGHT_BAKERY)
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
+    assert [a.outcome for a in answer.trace] == ["grounding", "ok"]
+    second = client.chat_model.calls[1][-1]["content"]
+    assert 'write "3 * croissants + 5 * baguettes <= 480"' in second
+    assert 'write "baguettes <= 60"' in second
+    assert answer.objective == pytest.approx(192)
+    assert answer.grounding is not None and answer.grounding["contradicted"] == []
+
+
+def test_an_infeasible_model_written_against_its_words_gets_both_in_its_feedback() -> None:
+    """ "at most $200" written as a lower limit made a real model's coconut item infeasible; the
+    repair is told about the infeasibility and the direction."""
+    text = (
+        "A seller ships with rickshaws and carts. A rickshaw takes 50 coconuts and costs $10 a "
+        "trip; a cart takes 30 coconuts and costs $8 a trip. The seller has at most $200 to spend. "
+        "Maximize the coconuts shipped."
+    )
+    wrong = {
+        "variables": [{"name": "rickshaws"}, {"name": "carts"}],
+        "objective": {"sense": "maximize", "expression": "50 * rickshaws + 30 * carts"},
+        "constraints": [
+            {"name": "budget", "expression": "10 * rickshaws + 8 * carts <= 200"},
+            {"name": "trips", "expression": "rickshaws + carts >= 200"},
+        ],
+    }
+    right = {**wrong, "constraints": wrong["constraints"][:1]}
+    client = scripted(wrong, right)
+    answer = agent_with(client).solve(Request(text, kind="milp", extra={"grounding": "repair"}))
+    assert answer.trace[0].outcome != "ok" and answer.objective == pytest.approx(1000)
+    second = client.chat_model.calls[1][-1]["content"]
+    assert 'write "rickshaws + carts <= 200"' in second
+    assert "infeasib" in second.lower()
+
+
+# -- amend: the check's own edits, tried before the model is asked again --------------------------
+
+SWAPPED = bakery(
+    [
+        {
+            "name": "oven",
+            "expression": "3 * croissants + 5 * baguettes <= oven_limit",
+            "description": OVEN,
+        },
+        {"name": "butter", "expression": "50 * croissants <= butter_limit", "description": BUTTER},
+        {
+            "name": "sales",
+            "expression": "croissants + baguettes <= sales_limit",
+            "description": SALES,
+        },
+    ],
+    oven_limit=60,
+    butter_limit=4,
+    sales_limit=480,
+)
+
+
+def test_amended_sets_the_swapped_limits_back_converts_the_unit_and_grounds() -> None:
+    model = five_element_from_data(SWAPPED)
+    out = amended(model, check(model, BAKERY))
+    assert out is not None
+    edited, edits = out
+    assert {e.text() for e in edits} == {
+        "set the parameter oven_limit to 480",
+        "set the parameter butter_limit to 4000",
+        'write "baguettes <= sales_limit"',
+        "set the parameter sales_limit to 60",
+    }
+    assert check(edited, BAKERY).ok
+    assert [c.expression for c in edited.constraints][2] == "baguettes <= sales_limit"
+
+
+def test_amended_gives_nothing_for_a_grounded_model_or_edits_that_disagree() -> None:
+    right = five_element_from_data(RIGHT_BAKERY)
+    assert amended(right, check(right, BAKERY)) is None
+    model = five_element_from_data(SWAPPED)
+    g = check(model, BAKERY)
+    clash = Contradiction("x", "y", "", (Edit("parameter", "oven_limit", 7.0),))
+    assert amended(model, dataclasses.replace(g, contradicted=(*g.contradicted, clash))) is None
+
+
+def test_a_rate_is_not_offered_as_a_limit() -> None:
+    """A real model's lumber item: the gasoline and carbon sentence described over the 450-acre
+    limit. The 7 it leaves out is gasoline per acre, a rate: named, with no edit to make."""
+    text = (
+        "A lumber company can use at most 450 acres of land. A small truck produces 12 units of "
+        "carbon dioxide and requires 7 units of gasoline per acre. A large truck produces 25 "
+        "units of carbon dioxide and requires 12 units of gasoline per acre. The company has 3200 "
+        "units of gasoline and may emit 5200 units of carbon dioxide. Maximize wood."
+    )
+    data = {
+        "parameters": [{"name": "c2_limit", "value": 450}],
+        "variables": [{"name": "small_trucks"}, {"name": "large_trucks"}],
+        "objective": {"sense": "maximize", "expression": "3 * small_trucks + 7 * large_trucks"},
+        "constraints": [
+            {
+                "name": "c2",
+                "expression": "small_trucks * 12 + large_trucks * 25 <= c2_limit",
+                "description": "A small truck produces 12 units of carbon dioxide and requires 7 "
+                "units of gasoline per acre.",
+            }
+        ],
+    }
+    [c] = contradictions(five_element_from_data(data), text)
+    assert c.edits == () and "set the parameter" not in c.fix
+
+
+def test_negation_further_back_turns_a_comparison_round() -> None:
+    assert stated_direction("Fill a bag; nothing weighs more than 1000 kg", "1000") == UPPER
+    assert stated_direction("No box may hold less than 5 kg", "5") == LOWER
+    assert stated_direction("it holds no more than 50 kg", "50") == UPPER
+
+
+def test_by_default_the_swapped_bakery_is_amended_without_asking_the_model_again() -> None:
+    client = scripted(SWAPPED)
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp"))
+    assert answer.objective == pytest.approx(192) and answer.verified
+    assert len(client.chat_model.calls) == 1
+    first, second = answer.trace
+    assert first.outcome == "grounding" and first.model_id != AMENDED_BY
+    assert second.model_id == AMENDED_BY and second.outcome == "ok"
+    assert second.edits is not None and "set the parameter sales_limit to 60" in second.edits
+    assert second.to_json()["edits"] == second.edits
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert "Amended by formalist's grounding check, not by the model" in answer.explanation
+
+
+def test_amend_turns_an_infeasible_limit_round_and_solves() -> None:
+    text = (
+        "A seller ships with rickshaws and carts. A rickshaw takes 50 coconuts and costs $10 a "
+        "trip; a cart takes 30 coconuts and costs $8 a trip. The seller has at most $200 to spend. "
+        "At least 3 trips must be by cart. Maximize the coconuts shipped."
+    )
+    wrong = {
+        "variables": [{"name": "rickshaws"}, {"name": "carts"}],
+        "objective": {"sense": "maximize", "expression": "50 * rickshaws + 30 * carts"},
+        "constraints": [
+            {"name": "budget", "expression": "10 * rickshaws + 8 * carts >= 200"},
+            {"name": "cart_trips", "expression": "carts >= 3"},
+            {"name": "none", "expression": "rickshaws + carts <= 2"},
+        ],
+    }
+    client = scripted(wrong)
+    answer = agent_with(client, max_attempts=1).solve(Request(text, kind="milp"))
+    assert [a.status for a in answer.trace] == ["INFEASIBLE", "INFEASIBLE"]
+    assert answer.trace[1].edits == ['write "10 * rickshaws + 8 * carts <= 200"']
+    assert answer.status.value == "INFEASIBLE"  # the edit did not give a solution: not taken
+
+
+def test_under_grounding_repair_only_the_model_edits() -> None:
+    client = scripted(SWAPPED, RIGHT_BAKERY)
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
+    assert len(client.chat_model.calls) == 2 and answer.objective == pytest.approx(192)
+    assert all(a.model_id != AMENDED_BY for a in answer.trace)
