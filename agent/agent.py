@@ -349,6 +349,12 @@ class Agent:
                 return needs_info(kind, e, trace)
             except ArtifactError as e:
                 feedback = failed(attempt, e, artifact.text)
+                if amend:
+                    # A fault with one clear reading (a parameter named like its variable):
+                    # edited without a model call, kept only if it then solves and grounds.
+                    fixed = self._amended(kind, artifact, e, opts, trace, attempt.number)
+                    if fixed is not None:
+                        return fixed
                 continue
             finally:
                 attempt.timings["validate"] = time.perf_counter() - t0
@@ -373,7 +379,9 @@ class Agent:
                             # most $200" written as a lower limit): name that beside the proof.
                             grounding = kind.ground(artifact, opts)
                             if amend and grounding is not None and not grounding.ok:
-                                fixed = self._amended(kind, artifact, grounding, opts, trace)
+                                fixed = self._amended(
+                                    kind, artifact, grounding, opts, trace, attempt.number
+                                )
                                 if fixed is not None:
                                     return fixed
                             feedback = with_ground_feedback(attempt, feedback, grounding)
@@ -394,7 +402,7 @@ class Agent:
                 if amend and grounding is not None and not grounding.ok:
                     # The check's own edits first: no model call, and kept only when the edited
                     # model solves, verifies and is grounded.
-                    fixed = self._amended(kind, artifact, grounding, opts, trace)
+                    fixed = self._amended(kind, artifact, grounding, opts, trace, attempt.number)
                     if fixed is not None:
                         attempt.outcome = "grounding"
                         return fixed
@@ -435,12 +443,22 @@ class Agent:
         )
 
     def _amended(
-        self, kind: Kind, artifact: Artifact, grounding: Any, opts: Options, trace: list[Attempt]
+        self,
+        kind: Kind,
+        artifact: Artifact,
+        finding: Any,
+        opts: Options,
+        trace: list[Attempt],
+        base: int,
+        chain: int = 1,
     ) -> Answer | None:
-        """The answer of ``artifact`` with the grounding check's own edits made (``Kind.amend``),
-        when the edited model solves, verifies and is grounded; None otherwise. Either way its
-        attempt (``model`` ``AMENDED_BY``, ``edits`` listed) goes on ``trace``."""
-        candidate = kind.amend(artifact, grounding, opts)
+        """The answer of ``artifact`` with formalist's own edits for ``finding`` made (a failed
+        grounding check, or an ``ArtifactError``: ``Kind.amend``), when the edited model
+        validates, solves, verifies and is grounded; None otherwise. An edited model that fails
+        grounding gets its grounding edits in turn (``chain`` more times). Each edited model is
+        an attempt on ``trace`` (``model`` ``AMENDED_BY``, ``edits`` listed); ``base`` is the
+        number of the model's attempt they edit."""
+        candidate = kind.amend(artifact, finding, opts)
         if candidate is None:
             return None
         edited, edits = candidate
@@ -460,11 +478,16 @@ class Agent:
         regrounded = kind.ground(edited, opts)
         if regrounded is None or not regrounded.ok:
             attempt.outcome = "grounding"
-            return None
+            if regrounded is None or chain < 1:
+                return None
+            return self._amended(kind, edited, regrounded, opts, trace, base, chain - 1)
         done = self._answer(kind, edited, validated, result, verification, trace)
+        made = [
+            e for a in trace if a.model_id == AMENDED_BY and a.number > base for e in a.edits or []
+        ]
         done.explanation = (
-            f"{done.explanation}\nAmended by formalist's grounding check, not by the model "
-            f"(attempt {attempt.number - 1}'s model, with: {'; '.join(edits)})."
+            f"{done.explanation}\nAmended by formalist, not by the model (attempt {base}'s model, "
+            f"with: {'; '.join(made)})."
         ).strip()
         return with_grounding(done, regrounded)
 

@@ -166,11 +166,13 @@ class Kind(Protocol):
         return None
 
     def amend(
-        self, artifact: Artifact, grounding: Any, options: Options
+        self, artifact: Artifact, finding: Any, options: Options
     ) -> tuple[Artifact, list[str]] | None:
-        """``artifact`` with the edits a failed grounding check (``ground``'s result) names made
-        by formalist itself, and those edits in words; None when the kind makes none or there
-        are none to make. The agent solves, verifies and grounds the result again."""
+        """``artifact`` (one a language model wrote) with formalist's own edits for ``finding``
+        made, and those edits in words: ``finding`` is a failed grounding check (``ground``'s
+        result) or the ``ArtifactError`` validation raised. None when the kind makes no such
+        edits or has none for this finding. The agent validates, solves, verifies and grounds
+        the result again before it keeps it."""
         return None
 
     def revising(

@@ -142,21 +142,32 @@ class MilpKind(Kind):
         return check(artifact.model, options.request)
 
     def amend(
-        self, artifact: Artifact, grounding: Any, options: Options
+        self, artifact: Artifact, finding: Any, options: Options
     ) -> tuple[Artifact, list[str]] | None:
         """The five-element model with the contradictions' edits made
-        (``formalizers.milp.grounding.amended``)."""
+        (``formalizers.milp.grounding.amended``), or, for a symbol error, its parameters named
+        like a variable renamed (``formalizers.milp.amend.renamed_clashes``)."""
+        from formalizers.milp.amend import renamed_clashes
         from formalizers.milp.grounding import Grounding, amended
         from formalizers.milp.model import FiveElementModel
 
-        if not isinstance(grounding, Grounding) or not isinstance(artifact.model, FiveElementModel):
+        model = artifact.model
+        if artifact.provenance.source != "model" or not isinstance(model, FiveElementModel):
             return None
-        out = amended(artifact.model, grounding)
-        if out is None:
+        edits: list[str] = []
+        if isinstance(finding, Grounding):
+            out = amended(model, finding)
+            if out is not None:
+                model, made = out
+                edits = [e.text() for e in made]
+        elif isinstance(finding, ArtifactError) and finding.kind == "symbol":
+            renamed = renamed_clashes(model)
+            if renamed is not None:
+                model, edits = renamed
+        if not edits:
             return None
-        model, edits = out
         text = json.dumps(model.to_json())
-        return dataclasses.replace(artifact, model=model, text=text), [e.text() for e in edits]
+        return dataclasses.replace(artifact, model=model, text=text), edits
 
     def explain(
         self, validated: LinearModel, result: SolveResult, verification: Verification | None

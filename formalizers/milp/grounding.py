@@ -826,10 +826,12 @@ _CUE_WINDOW = 40
 """How many characters before a number its direction words may start."""
 
 
-def stated_direction(sentence: str, quantity: str) -> str | None:
+def stated_direction(sentence: str, quantity: str, _shared: int = 4) -> str | None:
     """What the words next to ``quantity`` in ``sentence`` make of it: a lower limit ("at least
     160", "more than 40", "1000 or more") ``>=``, an upper limit ("at most 60", "up to 50", "cannot
-    exceed 300") ``<=``, or None (no such words, or the quantity is written twice)."""
+    exceed 300") ``<=``, or None (no such words, or the quantity is written twice). A quantity
+    joined by "and", "or" or a comma to one with such words shares them: "at least 1000 samples of
+    water and 800 samples of dirt" makes 800 a lower limit too (a list: up to four back)."""
     found = list(
         re.finditer(
             r"(?<![\w.,])\$?" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", sentence, re.IGNORECASE
@@ -852,8 +854,19 @@ def stated_direction(sentence: str, quantity: str) -> str | None:
         if _NEGATION.search(before[: cue.start()]):
             lower, upper = upper, lower
     if lower == upper:
-        return None
+        if lower or not _shared:
+            return None
+        joined = _JOINED.search(sentence[: m.start()])
+        return stated_direction(sentence, joined.group(1), _shared - 1) if joined else None
     return LOWER if lower else UPPER
+
+
+_JOINED = re.compile(
+    r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z'-]+){0,5}"
+    r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)\$?$"
+)
+"""A quantity, up to five words, then "and", "or" or a comma right before another: the first
+one's words speak for both ("at least 1000 samples of water and 800 samples of dirt")."""
 
 
 @dataclass(frozen=True, slots=True)

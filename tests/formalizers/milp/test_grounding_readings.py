@@ -108,6 +108,13 @@ def found(data: dict[str, Any], request: str) -> list[str]:
         ("At least 160 grams of protein and at most 50 grams of fat.", "50", UPPER),
         ("A croissant needs 3 minutes of oven time.", "3", None),
         ("The oven is free for 480 minutes a day.", "480", None),
+        # A number joined to one with words shares them (a real item's "at least 1000 ... and
+        # 800 ..."), through a list; a joined number with no words has none.
+        ("If at least 1000 samples of water and 800 samples of dirt are needed", "800", LOWER),
+        ("She needs at least 20 g of protein, 30 g of fat and 40 g of carbs.", "40", LOWER),
+        ("It may use at most 50 g of sugar or 30 g of fat.", "30", UPPER),
+        ("There are 5 apples and 3 pears.", "3", None),
+        ("A rickshaw takes 50 coconuts and costs $10 a trip.", "10", None),
     ],
 )
 def test_the_words_next_to_a_number_give_its_direction(
@@ -466,7 +473,7 @@ def test_by_default_the_swapped_bakery_is_amended_without_asking_the_model_again
     assert second.edits is not None and "set the parameter sales_limit to 60" in second.edits
     assert second.to_json()["edits"] == second.edits
     assert answer.grounding is not None and answer.grounding["ok"]
-    assert "Amended by formalist's grounding check, not by the model" in answer.explanation
+    assert "Amended by formalist, not by the model (attempt 1's model" in answer.explanation
 
 
 def test_amend_turns_an_infeasible_limit_round_and_solves() -> None:

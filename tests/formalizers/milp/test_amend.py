@@ -1,0 +1,106 @@
+"""Edits formalist makes itself to a model a language model wrote (``formalizers.milp.amend``),
+and the agent taking them only when the edited model solves and is grounded."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from agent.agent import AMENDED_BY
+from agent.errors import ArtifactError
+from agent.types import Request
+from conftest import agent_with, scripted
+from formalizers.milp.amend import renamed_clashes
+from formalizers.milp.linear import compile_model
+from formalizers.milp.model import five_element_from_data
+
+TUTORS = (
+    "A tutoring company hires full-time tutors and assistant tutors. Full-time tutors work 8 hours "
+    "a day and get paid $650; assistant tutors work 4 hours and get paid $120. It needs 1200 hours "
+    "of teaching and has a budget of $55000. How many of each should it hire to minimize staff?"
+)
+
+
+def tutors(objective: str = "tutors * tutors + assistants * assistants") -> dict[str, Any]:
+    """The real 1.5B model's reply (2026-12-07), shortened: objective weights of 1 declared as
+    parameters named like the variables."""
+    return {
+        "parameters": [
+            {"name": "tutors", "value": 1},
+            {"name": "assistants", "value": 1},
+            {"name": "hours_tutor", "value": 8},
+            {"name": "hours_assistant", "value": 4},
+            {"name": "hours_needed", "value": 1200},
+            {"name": "pay_tutor", "value": 650},
+            {"name": "pay_assistant", "value": 120},
+            {"name": "budget", "value": 55000},
+        ],
+        "variables": [
+            {"name": "tutors", "domain": "integer"},
+            {"name": "assistants", "domain": "integer"},
+        ],
+        "objective": {"sense": "minimize", "expression": objective},
+        "constraints": [
+            {
+                "name": "hours",
+                "expression": "hours_tutor * tutors + hours_assistant * assistants >= hours_needed",
+            },
+            {
+                "name": "pay",
+                "expression": "pay_tutor * tutors + pay_assistant * assistants <= budget",
+            },
+        ],
+    }
+
+
+def test_a_parameter_named_like_its_variable_is_renamed_and_read_first_in_a_square() -> None:
+    model = five_element_from_data(tutors())
+    with pytest.raises(ArtifactError, match="declared twice"):
+        compile_model(model)
+    out = renamed_clashes(model)
+    assert out is not None
+    edited, edits = out
+    assert edited.objective.expression == ("tutors_value * tutors + assistants_value * assistants")
+    assert [p.name for p in edited.parameters][:2] == ["tutors_value", "assistants_value"]
+    assert edits[0].startswith("rename the parameter tutors to tutors_value")
+    compile_model(edited)  # compiles now
+
+
+def test_other_uses_stay_the_variable_and_a_free_name_is_found() -> None:
+    data = tutors("tutors + assistants")
+    data["parameters"].append({"name": "tutors_value", "value": 2})
+    out = renamed_clashes(five_element_from_data(data))
+    assert out is not None
+    edited, _ = out
+    assert edited.objective.expression == "tutors + assistants"
+    assert "tutors_value_" in {p.name for p in edited.parameters}
+
+
+def test_no_clash_no_edit() -> None:
+    data = copy.deepcopy(tutors("tutors + assistants"))
+    data["parameters"] = data["parameters"][2:]
+    assert renamed_clashes(five_element_from_data(data)) is None
+
+
+def test_the_agent_amends_the_clash_without_asking_the_model_again() -> None:
+    client = scripted(tutors())
+    answer = agent_with(client).solve(Request(TUTORS, kind="milp"))
+    assert len(client.chat_model.calls) == 1
+    assert answer.status.value == "OPTIMAL" and answer.verified
+    first, second = answer.trace
+    assert first.outcome == "symbol" and second.model_id == AMENDED_BY
+    # 46 tutors and 208 assistants: 1200 hours for $54,860 (the LP bound is 253.66).
+    assert answer.objective == pytest.approx(254)
+    assert answer.grounding is not None and answer.grounding["ok"]
+    assert "rename the parameter tutors to tutors_value" in answer.explanation
+
+
+def test_under_grounding_repair_the_clash_goes_back_to_the_model() -> None:
+    fixed = tutors("tutors + assistants")
+    fixed["parameters"] = fixed["parameters"][2:]
+    client = scripted(tutors(), fixed)
+    answer = agent_with(client).solve(Request(TUTORS, kind="milp", extra={"grounding": "repair"}))
+    assert len(client.chat_model.calls) == 2 and answer.objective == pytest.approx(254)
+    assert "declared twice" in client.chat_model.calls[1][-1]["content"]
