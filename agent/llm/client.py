@@ -198,6 +198,12 @@ def _text(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content)
 
 
+REPLY_NEUTRAL = frozenset({"time_budget_s", "max_new_tokens"})
+"""``[local]`` settings that never change a reply that is cached: a budget either lets the reply
+finish, the same reply, or cuts it off, and a cut-off reply is never cached. They are left out
+of the cache key, so a bench run with another ``--item-timeout`` reuses the replies."""
+
+
 class ChatClient:
     """Sends chat messages to one model and returns its ``Reply`` (the ``Chat`` protocol).
 
@@ -238,13 +244,16 @@ class ChatClient:
         local: dict[str, Any] | None = None,
     ) -> ChatClient:
         """A client for the model ``spec``; ``local``: the ``[local]`` settings of a ``local:``
-        model (part of the cache key: a dtype or device changes the replies)."""
+        model (part of the cache key: a dtype or device changes the replies; the budgets in
+        ``REPLY_NEUTRAL`` are not)."""
         ms = parse_spec(spec)
         chat = build_chat_model(ms, base_url, temperature, timeout, local)
         cache = ResponseCache(cache_path) if cache_path and ms.provider != "replay" else None
         params: dict[str, Any] = {"temperature": temperature}
         if ms.provider == "local" and local:
-            params["local"] = dict(sorted(local.items()))
+            keyed = {k: v for k, v in local.items() if k not in REPLY_NEUTRAL}
+            if keyed:
+                params["local"] = dict(sorted(keyed.items()))
         client = cls(ms.id, chat, cache, record or None, params)
         client.endpoint = base_url
         return client

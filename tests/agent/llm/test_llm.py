@@ -402,3 +402,19 @@ def test_a_cache_written_before_reply_metadata_is_read_and_upgraded(tmp_path: Pa
     assert cache.entry("k2") == ("new", {"finish": "stop"}) and len(cache) == 2
     cache.close()
     assert ResponseCache(path).entry("k2") == ("new", {"finish": "stop"})
+
+
+def test_a_local_models_budgets_are_not_part_of_the_cache_key(tmp_path: Path) -> None:
+    """A bench run with another --item-timeout (the local time budget) or token budget reuses
+    the replies; a dtype does not."""
+    pytest.importorskip("torch")
+    path = tmp_path / "m.gguf"
+
+    def params(**local: object) -> dict[str, object]:
+        return ChatClient.from_spec(f"local:{path}", cache_path="", local=local).params
+
+    base = params(torch_threads=2)
+    assert params(torch_threads=2, time_budget_s=240) == base
+    assert params(torch_threads=2, time_budget_s=400, max_new_tokens=512) == base
+    assert params(torch_threads=2, dtype="float32") != base
+    assert params(time_budget_s=400) == params() == {"temperature": 0.0}
