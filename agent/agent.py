@@ -450,22 +450,53 @@ class Agent:
         opts: Options,
         trace: list[Attempt],
         base: int,
-        chain: int = 1,
     ) -> Answer | None:
-        """The answer of ``artifact`` with formalist's own edits for ``finding`` made (a failed
-        grounding check, or an ``ArtifactError``: ``Kind.amend``), when the edited model
-        validates, solves, verifies and is grounded; None otherwise. An edited model that fails
-        grounding gets its grounding edits in turn (``chain`` more times). Each edited model is
-        an attempt on ``trace`` (``model`` ``AMENDED_BY``, ``edits`` listed); ``base`` is the
-        number of the model's attempt they edit."""
+        """The answer of ``artifact`` with formalist's own edits for ``finding`` made
+        (``amend_once``), or None. Each edited model is an attempt on ``trace`` (``model``
+        ``AMENDED_BY``, ``edits`` listed); ``base`` is the number of the model's attempt they
+        edit."""
+        attempts: list[Attempt] = []
+
+        def new_attempt(edits: list[str]) -> Attempt:
+            attempt = Attempt(len(trace) + 1, stage="validate", model_id=AMENDED_BY, edits=edits)
+            trace.append(attempt)
+            attempts.append(attempt)
+            return attempt
+
+        done = self.amend_once(kind, artifact, finding, opts, new_attempt)
+        if done is None:
+            return None
+        edited, validated, result, verification, grounding = done
+        answer = self._answer(kind, edited, validated, result, verification, trace)
+        made = [e for a in attempts for e in a.edits or []]
+        answer.explanation = (
+            f"{answer.explanation}\nAmended by formalist, not by the model (attempt {base}'s "
+            f"model, with: {'; '.join(made)})."
+        ).strip()
+        return with_grounding(answer, grounding)
+
+    def amend_once(
+        self,
+        kind: Kind,
+        artifact: Artifact,
+        finding: Any,
+        opts: Options,
+        new_attempt: Any,
+        chain: int = 1,
+    ) -> tuple[Artifact, Any, SolveResult, Verification | None, Any] | None:
+        """``artifact`` with formalist's own edits for ``finding`` made (a failed grounding
+        check, or an ``ArtifactError``: ``Kind.amend``), with its compiled model, result,
+        verification and grounding, when the edited model validates, solves, verifies and is
+        grounded; None otherwise. An edited model that fails grounding gets its grounding edits
+        in turn (``chain`` more times). ``new_attempt(edits)`` gives the ``Attempt`` each edited
+        model is recorded on."""
         candidate = kind.amend(artifact, finding, opts)
         if candidate is None:
             return None
         edited, edits = candidate
-        attempt = Attempt(len(trace) + 1, stage="validate", model_id=AMENDED_BY, edits=edits)
+        attempt = new_attempt(edits)
         attempt.artifact = edited.to_json()
         attempt.reply = edited.text
-        trace.append(attempt)
         try:
             validated = kind.validate(edited, opts)
             result, verification, problem = self._solve_verify(kind, validated, opts, attempt)
@@ -475,21 +506,16 @@ class Agent:
         if problem is not None or result.status not in POSITIVE_STATUSES:
             attempt.outcome = problem.kind if problem is not None else attempt.outcome
             return None
+        if verification is None or not verification.ok:
+            attempt.outcome = "verification"
+            return None
         regrounded = kind.ground(edited, opts)
         if regrounded is None or not regrounded.ok:
             attempt.outcome = "grounding"
             if regrounded is None or chain < 1:
                 return None
-            return self._amended(kind, edited, regrounded, opts, trace, base, chain - 1)
-        done = self._answer(kind, edited, validated, result, verification, trace)
-        made = [
-            e for a in trace if a.model_id == AMENDED_BY and a.number > base for e in a.edits or []
-        ]
-        done.explanation = (
-            f"{done.explanation}\nAmended by formalist, not by the model (attempt {base}'s model, "
-            f"with: {'; '.join(made)})."
-        ).strip()
-        return with_grounding(done, regrounded)
+            return self.amend_once(kind, edited, regrounded, opts, new_attempt, chain - 1)
+        return edited, validated, result, verification, regrounded
 
     # -- stages ------------------------------------------------------------------------------
     def _solve_verify(

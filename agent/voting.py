@@ -180,7 +180,7 @@ def solve_by_vote(
 ) -> Answer:
     """Answer ``req`` by the vote of ``k`` sampled formalizations (see the module docstring). A
     kind whose formalizer cannot sample goes through the repair loop unchanged."""
-    from agent.agent import with_grounding
+    from agent.agent import AMENDED_BY, grounding_option, with_grounding
 
     opts = agent.options(req)
     formalizer = kind.formalizer(client, opts)
@@ -193,6 +193,28 @@ def solve_by_vote(
         # The repair loop asks the same conversation and answers NEEDS_INFO with the questions.
         return agent._repair_loop(req, kind, client, formalizer)
     trace: list[Attempt] = []
+    amend = grounding_option(req) == "amend"
+
+    def amend_sample(item: Any, finding: Any, attempt: Attempt) -> Any:
+        """The sample with formalist's own edits for ``finding`` (``Agent.amend_once``), when the
+        edited model solves, verifies and is grounded: it votes in the sample's place, its edits
+        on the sample's attempt. None otherwise."""
+        if not amend:
+            return None
+        made: list[str] = []
+
+        def new_attempt(edits: list[str]) -> Attempt:
+            made.extend(edits)
+            return Attempt(attempt.number, stage="validate", model_id=AMENDED_BY)
+
+        done = agent.amend_once(kind, item, finding, opts, new_attempt)
+        if done is not None:
+            edited, _, result, _, _ = done
+            attempt.edits, attempt.artifact = made, edited.to_json()
+            attempt.stage, attempt.outcome, attempt.feedback = "verify", "ok", ""
+            attempt.status, attempt.objective = result.status.value, result.objective
+        return done
+
     outcomes: list[SampleOutcome] = []
     solved: dict[int, tuple[Any, Any, Any, Any, Any]] = {}
     ground = getattr(kind, "ground", None)
@@ -215,6 +237,13 @@ def solve_by_vote(
             validated = kind.validate(item, opts)
         except ArtifactError as e:
             attempt.outcome, attempt.feedback = e.kind, e.feedback()
+            done = amend_sample(item, e, attempt)
+            if done is not None:
+                outcomes.append(
+                    SampleOutcome(i, done[2].status.value, done[2].objective, True, "ok", True)
+                )
+                solved[i] = done
+                continue
             outcomes.append(SampleOutcome(i, "", None, False, e.kind))
             continue
         try:
@@ -232,6 +261,10 @@ def solve_by_vote(
         if problem is not None:
             attempt.outcome, attempt.feedback = problem.kind, problem.feedback()
         grounding = ground(item, opts) if ok and ground is not None else None
+        if grounding is not None and not grounding.ok:
+            done = amend_sample(item, grounding, attempt)
+            if done is not None:
+                item, validated, result, verification, grounding = done
         grounded = None if grounding is None else grounding.ok
         status, objective = result.status.value, result.objective
         outcomes.append(SampleOutcome(i, status, objective, ok, attempt.outcome, grounded))
@@ -240,8 +273,15 @@ def solve_by_vote(
     if ballot.winner is None:
         answer = agent._repair_loop(req, kind, client, formalizer)
     else:
-        artifact, validated, result, verification, grounding = solved[ballot.winner.members[0]]
+        first = ballot.winner.members[0]
+        artifact, validated, result, verification, grounding = solved[first]
         answer = agent._answer(kind, artifact, validated, result, verification, trace)
+        edits = trace[first].edits
+        if edits:
+            answer.explanation = (
+                f"{answer.explanation}\nAmended by formalist, not by the model (sample "
+                f"{first + 1}'s model, with: {'; '.join(edits)})."
+            )
         answer = with_grounding(answer, grounding)
     answer.vote = ballot.to_json()
     answer.explanation = f"{ballot.summary()}\n\n{answer.explanation}".strip()

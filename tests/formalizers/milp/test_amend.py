@@ -104,3 +104,22 @@ def test_under_grounding_repair_the_clash_goes_back_to_the_model() -> None:
     answer = agent_with(client).solve(Request(TUTORS, kind="milp", extra={"grounding": "repair"}))
     assert len(client.chat_model.calls) == 2 and answer.objective == pytest.approx(254)
     assert "declared twice" in client.chat_model.calls[1][-1]["content"]
+
+
+def test_under_voting_an_amended_sample_votes_with_its_edits_on_its_attempt() -> None:
+    """Samples 1 and 3 have the clash; amended, they agree with sample 2's 254."""
+    right = tutors("tutors + assistants")
+    right["parameters"] = right["parameters"][2:]
+    client = scripted(tutors(), right, tutors())
+    answer = agent_with(client).solve(Request(TUTORS, kind="milp", extra={"samples": 3}))
+    assert answer.objective == pytest.approx(254) and answer.vote is not None
+    assert answer.vote["verified"] == 3 and answer.vote["confidence"] == pytest.approx(1.0)
+    first, second, third = answer.trace
+    assert first.edits and third.edits and second.edits is None
+    assert first.outcome == "ok" and first.artifact["parameters"][0]["name"] == "tutors_value"
+    assert "Amended by formalist, not by the model (sample 1's model" in answer.explanation
+    # Reported only: the samples with the clash do not vote.
+    client = scripted(tutors(), right, tutors())
+    request = Request(TUTORS, kind="milp", extra={"samples": 3, "grounding": "report"})
+    answer = agent_with(client).solve(request)
+    assert answer.vote is not None and answer.vote["verified"] == 1
