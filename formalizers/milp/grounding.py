@@ -1266,13 +1266,40 @@ def _clip(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."
 
 
+def _constant_readings(model: FiveElementModel) -> list[Contradiction]:
+    """A constraint or objective with no decision variable in it: only parameters and numbers
+    (the 1.5B model's ``intake_salmon * c1_salmon + ... <= c1_limit``, every name a parameter),
+    so it constrains or measures nothing, whatever the request says."""
+    out = []
+    parts = [(f'constraint "{c.name}"', c.expression, parse_constraint) for c in model.constraints]
+    parts.append(("the objective", model.objective.expression, parse_expression))
+    for where, expression, parse in parts:
+        try:
+            node = parse(expression)
+        except ValueError:
+            continue
+        if _uses_and_numbers(node, model)[0]:
+            continue
+        out.append(
+            Contradiction(
+                where,
+                f"it has no decision variable in it ({expression}: every name in it is a "
+                "parameter), so it decides nothing",
+                "write it over the variables: each number per unit multiplies the variable it "
+                "counts",
+            )
+        )
+    return out
+
+
 def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]:
     """The constraints that contradict what the request says (see the section's comment)."""
     texts = sentences(request)
     where_stated = _where_stated(texts)
     if not where_stated:
-        return []
+        return _constant_readings(model)
     return [
+        *_constant_readings(model),
         *_direction_readings(model, texts, where_stated),
         *_description_readings(model, texts, where_stated),
         *_unit_readings(model, texts, where_stated),

@@ -503,3 +503,21 @@ def test_under_grounding_repair_only_the_model_edits() -> None:
     answer = agent_with(client).solve(Request(BAKERY, kind="milp", extra={"grounding": "repair"}))
     assert len(client.chat_model.calls) == 2 and answer.objective == pytest.approx(192)
     assert all(a.model_id != AMENDED_BY for a in answer.trace)
+
+
+def test_a_constraint_or_objective_with_no_variable_is_named() -> None:
+    """A real reply on the meal-prep item: every name of the protein constraint and of the
+    objective is a parameter (weights of 1 named ``intake_*``), so they decide nothing."""
+    data = meals("intake_salmon * protein_salmon + intake_bison * protein_bison >= need")
+    data["parameters"] = [
+        {"name": "intake_salmon", "value": 1},
+        {"name": "intake_bison", "value": 1},
+        {"name": "protein_salmon", "value": 15},
+        {"name": "protein_bison", "value": 30},
+        {"name": "need", "value": 160},
+    ]
+    data["objective"]["expression"] = "intake_salmon * 8 + intake_bison * 13"
+    cs = contradictions(five_element_from_data(data), MEALS)
+    assert [c.where for c in cs] == ['constraint "protein"', "the objective"]
+    assert all("no decision variable" in c.what and not c.edits for c in cs)
+    assert not check(five_element_from_data(data), MEALS).ok
