@@ -50,6 +50,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -826,20 +827,26 @@ _CUE_WINDOW = 40
 """How many characters before a number its direction words may start."""
 
 
+def _only_mention(sentence: str, quantity: str) -> re.Match[str] | None:
+    """The one place ``quantity`` is written in ``sentence`` (group 1: the "$" before it, or
+    ""); None when it is written nowhere or more than once."""
+    found = list(
+        re.finditer(
+            r"(?<![\w.,])(\$?)" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", sentence, re.IGNORECASE
+        )
+    )
+    return found[0] if len(found) == 1 else None
+
+
 def stated_direction(sentence: str, quantity: str, _shared: int = 4) -> str | None:
     """What the words next to ``quantity`` in ``sentence`` make of it: a lower limit ("at least
     160", "more than 40", "1000 or more") ``>=``, an upper limit ("at most 60", "up to 50", "cannot
     exceed 300") ``<=``, or None (no such words, or the quantity is written twice). A quantity
     joined by "and", "or" or a comma to one with such words shares them: "at least 1000 samples of
     water and 800 samples of dirt" makes 800 a lower limit too (a list: up to four back)."""
-    found = list(
-        re.finditer(
-            r"(?<![\w.,])\$?" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", sentence, re.IGNORECASE
-        )
-    )
-    if len(found) != 1:
+    m = _only_mention(sentence, quantity)
+    if m is None:
         return None
-    (m,) = found
     before = sentence[max(0, m.start() - _CUE_WINDOW) : m.start()]
     # Not past another number: its words are its own.
     before = re.split(r"\d", before)[-1]
@@ -1080,7 +1087,7 @@ def _rate_like(
     if place is None:
         return False
     i, quantity = place
-    m = re.search(r"(?<![\w.,])\$?" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", texts[i])
+    m = _only_mention(texts[i], quantity)
     return bool(m and re.match(r"(?:\W*\w+){0,4}?\W+(?:per|each|every)\b", texts[i][m.end() :]))
 
 
@@ -1191,14 +1198,9 @@ _UNIT_AFTER = re.compile(r"\s*([A-Za-z]+)\b")
 def stated_unit(sentence: str, quantity: str) -> tuple[str, float, str] | None:
     """The unit written with ``quantity`` in ``sentence``: ``(dimension, scale, word)`` for "50 g"
     (mass, 1, g), "4 kg" (mass, 1000, kg), "$1.20" (money, 100, $); None when none is."""
-    found = list(
-        re.finditer(
-            r"(?<![\w.,])(\$?)" + re.escape(quantity) + r"(?![\w%]|[.,]\d)", sentence, re.IGNORECASE
-        )
-    )
-    if len(found) != 1:
+    m = _only_mention(sentence, quantity)
+    if m is None:
         return None
-    (m,) = found
     if m.group(1):
         return ("money", 100.0, "$")
     word = _UNIT_AFTER.match(sentence, m.end())
@@ -1271,7 +1273,9 @@ def _constant_readings(model: FiveElementModel) -> list[Contradiction]:
     (the 1.5B model's ``intake_salmon * c1_salmon + ... <= c1_limit``, every name a parameter),
     so it constrains or measures nothing, whatever the request says."""
     out = []
-    parts = [(f'constraint "{c.name}"', c.expression, parse_constraint) for c in model.constraints]
+    parts: list[tuple[str, str, Callable[[str], Node]]] = [
+        (f'constraint "{c.name}"', c.expression, parse_constraint) for c in model.constraints
+    ]
     parts.append(("the objective", model.objective.expression, parse_expression))
     for where, expression, parse in parts:
         try:
