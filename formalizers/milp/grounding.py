@@ -47,6 +47,7 @@ wrote at least two decimals (0.33 for a third).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -717,14 +718,21 @@ def _is_number(token: str) -> bool:
     return not _WORD.search(token)
 
 
+@functools.lru_cache(maxsize=512)
+def _sentence_tokens(sentence: str) -> tuple[re.Match[str], ...]:
+    """The numbers and name words of ``sentence``, once per sentence (``_near`` asks for each
+    number in it)."""
+    return tuple(
+        m for m in _TOKEN.finditer(sentence) if _is_number(m.group(0)) or name_tokens(m.group(0))
+    )
+
+
 def _near(sentence: str, quantity: str) -> frozenset[str]:
     """The name words within ``NEAR`` words of ``quantity`` in ``sentence``, not past another
     number: what the number is about ("at most 60 baguettes"), not what the sentence's other
     parts name ("the coffee shop buys 3300 units of milk and 2600 units of cream": 2600 is
     about cream, not coffee)."""
-    tokens = [
-        m for m in _TOKEN.finditer(sentence) if _is_number(m.group(0)) or name_tokens(m.group(0))
-    ]
+    tokens = _sentence_tokens(sentence)
     words: list[str] = []
     # Each place the quantity is written (as itself: the 5 of "50" is not one).
     for found in re.finditer(
