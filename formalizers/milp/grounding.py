@@ -1351,6 +1351,29 @@ def amended(
         else:
             target["lower"], target["upper"] = e.value
     try:
-        return FiveElementModel.model_validate(data), list(edits.values())
+        edited = FiveElementModel.model_validate(data)
     except ValueError:
         return None
+    # An edit moves or converts the model's numbers, never drops one: the refrigerators' "55
+    # kWh" limit set to 1500 in three constraints (their descriptions quoted the items' sentence)
+    # gave a model with no energy limit that the checks could not fault.
+    after = _used_values(edited)
+    if not all(any(_single(u, v) for u in after) for v in _used_values(model)):
+        return None
+    return edited, list(edits.values())
+
+
+def _used_values(model: FiveElementModel) -> set[float]:
+    """The numbers (beyond 0 and 1) the objective and the constraints use, as magnitudes."""
+    out: set[float] = set()
+    parts: list[tuple[str, Callable[[str], Node]]] = [
+        (c.expression, parse_constraint) for c in model.constraints
+    ]
+    parts.append((model.objective.expression, parse_expression))
+    for expression, parse in parts:
+        try:
+            node = parse(expression)
+        except ValueError:
+            continue
+        out |= {abs(n.value) for n in _uses_and_numbers(node, model)[1]}
+    return out - {0.0, 1.0}

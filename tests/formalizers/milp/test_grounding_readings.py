@@ -521,3 +521,31 @@ def test_a_constraint_or_objective_with_no_variable_is_named() -> None:
     assert [c.where for c in cs] == ['constraint "protein"', "the objective"]
     assert all("no decision variable" in c.what and not c.edits for c in cs)
     assert not check(five_element_from_data(data), MEALS).ok
+
+
+def test_an_edit_that_would_drop_a_number_the_model_used_is_not_made() -> None:
+    """A real reply on the refrigerator item described its kWh constraint with the items'
+    sentence; setting its limit to 1500 would leave no energy limit, a model the checks can no
+    longer fault. Amend gives nothing; the contradiction is still reported."""
+    text = (
+        "Refrigerator A stores 120 items and uses 3 kWh; refrigerator B stores 80 items and uses "
+        "1 kWh. The store is limited to at most 55 kWh but must store at least 1500 items. "
+        "Minimize the number of refrigerators."
+    )
+    data = {
+        "parameters": [{"name": "kwh", "value": 55}, {"name": "items", "value": 1500}],
+        "variables": [{"name": "a", "domain": "integer"}, {"name": "b", "domain": "integer"}],
+        "objective": {"sense": "minimize", "expression": "a + b"},
+        "constraints": [
+            {"name": "store", "expression": "120 * a + 80 * b >= items"},
+            {
+                "name": "energy",
+                "expression": "3 * a + b <= kwh",
+                "description": "The store must store at least 1500 items.",
+            },
+        ],
+    }
+    model = five_element_from_data(data)
+    g = check(model, text)
+    assert any(e.value == 1500 for c in g.contradicted for e in c.edits)
+    assert amended(model, g) is None
