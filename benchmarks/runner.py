@@ -358,7 +358,14 @@ def solve_item(
         )
         row["objective"] = None
     else:
-        last = answer.trace[-1] if answer.trace else None
+        from agent.agent import AMENDED_BY
+
+        # The outcome that classifies a failed item is its model's: an amend tried after it and
+        # refused (its own outcome "grounding") would read as a solver error.
+        last = next(
+            (a for a in reversed(answer.trace) if a.model_id != AMENDED_BY or a.outcome == "ok"),
+            None,
+        )
         row.update(
             status=answer.status.value,
             objective=answer.objective,
