@@ -1276,20 +1276,28 @@ def _clip(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."
 
 
+def _expression_nodes(model: FiveElementModel) -> list[tuple[str, str, Node]]:
+    """Each constraint's and the objective's (where, expression, parsed node); those that do not
+    parse are left out (validation names them)."""
+    parts: list[tuple[str, str, Callable[[str], Node]]] = [
+        (f'constraint "{c.name}"', c.expression, parse_constraint) for c in model.constraints
+    ]
+    parts.append(("the objective", model.objective.expression, parse_expression))
+    out = []
+    for where, expression, parse in parts:
+        try:
+            out.append((where, expression, parse(expression)))
+        except ValueError:
+            continue
+    return out
+
+
 def _constant_readings(model: FiveElementModel) -> list[Contradiction]:
     """A constraint or objective with no decision variable in it: only parameters and numbers
     (the 1.5B model's ``intake_salmon * c1_salmon + ... <= c1_limit``, every name a parameter),
     so it constrains or measures nothing, whatever the request says."""
     out = []
-    parts: list[tuple[str, str, Callable[[str], Node]]] = [
-        (f'constraint "{c.name}"', c.expression, parse_constraint) for c in model.constraints
-    ]
-    parts.append(("the objective", model.objective.expression, parse_expression))
-    for where, expression, parse in parts:
-        try:
-            node = parse(expression)
-        except ValueError:
-            continue
+    for where, expression, node in _expression_nodes(model):
         if _uses_and_numbers(node, model)[0]:
             continue
         out.append(
@@ -1366,14 +1374,6 @@ def amended(
 def _used_values(model: FiveElementModel) -> set[float]:
     """The numbers (beyond 0 and 1) the objective and the constraints use, as magnitudes."""
     out: set[float] = set()
-    parts: list[tuple[str, Callable[[str], Node]]] = [
-        (c.expression, parse_constraint) for c in model.constraints
-    ]
-    parts.append((model.objective.expression, parse_expression))
-    for expression, parse in parts:
-        try:
-            node = parse(expression)
-        except ValueError:
-            continue
+    for _, _, node in _expression_nodes(model):
         out |= {abs(n.value) for n in _uses_and_numbers(node, model)[1]}
     return out - {0.0, 1.0}
