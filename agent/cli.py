@@ -111,6 +111,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         extra["given"] = {k.strip(): v.strip() for k, v in pairs}
     if args.examples:
         extra["examples"] = args.examples
+    if args.numbers:
+        extra["numbers"] = args.numbers
     if args.samples is not None:
         extra["samples"] = args.samples
     if args.grounding:
@@ -451,6 +453,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         choices=["fixed", "retrieved", "none"],
         help="optimization: few-shot examples, the bundled ones, the nearest of the example bank "
         "(default), or none",
+    )
+    p.add_argument(
+        "--numbers",
+        choices=["named", "inline"],
+        help="optimization: the model writes each single number of the request as a named "
+        "parameter (default) or in the expression that uses it",
     )
     p.add_argument(
         "--samples",

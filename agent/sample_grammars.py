@@ -84,7 +84,13 @@ def sample_messages(
     from formalizers.pddl.grammar import read_domain_arg
 
     kind, _, arg = artifact.partition(":")
-    messages = [{"role": "system", "content": load_prompt(f"formalizers.{kind}", "system.md")}]
+    if kind == "milp":
+        from formalizers.milp.formalizer import system_prompt
+
+        system = system_prompt()
+    else:
+        system = load_prompt(f"formalizers.{kind}", "system.md")
+    messages = [{"role": "system", "content": system}]
     request = prompt or DEFAULT_PROMPTS.get(kind, "Write one artifact.")
     if kind == "pddl":
         request += f"\n\nThe domain:\n{read_domain_arg(arg).text.strip()}"

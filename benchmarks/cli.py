@@ -50,6 +50,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         config=args.config or "",
         planner=args.planner or "",
         examples=args.examples,
+        numbers=args.numbers,
         shots=args.shots,
         samples=args.samples,
         grounding=args.grounding,
@@ -123,6 +124,13 @@ def register(subparsers: Any) -> None:
         "(never the item's own), or none (default fixed)",
     )
     p.add_argument("--shots", type=int, default=2, help="how many few-shot examples (default 2)")
+    p.add_argument(
+        "--numbers",
+        choices=["named", "inline"],
+        default="named",
+        help="optimization: single numbers as named parameters or written in the expressions "
+        "(default named)",
+    )
     p.add_argument(
         "--samples",
         type=int,

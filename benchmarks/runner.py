@@ -81,6 +81,9 @@ class RunSettings:
     (the nearest models of the example bank, never the item's own) or ``none``."""
     shots: int = 2
     """How many few-shot examples."""
+    numbers: str = "named"
+    """Optimization items: how the model writes the request's single numbers, ``named`` (scalar
+    parameters) or ``inline`` (in the expressions; ``formalizers.milp.formalizer.NUMBER_STYLES``)."""
     samples: int = 1
     """Formalizations sampled per item; above 1 the verified answers vote (``agent.voting``)."""
     grounding: str = "report"
@@ -99,11 +102,15 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         from agent.voting import MAX_SAMPLES
-        from formalizers.milp.formalizer import EXAMPLE_MODES
+        from formalizers.milp.formalizer import EXAMPLE_MODES, NUMBER_STYLES
 
         if self.examples not in EXAMPLE_MODES:
             raise InputError(
                 f"--examples must be one of {', '.join(EXAMPLE_MODES)}, not {self.examples!r}"
+            )
+        if self.numbers not in NUMBER_STYLES:
+            raise InputError(
+                f"--numbers must be one of {', '.join(NUMBER_STYLES)}, not {self.numbers!r}"
             )
         if not 0 <= self.shots <= 8:
             raise InputError(f"--shots must be from 0 to 8, not {self.shots}")
@@ -311,7 +318,12 @@ def llm_request(item: Item, settings: RunSettings | None = None) -> Any:
     extra = _planning_extra(item) if item.kind == "pddl" else {}
     if settings is not None:
         if item.kind == "milp":
-            extra.update(examples=settings.examples, shots=settings.shots, exclude_ids=[item.id])
+            extra.update(
+                examples=settings.examples,
+                shots=settings.shots,
+                exclude_ids=[item.id],
+                numbers=settings.numbers,
+            )
         if settings.samples > 1:
             extra["samples"] = settings.samples
         extra["grounding"] = settings.grounding
@@ -623,9 +635,9 @@ async def _run_locked(
     if previous:
         was = previous.get("settings", {})
         defaults = {"planner": "", "examples": "fixed", "shots": 2, "samples": 1}
-        defaults.update(grounding="report", sample=None, seed=0)
-        keys = ("dataset", "mode", "model", "planner", "examples", "shots", "samples", "grounding")
-        for key in (*keys, "sample", "seed"):
+        defaults.update(grounding="report", sample=None, seed=0, numbers="named")
+        keys = ("dataset", "mode", "model", "planner", "examples", "shots", "numbers")
+        for key in (*keys, "samples", "grounding", "sample", "seed"):
             before = was.get(key, defaults.get(key))
             if before != getattr(settings, key):
                 raise InputError(

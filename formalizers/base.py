@@ -122,12 +122,14 @@ def few_shot_messages(
     request: str,
     examples: Iterable[tuple[str, str]],
     feedback: Feedback | None = None,
+    system: str | None = None,
 ) -> list[dict[str, str]]:
-    """The conversation that asks ``package``'s formalizer for an artifact: its ``system.md``;
+    """The conversation that asks ``package``'s formalizer for an artifact: its ``system.md``
+    (or ``system``, a system prompt the formalizer composed);
     each example as a request (``request.md`` filled with it) and its answer, given as
     ``(request, answer)``; the request; and, after a failed attempt, the repair turns."""
     tmpl = Template(load_prompt(package, "request.md"))
-    msgs = [{"role": "system", "content": load_prompt(package, "system.md")}]
+    msgs = [{"role": "system", "content": system or load_prompt(package, "system.md")}]
     for ex_request, answer in examples:
         msgs.append({"role": "user", "content": tmpl.substitute(request=ex_request)})
         msgs.append({"role": "assistant", "content": answer})

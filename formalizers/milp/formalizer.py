@@ -43,6 +43,73 @@ def _prompt(name: str) -> str:
     return load_prompt("formalizers.milp", name)
 
 
+NUMBER_STYLES = ("named", "inline")
+"""Where a model writes the request's single numbers: each as a named scalar parameter
+(``named``), or in the expression that uses it, with parameters only for tables indexed by sets
+(``inline``). The few-shot examples are shown in the same style (``inline_numbers``)."""
+DEFAULT_NUMBERS = "named"
+
+
+def system_prompt(numbers: str = DEFAULT_NUMBERS) -> str:
+    """The formalizer's system prompt for the number style ``numbers`` (``NUMBER_STYLES``):
+    ``system.md`` with ``numbers_STYLE.md``'s two parts (the parameters field, then the rule for
+    numbers) in its place. Raises ``ValueError`` for another style."""
+    if numbers not in NUMBER_STYLES:
+        raise ValueError(f"numbers must be one of {', '.join(NUMBER_STYLES)}, not {numbers!r}")
+    parameters, _, rule = _prompt(f"numbers_{numbers}.md").partition("\n---\n")
+    return Template(_prompt("system.md")).substitute(parameters=parameters, numbers=rule.strip())
+
+
+_NAME_USE = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*(?![\w\['\"])")
+_BOUND_INDEX = re.compile(r"\b(?:for\s+)?([A-Za-z_]\w*)\s+in\s+[A-Za-z_]")
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def inline_numbers(model: dict[str, Any]) -> dict[str, Any]:
+    """``model`` (five-element JSON data) with each scalar parameter written as its number where
+    it is used, and left out of ``parameters``; indexed parameters stay. A quoted set member or
+    an index bound in the expression or the constraint's family is not a parameter's use
+    (``for p in PRODUCTS`` keeps ``p``)."""
+    scalars = {
+        p["name"]: p["value"]
+        for p in model.get("parameters", [])
+        if not p.get("index") and isinstance(p.get("value"), int | float)
+    }
+    if not scalars:
+        return model
+
+    def sub(text: Any, bound: frozenset[str] = frozenset()) -> Any:
+        if not isinstance(text, str):
+            return text
+        bound = bound | frozenset(_BOUND_INDEX.findall(text))
+
+        def one(m: re.Match[str]) -> str:
+            name = m.group(0)
+            return _number_text(scalars[name]) if name in scalars and name not in bound else name
+
+        return _NAME_USE.sub(one, text)
+
+    out = dict(model)
+    out["parameters"] = [p for p in model.get("parameters", []) if p["name"] not in scalars]
+    out["variables"] = [
+        {**v, **{k: sub(v[k]) for k in ("lower", "upper") if k in v}}
+        for v in model.get("variables", [])
+    ]
+    objective = model.get("objective")
+    if isinstance(objective, dict):
+        out["objective"] = {**objective, "expression": sub(objective.get("expression"))}
+    out["constraints"] = []
+    for c in model.get("constraints", []):
+        index = frozenset(_BOUND_INDEX.findall(" ".join(map(str, c.get("index") or []))))
+        out["constraints"].append(
+            {**c, **{k: sub(c[k], index) for k in ("expression", "condition") if k in c}}
+        )
+    return out
+
+
 @cache
 def load_examples() -> tuple[Example, ...]:
     """The bundled few-shot examples (each also validated: a broken example is a defect)."""
@@ -57,7 +124,14 @@ def prompt_version() -> str:
     """A short hash of the prompt files and examples: it changes whenever they do."""
     return prompt_hash(
         "formalizers.milp",
-        ("system.md", "request.md", "repair.md", "revise.md"),
+        (
+            "system.md",
+            "numbers_named.md",
+            "numbers_inline.md",
+            "request.md",
+            "repair.md",
+            "revise.md",
+        ),
         ([ex.request, ex.model] for ex in load_examples()),
     )
 
@@ -154,17 +228,23 @@ class MilpFormalizer:
         n_examples: int = 2,
         examples: str = DEFAULT_EXAMPLES,
         exclude: tuple[str, ...] = (),
+        numbers: str = DEFAULT_NUMBERS,
     ) -> None:
         if examples not in EXAMPLE_MODES:
             raise ValueError(
                 f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {examples!r}"
             )
+        if numbers not in NUMBER_STYLES:
+            raise ValueError(f"numbers must be one of {', '.join(NUMBER_STYLES)}, not {numbers!r}")
         self.client = client
         self.n_examples = n_examples
         self.examples = examples
         """``fixed``, ``retrieved`` or ``none`` (``EXAMPLE_MODES``)."""
         self.exclude = tuple(exclude)
         """Bank ids never shown as examples (a benchmark item's own)."""
+        self.numbers = numbers
+        """``named`` or ``inline`` (``NUMBER_STYLES``): how the prompt and its examples write
+        the request's single numbers."""
         self._revision: tuple[dict[str, Any], str] | None = None
         self._vary: int | None = None
 
@@ -177,34 +257,41 @@ class MilpFormalizer:
     def from_options(cls, client: Chat, extra: dict[str, Any]) -> MilpFormalizer:
         """A formalizer set by a request's options: ``examples`` (``EXAMPLE_MODES``, default
         ``DEFAULT_EXAMPLES``), ``shots`` (how many examples, default 2) and ``exclude_ids`` (bank
-        ids never shown). ``InputError`` names a bad option."""
+        ids never shown) and ``numbers`` (``NUMBER_STYLES``, default ``DEFAULT_NUMBERS``).
+        ``InputError`` names a bad option."""
         from agent.errors import InputError
 
         mode = extra.get("examples") or DEFAULT_EXAMPLES
         shots = extra.get("shots", 2)
         exclude = extra.get("exclude_ids", ())
+        numbers = extra.get("numbers") or DEFAULT_NUMBERS
+        if numbers not in NUMBER_STYLES:
+            raise InputError(f"numbers must be one of {', '.join(NUMBER_STYLES)}, not {numbers!r}")
         if mode not in EXAMPLE_MODES:
             raise InputError(f"examples must be one of {', '.join(EXAMPLE_MODES)}, not {mode!r}")
         if isinstance(shots, bool) or not isinstance(shots, int) or not 0 <= shots <= 8:
             raise InputError(f"shots must be a whole number from 0 to 8, not {shots!r}")
         if isinstance(exclude, str) or not all(isinstance(x, str) for x in exclude):
             raise InputError("exclude_ids must be a list of ids")
-        return cls(client, shots, mode, tuple(exclude))
+        return cls(client, shots, mode, tuple(exclude), numbers)
 
     def version(self) -> str:
         """The prompt version of this formalizer's conversations (with retrieved examples, the
-        bank's version joins the prompt's)."""
+        bank's version joins the prompt's; an ``inline`` number style is named too)."""
+        style = "" if self.numbers == "named" else f"+{self.numbers}"
         if self.examples == "retrieved":
             from formalizers.milp.retrieval import bank_version
 
-            return f"{prompt_version()}+bank-{bank_version()}"
-        return prompt_version() if self.examples == "fixed" else f"{prompt_version()}+no-examples"
+            return f"{prompt_version()}+bank-{bank_version()}{style}"
+        if self.examples == "fixed":
+            return prompt_version() + style
+        return f"{prompt_version()}+no-examples{style}"
 
     def _revision_messages(self, request: str, feedback: Feedback | None) -> list[Message]:
         assert self._revision is not None
         previous, instruction = self._revision
         msgs: list[Message] = [
-            {"role": "system", "content": _prompt("system.md")},
+            {"role": "system", "content": system_prompt(self.numbers)},
             {
                 "role": "user",
                 "content": Template(_prompt("request.md")).substitute(request=request),
@@ -222,7 +309,9 @@ class MilpFormalizer:
     def revising(self, previous: dict[str, Any], instruction: str) -> MilpFormalizer:
         """A formalizer whose first attempt edits ``previous`` (a five-element model) as
         ``instruction`` says, instead of starting from the request."""
-        other = MilpFormalizer(self.client, self.n_examples, self.examples, self.exclude)
+        other = MilpFormalizer(
+            self.client, self.n_examples, self.examples, self.exclude, self.numbers
+        )
         other._revision = (previous, instruction)
         return other
 
@@ -230,8 +319,11 @@ class MilpFormalizer:
         if self._revision is not None:
             return self._revision_messages(request, feedback)
         examples = examples_for(request, self.examples, self.n_examples, self.exclude)
-        shots = ((ex.request, compact_json(ex.model)) for ex in examples)
-        return few_shot_messages("formalizers.milp", request, shots, feedback)
+        shown = inline_numbers if self.numbers == "inline" else dict
+        shots = ((ex.request, compact_json(shown(ex.model))) for ex in examples)
+        return few_shot_messages(
+            "formalizers.milp", request, shots, feedback, system_prompt(self.numbers)
+        )
 
     def formalize(
         self, request: str, feedback: Feedback | None = None, attempt: int = 1
