@@ -45,8 +45,8 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
 
 A ``local:`` reply is bounded by ``max_new_tokens``, not by ``request_timeout`` (the network timeout
 of a served model). ``torch_threads`` defaults to ``engine.free_cpus()``: the cores this process may
-use less the load average, at least one (on a loaded 2-core machine torch's default of every core
-ran 3-6x slower than one thread).
+use less those other processes keep busy when the engine is built, at least one (on a loaded
+2-core machine torch's default of every core ran 3-6x slower than one thread).
 
 ``backend`` and ``planner`` name solver backends; which names each may take is said by the kinds'
 registry (``agent.kinds``), which checks them when an agent is made (``agent.kinds.check_config``):

@@ -176,20 +176,58 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.float32
 
 
+def _cpu_times() -> tuple[float, float] | None:
+    """The whole machine's (busy, total) CPU time so far in clock ticks, from ``/proc/stat``;
+    None where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [float(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def busy_elsewhere(window_s: float = 0.3) -> float | None:
+    """How many cores other processes kept busy over the next ``window_s`` seconds (the machine's
+    busy share times its cores, less this process's own use); None where ``/proc/stat`` cannot
+    be read."""
+    before, own_before, t0 = _cpu_times(), _own_cpu_s(), time.monotonic()
+    if before is None:
+        return None
+    time.sleep(window_s)
+    after, own_after, t1 = _cpu_times(), _own_cpu_s(), time.monotonic()
+    if after is None or after[1] <= before[1] or t1 <= t0:
+        return None
+    machine = (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+    return max(0.0, machine - (own_after - own_before) / (t1 - t0))
+
+
 def free_cpus() -> int:
-    """The CPU cores this process may run on (its affinity) less the load average of the last
-    minute, rounded, and at least 1. On a machine other work keeps busy, torch's default of one
+    """The CPU cores this process may run on (its affinity) less the cores other processes keep
+    busy now (``busy_elsewhere``; where that cannot be measured, the load average of the last
+    minute), rounded, and at least 1. On a machine other work keeps busy, torch's default of one
     thread per core makes every small operation wait for threads that are not scheduled (on a
-    loaded 2-core machine the default ran 3-6x slower than one thread)."""
+    loaded 2-core machine the default ran 3-6x slower than one thread). The load average is not
+    the first choice: it counts this process's own past work, such as loading the model just
+    before the engine is built, and so read one core of an idle 2-core machine as taken."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    return max(1, min(cpus, round(cpus - load)))
+    others = busy_elsewhere()
+    if others is None:
+        try:
+            others = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            others = 0.0
+    return max(1, min(cpus, round(cpus - others)))
 
 
 class Engine:

@@ -129,8 +129,21 @@ def test_torch_threads_default_to_the_free_cores(
     from agent.llm.local.chat_model import load_engine
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    # Where /proc/stat cannot be read, the load average says what is taken.
+    monkeypatch.setattr(engine_mod, "_cpu_times", lambda: None)
     for load, free in ((0.2, 4), (1.4, 3), (2.6, 1), (9.0, 1)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert engine_mod.free_cpus() == free
+    # Otherwise the cores busy now, less this process's own use: a load average of 9 left by
+    # this process's own loading takes nothing.
+    for machine_busy, own, free in ((0.1, 0.0, 4), (2.0, 1.0, 3), (3.0, 0.0, 1), (4.0, 4.0, 4)):
+        ticks = iter([(0.0, 0.0), (machine_busy * 100, 400.0)])
+        cpu = iter([0.0, own])
+        monkeypatch.setattr(engine_mod, "_cpu_times", lambda ticks=ticks: next(ticks))
+        monkeypatch.setattr(engine_mod, "_own_cpu_s", lambda cpu=cpu: next(cpu))
+        monkeypatch.setattr(engine_mod.time, "monotonic", iter([0.0, 1.0]).__next__)
+        monkeypatch.setattr(engine_mod.time, "sleep", lambda s: None)
         assert engine_mod.free_cpus() == free
     monkeypatch.setattr(engine_mod, "free_cpus", lambda: 3)
     path, _ = tiny_gguf
