@@ -549,3 +549,125 @@ def test_an_edit_that_would_drop_a_number_the_model_used_is_not_made() -> None:
     g = check(model, text)
     assert any(e.value == 1500 for c in g.contradicted for e in c.edits)
     assert amended(model, g) is None
+
+
+INLINE_BAKERY = {
+    # The real model's inline reply to the README's bakery: right but for the baguette's oven time.
+    "variables": [{"name": "croissants"}, {"name": "baguettes"}],
+    "objective": {"sense": "maximize", "expression": "1.2 * croissants + 2 * baguettes"},
+    "constraints": [
+        {"name": "c1_time", "expression": "3 * croissants <= 480", "description": OVEN},
+        {"name": "c2_butter", "expression": "50 * croissants <= 4000"},
+        {"name": "c3_baguettes", "expression": "baguettes <= 60"},
+    ],
+}
+
+ADS = (
+    "A company advertises with magazine ads, flyers and billboard ads, and has $50000 to spend. A "
+    "magazine ad costs $1000 and attracts 10000 viewers. A flyer costs $200 and attracts 5000 "
+    "viewers. A billboard ad costs $7000 and attracts 40000 viewers. Maximize the viewers."
+)
+
+
+def ads(budget: str, objective: str) -> dict[str, Any]:
+    return {
+        "variables": [{"name": "magazine_ads"}, {"name": "flyers"}, {"name": "billboard_ads"}],
+        "objective": {"sense": "maximize", "expression": objective},
+        "constraints": [{"name": "budget", "expression": budget}],
+    }
+
+
+def test_a_per_unit_number_left_out_of_its_constraint_is_added_back() -> None:
+    found = contradictions(five_element_from_data(INLINE_BAKERY), BAKERY)
+    assert [c.edits for c in found] == [
+        (Edit("constraint", "c1_time", "3 * croissants + 5 * baguettes <= 480"),)
+    ]
+    assert "leaves out 5" in found[0].what and "baguettes has no term" in found[0].what
+    client = scripted(INLINE_BAKERY)
+    answer = agent_with(client).solve(Request(BAKERY, kind="milp"))
+    assert answer.objective == pytest.approx(192) and answer.verified
+    assert len(client.chat_model.calls) == 1
+    assert answer.trace[-1].edits == ['write "3 * croissants + 5 * baguettes <= 480"']
+
+
+def test_a_term_left_out_of_the_objective_or_of_a_sentence_per_variable_is_added_back() -> None:
+    full_budget = "1000 * magazine_ads + 200 * flyers + 7000 * billboard_ads <= 50000"
+    full_objective = "10000 * magazine_ads + 5000 * flyers + 40000 * billboard_ads"
+    model = five_element_from_data(
+        ads("200 * flyers + 7000 * billboard_ads <= 50000", full_objective)
+    )
+    edited = amended(model, check(model, ADS))
+    appended = "200 * flyers + 7000 * billboard_ads + 1000 * magazine_ads <= 50000"
+    assert edited is not None and edited[1] == [Edit("constraint", "budget", appended)]
+    model = five_element_from_data(ads(full_budget, "10000 * magazine_ads + 40000 * billboard_ads"))
+    edited = amended(model, check(model, ADS))
+    assert edited is not None
+    assert edited[1] == [
+        Edit("objective", "", "10000 * magazine_ads + 40000 * billboard_ads + 5000 * flyers")
+    ]
+    assert edited[0].objective.expression.endswith("+ 5000 * flyers")
+    assert edited[1][0].text().startswith('write the objective "')
+
+
+def test_no_term_is_added_where_the_number_is_a_limit_used_elsewhere_or_its_owner_unclear() -> None:
+    # A limit ("at most 60") is not a per-unit number.
+    no_sales = {**INLINE_BAKERY, "constraints": INLINE_BAKERY["constraints"][:2]}
+    no_sales["constraints"] = [
+        {"name": "c1_time", "expression": "3 * croissants + 5 * baguettes <= 480"},
+        {"name": "c2_butter", "expression": "50 * croissants <= 4000"},
+    ]
+    assert contradictions(five_element_from_data(no_sales), BAKERY) == []
+    # The left-out number is used elsewhere: nothing is missing.
+    elsewhere = {
+        **INLINE_BAKERY,
+        "constraints": [
+            *INLINE_BAKERY["constraints"],
+            {"name": "x", "expression": "baguettes >= 5"},
+        ],
+    }
+    assert contradictions(five_element_from_data(elsewhere), BAKERY) == []
+    # Two variables named alike before the number: whose it is, is not clear.
+    text = "Red ads and blue ads run. An ad costs $50 and an ad costs $20; the budget is $400."
+    model = {
+        "variables": [{"name": "red_ads"}, {"name": "blue_ads"}],
+        "objective": {"sense": "maximize", "expression": "red_ads + blue_ads"},
+        "constraints": [{"name": "b", "expression": "50 * red_ads <= 400"}],
+    }
+    assert contradictions(five_element_from_data(model), text) == []
+
+
+def test_no_bank_model_loses_a_term_to_the_reading_and_dropped_terms_come_back() -> None:
+    """Each term ``N * var`` of a bank model's constraints dropped in turn: an amend that follows
+    gives the bank's own optimum back, never another model."""
+    import json
+    import re
+
+    from formalizers.milp.formalizer import inline_numbers
+    from formalizers.milp.linear import compile_model
+    from solvers import highs
+
+    recovered = 0
+    for example in load_bank()[::3]:
+        data = inline_numbers(example.model)
+        gold = highs.solve(compile_model(five_element_from_data(data))).objective
+        for k, c in enumerate(data["constraints"]):
+            for m in re.finditer(
+                r"(?<![\w.])(\+ )?\d+(?:\.\d+)? \* [a-z_]\w*( \+ )?", c["expression"]
+            ):
+                if not (m.group(1) or m.group(2)):
+                    continue
+                cut = json.loads(json.dumps(data))
+                cut["constraints"][k]["expression"] = " ".join(
+                    (c["expression"][: m.start()] + c["expression"][m.end() :]).split()
+                )
+                try:
+                    model = five_element_from_data(cut)
+                    compile_model(model)
+                except ValueError:
+                    continue
+                edited = amended(model, check(model, example.request))
+                if edited is None:
+                    continue
+                assert highs.solve(compile_model(edited[0])).objective == pytest.approx(gold)
+                recovered += 1
+    assert recovered >= 20
