@@ -32,6 +32,9 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     compile = false                   # CUDA: torch.compile the decode step first (default false)
     models_dir = "~/.cache/formalist/models"   # converted .gguf models (or FORMALIST_MODELS_DIR)
     prefix_cache_mb = 1024            # prompt caches kept for prompts that begin alike (system, examples)
+    batch_invariant = true            # every step at max_batch rows, so a seed's sample never depends
+                                      # on its batch; default: on for CUDA, off on a CPU (8 rows cost
+                                      # up to 3.5x one row there)
 
     [tools]                           # cached tools in the loop (every key optional)
     enabled = true                    # look for a cached tool that fits each request in words
@@ -87,6 +90,7 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
     "models_dir": (str, ()),
     "prefix_cache_mb": (int, ()),
     "time_budget_s": (float, ()),
+    "batch_invariant": (bool, ()),
 }
 """The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
 

@@ -42,7 +42,13 @@ from typing import Any
 import torch
 
 from agent.config import LOCAL_DEFAULTS
-from agent.llm.local.engine import Engine, GenerationRequest, cpu_has_bf16, free_cpus
+from agent.llm.local.engine import (
+    CPU_BATCH_INVARIANT,
+    Engine,
+    GenerationRequest,
+    cpu_has_bf16,
+    free_cpus,
+)
 from agent.llm.local.sampling import SamplingParams
 from benchmarks.decode_speed import weight_bytes
 
@@ -252,7 +258,13 @@ def main(argv: list[str] | None = None) -> int:
         report["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
         max_len = args.prompt_tokens + args.tokens + 256
         one_batch = args.max_batch or int(LOCAL_DEFAULTS["max_batch"])
-        opts = {"max_len": max_len, "threads": 1, "torch_threads": threads}
+        # As ``local:`` runs on a CPU (``CPU_BATCH_INVARIANT``): batch 1 decodes one row.
+        opts = {
+            "max_len": max_len,
+            "threads": 1,
+            "torch_threads": threads,
+            "batch_invariant": CPU_BATCH_INVARIANT,
+        }
         e1 = Engine(model, tokenizer, max_batch=one_batch, **opts)
         ek = Engine(model, tokenizer, max_batch=max(args.k, one_batch), **opts)
         try:

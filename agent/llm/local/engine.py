@@ -8,7 +8,7 @@ One ``generate`` call takes any number of requests (a prompt, a grammar, samplin
 - every step, the grammar masks of the batch are filled on CPU threads while the forward pass runs
   (on a GPU the step is a replayed CUDA graph), then copied to the device and applied there;
 - tokens are drawn by ``sampling.choose_tokens`` from per-sample counter-based randomness, and
-  (``batch_invariant``, the default) every step runs at the one batch shape ``max_batch``, so a
+  (``batch_invariant``, the default on CUDA) every step runs at the one batch shape ``max_batch``, so a
   sample's tokens do not depend on the batch it ran in: matrix kernels pick their blocking and
   reduction order by the number of rows, and a row's logits at 1, 8 or 32 rows differ in the last
   bits, enough to change a draw now and then;
@@ -176,6 +176,15 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.float32
 
 
+CPU_BATCH_INVARIANT = False
+"""Whether a CPU engine loaded by ``Engine.from_pretrained`` runs every step at ``max_batch`` rows
+unless told. Off: on a CPU a matrix product's time grows with its rows once the weights no longer
+dominate, and a greedy reply is one row. Measured on this project's 2-core AVX2 machine (no
+native bfloat16, so float32): a 1536 x 8960 layer took 12.6 ms for one row and 44.7 ms for eight,
+and NL4Opt items took 220-290 s with every step at 8 rows. A vote's samples still run together, at
+the power of two that holds them."""
+
+
 def _cpu_times() -> tuple[float, float] | None:
     """The whole machine's (busy, total) CPU time so far in clock ticks, from ``/proc/stat``;
     None where it cannot be read (not Linux)."""
@@ -336,12 +345,15 @@ class Engine:
         device: str | None = None,
         dtype: torch.dtype | None = None,
         models_dir: str | None = None,
+        batch_invariant: bool | None = None,
         **options: Any,
     ) -> Engine:
         """Load a model and its tokenizer by local path or hub id, in ``dtype`` (default:
-        ``default_dtype``, bfloat16 on CUDA and on CPUs with native bfloat16, else float32). A ``.gguf`` file is dequantized once and loaded
-        from its converted checkpoint, cached under ``models_dir`` by the file's sha256
-        (``agent.llm.local.gguf``). ``options`` go to ``Engine``."""
+        ``default_dtype``, bfloat16 on CUDA and on CPUs with native bfloat16, else float32). A
+        ``.gguf`` file is dequantized once and loaded from its converted checkpoint, cached under
+        ``models_dir`` by the file's sha256 (``agent.llm.local.gguf``). ``batch_invariant``
+        defaults to on for CUDA and off on a CPU (``CPU_BATCH_INVARIANT``). ``options`` go to
+        ``Engine``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -358,7 +370,9 @@ class Engine:
             model: Any = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot load the model {path_or_id!r}: {e}") from e
-        return cls(model.to(dev), tokenizer, **options)
+        if batch_invariant is None:
+            batch_invariant = torch.device(dev).type == "cuda" or CPU_BATCH_INVARIANT
+        return cls(model.to(dev), tokenizer, batch_invariant=batch_invariant, **options)
 
     # -- prompts ---------------------------------------------------------------------------------
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:

@@ -22,6 +22,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "max_len": 4096,
     "threads": 1,
     "torch_threads": 1,
+    "batch_invariant": True,
 }
 """The tests' CPU engine: single-threaded, so tests stay fast on a small machine that other work
 shares (many small parallel operations spin-wait when their threads are not scheduled)."""

@@ -198,3 +198,30 @@ def test_idle_slots_do_not_attend_and_change_nothing(root: Path) -> None:
         every = dec.decode_hidden(tokens, positions, 64)
         two = dec.decode_hidden(tokens, positions, 64, live=2)
     assert torch.equal(every[:2], two[:2])
+
+
+def test_a_cpu_engine_decodes_one_row_for_one_sample_unless_told(root: Path) -> None:
+    """``Engine.from_pretrained`` on a CPU leaves batch invariance off (``CPU_BATCH_INVARIANT``):
+    a greedy reply runs at one row, not at ``max_batch``; ``[local] batch_invariant`` turns it on."""
+    from agent.config import check_local
+    from agent.errors import ConfigError
+
+    path = str(tiny_model_dir(root))
+    plain = Engine.from_pretrained(path, device="cpu", max_batch=8, max_len=256, torch_threads=1)
+    told = Engine.from_pretrained(
+        path, device="cpu", max_batch=8, max_len=256, torch_threads=1, batch_invariant=True
+    )
+    assert engine_module.CPU_BATCH_INVARIANT is False
+    assert plain.batch_invariant is False and told.batch_invariant is True
+    request = GenerationRequest(
+        plain.chat_prompt([{"role": "user", "content": "Write a model."}]),
+        five_element_grammar(TEST_BOUNDS),
+        SamplingParams(n=1, temperature=0.0, seed=1, max_new_tokens=12),
+    )
+    plain.generate([request])
+    assert set(plain.stats.batch_sizes) == {1}
+    told.generate([request])
+    assert set(told.stats.batch_sizes) == {8}
+    assert check_local({"batch_invariant": True}) == {"batch_invariant": True}
+    with pytest.raises(ConfigError, match="batch_invariant must be true or false"):
+        check_local({"batch_invariant": "yes"})
