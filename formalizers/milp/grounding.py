@@ -27,7 +27,8 @@ day". The check is conservative (a sentence naming both variables judges neither
 sentences is not judged): no alarm on the example bank's 94 verified models.
 
 A fourth reads each constraint against the sentence it comes from (``contradictions``): a limit
-written the other way round from its words ("at least 160 grams" as ``<= 160``); a constraint
+written the other way round from its words ("at least 160 grams" as ``<= 160``), a share too ("at
+most 30% of the cans be large" as ``large >= 0.3 * (large + small)``); a constraint
 whose description quotes one sentence while its limit is another's and the quoted number is used
 nowhere in it; a description whose numbers or words the request never states (copied from a
 few-shot example); two units of one dimension (50 g, 4 kg) in one constraint with neither
@@ -1010,6 +1011,58 @@ def _direction_readings(
     return out
 
 
+def _ratio_readings(
+    model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
+) -> list[Contradiction]:
+    """Share constraints written the other way round from their words: "at most 30% of the cans
+    be large cans" as ``large >= 0.3 * (large + small)``. Both sides have variables; one side
+    holds a stated fraction (30% as 0.3, "a third"), the other, the subject, none; the
+    constraint read with the subject first must bound it as the fraction's words do."""
+    out = []
+    for c in model.constraints:
+        try:
+            node = parse_constraint(c.expression)
+        except ValueError:
+            continue
+        if len(node.ops) != 1 or node.ops[0] not in ("<=", ">=", "<", ">"):
+            continue
+        sides = [_uses_and_numbers(o, model) for o in node.operands]
+        if not all(uses for uses, _ in sides):
+            continue
+        shares = []
+        for k, (_, numbers) in enumerate(sides):
+            for n in numbers:
+                if 0 < abs(n.value) < 1:
+                    place = _one_place(n.value, where_stated)
+                    if place is not None:
+                        shares.append((k, n, place))
+        if len(shares) != 1:
+            continue
+        k, n, (i, quantity) = shares[0]
+        said = stated_direction(texts[i], quantity)
+        if said is None:
+            continue
+        upper = node.ops[0] in ("<=", "<")
+        if k == 0:  # the share on the left: 0.3 * (large + small) <= large bounds large below
+            upper = not upper
+        wrote = UPPER if upper else LOWER
+        if said == wrote:
+            continue
+        flipped = _flip(c.expression)
+        words = "at most" if said == UPPER else "at least"
+        out.append(
+            Contradiction(
+                f'constraint "{c.name}"',
+                f"it makes {n.written} of the total {'an upper' if wrote == UPPER else 'a lower'} "
+                f'limit ({c.expression}), but "{_clip(texts[i].rstrip(".!?;: "))}" says '
+                f"{words} {quantity}",
+                f'write "{flipped}"' if flipped else "",
+                (Edit("constraint", c.name, flipped),) if flipped else (),
+            )
+        )
+    return out
+
+
 def _description_readings(
     model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
 ) -> list[Contradiction]:
@@ -1445,6 +1498,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
     return [
         *_constant_readings(model),
         *_direction_readings(model, texts, where_stated),
+        *_ratio_readings(model, texts, where_stated),
         *_description_readings(model, texts, where_stated),
         *_unit_readings(model, texts, where_stated),
         *_missing_term_readings(model, texts, where_stated),

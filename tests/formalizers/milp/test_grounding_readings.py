@@ -671,3 +671,62 @@ def test_no_bank_model_loses_a_term_to_the_reading_and_dropped_terms_come_back()
                 assert highs.solve(compile_model(edited[0])).objective == pytest.approx(gold)
                 recovered += 1
     assert recovered >= 20
+
+
+PAINT = (
+    "A house painting company can transport their paint in large cans or small cans. Large cans "
+    "can hold 6 litres of paint while small cans can hold 2 litres of paint. Since small cans can "
+    "be used up quickly and thus, not dry up as easily, the company wants to have at most 30% of "
+    "the cans be large cans. However, there has to be at least 20 large cans especially for the "
+    "basic colours. If the company needs to transport at least 120 litres of paint, how many of "
+    "each size of cans should be transported to minimize the total number of cans?"
+)
+
+
+def paint(litres: str, share: str) -> dict[str, Any]:
+    # The real model's inline reply to this NL4Opt dev item, both limits turned round.
+    return {
+        "variables": [{"name": "large"}, {"name": "small"}],
+        "objective": {"sense": "minimize", "expression": "large + small"},
+        "constraints": [
+            {"name": "c1_linear", "expression": litres},
+            {"name": "c2_linear", "expression": share},
+            {"name": "c3_linear", "expression": "large >= 20"},
+        ],
+    }
+
+
+def test_a_share_written_the_other_way_round_is_turned_round() -> None:
+    wrong = five_element_from_data(
+        paint("6 * large + 2 * small <= 120", "large >= 0.3 * (large + small)")
+    )
+    found = {c.where: c for c in contradictions(wrong, PAINT)}
+    share = found['constraint "c2_linear"']
+    assert "0.3 of the total a lower limit" in share.what and "at most 30%" in share.what
+    assert share.edits == (Edit("constraint", "c2_linear", "large <= 0.3 * (large + small)"),)
+    edited = amended(wrong, check(wrong, PAINT))
+    assert edited is not None and len(edited[1]) == 2
+    result = agent_with(
+        scripted(paint("6 * large + 2 * small <= 120", "large >= 0.3 * (large + small)"))
+    )
+    got = result.solve(Request(PAINT, kind="milp"))
+    assert got.objective == pytest.approx(200 / 3) and got.verified
+    assert got.grounding is not None and got.grounding["ok"]
+    # The share on the left reads the same; the right way round is no contradiction.
+    assert (
+        contradictions(
+            five_element_from_data(
+                paint("6 * large + 2 * small >= 120", "0.3 * (large + small) >= large")
+            ),
+            PAINT,
+        )
+        == []
+    )
+
+
+def test_a_share_whose_words_give_no_direction_is_not_judged() -> None:
+    text = PAINT.replace("at most 30% of the cans be large cans", "30% of the cans be large cans")
+    model = five_element_from_data(
+        paint("6 * large + 2 * small >= 120", "large >= 0.3 * (large + small)")
+    )
+    assert contradictions(model, text) == []
