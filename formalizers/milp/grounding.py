@@ -1034,30 +1034,54 @@ def _ratio_readings(
             for n in numbers:
                 if 0 < abs(n.value) < 1:
                     place = _one_place(n.value, where_stated)
+                    rest = _one_place(1 - abs(n.value), where_stated)
                     if place is not None:
-                        shares.append((k, n, place))
+                        shares.append((k, n, place, False))
+                    elif rest is not None:
+                        shares.append((k, n, rest, True))
         if len(shares) != 1:
             continue
-        k, n, (i, quantity) = shares[0]
+        k, n, (i, quantity), complement = shares[0]
         said = stated_direction(texts[i], quantity)
         if said is None:
             continue
+        subject = sides[1 - k][0]
+        edits: list[Edit] = []
+        expression = c.expression
+        if complement:
+            # "at most 25% of the meals should be salmon lunch" as salmon <= 0.75 * total: the
+            # share of the named subject is the stated one, not what is left of it.
+            names, near = _Names(model), _near(texts[i], quantity)
+            if not any(names.named_by(u, near) for u in subject):
+                continue
+            fix = _number_edit(model, c.name, expression, n, 1 - n.value)
+            if fix is None:
+                continue
+            edits.append(fix)
+            if fix.what == "constraint":
+                expression = str(fix.value)
         upper = node.ops[0] in ("<=", "<")
         if k == 0:  # the share on the left: 0.3 * (large + small) <= large bounds large below
             upper = not upper
         wrote = UPPER if upper else LOWER
-        if said == wrote:
+        if said != wrote:
+            flipped = _flip(expression)
+            if not flipped:
+                continue
+            edits = [e for e in edits if e.what != "constraint"]
+            edits.append(Edit("constraint", c.name, flipped))
+        if not edits:
             continue
-        flipped = _flip(c.expression)
         words = "at most" if said == UPPER else "at least"
+        share = f" (what is left of {quantity})" if complement else ""
         out.append(
             Contradiction(
                 f'constraint "{c.name}"',
-                f"it makes {n.written} of the total {'an upper' if wrote == UPPER else 'a lower'} "
-                f'limit ({c.expression}), but "{_clip(texts[i].rstrip(".!?;: "))}" says '
-                f"{words} {quantity}",
-                f'write "{flipped}"' if flipped else "",
-                (Edit("constraint", c.name, flipped),) if flipped else (),
+                f"it makes {n.written}{share} of the total "
+                f"{'an upper' if wrote == UPPER else 'a lower'} limit ({c.expression}), but "
+                f'"{_clip(texts[i].rstrip(".!?;: "))}" says {words} {quantity}',
+                _and(tuple(e.text() for e in edits)),
+                tuple(edits),
             )
         )
     return out

@@ -730,3 +730,41 @@ def test_a_share_whose_words_give_no_direction_is_not_judged() -> None:
         paint("6 * large + 2 * small >= 120", "large >= 0.3 * (large + small)")
     )
     assert contradictions(model, text) == []
+
+
+def test_what_is_left_of_a_share_is_set_to_the_share_of_the_subject_the_words_name() -> None:
+    """The real model's inline reply to a meal item: "at most 25% of the meals should be salmon
+    lunch" as ``salmon <= 0.75 * total``. Where the words name the other variable, the rest is
+    right (``bison >= 0.75 * total``) and nothing is said."""
+    text = MEALS.replace(
+        "How many", "At most 25% of the meals should be salmon lunch. How many"
+    ).replace("salmon lunch and a bison burger", "salmon lunch and a bison burger")
+
+    def meals(share: str) -> dict[str, Any]:
+        return {
+            "variables": [{"name": "salmon_lunch"}, {"name": "bison_burger"}],
+            "objective": {
+                "sense": "minimize",
+                "expression": "8 * salmon_lunch + 13 * bison_burger",
+            },
+            "constraints": [
+                {"name": "protein", "expression": "15 * salmon_lunch + 30 * bison_burger >= 160"},
+                {"name": "share", "expression": share},
+            ],
+        }
+
+    wrong = five_element_from_data(meals("salmon_lunch <= 0.75 * (salmon_lunch + bison_burger)"))
+    edited = amended(wrong, check(wrong, text))
+    assert edited is not None
+    assert edited[1] == [
+        Edit("constraint", "share", "salmon_lunch <= 0.25 * (salmon_lunch + bison_burger)")
+    ]
+    # Both wrong at once: the rest of the share, and the direction.
+    both = five_element_from_data(meals("salmon_lunch >= 0.75 * (salmon_lunch + bison_burger)"))
+    edited = amended(both, check(both, text))
+    assert edited is not None
+    assert edited[1] == [
+        Edit("constraint", "share", "salmon_lunch <= 0.25 * (salmon_lunch + bison_burger)")
+    ]
+    right = five_element_from_data(meals("bison_burger >= 0.75 * (salmon_lunch + bison_burger)"))
+    assert contradictions(right, text) == []
