@@ -458,7 +458,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "--numbers",
         choices=["named", "inline"],
         help="optimization: the model writes each single number of the request as a named "
-        "parameter (default) or in the expression that uses it",
+        "parameter or in the expression that uses it (default)",
     )
     p.add_argument(
         "--samples",

@@ -127,9 +127,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--numbers",
         choices=["named", "inline"],
-        default="named",
+        default="inline",
         help="optimization: single numbers as named parameters or written in the expressions "
-        "(default named)",
+        "(default inline)",
     )
     p.add_argument(
         "--samples",

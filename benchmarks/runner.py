@@ -81,7 +81,7 @@ class RunSettings:
     (the nearest models of the example bank, never the item's own) or ``none``."""
     shots: int = 2
     """How many few-shot examples."""
-    numbers: str = "named"
+    numbers: str = "inline"
     """Optimization items: how the model writes the request's single numbers, ``named`` (scalar
     parameters) or ``inline`` (in the expressions; ``formalizers.milp.formalizer.NUMBER_STYLES``)."""
     samples: int = 1

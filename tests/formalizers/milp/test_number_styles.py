@@ -89,7 +89,7 @@ def test_the_system_prompt_of_each_style_says_where_numbers_go() -> None:
 
 def test_an_inline_request_shows_inlined_examples_and_names_its_style() -> None:
     item = load_bank()[5]
-    named = MilpFormalizer(scripted(), examples="retrieved", exclude=(item.id,))
+    named = MilpFormalizer(scripted(), examples="retrieved", exclude=(item.id,), numbers="named")
     inline = MilpFormalizer(scripted(), examples="retrieved", exclude=(item.id,), numbers="inline")
     msgs_named, msgs_inline = named.messages(item.request), inline.messages(item.request)
     shown_named = [json.loads(m["content"]) for m in msgs_named if m["role"] == "assistant"]
@@ -97,6 +97,7 @@ def test_an_inline_request_shows_inlined_examples_and_names_its_style() -> None:
     assert shown_inline == [inline_numbers(m) for m in shown_named] != shown_named
     assert msgs_inline[0]["content"] == system_prompt("inline") != msgs_named[0]["content"]
     assert inline.version() == named.version() + "+inline"
+    assert MilpFormalizer(scripted()).numbers == "inline"  # the default (DEFAULT_NUMBERS)
     # A revision keeps the style.
     revising = inline.revising(shown_inline[0], "make it 6000 g")
     assert revising.numbers == "inline"

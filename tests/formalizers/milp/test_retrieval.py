@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agent.errors import InputError
 from conftest import agent_with, golden_json, scripted
-from formalizers.milp.formalizer import MilpFormalizer, examples_for
+from formalizers.milp.formalizer import MilpFormalizer, examples_for, inline_numbers
 from formalizers.milp.retrieval import (
     Bm25,
     load_bank,
@@ -105,9 +105,9 @@ def test_the_formalizer_shows_retrieved_examples_and_never_the_excluded_one() ->
     msgs = f.messages(item.request)
     shown = [json.loads(m["content"]) for m in msgs if m["role"] == "assistant"]
     assert len(shown) == 3
-    expected = [e.model for e in retrieve(item.request, 3, exclude=[item.id])]
+    expected = [inline_numbers(e.model) for e in retrieve(item.request, 3, exclude=[item.id])]
     assert shown == expected
-    assert item.model not in shown
+    assert inline_numbers(item.model) not in shown and item.model not in shown
     assert "+bank-" in f.version()
 
 
@@ -131,8 +131,9 @@ def test_a_request_with_no_examples_option_gets_the_nearest_of_the_bank() -> Non
         agent_with(client).solve(Request(item.request, kind="milp", extra=extra))
         return [json.loads(m["content"]) for m in client.chat_model.calls[0] if m["role"] == "ai"]
 
-    nearest = [e.model for e in examples_for(item.request, "retrieved", 2)]
-    bundled = [e.model for e in examples_for(item.request, "fixed", 2)]
+    # Shown as the default number style writes them (``inline``).
+    nearest = [inline_numbers(e.model) for e in examples_for(item.request, "retrieved", 2)]
+    bundled = [inline_numbers(e.model) for e in examples_for(item.request, "fixed", 2)]
     assert nearest != bundled
     assert shown({"grounding": "report"}) == nearest
     assert shown({"grounding": "report", "examples": "fixed"}) == bundled
