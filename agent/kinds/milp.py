@@ -146,8 +146,9 @@ class MilpKind(Kind):
     ) -> tuple[Artifact, list[str]] | None:
         """The five-element model with the contradictions' edits made
         (``formalizers.milp.grounding.amended``), or, for a symbol error, its parameters named
-        like a variable renamed (``formalizers.milp.amend.renamed_clashes``)."""
-        from formalizers.milp.amend import renamed_clashes
+        like a variable renamed (``formalizers.milp.amend.renamed_clashes``), or, for a strict
+        inequality, that written as a solver takes it (``strict_inequalities``)."""
+        from formalizers.milp.amend import renamed_clashes, strict_inequalities
         from formalizers.milp.grounding import Grounding, amended
         from formalizers.milp.model import FiveElementModel
 
@@ -164,6 +165,12 @@ class MilpKind(Kind):
             renamed = renamed_clashes(model)
             if renamed is not None:
                 model, edits = renamed
+        elif isinstance(finding, ArtifactError) and "is not allowed in a constraint" in str(
+            finding
+        ):
+            strict = strict_inequalities(model)
+            if strict is not None:
+                model, edits = strict
         if not edits:
             return None
         text = json.dumps(model.to_json())

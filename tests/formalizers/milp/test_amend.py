@@ -12,7 +12,7 @@ from agent.agent import AMENDED_BY
 from agent.errors import ArtifactError
 from agent.types import Request
 from conftest import agent_with, scripted
-from formalizers.milp.amend import renamed_clashes
+from formalizers.milp.amend import renamed_clashes, strict_inequalities
 from formalizers.milp.linear import compile_model
 from formalizers.milp.model import five_element_from_data
 
@@ -123,3 +123,61 @@ def test_under_voting_an_amended_sample_votes_with_its_edits_on_its_attempt() ->
     request = Request(TUTORS, kind="milp", extra={"samples": 3, "grounding": "report"})
     answer = agent_with(client).solve(request)
     assert answer.vote is not None and answer.vote["verified"] == 1
+
+
+TOYS = (
+    "Students build toy cars and toy trucks. A toy car requires 4 wheels and 7 units of wood while "
+    "a toy truck requires 6 wheels and 10 units of wood. Each team has at most 40 wheels and 75 "
+    "units of wood. Each team can build at most 3 toy cars and the number of toy trucks must be "
+    "larger than the number toy cars. A toy car fundraises $30 and a toy truck $35. Maximize the "
+    "amount fundraised."
+)
+
+
+def toys(larger: str, domain: str = "integer") -> dict[str, Any]:
+    """The real 1.5B model's inline reply to this NL4Opt dev item (2026-12-07), shortened."""
+    return {
+        "variables": [
+            {"name": "toy_car", "domain": domain},
+            {"name": "toy_truck", "domain": domain},
+        ],
+        "objective": {"sense": "maximize", "expression": "30 * toy_car + 35 * toy_truck"},
+        "constraints": [
+            {"name": "wheels", "expression": "4 * toy_car + 6 * toy_truck <= 40"},
+            {"name": "wood", "expression": "7 * toy_car + 10 * toy_truck <= 75"},
+            {"name": "larger", "expression": larger},
+            {"name": "cars", "expression": "toy_car <= 3"},
+        ],
+    }
+
+
+def test_a_strict_inequality_becomes_one_more_for_whole_numbers_and_its_closure_otherwise() -> None:
+    with pytest.raises(ArtifactError, match="is not allowed in a constraint"):
+        compile_model(five_element_from_data(toys("toy_truck > toy_car")))
+    edited = strict_inequalities(five_element_from_data(toys("toy_truck > toy_car")))
+    assert edited is not None
+    model, edits = edited
+    assert model.constraints[2].expression == "toy_truck >= toy_car + 1"
+    assert "whole numbers" in edits[0]
+    below = strict_inequalities(five_element_from_data(toys("toy_car < toy_truck")))
+    assert below is not None and below[0].constraints[2].expression == "toy_car + 1 <= toy_truck"
+    lp = strict_inequalities(five_element_from_data(toys("toy_truck > toy_car", "continuous")))
+    assert lp is not None and lp[0].constraints[2].expression == "toy_truck >= toy_car"
+    assert "closure" in lp[1][0]
+    half = strict_inequalities(five_element_from_data(toys("toy_truck > 0.5 * toy_car")))
+    assert half is not None and half[0].constraints[2].expression == "toy_truck >= 0.5 * toy_car"
+    assert strict_inequalities(five_element_from_data(toys("toy_truck >= toy_car"))) is None
+    assert strict_inequalities(five_element_from_data(toys("0 < toy_truck < toy_car"))) is None
+
+
+def test_the_agent_amends_a_strict_inequality_without_asking_the_model_again() -> None:
+    client = scripted(toys("toy_truck > toy_car"))
+    answer = agent_with(client, max_attempts=1).solve(Request(TOYS, kind="milp"))
+    assert answer.verified and answer.objective == pytest.approx(240)
+    assert len(client.chat_model.calls) == 1
+    first, second = answer.trace
+    assert first.outcome == "parse" and second.model_id == AMENDED_BY
+    assert second.edits == [
+        'write "toy_truck >= toy_car + 1" for "toy_truck > toy_car" (whole numbers: one more '
+        "is the least that is larger)"
+    ]
