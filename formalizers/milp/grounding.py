@@ -28,7 +28,8 @@ sentences is not judged): no alarm on the example bank's 94 verified models.
 
 A fourth reads each constraint against the sentence it comes from (``contradictions``): a limit
 written the other way round from its words ("at least 160 grams" as ``<= 160``), a share too ("at
-most 30% of the cans be large" as ``large >= 0.3 * (large + small)``); a constraint
+most 30% of the cans be large" as ``large >= 0.3 * (large + small)``) and a multiple ("at least
+twice as many vanilla shakes as chocolate shakes" as ``2 * vanilla >= chocolate``); a constraint
 whose description quotes one sentence while its limit is another's and the quoted number is used
 nowhere in it; a description whose numbers or words the request never states (copied from a
 few-shot example); two units of one dimension (50 g, 4 kg) in one constraint with neither
@@ -1087,6 +1088,100 @@ def _ratio_readings(
     return out
 
 
+_TIMES = re.compile(
+    r"\b(?:(?P<twice>twice)|(?P<k>\d+(?:\.\d+)?|[a-z]+)\s+times)\s+(?:as\s+(?:many|much)|more)\s+"
+    r"(?P<a>[\w' -]+?)\s+(?:as|than)\s+(?:(?:the\s+)?(?:number|amount)\s+of\s+)?"
+    r"(?P<b>[\w' -]+?)(?=\s*[.,;:!?]|\s+(?:and|but|so|because|since|while|if)\b|$)",
+    re.IGNORECASE,
+)
+"""A multiple of one thing against another: "at least twice as many vanilla shakes as chocolate
+shakes", "a minimum of 3 times as many trucks as vans"."""
+
+
+def _best_named(model: FiveElementModel, words: frozenset[str]) -> list[str]:
+    """The scalar variable whose name shares the most of ``words`` ("vanilla powder shakes":
+    ``vanilla_powder`` over ``chocolate_powder``), then has the fewest words beyond them ("AC
+    seats": ``ac_seats`` over ``non_ac_seats``), as a list of one; [] when none or a tie."""
+    scores = sorted(
+        (
+            (len(own & words), -len(own - words), v.name)
+            for v in model.variables
+            if not v.index
+            for own in [name_tokens(v.name)]
+        ),
+        reverse=True,
+    )
+    if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][:2] == scores[0][:2]):
+        return []
+    return [scores[0][2]]
+
+
+def _multiple_readings(model: FiveElementModel, texts: list[str]) -> list[Contradiction]:
+    """A multiple written the wrong way round: "at least twice as many vanilla shakes as
+    chocolate shakes" as ``2 * vanilla >= chocolate``. The words say which variable gets the
+    multiple and, with "at least" or "at most" before them, the direction; the one constraint
+    over exactly those two variables (and no number) must read ``vanilla >= 2 * chocolate``."""
+    from agent.errors import ArtifactError
+    from formalizers.milp.linear import INF, compile_model
+
+    scalar = {v.name for v in model.variables if not v.index}
+    compiled = None
+    out: list[Contradiction] = []
+    for text in texts:
+        for m in _TIMES.finditer(text):
+            k = 2.0 if m.group("twice") else words_value(m.group("k") or "")
+            if k is None and m.group("k") and m.group("k")[0].isdigit():
+                k = float(m.group("k"))
+            if k is None or k <= 1:
+                continue
+            before = text[max(0, m.start() - _CUE_WINDOW) : m.start()]
+            said = (
+                LOWER
+                if _LOWER_BEFORE.search(before)
+                else UPPER
+                if _UPPER_BEFORE.search(before)
+                else None
+            )
+            a = _best_named(model, name_tokens(m.group("a")))
+            b = _best_named(model, name_tokens(m.group("b")))
+            if said is None or len(a) != 1 or len(b) != 1 or a == b or not {*a, *b} <= scalar:
+                continue
+            if compiled is None:
+                try:
+                    compiled = compile_model(model)
+                except (ValueError, ArtifactError):  # validation names it, not this reading
+                    return out
+            cols = {i: col.var for i, col in enumerate(compiled.columns)}
+            rows = [
+                r
+                for r in compiled.rows
+                if {cols[i] for i in r.coeffs} == {a[0], b[0]}
+                and (r.lower == 0 or r.upper == 0)
+                and (r.lower == -INF or r.upper == INF)
+            ]
+            if len(rows) != 1 or sum(1 for r in compiled.rows if r.family == rows[0].family) != 1:
+                continue
+            row = rows[0]
+            sign = 1.0 if row.upper == INF else -1.0  # as coeffs >= 0
+            ca = sign * sum(v for i, v in row.coeffs.items() if cols[i] == a[0])
+            cb = sign * sum(v for i, v in row.coeffs.items() if cols[i] == b[0])
+            want = (1.0, -k) if said == LOWER else (-1.0, k)
+            if ca and _close(cb / ca, want[1] / want[0], 6) and (ca > 0) == (want[0] > 0):
+                continue
+            op = ">=" if said == LOWER else "<="
+            written = f"{a[0]} {op} {_written(k)} * {b[0]}"
+            out.append(
+                Contradiction(
+                    f'constraint "{row.family}"',
+                    f"it reads {row.text}, but "
+                    f'"{_clip(text.rstrip(".!?;: "))}" says {m.group(0).strip()}',
+                    f'write "{written}"',
+                    (Edit("constraint", row.family, written),),
+                )
+            )
+    return out
+
+
 def _description_readings(
     model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
 ) -> list[Contradiction]:
@@ -1523,6 +1618,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
         *_constant_readings(model),
         *_direction_readings(model, texts, where_stated),
         *_ratio_readings(model, texts, where_stated),
+        *_multiple_readings(model, texts),
         *_description_readings(model, texts, where_stated),
         *_unit_readings(model, texts, where_stated),
         *_missing_term_readings(model, texts, where_stated),

@@ -768,3 +768,61 @@ def test_what_is_left_of_a_share_is_set_to_the_share_of_the_subject_the_words_na
     ]
     right = five_element_from_data(meals("bison_burger >= 0.75 * (salmon_lunch + bison_burger)"))
     assert contradictions(right, text) == []
+
+
+SHAKES = (
+    "An athlete drinks chocolate powder or vanilla powder shakes. Each scoop of chocolate powder "
+    "protein shake contains 20 grams of protein and 4 grams of sugar. Each scoop of vanilla powder "
+    "protein shake contains 18 grams of protein and 7 grams of sugar. Since she prefers the "
+    "vanilla flavour, she would like to drink at least twice as many vanilla powder shakes as "
+    "chocolate powder shakes. She must also drink at least 2 scoops of the chocolate powder "
+    "shake. She is limiting her consumption to at most 500 grams of sugar. Maximize her protein."
+)
+
+
+def shakes(multiple: str) -> dict[str, Any]:
+    # The real model's inline reply to this NL4Opt dev item, its sugar constraint set right.
+    return {
+        "variables": [
+            {"name": "chocolate_powder", "domain": "integer"},
+            {"name": "vanilla_powder", "domain": "integer"},
+        ],
+        "objective": {
+            "sense": "maximize",
+            "expression": "20 * chocolate_powder + 18 * vanilla_powder",
+        },
+        "constraints": [
+            {"name": "c1_linear", "expression": multiple},
+            {"name": "c2_linear", "expression": "chocolate_powder >= 2"},
+            {"name": "c3_linear", "expression": "4 * chocolate_powder + 7 * vanilla_powder <= 500"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["2 * vanilla_powder >= chocolate_powder", "chocolate_powder >= 2 * vanilla_powder"],
+)
+def test_a_multiple_written_the_wrong_way_round_is_rewritten(wrong: str) -> None:
+    model = five_element_from_data(shakes(wrong))
+    found = [c for c in contradictions(model, SHAKES) if c.where == 'constraint "c1_linear"']
+    assert [c.edits for c in found] == [
+        (Edit("constraint", "c1_linear", "vanilla_powder >= 2 * chocolate_powder"),)
+    ]
+    assert "twice as many vanilla powder shakes as chocolate powder shakes" in found[0].what
+    answer = agent_with(scripted(shakes(wrong)), max_attempts=1).solve(Request(SHAKES, kind="milp"))
+    assert answer.verified and answer.objective == pytest.approx(1548)
+
+
+def test_a_multiple_right_or_without_a_direction_is_not_judged() -> None:
+    right = five_element_from_data(shakes("vanilla_powder >= 2 * chocolate_powder"))
+    assert contradictions(right, SHAKES) == []
+    also_right = five_element_from_data(shakes("vanilla_powder - 2 * chocolate_powder >= 0"))
+    assert contradictions(also_right, SHAKES) == []
+    plain = SHAKES.replace("at least twice as many", "twice as many")
+    assert (
+        contradictions(
+            five_element_from_data(shakes("2 * vanilla_powder >= chocolate_powder")), plain
+        )
+        == []
+    )
