@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from formalizers.milp.expr import parse_expression
+from formalizers.milp.grounding import COMPARISON
 from formalizers.milp.model import FiveElementModel
 
 
@@ -102,7 +103,7 @@ def strict_inequalities(model: FiveElementModel) -> tuple[FiveElementModel, list
     edits = []
     for c in data.get("constraints", []):
         text = c.get("expression", "")
-        ops = list(re.finditer(r"<=|>=|==|(?<![<>=!])[<>](?!=)", text))
+        ops = list(COMPARISON.finditer(text))
         strict = [m for m in ops if m.group(0) in "<>"]
         if not strict:
             continue
@@ -110,11 +111,10 @@ def strict_inequalities(model: FiveElementModel) -> tuple[FiveElementModel, list
             return None
         (m,) = strict
         left, right = text[: m.start()].strip(), text[m.end() :].strip()
+        whole = _whole(left, model) and _whole(right, model)
         if m.group(0) == ">":
-            whole = _whole(left, model) and _whole(right, model)
             new = f"{left} >= {right} + 1" if whole else f"{left} >= {right}"
         else:
-            whole = _whole(left, model) and _whole(right, model)
             new = f"{left} + 1 <= {right}" if whole else f"{left} <= {right}"
         c["expression"] = new
         why = (

@@ -940,13 +940,29 @@ def _one_place(x: float, where_stated: list[tuple[float, int, str]]) -> tuple[in
     return places[0]
 
 
+COMPARISON = re.compile(r"<=|>=|==|(?<![<>=!])[<>](?!=)")
+"""A comparison operator in an expression's text (``<`` and ``>`` alone, not part of another)."""
+
+
+def _parsed_constraints(model: FiveElementModel) -> list[tuple[Any, Compare]]:
+    """Each constraint with its parsed expression; those that do not parse are left out
+    (validation names them)."""
+    out = []
+    for c in model.constraints:
+        try:
+            out.append((c, parse_constraint(c.expression)))
+        except ValueError:
+            continue
+    return out
+
+
 def _flip(expression: str) -> str:
     """``expression`` with its one inequality turned round; "" when it has none or several."""
-    ops = re.findall(r"<=|>=|(?<![<>=!])[<>](?!=)", expression)
-    if len(ops) != 1:
+    ops = COMPARISON.findall(expression)
+    if len(ops) != 1 or ops[0] == "==":
         return ""
     turn = {"<=": ">=", ">=": "<=", "<": ">", ">": "<"}
-    return re.sub(r"<=|>=|(?<![<>=!])[<>](?!=)", lambda m: turn[m.group(0)], expression, count=1)
+    return COMPARISON.sub(lambda m: turn[m.group(0)], expression, count=1)
 
 
 def _direction_readings(
@@ -954,11 +970,7 @@ def _direction_readings(
 ) -> list[Contradiction]:
     """Limits written the other way round from their words: "at least 160" as ``<= 160``."""
     out = []
-    for c in model.constraints:
-        try:
-            node = parse_constraint(c.expression)
-        except ValueError:
-            continue
+    for c, node in _parsed_constraints(model):
         for side in _limits(node, model):
             verdicts = []
             for n in side.numbers:
@@ -1020,11 +1032,7 @@ def _ratio_readings(
     holds a stated fraction (30% as 0.3, "a third"), the other, the subject, none; the
     constraint read with the subject first must bound it as the fraction's words do."""
     out = []
-    for c in model.constraints:
-        try:
-            node = parse_constraint(c.expression)
-        except ValueError:
-            continue
+    for c, node in _parsed_constraints(model):
         if len(node.ops) != 1 or node.ops[0] not in ("<=", ">=", "<", ">"):
             continue
         sides = [_uses_and_numbers(o, model) for o in node.operands]
@@ -1404,11 +1412,7 @@ def _unit_readings(
     butter per croissant against 4 kg a day) with neither converted: no number of the
     constraint is the factor between them, or one of them converted."""
     out = []
-    for c in model.constraints:
-        try:
-            node = parse_constraint(c.expression)
-        except ValueError:
-            continue
+    for c, node in _parsed_constraints(model):
         _, numbers = _uses_and_numbers(node, model)
         units: dict[str, dict[float, tuple[str, str, _Carried]]] = {}
         for n in numbers:
@@ -1491,15 +1495,12 @@ def _constant_readings(model: FiveElementModel) -> list[Contradiction]:
     return out
 
 
-_ONE_INEQUALITY = re.compile(r"<=|>=|==|(?<![<>=!])[<>](?!=)")
-
-
 def _with_term(where: str, expression: str, node: Node, term: str) -> str:
     """``expression`` with ``term`` added to its side that has the variables (the objective: to
     the whole); "" when that side is not one of two (a range, or variables on both sides)."""
     if where == "the objective":
         return f"{expression} + {term}"
-    ops = list(_ONE_INEQUALITY.finditer(expression))
+    ops = list(COMPARISON.finditer(expression))
     if not isinstance(node, Compare) or len(ops) != 1 or len(node.operands) != 2:
         return ""
     (op,) = ops
