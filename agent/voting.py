@@ -1,8 +1,8 @@
 """Voting over sampled formalizations: draw k, solve and verify each, and let the verified answers vote.
 
 A request with ``samples`` above 1 (``Request.extra["samples"]``, ``formalist bench --samples K``)
-is formalized k times from one conversation at a sampling temperature, each sample with its own
-seed. Every sample is validated, solved and verified on its own; only samples whose solution the
+is formalized k times from one conversation, each sample with its own seed: the first greedily
+(``GREEDY``), the others at a sampling temperature. Every sample is validated, solved and verified on its own; only samples whose solution the
 independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
 one answer). The answer is the most-voted value, taken from its first sample; its confidence is
 its votes over all k samples drawn (a sample that failed counts against it), and a request whose
@@ -30,6 +30,10 @@ REL_TOL = 1e-6
 """Two objective values within this relative distance (of the larger, at least 1) are one answer."""
 TEMPERATURE = 0.7
 """The sampling temperature of the k samples."""
+GREEDY = 1
+"""How many of the k samples are drawn greedily (temperature 0), in the same batch: the vote
+keeps the reply a single greedy call would give among its samples, so that a few noisy samples
+at the temperature cannot outvote it without agreeing among themselves."""
 MAX_SAMPLES = 64
 
 
@@ -188,7 +192,7 @@ def solve_by_vote(
     if sample is None:
         return agent._repair_loop(req, kind, client, formalizer)
     try:
-        drawn = sample(req.text, k, temperature)
+        drawn = sample(req.text, k, temperature, greedy=min(GREEDY, k))
     except NeedsInformation:
         # The repair loop asks the same conversation and answers NEEDS_INFO with the questions.
         return agent._repair_loop(req, kind, client, formalizer)

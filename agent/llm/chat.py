@@ -58,7 +58,8 @@ class Reply:
 @runtime_checkable
 class Chat(Protocol):
     """A language model behind one id: ``complete`` answers a conversation once, ``complete_n``
-    draws ``n`` replies at ``temperature`` (reply ``i`` with seed ``seed + i``)."""
+    draws ``n`` replies at ``temperature`` (reply ``i`` with seed ``seed + i``; the first
+    ``greedy`` of them at temperature 0)."""
 
     @property
     def model_id(self) -> str: ...
@@ -72,4 +73,5 @@ class Chat(Protocol):
         temperature: float,
         seed: int = 0,
         output: Output | None = None,
+        greedy: int = 0,
     ) -> list[Reply]: ...

@@ -339,9 +339,11 @@ class ChatClient:
         temperature: float,
         seed: int = 0,
         output: Output | None = None,
+        greedy: int = 0,
     ) -> list[Reply]:
         """``n`` replies to ``messages`` drawn at ``temperature``, reply ``i`` with seed ``seed +
-        i``, each under ``output`` (as ``complete``). A chat model that declares
+        i``, each under ``output`` (as ``complete``); the first ``greedy`` replies are drawn at
+        temperature 0 (a vote that keeps the greedy reply among its samples). A chat model that declares
         ``samples_in_one_call`` (the local engine: the samples share one prefill) draws them in
         one call with ``n``; any other gets ``n`` calls, each with its own seed. Each reply is
         cached and recorded on its own; a cut-off sample is returned marked ``cut_off`` (the
@@ -349,11 +351,12 @@ class ChatClient:
         messages = [{k: valid_text(v) for k, v in m.items()} for m in messages]
         grammar_id = output.id if output is not None else ""
         kwargs, constrained = output_kwargs(self.chat_model, output)
+        if not 0 <= greedy <= n:
+            raise ValueError(f"greedy must be from 0 to {n}, not {greedy}")
+        temps = [0.0 if i < greedy else temperature for i in range(n)]
         keys = [
-            request_key(
-                self._name(), messages, self._params(output, temperature=temperature, seed=s)
-            )
-            for s in range(seed, seed + n)
+            request_key(self._name(), messages, self._params(output, temperature=t, seed=seed + i))
+            for i, t in enumerate(temps)
         ]
         hits = [self.cache.entry(k) if self.cache is not None else None for k in keys]
         if all(h is not None for h in hits):
@@ -380,6 +383,8 @@ class ChatClient:
         said_by: list[Any] = []  # each sample's message, for ``counting_usage`` (as ``complete``)
         try:
             if getattr(self.chat_model, "samples_in_one_call", False):
+                if greedy:
+                    kwargs["greedy"] = greedy
                 result = self.chat_model.generate(
                     [lc], n=n, temperature=temperature, seed=seed, **kwargs
                 )
@@ -387,8 +392,8 @@ class ChatClient:
                     said_by.append(getattr(g, "message", None))
                     drawn.append((g.text, _Reported.of(said_by[-1])))
             else:
-                for s in range(seed, seed + n):
-                    reply = self.chat_model.invoke(lc, temperature=temperature, seed=s, **kwargs)
+                for i, t in enumerate(temps):
+                    reply = self.chat_model.invoke(lc, temperature=t, seed=seed + i, **kwargs)
                     said_by.append(reply)
                     drawn.append((_text(reply.content), _Reported.of(reply)))
         except StopError:

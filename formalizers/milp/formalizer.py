@@ -360,15 +360,21 @@ class MilpFormalizer:
         return self.read(reply, prov)
 
     def formalize_samples(
-        self, request: str, k: int, temperature: float = 0.7, seed: int = 0
+        self, request: str, k: int, temperature: float = 0.7, seed: int = 0, greedy: int = 0
     ) -> list[Artifact | ArtifactError]:
         """``k`` formalizations of ``request`` drawn at ``temperature`` with seeds ``seed``,
-        ``seed + 1``... (``Chat.complete_n``: one call where the model can share the
-        prompt among samples): each an ``Artifact``, or the ``ArtifactError`` its reply raised
-        (with the reply attached). ``NeedsInformation`` from a sample is raised."""
+        ``seed + 1``..., the first ``greedy`` of them at temperature 0 (``Chat.complete_n``: one
+        call where the model can share the prompt among samples): each an ``Artifact``, or the
+        ``ArtifactError`` its reply raised (with the reply attached). ``NeedsInformation`` from a
+        sample is raised."""
         t0 = time.perf_counter()
         replies = self.client.complete_n(
-            self.messages(request), k, temperature, seed, output=five_element_grammar_for(request)
+            self.messages(request),
+            k,
+            temperature,
+            seed,
+            output=five_element_grammar_for(request),
+            greedy=greedy,
         )
         each = (time.perf_counter() - t0) / max(1, k)
         out: list[Artifact | ArtifactError] = []

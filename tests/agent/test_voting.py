@@ -99,11 +99,12 @@ def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
     assert [s["outcome"] for s in vote["samples"]] == ["ok", "parse", "ok", "ok", "ok"]
     assert "3 of 5 sampled formalizations agree" in answer.explanation
     assert "disagree" in answer.explanation and "7 (1)" in answer.explanation
-    # One conversation, k seeds, at the sampling temperature; no repair call was needed.
+    # One conversation, k seeds, the first sample greedy and the others at the sampling
+    # temperature; no repair call was needed.
     assert [s["seed"] for s in chat._seen] == [0, 1, 2, 3, 4]
+    assert [s["temperature"] for s in chat._seen] == [0.0] + [0.7] * 4
     # Every sample is asked under the five-element grammar.
     assert [o.id for o in chat._outputs] == [five_element_grammar_for(REQUEST).id] * 5
-    assert {s["temperature"] for s in chat._seen} == {0.7}
     assert answer.attempts == 5 and answer.to_json()["vote"] == vote
 
 
@@ -284,7 +285,7 @@ def test_a_model_that_samples_in_one_call_is_asked_once_and_each_reply_cached(
     chat = OneCall()
     client = ChatClient("test:one-call", chat, ResponseCache(str(tmp_path / "c.sqlite")))
     answer = solve(client, 5)
-    assert chat._calls == [{"n": 5, "temperature": 0.7, "seed": 0}]
+    assert chat._calls == [{"n": 5, "temperature": 0.7, "seed": 0, "greedy": 1}]
     assert [o.name for o in chat._outputs] == ["five-element"]
     assert answer.objective == pytest.approx(10) and answer.vote is not None
     assert answer.vote["confidence"] == 0.6
@@ -309,11 +310,16 @@ def test_the_local_engine_draws_k_samples_from_one_prefill(tmp_path: Path) -> No
     client = ChatClient("local:tiny", chat)
     from formalizers.milp.formalizer import MilpFormalizer
 
-    drawn = MilpFormalizer(client).formalize_samples(REQUEST, 3, temperature=1.0)
+    drawn = MilpFormalizer(client).formalize_samples(REQUEST, 3, temperature=1.0, greedy=1)
     assert len(drawn) == 3 and client.calls == 1
     # Each reply follows the five-element grammar (a random model: the content is nonsense).
     texts = [d.text if hasattr(d, "text") else d.reply for d in drawn]
     assert len(set(texts)) > 1 and all(t.lstrip().startswith("{") for t in texts)
+    # The first is the greedy reply: the one a single call at temperature 0 gives.
+    greedy = ChatClient("local:tiny", chat).complete_n(
+        MilpFormalizer(client).messages(REQUEST), 1, 0.0, output=five_element_grammar_for(REQUEST)
+    )[0]
+    assert texts[0] == greedy.text
 
 
 def test_grounded_samples_outvote_ungrounded_ones() -> None:

@@ -93,7 +93,7 @@ class RecordingChat:
         return Reply(self.replies.pop(0), self.model_id)
 
     def complete_n(self, messages: list[Message], n: int, temperature: float, seed: int = 0,
-                   output: Any = None) -> list[Reply]:  # fmt: skip
+                   output: Any = None, greedy: int = 0) -> list[Reply]:  # fmt: skip
         self.temperatures.append(temperature)
         return [self.complete(messages, output) for _ in range(n)]
 

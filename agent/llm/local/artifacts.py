@@ -85,7 +85,9 @@ def sample_artifacts(
     for attempt in range(redraws + 1):
         if not todo:
             break
-        samples = _draw(engine, prompt, target, params, todo)
+        # A redraw is at the temperature: a greedy sample drawn again would be the same one.
+        first = params if attempt == 0 else replace(params, greedy=0)
+        samples = _draw(engine, prompt, target, first, todo)
         retry: list[tuple[int, int]] = []
         for s in samples:
             if s.cut_off or s.finish != FINISH_COMPLETE:
@@ -139,7 +141,9 @@ def _draw(
             out[k] = replace(h, index=i, cut_off=True, finish=finish)
             continue
         # The second phase gets what the first left of both budgets.
-        rest = replace(params, n=1, max_new_tokens=budget, time_budget_s=left)
+        rest = replace(
+            n_params.of_sample(k), n=1, greedy=0, max_new_tokens=budget, time_budget_s=left
+        )
         second.append((k, head, GenerationRequest(prompt + head, rest_grammar, rest, (seed,))))
     tails = engine.generate([r for _, _, r in second]) if second else []
     for (k, head, _), got in zip(second, tails, strict=True):

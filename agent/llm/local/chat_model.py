@@ -140,6 +140,7 @@ class LocalChatModel(BaseChatModel):
             temperature=float(kwargs.get("temperature", self.temperature)),
             top_p=self.top_p,
             seed=int(kwargs.get("seed", self.seed)),
+            greedy=min(n, max(0, int(kwargs.get("greedy", 0)))),
             max_new_tokens=self.max_new_tokens,
             time_budget_s=self.time_budget_s,
             stop=tuple(stop or ()),

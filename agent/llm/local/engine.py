@@ -440,7 +440,8 @@ class Engine:
         for r, req in enumerate(requests):
             watch = StopWatch(req.params, start)
             for i in range(req.params.n):
-                rows.append(_Row(r, i, req.seed(i), req.params, watch, req.grammar))
+                params = req.params.of_sample(i)
+                rows.append(_Row(r, i, req.seed(i), params, watch, req.grammar))
         self._run(rows, prompts)
         out: list[list[Sample]] = [[] for _ in requests]
         for row in rows:

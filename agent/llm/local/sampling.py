@@ -10,7 +10,7 @@ object that a CUDA graph would have to capture.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -57,7 +57,9 @@ class SamplingParams:
     text is cut where it begins, as OpenAI-style servers do; the token that completed it stays in
     ``token_ids``), after ``max_new_tokens`` tokens, or when ``time_budget_s`` seconds have passed
     since generation started (None: no limit; a sample that has not begun by then gets no token). ``ignore_eos`` suppresses stop tokens
-    (benchmarks that need a fixed number of steps).
+    (benchmarks that need a fixed number of steps). The first ``greedy`` of the ``n`` samples
+    are drawn greedily whatever ``temperature`` says (a vote that keeps the greedy reply among
+    its samples, in the same batch).
     """
 
     n: int = 1
@@ -68,10 +70,13 @@ class SamplingParams:
     time_budget_s: float | None = None
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
+    greedy: int = 0
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError("n must be at least 1")
+        if not 0 <= self.greedy <= self.n:
+            raise ValueError("greedy must be from 0 to n")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
         if not 0 < self.top_p <= 1:
@@ -80,6 +85,12 @@ class SamplingParams:
             raise ValueError("max_new_tokens must be at least 1")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError("time_budget_s must be positive")
+
+    def of_sample(self, index: int) -> SamplingParams:
+        """How sample ``index`` is drawn: greedily among the first ``greedy``, else as given."""
+        if index < self.greedy and self.temperature:
+            return replace(self, temperature=0.0)
+        return self
 
 
 FINISH_COMPLETE = "complete"

@@ -105,6 +105,7 @@ class Asked:
         temperature: float,
         seed: int = 0,
         output: Output | None = None,
+        greedy: int = 0,
     ) -> list[Reply]:
         self.outputs.append(output)
         return [Reply("", self.model_id)] * n

@@ -4,6 +4,7 @@ stop strings, shared prefill, and special tokens that never come out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,20 @@ def test_greedy_is_deterministic_and_tiny_top_p_is_greedy(engine: Engine, prompt
         prompt, FIVE, SamplingParams(n=2, temperature=1.0, top_p=1e-9, max_new_tokens=120)
     )
     assert narrow[0].token_ids == greedy[0].token_ids
+
+
+def test_the_first_greedy_samples_are_the_greedy_reply_in_the_same_batch(
+    engine: Engine, prompt: str
+) -> None:
+    alone = engine.sample(prompt, FIVE, SamplingParams(n=1, max_new_tokens=120))[0]
+    mixed = engine.sample(prompt, FIVE, replace(SAMPLED, max_new_tokens=120, greedy=2))
+    assert [s.token_ids for s in mixed[:2]] == [alone.token_ids] * 2
+    # The rest are drawn at the temperature, as without greedy samples (seeds by index).
+    drawn = engine.sample(prompt, FIVE, replace(SAMPLED, max_new_tokens=120))
+    assert [s.token_ids for s in mixed[2:]] == [s.token_ids for s in drawn[2:]]
+    assert len({s.token_ids for s in drawn}) > 1
+    with pytest.raises(ValueError, match="greedy"):
+        SamplingParams(n=2, greedy=3)
 
 
 def test_one_prefill_is_shared_by_the_samples_of_a_prompt(
