@@ -286,7 +286,8 @@ class ChatClient:
         key = base if n == 0 else request_key(base, [], {"occurrence": n})
         if self.cache is not None:
             hit = self.cache.entry(key)
-            if hit is not None:
+            # A cut-off sample that ``complete_n`` kept under this key is drawn again here.
+            if hit is not None and not hit[1].get("cut_off", False):
                 self.cache_hits += 1
                 self._record(key, messages, hit[0], output=output)
                 return Reply(
@@ -354,8 +355,17 @@ class ChatClient:
         if not 0 <= greedy <= n:
             raise ValueError(f"greedy must be from 0 to {n}, not {greedy}")
         temps = [0.0 if i < greedy else temperature for i in range(n)]
+        # A greedy reply does not depend on its seed: its key is the one ``complete`` gives the
+        # same messages at temperature 0, so a vote whose samples all failed hands the loop
+        # that follows (its first call) the greedy reply it already drew, and the other way round.
         keys = [
-            request_key(self._name(), messages, self._params(output, temperature=t, seed=seed + i))
+            request_key(
+                self._name(),
+                messages,
+                self._params(output, temperature=0.0)
+                if i < greedy
+                else self._params(output, temperature=t, seed=seed + i),
+            )
             for i, t in enumerate(temps)
         ]
         hits = [self.cache.entry(k) if self.cache is not None else None for k in keys]

@@ -340,6 +340,30 @@ def test_samples_drawn_in_one_call_say_which_were_cut_off(tmp_path: Path) -> Non
     cache.close()
 
 
+def test_a_greedy_sample_is_the_reply_complete_would_give(tmp_path: Path) -> None:
+    """The first ``greedy`` samples are asked at temperature 0 and cached under the key of an
+    ordinary call at temperature 0: a later ``complete`` of the same messages costs no call. A
+    cut-off sample so kept is drawn again by ``complete``, never handed on as a whole reply."""
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    chat = _Reporting(replies=["greedy", "warm", "warmer", "fresh"])
+    client = ChatClient("openai:fake", chat, cache, params={"temperature": 0.0})
+    msgs = [{"role": "user", "content": "a model please"}]
+    drawn = client.complete_n(msgs, 3, 0.7, seed=5, greedy=1)
+    assert [r.text for r in drawn] == ["greedy", "warm", "warmer"] and client.calls == 1
+    again = client.complete(msgs)
+    assert (again.text, again.cached, client.calls) == ("greedy", True, 1)
+    with pytest.raises(ValueError, match="greedy"):
+        client.complete_n(msgs, 2, 0.7, greedy=3)
+    meta = {"cut_off": True, "finish": "length", "tokens": 9}
+    cut = _Reporting(replies=["{", "{", '{"whole": 1}'], meta=meta, samples_in_one_call=True)
+    other = ChatClient("local:m", cut, cache, params={"temperature": 0.0})
+    assert [r.cut_off for r in other.complete_n(msgs, 2, 0.7, greedy=1)] == [True, True]
+    cut.meta = {}
+    fresh = other.complete(msgs)
+    assert (fresh.text, fresh.cached) == ('{"whole": 1}', False)
+    cache.close()
+
+
 def test_grammars_reach_each_backend_as_it_takes_them() -> None:
     """``output_kwargs``: OpenAI-compatible servers get a JSON schema as ``response_format``,
     Ollama as ``format``, neither an EBNF grammar (unconstrained, said so); the local engine and
