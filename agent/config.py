@@ -35,6 +35,8 @@ Looked up in order: the path in ``FORMALIST_CONFIG``, ``./formalist.toml``,
     batch_invariant = true            # every step at max_batch rows, so a seed's sample never depends
                                       # on its batch; default: on for CUDA, off on a CPU (8 rows cost
                                       # up to 3.5x one row there)
+    int4 = true                       # decode with a .gguf file's 4-bit (Q4_K) weights as packed;
+                                      # default: on a CPU in bfloat16, where the kernel exists
 
     [tools]                           # cached tools in the loop (every key optional)
     enabled = true                    # look for a cached tool that fits each request in words
@@ -91,6 +93,7 @@ LOCAL_KEYS: dict[str, tuple[type, tuple[Any, ...]]] = {
     "prefix_cache_mb": (int, ()),
     "time_budget_s": (float, ()),
     "batch_invariant": (bool, ()),
+    "int4": (bool, ()),
 }
 """The keys of ``[local]``: each one's type and, where the choice is closed, its values."""
 

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from agent.config import LOCAL_DEFAULTS
+from agent.llm.local import packed
 from agent.llm.local.engine import (
     CPU_BATCH_INVARIANT,
     Engine,
@@ -49,6 +50,7 @@ from agent.llm.local.engine import (
     cpu_has_bf16,
     free_cpus,
 )
+from agent.llm.local.gguf import is_gguf
 from agent.llm.local.sampling import SamplingParams
 from benchmarks.decode_speed import weight_bytes
 
@@ -234,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-hf", action="store_true", dest="no_hf")
     ap.add_argument("--hf-k", action="store_true", dest="hf_k", help="HF at k samples too")
     ap.add_argument("--json", default="cpu_decode.json")
+    ap.add_argument(
+        "--no-int4",
+        action="store_false",
+        dest="int4",
+        help="measure only the dense weights (by default a .gguf model is also measured with its "
+        "4-bit weights packed, as the engine decodes it on a CPU with bfloat16)",
+    )
     args = ap.parse_args(argv)
     if args.shared_tokens >= args.prompt_tokens:
         ap.error("--shared-tokens must be less than --prompt-tokens")
@@ -253,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         model, tokenizer, path = load(args.model, dtype, tmp)
+        gguf = args.model if is_gguf(args.model) else None
         report["load_s"] = time.perf_counter() - t0
         report["model"] = path
         report["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
@@ -288,10 +298,25 @@ def main(argv: list[str] | None = None) -> int:
             bk = _loaded(time_engine, ek, ids, args.k, args.tokens, False)
             if args.hf_k and not args.no_hf:
                 report["hf_k"] = _loaded(time_hf, model, ids, args.k, args.tokens, pad)
+            rows = [(b1, 1, wbytes), (bk, args.k, wbytes)]
+            why_not = packed.unavailable(gguf, "cpu", model.dtype)
+            if args.int4 and not why_not:
+                # The same engines with the file's 4-bit weights (``Engine.from_pretrained``'s
+                # default on such a CPU): the dense rows above are the baseline.
+                assert gguf is not None
+                report["int4_layers"] = packed.pack_from_gguf(model, gguf)
+                report["engine_batch1_dense"], report["engine_k_dense"] = b1, bk
+                b1 = _loaded(time_engine, e1, ids, 1, args.tokens, False)
+                bk = _loaded(time_engine, ek, ids, args.k, args.tokens, False)
+                ibytes = wbytes - packed.packed_saving(model)
+                report["int4_weight_bytes_per_step"] = ibytes
+                rows += [(b1, 1, ibytes), (bk, args.k, ibytes)]
+            else:
+                report["int4_unavailable"] = why_not or "--no-int4"
             report["engine_batch1"] = b1
             report["engine_k"] = bk
-            for row, n in ((b1, 1), (bk, args.k)):
-                limit = bandwidth / (wbytes + n * kv)  # steps per second the bandwidth allows
+            for row, n, read in rows:
+                limit = bandwidth / (read + n * kv)  # steps per second the bandwidth allows
                 row["bandwidth_limit_tokens_per_s"] = n * limit
                 tps = row["decode_tokens_per_s"]
                 row["fraction_of_bandwidth_limit"] = tps / (n * limit) if tps else None
@@ -311,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _derive(report: dict[str, Any], args: argparse.Namespace) -> None:
     b1, bk, hit = report["engine_batch1"], report["engine_k"], report["prefix_hit"]
-    prefill_rate = b1["prefill_tokens_per_s"] or 0.0
+    # The cold prefill was measured before the weights were packed (a prefill uses the dense
+    # ones either way); the packed rows reuse its cache.
+    cold_row = report.get("engine_batch1_dense", b1)
+    prefill_rate = cold_row["prefill_tokens_per_s"] or 0.0
     cold = args.item_prompt / prefill_rate if prefill_rate else float("inf")
     # With the shared part cached, only the rest of the item's prompt runs.
     kept = hit["reused_tokens"] / max(hit["prompt_tokens"], 1)
@@ -332,7 +360,13 @@ def _derive(report: dict[str, Any], args: argparse.Namespace) -> None:
     hf = report.get("hf_batch1")
     if hf:
         ratios["decode_vs_hf_batch1"] = _div(b1["decode_tokens_per_s"], hf["decode_tokens_per_s"])
-        ratios["prefill_vs_hf"] = _div(b1["prefill_tokens_per_s"], hf["prefill_tokens_per_s"])
+        ratios["prefill_vs_hf"] = _div(cold_row["prefill_tokens_per_s"], hf["prefill_tokens_per_s"])
+    dense1, densek = report.get("engine_batch1_dense"), report.get("engine_k_dense")
+    if dense1 and densek:
+        ratios["int4_over_dense_batch1"] = _div(
+            b1["decode_tokens_per_s"], dense1["decode_tokens_per_s"]
+        )
+        ratios["int4_over_dense_k"] = _div(bk["decode_tokens_per_s"], densek["decode_tokens_per_s"])
     hfk = report.get("hf_k")
     if hfk:
         ratios["decode_k_vs_hf_k"] = _div(bk["decode_tokens_per_s"], hfk["decode_tokens_per_s"])
@@ -373,9 +407,24 @@ def _print(r: dict[str, Any], args: argparse.Namespace) -> None:
         f"{r['kv_bytes_per_sample_step'] / 1e6:.0f} MB keys/values per sample "
         f"({r['prompt_tokens']} prompt tokens)"
     )
-    for name, row in (("batch 1", b1), (f"k={args.k}", bk)):
+    if "int4_weight_bytes_per_step" in r:
         print(
-            f"engine decode {name:<8}      {_f(row['decode_tokens_per_s'], '.2f')} tokens/s "
+            f"  with 4-bit weights        {r['int4_weight_bytes_per_step'] / 1e9:.2f} GB weights "
+            f"({r['int4_layers']} layers packed from the .gguf file)"
+        )
+    else:
+        print(f"4-bit weights               not measured: {r.get('int4_unavailable')}")
+    shown = [("batch 1", b1), (f"k={args.k}", bk)]
+    if "engine_batch1_dense" in r:
+        shown = [
+            ("batch 1 dense", r["engine_batch1_dense"]),
+            (f"k={args.k} dense", r["engine_k_dense"]),
+            ("batch 1 int4", b1),
+            (f"k={args.k} int4", bk),
+        ]
+    for name, row in shown:
+        print(
+            f"engine decode {name:<13} {_f(row['decode_tokens_per_s'], '.2f')} tokens/s "
             f"({_f(row['ms_per_step'], '.0f')} ms/step; bandwidth limit "
             f"{row['bandwidth_limit_tokens_per_s']:.2f}, "
             f"{_f(row['fraction_of_bandwidth_limit'], '.0%')} of it; load {row['load_average']})"
@@ -384,9 +433,10 @@ def _print(r: dict[str, Any], args: argparse.Namespace) -> None:
         f"output layer, {ol['rows']} rows       {ol['per_row_ms']:.0f} ms one row at a time, "
         f"{ol['batched_ms']:.0f} ms as one product"
     )
+    cold = r.get("engine_batch1_dense", b1)
     print(
-        f"engine prefill (cold)       {_f(b1['prefill_tokens_per_s'])} tokens/s "
-        f"({b1['prefill_tokens']} tokens in {b1['prefill_s']:.1f} s)"
+        f"engine prefill (cold)       {_f(cold['prefill_tokens_per_s'])} tokens/s "
+        f"({cold['prefill_tokens']} tokens in {cold['prefill_s']:.1f} s)"
     )
     print(
         f"prefix-cache hit            {hit['prefill_s']:.2f} s ({hit['reused_tokens']} of "

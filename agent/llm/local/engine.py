@@ -22,6 +22,7 @@ Only torch, transformers and the grammar library are imported here (no LangChain
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ import torch
 
 from agent.errors import ConfigError
 from agent.llm.grammar import Grammar
+from agent.llm.local import packed
 from agent.llm.local.decoder import (
     LENGTH_BUCKETS,
     PREFILL_CHUNK,
@@ -74,6 +76,8 @@ CPU_ATTEND_STEP = 256
 SPARSE_ROW_LIMIT = 16_384
 """On the CPU, a row whose mask allows at most this many tokens gets the logits of those tokens
 only (the output layer's other rows are never multiplied)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,25 +350,32 @@ class Engine:
         dtype: torch.dtype | None = None,
         models_dir: str | None = None,
         batch_invariant: bool | None = None,
+        int4: bool | None = None,
         **options: Any,
     ) -> Engine:
         """Load a model and its tokenizer by local path or hub id, in ``dtype`` (default:
         ``default_dtype``, bfloat16 on CUDA and on CPUs with native bfloat16, else float32). A
         ``.gguf`` file is dequantized once and loaded from its converted checkpoint, cached under
         ``models_dir`` by the file's sha256 (``agent.llm.local.gguf``). ``batch_invariant``
-        defaults to on for CUDA and off on a CPU (``CPU_BATCH_INVARIANT``). ``options`` go to
-        ``Engine``."""
+        defaults to on for CUDA and off on a CPU (``CPU_BATCH_INVARIANT``). ``int4`` (default:
+        wherever it can) decodes on a CPU in bfloat16 with the 4-bit weights of a ``.gguf`` file's
+        Q4_K layers as the file holds them (``agent.llm.local.packed``); True where it cannot is a
+        ``ConfigError``. ``options`` go to ``Engine``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         from agent.llm.local.gguf import converted_dir, is_gguf
 
         hf_logging.disable_progress_bar()
-        if is_gguf(path_or_id):
-            path_or_id = str(converted_dir(path_or_id, models_dir))
+        source = path_or_id if is_gguf(path_or_id) else None
+        if source is not None:
+            path_or_id = str(converted_dir(source, models_dir))
         dev = device or default_device()
         if dtype is None:
             dtype = default_dtype(dev)
+        why_not = packed.unavailable(source, torch.device(dev).type, dtype)
+        if int4 and why_not:
+            raise ConfigError(f"int4 decoding is not possible here: {why_not}")
         try:
             tokenizer = AutoTokenizer.from_pretrained(path_or_id)
             model: Any = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
@@ -372,7 +383,12 @@ class Engine:
             raise ConfigError(f"cannot load the model {path_or_id!r}: {e}") from e
         if batch_invariant is None:
             batch_invariant = torch.device(dev).type == "cuda" or CPU_BATCH_INVARIANT
-        return cls(model.to(dev), tokenizer, batch_invariant=batch_invariant, **options)
+        model = model.to(dev)
+        if int4 is not False and not why_not:
+            assert source is not None
+            n = packed.pack_from_gguf(model, source)
+            log.info("%s: %d layers decode with the file's 4-bit weights", source, n)
+        return cls(model, tokenizer, batch_invariant=batch_invariant, **options)
 
     # -- prompts ---------------------------------------------------------------------------------
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:

@@ -74,16 +74,46 @@ def _tiny_vocab() -> tuple[list[str], list[str], list[str]]:
     return tokens + specials, merges, specials
 
 
+def q4k_blocks(rows: int, cols: int, rng: Any) -> Any:
+    """Random Q4_K blocks for a ``rows x cols`` weight (``cols`` a multiple of 256), as
+    llama.cpp lays them out (144 bytes per 256 weights: ``d`` and ``dmin`` in float16, eight
+    6-bit scales and mins packed in 12 bytes, then 4-bit values two to a byte): the gguf package
+    reads Q4_K but cannot write it."""
+    import numpy as np
+
+    n = rows * cols // 256
+    d = (rng.uniform(0.5, 1.5, n) * 2e-3).astype(np.float16)
+    dmin = (rng.uniform(0.5, 1.5, n) * 2e-3).astype(np.float16)
+    sc = rng.integers(0, 64, (n, 8), dtype=np.uint8)
+    mn = rng.integers(0, 64, (n, 8), dtype=np.uint8)
+    q = rng.integers(0, 16, (n, 8, 32), dtype=np.uint8)
+    scales = np.zeros((n, 12), dtype=np.uint8)
+    scales[:, 0:4] = (sc[:, :4] & 63) | ((sc[:, 4:] & 0x30) << 2)
+    scales[:, 4:8] = (mn[:, :4] & 63) | ((mn[:, 4:] & 0x30) << 2)
+    scales[:, 8:12] = (sc[:, 4:] & 0x0F) | ((mn[:, 4:] & 0x0F) << 4)
+    qs = (q[:, 0::2] | (q[:, 1::2] << 4)).reshape(n, 128)  # sub-blocks 2c, 2c + 1 share bytes
+    blocks = np.concatenate(
+        [d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2), scales, qs], axis=1
+    )
+    return blocks.reshape(rows, cols // 256 * 144)
+
+
 def write_tiny_gguf(
-    path: Path, seed: int = 0, quantize: bool = True, vocab: str = "tiny"
+    path: Path,
+    seed: int = 0,
+    quantize: bool = True,
+    vocab: str = "tiny",
+    q4k: bool = False,
+    **dims: Any,
 ) -> dict[str, Any]:
-    """Write a tiny random Qwen2 model (the ``tiny`` shape) as a GGUF file at ``path``, laid out
-    as llama.cpp writes one: metadata, a byte-level BPE vocabulary with its merges and the ChatML
-    template, 2-D weights in Q8_0 (``quantize``), norms and biases in F32, no ``output.weight``
-    (tied). ``vocab``: ``tiny`` (``_tiny_vocab``: the file reads in a second) or ``qwen`` (the real
-    151,936-row Qwen vocabulary: reading it back takes transformers a minute or more). Returns
-    the weights a reader should get back, by transformers parameter name (dequantized), as numpy
-    arrays."""
+    """Write a tiny random Qwen2 model (the ``tiny`` shape, ``dims`` overriding its sizes) as a
+    GGUF file at ``path``, laid out as llama.cpp writes one: metadata, a byte-level BPE
+    vocabulary with its merges and the ChatML template, 2-D weights in Q8_0 (``quantize``; with
+    ``q4k`` the layers' linear weights in random Q4_K blocks, which needs sizes that are multiples
+    of 256), norms and biases in F32, no ``output.weight`` (tied). ``vocab``: ``tiny``
+    (``_tiny_vocab``: the file reads in a second) or ``qwen`` (the real 151,936-row Qwen
+    vocabulary: reading it back takes transformers a minute or more). Returns the weights a
+    reader should get back, by transformers parameter name (dequantized), as numpy arrays."""
     import json
 
     import gguf
@@ -93,7 +123,8 @@ def write_tiny_gguf(
 
     from agent.llm.local.qwen_vocab import CHATML_TEMPLATE, qwen2_config, qwen_tokenizer
 
-    cfg = qwen2_config("tiny")
+    cfg = qwen2_config("tiny", **dims)
+    rng = np.random.default_rng(seed)
     if vocab == "qwen":
         tok = qwen_tokenizer()
         ids = tok.get_vocab()
@@ -166,7 +197,12 @@ def write_tiny_gguf(
             module, _, kind = rest.rpartition(".")
             name = f"blk.{layer}.{names[module]}.{kind}"
         data = value.detach().numpy().astype(np.float32)
-        if quantize and data.ndim == 2:
+        if q4k and data.ndim == 2 and name.startswith("blk."):
+            raw = q4k_blocks(data.shape[0], data.shape[1], rng)
+            kind4 = gguf.GGMLQuantizationType.Q4_K
+            w.add_tensor(name, raw, raw_shape=raw.shape, raw_dtype=kind4)
+            data = gguf.quants.dequantize(raw, kind4)
+        elif quantize and data.ndim == 2:
             q = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
             w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
             data = gguf.quants.dequantize(q, gguf.GGMLQuantizationType.Q8_0)

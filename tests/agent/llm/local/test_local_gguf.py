@@ -188,3 +188,92 @@ def test_a_conversion_of_an_older_format_gets_its_tokenizer_and_config_brought_u
     assert set(pads) <= set(AutoTokenizer.from_pretrained(out).added_tokens_decoder)
     assert json.loads((out / gguf_mod.COMPLETE).read_text())["format"] == gguf_mod.FORMAT
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
+
+
+# -- 4-bit decoding --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def q4k_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny model whose layers are Q4_K (sizes of 256, as Q4_K's blocks need), and its models
+    folder."""
+    folder = tmp_path_factory.mktemp("q4k")
+    path = folder / "tiny-q4_k.gguf"
+    write_tiny_gguf(path, q4k=True, hidden_size=256, intermediate_size=512)
+    return path, folder / "models"
+
+
+def test_a_q4k_file_decodes_on_the_cpu_with_its_own_4bit_weights(
+    q4k_gguf: tuple[Path, Path],
+) -> None:
+    """In bfloat16 on the CPU each Q4_K layer is packed from the file's blocks: one row's
+    product is the dense layer's within bfloat16 rounding, and prefills (many rows) use the dense
+    weight itself; ``int4=False`` keeps every layer dense."""
+    import torch
+
+    from agent.llm.local.engine import Engine
+    from agent.llm.local.packed import PACKED_MAX_ROWS, Int4Linear
+
+    path, models = q4k_gguf
+    opts = ENGINE_OPTIONS
+    engine = Engine.from_pretrained(str(path), models_dir=str(models), dtype=torch.bfloat16, **opts)
+    packed = [m for m in engine.model.modules() if isinstance(m, Int4Linear)]
+    assert len(packed) == 2 * 7  # q, k, v, o, gate, up, down in both layers
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        for layer in packed:
+            x = torch.randn(1, layer.in_features, dtype=torch.bfloat16)
+            dense = torch.nn.functional.linear(x, layer.weight, layer.bias).float()
+            got = layer(x).float()
+            assert got.shape == dense.shape
+            assert (got - dense).abs().max() <= 0.02 * dense.abs().max() + 1e-3
+            many = torch.randn(PACKED_MAX_ROWS + 1, layer.in_features, dtype=torch.bfloat16)
+            same = torch.nn.functional.linear(many, layer.weight, layer.bias)
+            assert torch.equal(layer(many), same)
+    from agent.llm.local.sampling import SamplingParams
+
+    prompt = engine.chat_prompt([{"role": "user", "content": "max the model"}])
+    sample = engine.sample(prompt, None, SamplingParams(max_new_tokens=6, seed=3))[0]
+    assert len(sample.token_ids) == 6
+    dense_engine = Engine.from_pretrained(
+        str(path), models_dir=str(models), dtype=torch.bfloat16, int4=False, **opts
+    )
+    assert not any(isinstance(m, Int4Linear) for m in dense_engine.model.modules())
+
+
+def test_int4_asked_for_where_it_cannot_run_is_refused_by_reason(
+    q4k_gguf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from agent.llm.local.engine import Engine
+    from agent.llm.local.qwen_vocab import save_random_model
+
+    path, models = q4k_gguf
+    opts = ENGINE_OPTIONS
+    with pytest.raises(ConfigError, match="bfloat16"):
+        Engine.from_pretrained(
+            str(path), models_dir=str(models), dtype=torch.float32, int4=True, **opts
+        )
+    folder = save_random_model(tmp_path / "dense", "tiny")
+    with pytest.raises(ConfigError, match="not a .gguf file"):
+        Engine.from_pretrained(str(folder), dtype=torch.bfloat16, int4=True, **opts)
+
+
+def test_a_weight_that_is_not_the_files_stays_dense(q4k_gguf: tuple[Path, Path]) -> None:
+    """Packing checks each file weight against the layer it replaces: a layer that differs (a
+    layout the loader permuted, say) keeps its dense weight."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agent.llm.local.packed import Int4Linear, pack_from_gguf
+
+    path, models = q4k_gguf
+    folder = gguf_mod.converted_dir(path, models)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+    with torch.no_grad():
+        q = model.model.layers[0].self_attn.q_proj.weight
+        q.copy_(q.flip(0))  # rows in another order
+    assert pack_from_gguf(model, path) == 2 * 7 - 1
+    assert not isinstance(model.model.layers[0].self_attn.q_proj, Int4Linear)
+    assert isinstance(model.model.layers[1].self_attn.q_proj, Int4Linear)
