@@ -146,9 +146,16 @@ class MilpKind(Kind):
     ) -> tuple[Artifact, list[str]] | None:
         """The five-element model with the contradictions' edits made
         (``formalizers.milp.grounding.amended``), or, for a symbol error, its parameters named
-        like a variable renamed (``formalizers.milp.amend.renamed_clashes``), or, for a strict
-        inequality, that written as a solver takes it (``strict_inequalities``)."""
-        from formalizers.milp.amend import renamed_clashes, strict_inequalities
+        like a variable renamed (``formalizers.milp.amend.renamed_clashes``) and constraints
+        that share a name told apart (``renamed_duplicates``), or, for a constraint the expression language refuses, several statements in one split or read as
+        domains (``compound_constraints``) and a strict inequality written as a solver takes it
+        (``strict_inequalities``)."""
+        from formalizers.milp.amend import (
+            compound_constraints,
+            renamed_clashes,
+            renamed_duplicates,
+            strict_inequalities,
+        )
         from formalizers.milp.grounding import Grounding, amended
         from formalizers.milp.model import FiveElementModel
 
@@ -162,15 +169,22 @@ class MilpKind(Kind):
                 model, made = out
                 edits = [e.text() for e in made]
         elif isinstance(finding, ArtifactError) and finding.kind == "symbol":
-            renamed = renamed_clashes(model)
-            if renamed is not None:
-                model, edits = renamed
-        elif isinstance(finding, ArtifactError) and "is not allowed in a constraint" in str(
-            finding
-        ):
-            strict = strict_inequalities(model)
-            if strict is not None:
-                model, edits = strict
+            for rename in (renamed_clashes, renamed_duplicates):
+                renamed = rename(model)
+                if renamed is not None:
+                    model, more = renamed
+                    edits = [*edits, *more]
+        elif isinstance(finding, ArtifactError) and finding.kind == "parse":
+            # Several statements in one constraint first (each comparison its own, domains
+            # declared), then any strict inequality among them; the agent compiles the result.
+            compound = compound_constraints(model, check=False)
+            if compound is not None:
+                model, edits = compound
+            if "is not allowed in a constraint" in str(finding):
+                strict = strict_inequalities(model)
+                if strict is not None:
+                    model, more = strict
+                    edits = [*edits, *more]
         if not edits:
             return None
         text = json.dumps(model.to_json())

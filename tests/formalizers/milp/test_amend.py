@@ -12,7 +12,12 @@ from agent.agent import AMENDED_BY
 from agent.errors import ArtifactError
 from agent.types import Request
 from conftest import agent_with, scripted
-from formalizers.milp.amend import renamed_clashes, strict_inequalities
+from formalizers.milp.amend import (
+    compound_constraints,
+    renamed_clashes,
+    renamed_duplicates,
+    strict_inequalities,
+)
 from formalizers.milp.linear import compile_model
 from formalizers.milp.model import five_element_from_data
 
@@ -181,3 +186,104 @@ def test_the_agent_amends_a_strict_inequality_without_asking_the_model_again() -
         'write "toy_truck >= toy_car + 1" for "toy_truck > toy_car" (whole numbers: one more '
         "is the least that is larger)"
     ]
+
+
+def with_extra(expression: str, domain: str = "integer", name: str = "extra") -> dict[str, Any]:
+    """The toys reply with one more constraint, as the real model wrote such (2026-12-07, Mamo
+    EasyLP samples: 13 of 48 replies added their variables' domains as constraints)."""
+    data = toys("toy_truck >= toy_car + 1", domain)
+    data["constraints"].append({"name": name, "expression": expression})
+    return data
+
+
+def compound(expression: str, domain: str = "integer") -> tuple[Any, list[str]] | None:
+    return compound_constraints(five_element_from_data(with_extra(expression, domain)))
+
+
+@pytest.mark.parametrize(
+    ("expression", "parts"),
+    [
+        ("toy_car >= 0 and toy_truck >= 0", ["toy_car >= 0", "toy_truck >= 0"]),
+        ("toy_car >= 0, toy_truck >= 0", ["toy_car >= 0", "toy_truck >= 0"]),
+        ("toy_car >= 1 && toy_car <= 3", ["toy_car >= 1", "toy_car <= 3"]),
+    ],
+)
+def test_a_conjunction_becomes_one_constraint_per_comparison(
+    expression: str, parts: list[str]
+) -> None:
+    with pytest.raises(ArtifactError):
+        compile_model(five_element_from_data(with_extra(expression)))
+    edited = compound(expression)
+    assert edited is not None
+    model, edits = edited
+    assert [c.expression for c in model.constraints[4:]] == parts
+    assert [c.name for c in model.constraints[4:]] == ["extra", "extra_2"]
+    assert edits == [f'split "{expression}" into "{parts[0]}"; "{parts[1]}"']
+    compile_model(model)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "toy_car % 1 == 0 and toy_truck % 1 == 0",
+        "toy_car, toy_truck in Z",
+        "toy_car in {0..10} and toy_truck in {0, 1, 2, 3, 4, 5, 6, 7, 8}",
+        "toy_car, toy_truck are integers",
+        "(toy_car, toy_truck) \u2208 \u2124",
+    ],
+)
+def test_a_statement_of_whole_values_becomes_the_declared_domain(expression: str) -> None:
+    with pytest.raises(ArtifactError):
+        compile_model(five_element_from_data(with_extra(expression)))
+    # Declared integer already: the statement goes, and so does the constraint.
+    kept = compound(expression)
+    assert kept is not None
+    assert len(kept[0].constraints) == 4 and all("drop" in e for e in kept[1])
+    # Declared continuous: the statement is what says they are whole.
+    made = compound(expression, "continuous")
+    assert made is not None
+    assert {v.domain for v in made[0].variables} == {"integer"}
+    assert any(e.startswith("declare toy_car") for e in made[1])
+
+
+def test_zero_or_one_is_binary_and_other_statements_are_left_alone() -> None:
+    binary = compound("toy_car in {0, 1}")
+    assert binary is not None and binary[0].variables[0].domain == "binary"
+    assert binary[1] == ['declare toy_car binary ("toy_car in {0, 1}")']
+    assert compound("toy_car >= 0") is None  # nothing to do
+    assert compound("boats in Z") is None  # not a variable
+    assert compound("toy_car in R") is None  # not a statement of whole values
+    assert compound("0 <= toy_car <= 3 and toy_truck >= 0") is None  # two comparisons in a part
+    assert compound("toy_car in {1, 3}") is not None  # listed whole values: integer
+
+
+def test_the_agent_amends_a_compound_constraint_and_a_strict_one_in_one_edit() -> None:
+    data = toys("toy_truck > toy_car and toy_car >= 0")
+    data["constraints"].append({"name": "whole", "expression": "toy_car % 1 == 0"})
+    client = scripted(data)
+    answer = agent_with(client, max_attempts=1).solve(Request(TOYS, kind="milp"))
+    assert answer.verified and answer.objective == pytest.approx(240)
+    assert len(client.chat_model.calls) == 1
+    first, second = answer.trace
+    assert first.outcome == "parse" and second.model_id == AMENDED_BY
+    assert second.edits == [
+        'split "toy_truck > toy_car and toy_car >= 0" into "toy_truck > toy_car"; "toy_car >= 0"',
+        'drop "toy_car % 1 == 0" (the declared domain says it)',
+        'write "toy_truck >= toy_car + 1" for "toy_truck > toy_car" (whole numbers: one more '
+        "is the least that is larger)",
+    ]
+
+
+def test_constraints_that_share_a_name_are_told_apart() -> None:
+    data = with_extra("toy_car >= 0", name="wood")
+    with pytest.raises(ArtifactError, match="used twice"):
+        compile_model(five_element_from_data(data))
+    edited = renamed_duplicates(five_element_from_data(data))
+    assert edited is not None
+    assert [c.name for c in edited[0].constraints] == ["wheels", "wood", "larger", "cars", "wood_2"]
+    assert edited[1] == ['rename the second constraint named wood ("toy_car >= 0") to wood_2']
+    assert renamed_duplicates(five_element_from_data(toys("toy_truck >= toy_car + 1"))) is None
+    client = scripted(data)
+    answer = agent_with(client, max_attempts=1).solve(Request(TOYS, kind="milp"))
+    assert answer.verified and answer.objective == pytest.approx(240)
+    assert len(client.chat_model.calls) == 1
