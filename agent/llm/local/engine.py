@@ -386,7 +386,7 @@ class Engine:
         model = model.to(dev)
         if int4 is not False and not why_not:
             assert source is not None
-            n = packed.pack_from_gguf(model, source)
+            n = packed.pack_from_gguf(model, source, cache=path_or_id)
             log.info("%s: %d layers decode with the file's 4-bit weights", source, n)
         return cls(model, tokenizer, batch_invariant=batch_invariant, **options)
 

@@ -18,6 +18,7 @@ weight whose layout does not match is left dense.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +144,81 @@ def unpacked(q: torch.Tensor, scale: torch.Tensor, minus: torch.Tensor) -> torch
     return (grouped * scale[..., None] - minus[..., None]).reshape(rows, cols)
 
 
-def pack_from_gguf(model: Any, path: str | Path) -> int:
+def cache_file(folder: str | Path) -> Path:
+    """Where the packed weights of the model converted into ``folder`` are kept: the layout is
+    torch's, so its version is part of the name."""
+    return Path(folder) / f"int4-packed-v{CACHE_FORMAT}-torch{torch.__version__}.safetensors"
+
+
+CACHE_FORMAT = 1
+"""The version of ``cache_file``'s contents (module path + ``.packed`` / ``.scales_zeros``)."""
+
+
+def pack_from_gguf(model: Any, path: str | Path, cache: str | Path | None = None) -> int:
     """Replace each linear layer of ``model`` (a Llama-style decoder in bfloat16 on the CPU)
     whose weight ``path`` holds as Q4_K by an ``Int4Linear``, after checking that the file's
     weight is the layer's (the largest difference within bfloat16 rounding). How many were
-    packed."""
+    packed. ``cache``: the folder ``path`` was converted into; the packed weights are kept
+    there (``cache_file``) and read back by a later load instead of reading ``path`` again."""
+    if cache is not None:
+        kept = _from_cache(model, cache_file(cache))
+        if kept:
+            return kept
+    done = _pack(model, path)
+    if cache is not None and done:
+        _to_cache(model, cache_file(cache))
+    return done
+
+
+def _modules(model: Any) -> dict[str, nn.Module]:
+    return dict(model.named_modules())
+
+
+def _from_cache(model: Any, file: Path) -> int:
+    if not file.is_file():
+        return 0
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(file))
+    except (OSError, SafetensorError) as e:
+        log.warning("%s: unreadable (%s): packing again", file, e)
+        return 0
+    modules = _modules(model)
+    names = {k.rsplit(".", 1)[0] for k in tensors}
+    for name in names:
+        dense = modules.get(name)
+        if not isinstance(dense, nn.Linear) or f"{name}.scales_zeros" not in tensors:
+            log.warning("%s: %s is not a linear layer of this model: packing again", file, name)
+            return 0
+    for name in names:
+        owner_name, _, attr = name.rpartition(".")
+        dense = modules[name]
+        assert isinstance(dense, nn.Linear)
+        layer = Int4Linear(dense, tensors[f"{name}.packed"], tensors[f"{name}.scales_zeros"])
+        setattr(modules[owner_name], attr, layer)
+    return len(names)
+
+
+def _to_cache(model: Any, file: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for name, m in _modules(model).items():
+        if isinstance(m, Int4Linear):
+            tensors[f"{name}.packed"] = m.packed
+            tensors[f"{name}.scales_zeros"] = m.scales_zeros
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp))
+        os.replace(tmp, file)
+    except OSError as e:
+        log.warning("cannot keep the packed weights in %s: %s", file, e)
+        tmp.unlink(missing_ok=True)
+
+
+def _pack(model: Any, path: str | Path) -> int:
     from gguf import GGUFReader
     from gguf.constants import GGMLQuantizationType
 

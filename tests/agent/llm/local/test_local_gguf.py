@@ -277,3 +277,40 @@ def test_a_weight_that_is_not_the_files_stays_dense(q4k_gguf: tuple[Path, Path])
     assert pack_from_gguf(model, path) == 2 * 7 - 1
     assert not isinstance(model.model.layers[0].self_attn.q_proj, Int4Linear)
     assert isinstance(model.model.layers[1].self_attn.q_proj, Int4Linear)
+
+
+def test_the_packed_weights_are_kept_beside_the_converted_model_and_read_back(
+    q4k_gguf: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load packs from the file and keeps the result in the converted folder; a later
+    load reads it back without opening the file; an unreadable kept file is packed again."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agent.llm.local import packed
+
+    path, models = q4k_gguf
+    folder = gguf_mod.converted_dir(path, models)
+    kept = packed.cache_file(folder)
+    kept.unlink(missing_ok=True)
+
+    def load() -> Any:
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+
+    first = load()
+    assert packed.pack_from_gguf(first, path, cache=folder) == 14 and kept.is_file()
+
+    def no_file(*args: object) -> int:
+        raise AssertionError("the .gguf file was read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(packed, "_pack", no_file)
+        second = load()
+        assert packed.pack_from_gguf(second, path, cache=folder) == 14
+    for a, b in zip(first.modules(), second.modules(), strict=True):
+        if isinstance(a, packed.Int4Linear):
+            assert isinstance(b, packed.Int4Linear)
+            assert torch.equal(a.packed, b.packed) and torch.equal(a.scales_zeros, b.scales_zeros)
+    kept.write_bytes(b"not safetensors")
+    assert packed.pack_from_gguf(load(), path, cache=folder) == 14
+    assert packed.pack_from_gguf(load(), path, cache=folder) == 14  # the rewritten file
