@@ -287,6 +287,6 @@ def solve_by_vote(
                 f"{first + 1}'s model, with: {'; '.join(edits)})."
             )
         answer = with_grounding(answer, grounding)
-    answer.vote = ballot.to_json()
+    answer.vote = {**ballot.to_json(), "greedy": min(GREEDY, k)}
     answer.explanation = f"{ballot.summary()}\n\n{answer.explanation}".strip()
     return answer

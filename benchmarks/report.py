@@ -124,7 +124,7 @@ def report(folder: str | Path) -> dict[str, Any]:
     summary["mode"] = mode
     summary["model"] = cfg.get("model", "")
     summary["git_commit"] = cfg.get("git_commit", "")
-    summary["expected_items"] = cfg.get("items")
+    summary["expected_items"] = expected_items(cfg)
     (folder / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     with (folder / "report.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -160,6 +160,18 @@ def report(folder: str | Path) -> dict[str, Any]:
     (folder / "report.md").write_text(markdown(summary), encoding="utf-8")
     chart(summary, folder / "report.png")
     return summary
+
+
+def expected_items(cfg: dict[str, Any]) -> int | None:
+    """The items a run was asked for: the dataset's, or its ``--sample`` and ``--limit``."""
+    n = cfg.get("items")
+    if not isinstance(n, int):
+        return None
+    settings = cfg.get("settings") or {}
+    for key in ("sample", "limit"):
+        if isinstance(settings.get(key), int) and settings[key] > 0:
+            n = min(n, settings[key])
+    return n
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -205,15 +217,23 @@ def markdown(summary: dict[str, Any]) -> str:
     v = summary.get("voting")
     if v:
         lines += ["", f"voting over samples ({v['items']} items):", ""]
+        greedy = all("pass@1_greedy" in t for t in v["rules"].values())
+        extra = " pass@1 greedy (sample 1) | pass@1 at the temperature (the others) |"
         lines += [
-            "| rule | vote | pass@1 (one sample) | pass@k (any sample) |",
-            "|---|---|---|---|",
+            "| rule | vote | pass@1 (one sample) | pass@k (any sample) |"
+            + (extra if greedy else ""),
+            "|---|---|---|---|" + ("---|---|" if greedy else ""),
         ]
         for rule, t in v["rules"].items():
-            lines.append(
+            line = (
                 f"| {rule} | {100 * t['vote']:.1f}% | {100 * t['pass@1']:.1f}% | "
                 f"{100 * t['pass@k']:.1f}% |"
             )
+            if greedy:
+                line += f" {100 * t['pass@1_greedy']:.1f}% |"
+                sampled = t.get("pass@1_sampled")
+                line += f" {100 * sampled:.1f}% |" if sampled is not None else " - |"
+            lines.append(line)
         lines.append(
             f"\nsamples disagreed on {v['disagree']} items; mean confidence of right votes "
             f"{v['mean_confidence_right']}, of wrong ones {v['mean_confidence_wrong']}"

@@ -115,7 +115,9 @@ def error_class(row: dict[str, Any]) -> str:
 def vote_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """For a run that sampled and voted (rows with ``sample_scores``), per rule: ``vote`` (the
     voted answer right), ``pass@1`` (a single sample right: the mean over the samples of each
-    item, then over items), ``pass@k`` (any sample right); and how often the verified samples
+    item, then over items; where each item's first sample was greedy, also ``pass@1_greedy``, that
+    sample alone, and ``pass@1_sampled``, the others), ``pass@k`` (any sample right); and how
+    often the verified samples
     disagreed, with the mean confidence of right and of wrong votes (under the first rule).
     ``None`` when no row voted."""
     voted = [r for r in rows if r.get("sample_scores")]
@@ -123,13 +125,22 @@ def vote_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     rules = [k for k in (voted[0].get("scores") or {}) if k in OBJECTIVE_RULES + ROUTE_RULES]
     out: dict[str, Any] = {"items": len(voted), "rules": {}}
+    # Runs whose first sample is greedy (``agent.voting.GREEDY``) also give pass@1 of the greedy
+    # reply (what one call gives) apart from that of the samples at the temperature.
+    greedy = all(r["vote"].get("greedy", 0) >= 1 for r in voted)
     for rule in rules:
         per_item = [[bool(s.get(rule)) for s in r["sample_scores"]] for r in voted]
-        out["rules"][rule] = {
+        row = {
             "vote": round(sum(bool(r["scores"].get(rule)) for r in voted) / len(voted), 4),
             "pass@1": round(sum(sum(x) / len(x) for x in per_item if x) / len(voted), 4),
             "pass@k": round(sum(any(x) for x in per_item) / len(voted), 4),
         }
+        if greedy:
+            warm = [x[1:] for x in per_item if len(x) > 1]
+            row["pass@1_greedy"] = round(sum(x[0] for x in per_item if x) / len(voted), 4)
+            if warm:
+                row["pass@1_sampled"] = round(sum(sum(x) / len(x) for x in warm) / len(warm), 4)
+        out["rules"][rule] = row
     first = rules[0] if rules else ""
     right = [r["vote"]["confidence"] for r in voted if first and r["scores"].get(first)]
     wrong = [r["vote"]["confidence"] for r in voted if first and not r["scores"].get(first)]

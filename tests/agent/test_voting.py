@@ -224,13 +224,25 @@ def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
     from benchmarks.report import report
 
     voting = report(out)["voting"]
-    assert voting["rules"]["strict"] == {"vote": 0.5, "pass@1": 0.5, "pass@k": 1.0}
+    # Each item's first sample is the greedy one: both right (p: 12, q: 5), the others at the
+    # temperature one right of four.
+    assert voting["rules"]["strict"] == {
+        "vote": 0.5,
+        "pass@1": 0.5,
+        "pass@k": 1.0,
+        "pass@1_greedy": 1.0,
+        "pass@1_sampled": 0.25,
+    }
     assert voting["disagree"] == 2
     # The scripted models bound their variable by 1000, a number no question states.
     assert rows["p"]["grounded"] is False
     grounding = report(out)["grounding"]
     assert grounding["checked"] == 2 and grounding["right"]["not_grounded"] == 1
-    assert "pass@1 (one sample)" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert (
+        "pass@1 (one sample)" in md and "| strict | 50.0% | 50.0% | 100.0% | 100.0% | 25.0% |" in md
+    )
+    assert "2 item(s) finished\n" in md
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["settings"]["samples"] == 3 and cfg["settings"]["examples"] == "retrieved"
     with pytest.raises(InputError, match="samples=3"):

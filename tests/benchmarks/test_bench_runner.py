@@ -305,3 +305,13 @@ def test_the_local_time_budget_is_a_positive_number_of_seconds() -> None:
     for bad in (0, -1.0, "soon", True):
         with pytest.raises(ConfigError, match="time_budget_s must be"):
             check_local({"time_budget_s": bad})
+
+
+def test_a_report_expects_the_items_the_run_was_asked_for() -> None:
+    from benchmarks.report import expected_items
+
+    assert expected_items({"items": 642, "settings": {"sample": 100, "limit": None}}) == 100
+    assert expected_items({"items": 642, "settings": {"sample": 100, "limit": 36}}) == 36
+    assert expected_items({"items": 99, "settings": {"sample": None, "limit": None}}) == 99
+    assert expected_items({"items": 20, "settings": {"sample": 50}}) == 20
+    assert expected_items({}) is None
