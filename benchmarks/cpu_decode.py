@@ -14,6 +14,9 @@ It prints, and writes to a JSON report:
   prompt and examples) were prefilled by an earlier request: its prefill time (prefix-cache hit);
 - HF ``generate`` on the same model: prefill tokens/s and decode tokens/s at batch 1 (``--hf-k``:
   also at ``k``), and the ratios;
+- with ``--llama-cpp DIR``: llama.cpp on the same .gguf file (the prebuilt binary of the npm
+  package node-llama-cpp, installed in DIR; ``benchmarks/llama_cpp_node.mjs``): its prefill and
+  decode rates and ours over them (PyPI has no prebuilt llama.cpp server);
 - the estimate for one NL4Opt item (``--item-prompt`` prompt tokens, ``--item-reply`` reply
   tokens), one sample and ``k``, cold and with the shared prefix cached, against the targets
   (one sample under 90 s, ``k`` under twice that).
@@ -203,6 +206,32 @@ def time_hf(model: Any, ids: list[int], batch: int, tokens: int, pad: int) -> di
     }
 
 
+def time_llama_cpp(
+    node_modules: str, model: str, threads: int, prompt: int, tokens: int
+) -> dict[str, Any]:
+    """llama.cpp (the prebuilt binary of the npm package node-llama-cpp, installed under
+    ``node_modules``) on the same .gguf file: prefill of ``prompt`` tokens and greedy decode of
+    ``tokens`` (``benchmarks/llama_cpp_node.mjs``)."""
+    import subprocess
+
+    script = Path(__file__).with_name("llama_cpp_node.mjs")
+    env = {
+        **os.environ,
+        "NODE_PATH": node_modules,
+        "MODEL": model,
+        "THREADS": str(threads),
+        "PROMPT_TOKENS": str(prompt),
+        "TOKENS": str(tokens),
+    }
+    done = subprocess.run(
+        ["node", str(script)], env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"llama.cpp run failed ({done.returncode}): {done.stderr[-500:]}")
+    return dict(json.loads(lines[-1]))
+
+
 def _loaded(fn: Any, *args: Any) -> dict[str, Any]:
     """``fn(*args)`` with the load average when it began and ended; printed as it ends (a long
     run shows its progress)."""
@@ -237,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hf-k", action="store_true", dest="hf_k", help="HF at k samples too")
     ap.add_argument("--json", default="cpu_decode.json")
     ap.add_argument(
+        "--llama-cpp",
+        dest="llama_cpp",
+        metavar="DIR",
+        help="also run llama.cpp on the same .gguf file, from node-llama-cpp's prebuilt binary "
+        "installed in DIR (npm install --prefix DIR node-llama-cpp@3.22.1; needs node)",
+    )
+    ap.add_argument(
         "--no-int4",
         action="store_false",
         dest="int4",
@@ -246,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.shared_tokens >= args.prompt_tokens:
         ap.error("--shared-tokens must be less than --prompt-tokens")
+    if args.llama_cpp and not is_gguf(args.model):
+        ap.error("--llama-cpp runs the same .gguf file: give --model FILE.gguf")
     threads = args.torch_threads or free_cpus()
     torch.set_num_threads(threads)
     report: dict[str, Any] = {
@@ -320,6 +358,15 @@ def main(argv: list[str] | None = None) -> int:
                 row["bandwidth_limit_tokens_per_s"] = n * limit
                 tps = row["decode_tokens_per_s"]
                 row["fraction_of_bandwidth_limit"] = tps / (n * limit) if tps else None
+            if args.llama_cpp and gguf is not None:
+                report["llama_cpp"] = _loaded(
+                    time_llama_cpp,
+                    str(Path(args.llama_cpp).expanduser() / "node_modules"),
+                    gguf,
+                    threads,
+                    len(ids),
+                    args.tokens,
+                )
             report["output_layer"] = _loaded(time_output_layer, ek, args.k)
             report["prefix_hit"] = _loaded(time_prefix_hit, e1, other)
         finally:
@@ -367,6 +414,12 @@ def _derive(report: dict[str, Any], args: argparse.Namespace) -> None:
             b1["decode_tokens_per_s"], dense1["decode_tokens_per_s"]
         )
         ratios["int4_over_dense_k"] = _div(bk["decode_tokens_per_s"], densek["decode_tokens_per_s"])
+    lc = report.get("llama_cpp")
+    if lc:
+        ratios["decode_vs_llama_cpp"] = _div(b1["decode_tokens_per_s"], lc["decode_tokens_per_s"])
+        ratios["prefill_vs_llama_cpp"] = _div(
+            cold_row["prefill_tokens_per_s"], lc["prefill_tokens_per_s"]
+        )
     hfk = report.get("hf_k")
     if hfk:
         ratios["decode_k_vs_hf_k"] = _div(bk["decode_tokens_per_s"], hfk["decode_tokens_per_s"])
@@ -451,6 +504,14 @@ def _print(r: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{_f(hf['decode_tokens_per_s'], '.2f')} tokens/s "
                 f"({_f(hf['ms_per_step'], '.0f')} ms/step; load {hf['load_average']})"
             )
+    lc = r.get("llama_cpp")
+    if lc:
+        print(
+            f"llama.cpp (node-llama-cpp)  prefill {_f(lc['prefill_tokens_per_s'])} tokens/s, "
+            f"decode {_f(lc['decode_tokens_per_s'], '.2f')} tokens/s "
+            f"({_f(lc['ms_per_step'], '.0f')} ms/step, {lc['threads']} threads; "
+            f"load {lc['load_average']})"
+        )
     print(
         "ratios                      "
         + ", ".join(f"{k} {_f(v, '.2f')}" for k, v in r["ratios"].items())

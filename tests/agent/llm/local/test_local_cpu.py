@@ -171,6 +171,33 @@ def test_the_cpu_decode_benchmark_runs_on_a_tiny_model(tmp_path: Path) -> None:
     assert set(r["item_estimate"]) == {"1_cold_s", "1_prefix_hit_s", "k_cold_s", "k_prefix_hit_s"}
     assert all(v.startswith(("met", "missed")) for v in r["targets"].values())
     assert r["ratios"]["output_layer_per_row_over_batched"] > 0
+    assert "not a .gguf file" in r["int4_unavailable"]
+
+
+def test_the_cpu_decode_benchmark_measures_a_q4k_file_dense_and_packed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .gguf model in bfloat16: the engine's decode rows with the dense weights (the
+    baseline) and with the file's 4-bit weights packed, in one run, and their ratio."""
+    import json
+
+    from agent.llm.local.testing import write_tiny_gguf
+    from benchmarks import cpu_decode
+
+    monkeypatch.setenv("FORMALIST_MODELS_DIR", str(tmp_path / "models"))
+    model = tmp_path / "tiny-q4_k.gguf"
+    write_tiny_gguf(model, q4k=True, hidden_size=256, intermediate_size=512)
+    out = tmp_path / "cpu_decode.json"
+    args = ["--model", str(model), "--dtype", "bfloat16", "--prompt-tokens", "300"]
+    args += ["--shared-tokens", "100", "--tokens", "4", "--k", "2", "--torch-threads", "1"]
+    assert cpu_decode.main([*args, "--no-hf", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["int4_layers"] == 14
+    assert 0 < r["int4_weight_bytes_per_step"] < r["weight_bytes_per_step"]
+    for key in ("engine_batch1_dense", "engine_k_dense", "engine_batch1", "engine_k"):
+        assert r[key]["decode_tokens_per_s"] > 0
+    assert r["ratios"]["int4_over_dense_batch1"] > 0 and r["ratios"]["int4_over_dense_k"] > 0
+    assert r["item_estimate"]["1_cold_s"] > 0  # the cold prefill is the dense row's
 
 
 def test_the_prompt_cache_size_is_a_local_setting() -> None:
