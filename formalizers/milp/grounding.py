@@ -900,6 +900,17 @@ class _Side:
 
     direction: str
     numbers: tuple[_Carried, ...]
+    negated: bool = False
+    """The limit is written negative (``x - y >= -200``): it bounds the other side's negative,
+    so its magnitude is a limit the other way (``y - x <= 200``)."""
+
+    @property
+    def magnitude_direction(self) -> str:
+        """The direction the limit's magnitude bounds its side in (``direction``, turned
+        round for a negated limit)."""
+        if not self.negated:
+            return self.direction
+        return LOWER if self.direction == UPPER else UPPER
 
 
 def _limits(node: Compare, model: FiveElementModel) -> list[_Side]:
@@ -918,7 +929,8 @@ def _limits(node: Compare, model: FiveElementModel) -> list[_Side]:
         if not left:  # the limit on the left: 480 >= 3 c + 5 b
             upper = not upper
         numbers = tuple(_uses_and_numbers(bound, model)[1])
-        out.append(_Side(UPPER if upper else LOWER, numbers))
+        negated = isinstance(bound, Neg) or (isinstance(bound, Num) and bound.value < 0)
+        out.append(_Side(UPPER if upper else LOWER, numbers, negated))
     return out
 
 
@@ -980,11 +992,12 @@ def _direction_readings(
                 said = stated_direction(texts[place[0]], place[1])
                 if said is not None:
                     verdicts.append((said, n, place))
-            if not verdicts or any(said == side.direction for said, _, _ in verdicts):
+            direction = side.magnitude_direction
+            if not verdicts or any(said == direction for said, _, _ in verdicts):
                 continue
             said, n, (i, quantity) = verdicts[0]
             words = "a lower limit" if said == LOWER else "an upper limit"
-            wrote = "an upper limit" if side.direction == UPPER else "a lower limit"
+            wrote = "an upper limit" if direction == UPPER else "a lower limit"
             flipped = _flip(c.expression)
             out.append(
                 Contradiction(

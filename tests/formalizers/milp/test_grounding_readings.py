@@ -131,6 +131,40 @@ def test_at_least_written_as_an_upper_limit_is_named_with_the_flipped_constraint
     assert c.fix == 'write "15 * salmon + 30 * bison >= 160"'
 
 
+TOURS = (
+    "A tourism manager is planning two types of tours: X and Y. The total number of tours is "
+    "limited to 500. The difference between the number of type X and type Y tours should not "
+    "exceed 200 for balancing purposes. Each tour X costs $50 and each tour Y $30; minimize the "
+    "total cost."
+)
+
+
+def tours(*balance: str) -> dict[str, Any]:
+    """A real Mamo EasyLP reply (2026-12-07), shortened: "should not exceed 200" written as
+    both sides of the difference."""
+    return {
+        "variables": [{"name": "x", "domain": "integer"}, {"name": "y", "domain": "integer"}],
+        "objective": {"sense": "minimize", "expression": "50 * x + 30 * y"},
+        "constraints": [
+            {"name": "total", "expression": "x + y <= 500"},
+            *({"name": f"balance_{i}", "expression": e} for i, e in enumerate(balance)),
+        ],
+    }
+
+
+def test_a_negated_limit_bounds_the_other_way_round() -> None:
+    """``x - y >= -200`` is ``y - x <= 200``: 200 stays an upper limit, as its words say."""
+    both = tours("x - y <= 200", "x - y >= -200")
+    assert contradictions(five_element_from_data(both), TOURS) == []
+    assert contradictions(five_element_from_data(tours("-200 <= x - y")), TOURS) == []
+    [c] = contradictions(five_element_from_data(tours("x - y >= 200")), TOURS)
+    assert "makes 200 a lower limit" in c.what and c.fix == 'write "x - y <= 200"'
+    # y - x >= 200: the magnitude made a lower limit, turned round to the other side of it.
+    [c] = contradictions(five_element_from_data(tours("x - y <= -200")), TOURS)
+    assert "it makes 200 a lower limit (x - y <= -200)" in c.what
+    assert c.fix == 'write "x - y >= -200"'
+
+
 @pytest.mark.parametrize(
     "protein",
     [
