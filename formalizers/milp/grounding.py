@@ -784,8 +784,9 @@ def _and(items: tuple[str, ...]) -> str:
 class Edit:
     """One change to a model: ``what`` is ``"parameter"`` (the scalar parameter ``name`` set to
     the number ``value``), ``"constraint"`` (constraint ``name``'s expression made ``value``),
-    ``"objective"`` (the objective's expression made ``value``; ``name`` is "") or ``"bounds"``
-    (variable ``name``'s bounds made ``value``, a ``(lower, upper)`` pair)."""
+    ``"objective"`` (the objective's expression made ``value``; ``name`` is ""), ``"bounds"``
+    (variable ``name``'s bounds made ``value``, a ``(lower, upper)`` pair) or ``"add"`` (a new
+    constraint ``name`` with the expression ``value``)."""
 
     what: str
     name: str
@@ -798,6 +799,8 @@ class Edit:
             return f'write "{self.value}"'
         if self.what == "objective":
             return f'write the objective "{self.value}"'
+        if self.what == "add":
+            return f'add the constraint "{self.value}"'
         lower, upper = self.value
         return f"give {self.name} the bounds lower {lower}, upper {upper}"
 
@@ -1622,6 +1625,77 @@ def _missing_term_readings(
     return out
 
 
+_DIFFERENCE = re.compile(r"\bdifference\b", re.I)
+
+
+def _difference_readings(
+    model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
+) -> list[Contradiction]:
+    """A difference bounded from one side only: "the difference between warehouse X and Z must
+    not exceed 200" written ``warehouse_x - warehouse_z <= 200`` alone. The difference is the
+    distance between the two, either way round (as Mamo's answers read it: the other side is
+    what makes them right), so the edit adds ``warehouse_z - warehouse_x <= 200``. Only where
+    the limit's sentence says "difference", its words make the number an upper limit, the
+    constraint is one variable less another, and no constraint bounds the other side."""
+    from agent.errors import ArtifactError
+    from formalizers.milp.linear import compile_model
+
+    out: list[Contradiction] = []
+    for c, node in _parsed_constraints(model):
+        sides = _limits(node, model)
+        if len(node.ops) != 1 or len(sides) != 1 or sides[0].negated:
+            continue
+        (side,) = sides
+        if side.direction != UPPER or len(side.numbers) != 1:
+            continue
+        (n,) = side.numbers
+        place = _one_place(n.value, where_stated)
+        if place is None or not _DIFFERENCE.search(texts[place[0]]):
+            continue
+        if stated_direction(texts[place[0]], place[1]) != UPPER:
+            continue
+        body = node.operands[0] if _uses_and_numbers(node.operands[0], model)[0] else None
+        if body is None or node.ops[0] not in ("<=", "<"):
+            continue
+        if not (
+            isinstance(body, BinOp)
+            and body.op == "-"
+            and isinstance(body.left, Name)
+            and isinstance(body.right, Name)
+            and body.left.id != body.right.id
+        ):
+            continue
+        a, b = body.left.id, body.right.id
+        try:
+            lm = compile_model(model)
+        except (ValueError, ArtifactError):  # it does not compile: validation says why
+            return []
+        ia, ib = lm.column_index.get(a), lm.column_index.get(b)
+        if ia is None or ib is None:
+            continue
+        lowest = -math.inf  # the largest lower bound any row puts on a - b
+        for row in lm.rows:
+            if set(row.coeffs) != {ia, ib} or row.coeffs[ia] != -row.coeffs[ib]:
+                continue
+            k = row.coeffs[ia]
+            low = row.lower / k if k > 0 else row.upper / k
+            lowest = max(lowest, low)
+        if lowest > -math.inf:
+            continue
+        other = f"{b} - {a} <= {n.parameter or _written(n.value)}"
+        name = f"{c.name}_other_way"
+        out.append(
+            Contradiction(
+                f'constraint "{c.name}"',
+                f"it bounds {a} - {b} by {n.written} one way only, but "
+                f'"{_clip(texts[place[0]].rstrip(".!?;: "))}" bounds the difference either way',
+                f'add "{other}"',
+                (Edit("add", name, other),),
+            )
+        )
+    return out
+
+
 def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]:
     """The constraints that contradict what the request says (see the section's comment)."""
     texts = sentences(request)
@@ -1636,6 +1710,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
         *_description_readings(model, texts, where_stated),
         *_unit_readings(model, texts, where_stated),
         *_missing_term_readings(model, texts, where_stated),
+        *_difference_readings(model, texts, where_stated),
     ]
 
 
@@ -1663,6 +1738,11 @@ def amended(
         "objective": {"": data["objective"]},
     }
     for e in edits.values():
+        if e.what == "add":
+            if e.name in targets["constraint"]:
+                return None
+            data["constraints"].append({"name": e.name, "expression": e.value})
+            continue
         target = targets[e.what].get(e.name)
         if target is None:
             return None

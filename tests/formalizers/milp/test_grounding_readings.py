@@ -133,9 +133,9 @@ def test_at_least_written_as_an_upper_limit_is_named_with_the_flipped_constraint
 
 TOURS = (
     "A tourism manager is planning two types of tours: X and Y. The total number of tours is "
-    "limited to 500. The difference between the number of type X and type Y tours should not "
-    "exceed 200 for balancing purposes. Each tour X costs $50 and each tour Y $30; minimize the "
-    "total cost."
+    "limited to 500. The combined frequency of 3 times tour X and 2 times tour Y must be at least "
+    "1000. The difference between the number of type X and type Y tours should not exceed 200 for "
+    "balancing purposes. Each tour X costs $50 and each tour Y $30; minimize the total cost."
 )
 
 
@@ -147,6 +147,7 @@ def tours(*balance: str) -> dict[str, Any]:
         "objective": {"sense": "minimize", "expression": "50 * x + 30 * y"},
         "constraints": [
             {"name": "total", "expression": "x + y <= 500"},
+            {"name": "frequency", "expression": "3 * x + 2 * y >= 1000"},
             *({"name": f"balance_{i}", "expression": e} for i, e in enumerate(balance)),
         ],
     }
@@ -163,6 +164,34 @@ def test_a_negated_limit_bounds_the_other_way_round() -> None:
     [c] = contradictions(five_element_from_data(tours("x - y <= -200")), TOURS)
     assert "it makes 200 a lower limit (x - y <= -200)" in c.what
     assert c.fix == 'write "x - y >= -200"'
+
+
+def test_a_difference_bounded_one_way_gets_its_other_side() -> None:
+    """ "The difference between X and Y should not exceed 200" bounds it either way (Mamo's
+    answers read it so: a real reply's one-sided 800 against the label 2000)."""
+    [c] = contradictions(five_element_from_data(tours("x - y <= 200")), TOURS)
+    assert c.where == 'constraint "balance_0"' and "one way only" in c.what
+    assert (
+        c.fix == 'add "y - x <= 200"' and c.edits[0].text() == 'add the constraint "y - x <= 200"'
+    )
+    for other in ("y - x <= 200", "x - y >= -200", "-200 <= x - y", "2 * y - 2 * x <= 400"):
+        assert contradictions(five_element_from_data(tours("x - y <= 200", other)), TOURS) == []
+    assert contradictions(five_element_from_data(tours("-200 <= x - y <= 200")), TOURS) == []
+    # Without the word "difference" the limit may be one-sided on purpose.
+    one_way = TOURS.replace("The difference between the number of", "The number of").replace(
+        "tours should not exceed 200", "tours may exceed the other by at most 200"
+    )
+    assert contradictions(five_element_from_data(tours("x - y <= 200")), one_way) == []
+
+
+def test_the_agent_adds_the_other_side_of_a_difference_itself() -> None:
+    client = scripted(tours("x - y <= 200"))
+    answer = agent_with(client, max_attempts=1).solve(Request(TOURS, kind="milp"))
+    # x = 120, y = 320: 6000 + 9600; the one-sided model's 15000 (x = 0, y = 500) is gone.
+    assert answer.verified and answer.objective == pytest.approx(15600)
+    assert len(client.chat_model.calls) == 1 and answer.trace[-1].model_id == AMENDED_BY
+    assert answer.trace[-1].edits == ['add the constraint "y - x <= 200"']
+    assert answer.grounding is not None and answer.grounding["ok"]
 
 
 @pytest.mark.parametrize(
