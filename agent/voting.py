@@ -2,8 +2,8 @@
 
 A request with ``samples`` above 1 (``Request.extra["samples"]``, ``formalist bench --samples K``)
 is formalized k times from one conversation, each sample with its own seed: the first greedily
-(``GREEDY``), the others at a sampling temperature. Every sample is validated, solved and verified on its own; only samples whose solution the
-independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
+(``GREEDY``), the others at a sampling temperature. Every sample is validated, solved and
+verified on its own; only samples whose solution the independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
 one answer). The answer is the most-voted value, taken from its first sample; its confidence is
 its votes over all k samples drawn (a sample that failed counts against it), and a request whose
 verified samples reached different values says so. Where some verified samples are grounded in

@@ -147,8 +147,9 @@ class MilpKind(Kind):
         """The five-element model with the contradictions' edits made
         (``formalizers.milp.grounding.amended``), or, for a symbol error, its parameters named
         like a variable renamed (``formalizers.milp.amend.renamed_clashes``) and constraints
-        that share a name told apart (``renamed_duplicates``), or, for a constraint the expression language refuses, several statements in one split or read as
-        domains (``compound_constraints``) and a strict inequality written as a solver takes it
+        that share a name told apart (``renamed_duplicates``), or, for a constraint the
+        expression language refuses, several statements in one split or read as domains
+        (``compound_constraints``) and a strict inequality written as a solver takes it
         (``strict_inequalities``)."""
         from formalizers.milp.amend import (
             compound_constraints,

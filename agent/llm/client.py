@@ -344,8 +344,8 @@ class ChatClient:
     ) -> list[Reply]:
         """``n`` replies to ``messages`` drawn at ``temperature``, reply ``i`` with seed ``seed +
         i``, each under ``output`` (as ``complete``); the first ``greedy`` replies are drawn at
-        temperature 0 (a vote that keeps the greedy reply among its samples). A chat model that declares
-        ``samples_in_one_call`` (the local engine: the samples share one prefill) draws them in
+        temperature 0 (a vote that keeps the greedy reply among its samples). A chat model that
+        declares ``samples_in_one_call`` (the local engine: the samples share one prefill) draws them in
         one call with ``n``; any other gets ``n`` calls, each with its own seed. Each reply is
         cached and recorded on its own; a cut-off sample is returned marked ``cut_off`` (the
         caller's reader says where it broke off), and so it comes back from the cache."""

@@ -1640,10 +1640,13 @@ def _difference_readings(
     from agent.errors import ArtifactError
     from formalizers.milp.linear import compile_model
 
+    compiled = None
     out: list[Contradiction] = []
     for c, node in _parsed_constraints(model):
         sides = _limits(node, model)
-        if len(node.ops) != 1 or len(sides) != 1 or sides[0].negated:
+        if node.ops[0] not in ("<=", "<") or len(node.ops) != 1 or len(sides) != 1:
+            continue
+        if sides[0].negated:
             continue
         (side,) = sides
         if side.direction != UPPER or len(side.numbers) != 1:
@@ -1654,9 +1657,7 @@ def _difference_readings(
             continue
         if stated_direction(texts[place[0]], place[1]) != UPPER:
             continue
-        body = node.operands[0] if _uses_and_numbers(node.operands[0], model)[0] else None
-        if body is None or node.ops[0] not in ("<=", "<"):
-            continue
+        body = node.operands[0]  # the variables' side: the limit is an upper one, on the right
         if not (
             isinstance(body, BinOp)
             and body.op == "-"
@@ -1666,15 +1667,16 @@ def _difference_readings(
         ):
             continue
         a, b = body.left.id, body.right.id
-        try:
-            lm = compile_model(model)
-        except (ValueError, ArtifactError):  # it does not compile: validation says why
-            return []
-        ia, ib = lm.column_index.get(a), lm.column_index.get(b)
+        if compiled is None:
+            try:
+                compiled = compile_model(model)
+            except (ValueError, ArtifactError):  # validation names it, not this reading
+                return out
+        ia, ib = compiled.column_index.get(a), compiled.column_index.get(b)
         if ia is None or ib is None:
             continue
         lowest = -math.inf  # the largest lower bound any row puts on a - b
-        for row in lm.rows:
+        for row in compiled.rows:
             if set(row.coeffs) != {ia, ib} or row.coeffs[ia] != -row.coeffs[ib]:
                 continue
             k = row.coeffs[ia]

@@ -144,14 +144,14 @@ def unpacked(q: torch.Tensor, scale: torch.Tensor, minus: torch.Tensor) -> torch
     return (grouped * scale[..., None] - minus[..., None]).reshape(rows, cols)
 
 
+CACHE_FORMAT = 1
+"""The version of ``cache_file``'s contents (module path + ``.packed`` / ``.scales_zeros``)."""
+
+
 def cache_file(folder: str | Path) -> Path:
     """Where the packed weights of the model converted into ``folder`` are kept: the layout is
     torch's, so its version is part of the name."""
     return Path(folder) / f"int4-packed-v{CACHE_FORMAT}-torch{torch.__version__}.safetensors"
-
-
-CACHE_FORMAT = 1
-"""The version of ``cache_file``'s contents (module path + ``.packed`` / ``.scales_zeros``)."""
 
 
 def pack_from_gguf(model: Any, path: str | Path, cache: str | Path | None = None) -> int:
@@ -174,6 +174,14 @@ def _modules(model: Any) -> dict[str, nn.Module]:
     return dict(model.named_modules())
 
 
+def _swap(modules: dict[str, nn.Module], name: str, packed: Any, scales_zeros: Any) -> None:
+    """Put an ``Int4Linear`` over the linear layer ``name`` in its parent's place."""
+    owner, _, attr = name.rpartition(".")
+    dense = modules[name]
+    assert isinstance(dense, nn.Linear)
+    setattr(modules[owner], attr, Int4Linear(dense, packed, scales_zeros))
+
+
 def _from_cache(model: Any, file: Path) -> int:
     if not file.is_file():
         return 0
@@ -193,11 +201,7 @@ def _from_cache(model: Any, file: Path) -> int:
             log.warning("%s: %s is not a linear layer of this model: packing again", file, name)
             return 0
     for name in names:
-        owner_name, _, attr = name.rpartition(".")
-        dense = modules[name]
-        assert isinstance(dense, nn.Linear)
-        layer = Int4Linear(dense, tensors[f"{name}.packed"], tensors[f"{name}.scales_zeros"])
-        setattr(modules[owner_name], attr, layer)
+        _swap(modules, name, tensors[f"{name}.packed"], tensors[f"{name}.scales_zeros"])
     return len(names)
 
 
@@ -222,7 +226,7 @@ def _pack(model: Any, path: str | Path) -> int:
     from gguf import GGUFReader
     from gguf.constants import GGMLQuantizationType
 
-    layers = model.model.layers
+    modules = _modules(model)
     done = 0
     reader = GGUFReader(str(path))
     for t in reader.tensors:
@@ -231,14 +235,8 @@ def _pack(model: Any, path: str | Path) -> int:
             continue
         if parts[3] != "weight" or parts[2] not in _LAYERS:
             continue
-        index = int(parts[1])
-        if index >= len(layers):
-            continue
-        owner: Any = layers[index]
-        *path_to, name = _LAYERS[parts[2]].split(".")
-        for attr in path_to:
-            owner = getattr(owner, attr)
-        dense = getattr(owner, name)
+        name = f"model.layers.{parts[1]}.{_LAYERS[parts[2]]}"
+        dense = modules.get(name)
         if not isinstance(dense, nn.Linear) or dense.weight.dtype != torch.bfloat16:
             continue
         q, scale, minus = q4k_affine(t.data)
@@ -255,8 +253,7 @@ def _pack(model: Any, path: str | Path) -> int:
                 "%s: the packed weight is not the layer's (off by %.3g): left dense", t.name, err
             )
             continue
-        packed, scales_zeros = pack(q, scale, minus)
-        setattr(owner, name, Int4Linear(dense, packed, scales_zeros))
+        _swap(modules, name, *pack(q, scale, minus))
         done += 1
     return done
 
