@@ -198,6 +198,29 @@ def _nl4opt(root: Path) -> list[Item]:
     ]
 
 
+def _nl4opt_integer(root: Path) -> list[Item]:
+    from benchmarks.nl4opt import BANK_FILE, load
+
+    # The label is the optimum of the example bank's model of the item: the gold declarations
+    # with each decision integer where the request counts whole things (the bank's integrality
+    # rule) and the five annotation slips corrected. The five problems the bank leaves out have no
+    # optimum as stated (infeasible or unbounded): the right answer is that status.
+    bank = json.loads(BANK_FILE.read_text(encoding="utf-8"))
+    models = {str(e["id"]): e for e in bank["items"]}
+    items = []
+    for it in load(root / "nl4opt" / "generation_dev.jsonl"):
+        entry = models.get(it.id)
+        if entry is not None:
+            gold = {"model": entry["model"]}
+            items.append(Item(it.id, it.document, "milp", "value", entry["optimum"], gold=gold))
+        elif it.id in bank["left_out"]:
+            gold = {"nl4opt": it.record, "why": bank["left_out"][it.id]}
+            items.append(Item(it.id, it.document, "milp", "infeasible", gold=gold))
+        else:
+            items.append(Item(it.id, it.document, "milp", "unlabelled"))
+    return items
+
+
 def library_domain_of(domain_text: str) -> str:
     """The key of the PDDL library's domain that ``domain_text`` states (the same name, types,
     constants, predicates, functions and actions, whatever its layout), or "" for none. A request
@@ -383,6 +406,12 @@ SPECS: dict[str, Spec] = {
         "nl4opt/generation_dev.jsonl",
         _nl4opt,
         "NL4Opt dev split (99); label = the optimum of the gold declarations",
+    ),
+    "nl4opt-dev@integer": Spec(
+        "nl4opt/generation_dev.jsonl",
+        _nl4opt_integer,
+        "NL4Opt dev split (99); label = the optimum of the gold declarations with whole things "
+        "integer and 5 slips corrected (the example bank's models); 5 have no optimum as stated",
     ),
     "words2routes@v1": Spec(
         "words2routes/v1_words_to_routes",

@@ -269,6 +269,8 @@ def oracle_request(item: Item) -> Any:
 
     if item.kind == "pddl":
         return Request(item.gold["problem"], "problem.pddl", "pddl", extra=_planning_extra(item))
+    if "model" in item.gold:  # a five-element model as JSON data (nl4opt-dev@integer)
+        return Request(json.dumps(item.gold["model"]), "gold.json", "milp")
     if "nl4opt" in item.gold:
         from benchmarks.nl4opt import Item as NlItem
         from benchmarks.nl4opt import convert

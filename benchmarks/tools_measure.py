@@ -13,7 +13,7 @@ held out for its verification) into a fresh tool cache, ``DIR/tools.sqlite``; th
 the test items (at most ``--limit-test`` per class).
 
 Each test item is solved through the tools flow (an agent with ``[tools] enabled``, the run's tool
-cache) and directly: from a ``formalist bench nl4opt-dev`` run with the same settings (``--direct``:
+cache) and directly: from a ``formalist bench nl4opt-dev@gold`` run with the same settings (``--direct``:
 its results.jsonl, and its recording.jsonl for tokens), else (no ``--direct``, or an item that run has
 not reached) here, with tools disabled. Both sides use
 the bench runner's agent (``benchmarks.runner.build_agent``), request (``llm_request``) and scoring
@@ -133,12 +133,12 @@ def as_item(it: dict[str, Any]) -> Item:
 
 @functools.cache
 def dataset_texts() -> dict[str, str]:
-    """NL4Opt dev's requests by id, as ``formalist bench nl4opt-dev`` sends them ({} without the
+    """NL4Opt dev's requests by id, as ``formalist bench nl4opt-dev@gold`` sends them ({} without the
     data folder), so that both paths and a ``--direct`` run prompt with the same text."""
     from benchmarks.datasets import load
 
     try:
-        return {it.id: it.text for it in load("nl4opt-dev").items}
+        return {it.id: it.text for it in load("nl4opt-dev@gold").items}
     except FormalistError:
         return {}
 
@@ -364,7 +364,9 @@ def measure(opts: argparse.Namespace, chat_model: Any = None) -> str:
     shutil.rmtree(out / "classes", ignore_errors=True)
     for name in ("tools.sqlite", RECORDING, "results.jsonl"):
         (out / name).unlink(missing_ok=True)  # a fresh run: never an earlier one's tools
-    settings = RunSettings("nl4opt-dev", concurrency=1, **{f: getattr(opts, f) for f in SETTINGS})
+    settings = RunSettings(
+        "nl4opt-dev@gold", concurrency=1, **{f: getattr(opts, f) for f in SETTINGS}
+    )
     cfg = load_config(opts.config or None)
     tools = {**cfg.tools, "enabled": True, "cache": str(out / "tools.sqlite"), "history": False}
     cfg = cfg.with_overrides(tools=tools, cache=cfg.cache if opts.reply_cache else "")
@@ -522,7 +524,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default="", help="model spec (maker and user; default: configured)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--direct", help="a finished `formalist bench nl4opt-dev` run's results.jsonl")
+    p.add_argument(
+        "--direct", help="a finished `formalist bench nl4opt-dev@gold` run's results.jsonl"
+    )
     p.add_argument("--config", default="", help="configuration TOML file ([local] settings...)")
     p.add_argument("--bank", default=str(BANK_FILE), help="the example bank (default: NL4Opt dev)")
     p.add_argument("--classes", type=int, default=2)

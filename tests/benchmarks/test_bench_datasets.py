@@ -26,6 +26,7 @@ REAL = [
     ("nlp4lp@original", 269, (0, "0", "value", 684000.0, "milp", "Mrs. Watson")),
     ("complexor@coe", 18, (0, "aircraft_assignment", "value", 700.0, "milp", "Aircraft")),
     ("nl4opt-dev@gold", 99, (0, None, "gold-model", None, "milp", "")),
+    ("nl4opt-dev@integer", 99, (0, "-640645082", "value", 880.0, "milp", "coconut seller")),
     ("words2routes@v1", 31, (0, "1-tsp/A-TSP/05_points", "route", 16.64, "routing", "")),
     ("solomon", 56, (0, "C101", "route", 827.3, "routing", "C101")),
     ("cvrp-x", 100, (None, "X-n101-k25", "route", 27591.0, "routing", "X-n101-k25")),
@@ -111,8 +112,9 @@ def test_unknown_name_and_missing_folder_say_where_the_data_comes_from(
     with pytest.raises(InputError, match="unknown dataset 'no-such-set'"):
         load("no-such-set")
     # A name without its version: the one version there is, or say which there are.
-    assert datasets.resolve("nl4opt-dev") == "nl4opt-dev@gold"
     assert datasets.resolve("solomon") == "solomon"
+    with pytest.raises(InputError, match="name one: nl4opt-dev@gold, nl4opt-dev@integer"):
+        datasets.resolve("nl4opt-dev")
     with pytest.raises(InputError, match="several versions; name one: mamo-easy@original"):
         load("mamo-easy")
     monkeypatch.setattr(datasets, "DEFAULT_DATA", tmp_path / "absent")

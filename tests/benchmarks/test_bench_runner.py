@@ -220,6 +220,27 @@ def test_bench_command_runs_oracle_and_reports(tmp_path: Path, capsys: Any) -> N
     assert "nl4opt-dev@gold (oracle)" in capsys.readouterr().out
 
 
+def test_nl4opt_integer_labels_are_the_bank_models_optima_and_the_five_statuses(
+    tmp_path: Path,
+) -> None:
+    """``nl4opt-dev@integer``: the oracle solves each item's bank model (or, for the five with no
+    optimum as stated, its raw declarations) and matches every label under both rules."""
+    from benchmarks.datasets import DEFAULT_DATA, load
+
+    if not DEFAULT_DATA.is_dir():
+        pytest.skip(f"benchmark data not found at {DEFAULT_DATA}")
+    ds = load("nl4opt-dev@integer")
+    assert sum(it.expect == "infeasible" for it in ds.items) == 5
+    out = tmp_path / "int"
+    report = run(RunSettings("nl4opt-dev@integer", "oracle", concurrency=2), out)
+    rows = read_results(out / "results.jsonl")
+    assert len(rows) == 99 and all(
+        r["scores"]["strict"] and r["scores"]["lenient"] for r in rows
+    ), report
+    statuses = {r["status"] for r in rows if r["expect"] == "infeasible"}
+    assert statuses <= {"INFEASIBLE", "UNBOUNDED"} and statuses
+
+
 def test_oracle_mode_solves_complexor_and_says_why_an_item_cannot_run(tmp_path: Path) -> None:
     from benchmarks.datasets import DEFAULT_DATA
 
