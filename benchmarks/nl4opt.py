@@ -54,6 +54,22 @@ def parse_number(text: str) -> float:
     return value / 100 if percent else value
 
 
+_MAX_WORDS = ("max", "highest", "most", "largest", "greatest", "increase")
+_MIN_WORDS = ("min", "lowest", "least", "fewest", "smallest", "decrease", "reduce")
+
+
+def objective_sense(direction: str) -> str:
+    """The sense an objective declaration's ``direction`` words give: ``"maximize"`` for
+    "maximize", "maximizing", "highest"..., ``"minimize"`` for "minimum", "reduce", "decrease"...
+    (the dev split words 7 of its 99 objectives so). Unknown words raise ``ConversionError``."""
+    word = direction.strip().lower()
+    if word.startswith(_MAX_WORDS):
+        return "maximize"
+    if word.startswith(_MIN_WORDS):
+        return "minimize"
+    raise ConversionError(f"objective direction {direction!r} is neither a maximum nor a minimum")
+
+
 def _words_to_number(s: str) -> float:
     words = s.replace("-", " ").split()
     if not words:
@@ -151,7 +167,7 @@ def convert(item: Item) -> FiveElementModel:
         return name
 
     obj = rec["obj_declaration"]
-    sense = "maximize" if obj["direction"].lower().startswith("max") else "minimize"
+    sense = objective_sense(obj["direction"])
     if obj.get("type") == "objvar" or "terms" not in obj:
         mentioned = [dv.resolve(v) for v in obj.get("vars", [])] or members
         params.append(
@@ -357,7 +373,7 @@ def bank_model(item: Item, domain: str = "") -> dict[str, Any]:
     everything = " + ".join(dv.member[v] for v in dv.names)
     obj = rec["obj_declaration"]
     obj_name = str(obj.get("name", "")).strip() or "objective"
-    sense = "maximize" if obj["direction"].lower().startswith("max") else "minimize"
+    sense = objective_sense(obj["direction"])
     if obj.get("type") == "objvar" or "terms" not in obj:
         mentioned = [dv.resolve(v) for v in obj.get("vars", [])] or list(dv.member.values())
         expression = " + ".join(dict.fromkeys(mentioned))

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from agent.errors import ArtifactError
-from benchmarks.nl4opt import ConversionError, Item, convert, load, parse_number
+from benchmarks.nl4opt import ConversionError, Item, convert, load, objective_sense, parse_number
 from conftest import FIXTURES
 from formalizers.milp.linear import compile_model
 from solvers import highs
@@ -111,3 +111,22 @@ def test_unknown_mention_is_a_conversion_error() -> None:
     }
     with pytest.raises(ConversionError, match="zebra"):
         convert(Item("x", "", record))
+
+
+def test_objective_directions_in_words_give_the_sense() -> None:
+    """The dev split words seven objectives other than maximize/minimize; "the highest profit" was
+    once read as a minimum (a label of 0 for the monitors problem)."""
+    directions = Counter(it.record["obj_declaration"]["direction"] for it in load(DEV))
+    assert {objective_sense(d) for d in directions} == {"maximize", "minimize"}
+    assert directions["highest"] == 1 and objective_sense("highest") == "maximize"
+    assert [objective_sense(d) for d in ("maximizing", "minimum", "reduce", "decrease")] == [
+        "maximize",
+        "minimize",
+        "minimize",
+        "minimize",
+    ]
+    with pytest.raises(ConversionError, match="neither a maximum nor a minimum"):
+        objective_sense("optimal")
+    monitors = next(it for it in load(DEV) if it.id == "-580767881")
+    result = highs.solve(compile_model(convert(monitors)))
+    assert result.objective == pytest.approx(5_000_000)
