@@ -22,6 +22,7 @@ from formalizers.milp.grounding import (
     Contradiction,
     Edit,
     amended,
+    asked_sense,
     check,
     contradictions,
     stated_direction,
@@ -889,3 +890,79 @@ def test_a_multiple_right_or_without_a_direction_is_not_judged() -> None:
         )
         == []
     )
+
+
+INVEST = (
+    "A financial manager is planning to allocate a total investment of \\$10,000,000 across four "
+    "projects: X, Y, Z and W. The projects have expected returns per dollar invested of 5%, 7%, 6% "
+    "and 8% respectively.\\n\\nThe following constraints are placed on the allocation:\\n- Project "
+    "X requires a minimum investment of \\$2,000,000.\\n- Project W can only handle up to "
+    "\\$3,000,000 in funding.\\n\\nWhat is the minimum total return from these investments that "
+    "can be achieved while meeting all these constraints?"
+)
+
+
+def invest(sense: str, expression: str = "0.05 * x + 0.07 * y + 0.06 * z + 0.08 * w") -> Any:
+    """A real Mamo EasyLP reply (2026-12-07, 7 of its 8 samples): "the minimum total return"
+    written ``maximize``, the total kept as an equality."""
+    return {
+        "variables": [{"name": v, "domain": "integer"} for v in "xyzw"],
+        "objective": {"sense": sense, "expression": expression},
+        "constraints": [
+            {"name": "total", "expression": "x + y + z + w == 10000000"},
+            {"name": "x_min", "expression": "x >= 2000000"},
+            {"name": "w_max", "expression": "w <= 3000000"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_text", "sense"),
+    [
+        (INVEST, "minimize"),  # the question, its escaped newlines read as spaces
+        ("Each unit brings $10. The manager aims to maximize profits.", "maximize"),
+        ("Find the best combination of monitors that yields the highest profit.", "maximize"),
+        ("How many of each pipe should be used to reduce the total number of pipes?", "minimize"),
+        # Limit phrases in the question are not its sense.
+        (
+            "What is the least cost if at most 5 trucks and a maximum of 30 vans are used?",
+            "minimize",
+        ),
+        ("Moreover, the maximum capacity is 700 units. What is the minimum cost?", "minimize"),
+    ],
+)
+def test_the_sense_a_request_asks_for(request_text: str, sense: str) -> None:
+    found = asked_sense(request_text)
+    assert found is not None and found[0] == sense
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "The firm wants to maximize efficiency while minimizing cost.",  # both: not judged
+        "What is the optimal total cost of the plan?",  # neither
+        "The capacity is at most 40 and demand at least 10. Plan the shifts.",  # limits only
+    ],
+)
+def test_no_sense_where_the_request_names_both_or_neither(request_text: str) -> None:
+    assert asked_sense(request_text) is None
+
+
+def test_an_objective_of_the_other_sense_is_turned_round() -> None:
+    [c] = contradictions(five_element_from_data(invest("maximize")), INVEST)
+    assert c.where == "the objective" and "asks to minimize" in c.what
+    assert c.edits == (Edit("sense", "", "minimize"),) and c.fix == "make it minimize"
+    assert c.edits[0].text() == "make the objective minimize"
+    assert contradictions(five_element_from_data(invest("minimize")), INVEST) == []
+    # A negated objective maximizes by minimizing: not judged.
+    negated = invest("maximize", "-0.05 * x - 0.07 * y - 0.06 * z - 0.08 * w")
+    assert contradictions(five_element_from_data(negated), INVEST) == []
+
+
+def test_the_agent_turns_the_sense_round_itself() -> None:
+    client = scripted(invest("maximize"))
+    answer = agent_with(client, max_attempts=1).solve(Request(INVEST, kind="milp"))
+    # The least return puts all of it at 5% (y, z and w have no lower limits here): 500,000.
+    assert answer.verified and answer.objective == pytest.approx(500_000)
+    assert answer.trace[-1].model_id == AMENDED_BY
+    assert answer.trace[-1].edits == ["make the objective minimize"]
