@@ -398,6 +398,7 @@ def derived_values(stated: list[float]) -> list[float]:
 
 def check(model: FiveElementModel, request: str) -> Grounding:
     """The grounding of ``model`` in the words of ``request`` (see the module docstring)."""
+    request = plain_text(request)
     quantities = request_quantities(request)
     stated = [v for q in quantities for v in q.values]
     allowed = derived_values(stated)
@@ -489,7 +490,21 @@ def _name_numbers(model: FiveElementModel) -> list[float]:
 
 # -- names: a stated number and the variables it constrains come from the same sentence ----------
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\"'(])|\n\s*\n")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[A-Z0-9$\"'(])|\n\s*\n|(?<=[.!?:;,])[ \t]*\n\s*|\n\s*(?=[-*\u2022]\s|[A-Z0-9(])"
+)
+"""Where a sentence ends: sentence punctuation before a capital, a blank line, and a line break
+after punctuation or before a list item or a capital (a line wrapped mid-sentence is joined)."""
+_ESCAPED_NEWLINE = re.compile(r"\\n(?!(?:e|eq|eg|u|abla|ewline|ot|otin|mid|leq|geq|parallel)\b)")
+"""A line break written as the two characters backslash and n (469 of Mamo EasyLP's 642 texts
+have them, and no real one), not a LaTeX command such as ``\\neq``."""
+
+
+def plain_text(request: str) -> str:
+    """``request`` with its escaped line breaks made real ones."""
+    return _ESCAPED_NEWLINE.sub("\n", request)
+
+
 _WORD = re.compile(r"[A-Za-z]+")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 _FUNCTION_WORDS = frozenset(
@@ -500,8 +515,8 @@ _FUNCTION_WORDS = frozenset(
 
 def sentences(text: str) -> list[str]:
     """The sentences of ``text``, each on one line with single spaces (a decimal point such as
-    ``$1.20`` ends none; a blank line ends one)."""
-    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+    ``$1.20`` ends none; a blank line, a list item and an escaped line break end one)."""
+    return [" ".join(s.split()) for s in _SENTENCE_END.split(plain_text(text)) if s.strip()]
 
 
 def singular(word: str) -> str:
@@ -1721,8 +1736,6 @@ _ASKED_HIGH = re.compile(
     r"\b(?:maximum|maximal|highest|most|largest|greatest|biggest|max)\b", re.IGNORECASE
 )
 _ASKS = re.compile(r"\b(?:what|how|find|calculate|determine|compute)\b", re.IGNORECASE)
-_ESCAPED_NEWLINE = re.compile(r"\\n(?![a-z])")
-"""A newline written as the two characters backslash and n (Mamo's texts have them)."""
 
 
 def asked_sense(request: str) -> tuple[str, str] | None:
@@ -1732,7 +1745,7 @@ def asked_sense(request: str) -> tuple[str, str] | None:
     many ... to reduce the total number"), read from the question word on, with limit phrases
     ("at most", "a minimum of 50", "the maximum capacity") left out. None when the request names
     both senses or neither. It reads all 99 NL4Opt dev problems, each as annotated."""
-    texts = sentences(_ESCAPED_NEWLINE.sub(" ", request))
+    texts = sentences(request)
     verbs: dict[str, str] = {}
     for s in texts:
         for verb in _SENSE_VERB.finditer(s):

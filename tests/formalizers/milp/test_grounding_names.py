@@ -58,6 +58,37 @@ def test_sentences_end_at_a_full_stop_not_at_a_decimal_point() -> None:
     assert "A croissant earns $1.20 and a baguette $2.00." in parts
 
 
+def test_line_breaks_end_sentences_escaped_ones_too() -> None:
+    """Mamo EasyLP writes its line breaks as backslash-n (469 of 642 texts): a list of bounds is
+    one sentence per line, and a number right after a break is a number (it was glued to the n)."""
+    text = (
+        "The bounds are as follows: \\nsolar <= 3000 units,\\nwind <= 2500 units,\\n"
+        "1000 <= hydro <= 4000 units.\\n\\nThe constraints:\\n- Hydro is at least 500 more "
+        "than nuclear.\\n- Cost is minimal when x \\neq y. A line wrapped\nmid-sentence stays."
+    )
+    assert sentences(text) == [
+        "The bounds are as follows:",
+        "solar <= 3000 units,",
+        "wind <= 2500 units,",
+        "1000 <= hydro <= 4000 units.",
+        "The constraints:",
+        "- Hydro is at least 500 more than nuclear.",
+        "- Cost is minimal when x \\neq y.",
+        "A line wrapped mid-sentence stays.",
+    ]
+    model = {
+        "variables": [{"name": v} for v in ("solar", "wind", "hydro", "nuclear")],
+        "objective": {"sense": "minimize", "expression": "solar + wind + hydro + nuclear"},
+        "constraints": [
+            {"name": "s", "expression": "solar <= 3000"},
+            {"name": "w", "expression": "wind <= 2500"},
+            {"name": "h", "expression": "hydro <= 4000"},
+            {"name": "n", "expression": "hydro >= nuclear + 500"},
+        ],
+    }
+    assert [q.text for q in check(five_element_from_data(model), text).unused] == ["1000"]
+
+
 def test_the_right_bakery_model_has_no_mismatch() -> None:
     g = check(five_element_from_data(bakery()), BAKERY)
     assert g.ok and g.misattributed == ()
