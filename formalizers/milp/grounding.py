@@ -36,7 +36,8 @@ few-shot example); two units of one dimension (50 g, 4 kg) in one constraint wit
 converted; a per-unit number left out of the one expression that holds its kind for the other
 variables ("a baguette 5 minutes" missing from ``3 * croissants <= 480``: ``_owner`` says whose
 number it is); an objective of the other sense from the one the request asks for ("what is the
-minimum total return" written ``maximize``: ``asked_sense``). Each says what the request says and,
+minimum total return" written ``maximize``: ``asked_sense``); a total bounded on one of its parts
+("the total number of shifts is at least 10" as ``X >= 10``). Each says what the request says and,
 where one edit fixes it, the edit. No alarm on
 the bank's 94 models, nor on the real 1.5B model's right answers of the first 25 NL4Opt dev items
 of a sample; 10 of its 11 wrong answers that solved are caught (before: 3). Of the bank's
@@ -897,8 +898,13 @@ def stated_direction(sentence: str, quantity: str, _shared: int = 4) -> str | No
     upper = bool(up or _UPPER_AFTER.match(after))
     cue = low or up
     if cue is not None and lower != upper and _COMPARATIVE.search(cue.group(0)):
-        # "nothing weighs more than 1000 kg", "none may be less than 5": negated further back.
-        if _NEGATION.search(before[: cue.start()]):
+        # "nothing weighs more than 1000 kg", "none may be less than 5": negated further back;
+        # "should not exceed twice Y by more than 4": a margin, negated with its verb, anywhere
+        # before it in the sentence.
+        head = before[: cue.start()]
+        if _BY_MARGIN.search(head):
+            head = sentence[: m.start() - len(before) + cue.start()]
+        if _NEGATION.search(head):
             lower, upper = upper, lower
     if lower == upper:
         if lower or not _shared:
@@ -908,6 +914,8 @@ def stated_direction(sentence: str, quantity: str, _shared: int = 4) -> str | No
     return LOWER if lower else UPPER
 
 
+_BY_MARGIN = re.compile(r"\bby\s*$", re.I)
+"""The word before a margin's comparative ("exceed Y by more than 4")."""
 _JOINED = re.compile(
     r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z'-]+){0,5}"
     r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)\$?$"
@@ -1718,6 +1726,77 @@ def _difference_readings(
     return out
 
 
+_GENERIC = frozenset(
+    "number amount total unit quantity count type kind value level each all".split()
+)
+"""Words that say how much, not of what: two variables sharing only these share no noun."""
+
+
+def _total_readings(
+    model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
+) -> list[Contradiction]:
+    """A total bounded on one of its parts: "the total number of shifts must be at least 10"
+    written ``X >= 10`` where the model's shift variables are ``X`` and ``Y``. Only where the
+    limit is stated once, in a sentence whose words bound it the way the constraint does; the
+    constraint is that one variable against that number; the sentence speaks of what at least
+    two scalar variables share by their names and descriptions ("number of shifts for type X"),
+    the constraint's among them, and singles none of them out (by a word, a letter or a number
+    only one has: "at least 10 must be engineers", "truck A's", "Project X1"); and no other
+    constraint uses the number. The edit bounds their sum. No alarm on the bank's 94 models;
+    of the 440 replies of a real Mamo run, it reads the two that bound one variable by a total."""
+    scalars = [v for v in model.variables if not v.index]
+    if len(scalars) < 2 or len(scalars) != len(model.variables):
+        return []
+    described = {v.name: name_tokens(f"{v.name} {v.description or ''}") - _GENERIC for v in scalars}
+    limits_used: dict[float, int] = {}
+    parsed = _parsed_constraints(model)
+    for _, node in parsed:
+        for side in _limits(node, model) if isinstance(node, Compare) else []:
+            for n in side.numbers:
+                limits_used[abs(n.value)] = limits_used.get(abs(n.value), 0) + 1
+    out: list[Contradiction] = []
+    for c, node in parsed:
+        if not isinstance(node, Compare) or len(node.ops) != 1:
+            continue
+        sides = _limits(node, model)
+        if len(sides) != 1 or len(sides[0].numbers) != 1 or sides[0].negated:
+            continue
+        body = node.operands[0] if _uses_and_numbers(node.operands[0], model)[0] else None
+        body = body or node.operands[1]
+        if not isinstance(body, Name):
+            continue
+        (n,) = sides[0].numbers
+        place = _one_place(n.value, where_stated)
+        if place is None or limits_used.get(abs(n.value), 0) != 1:
+            continue
+        said = texts[place[0]]
+        if stated_direction(said, place[1]) != sides[0].direction:
+            continue
+        words = name_tokens(said)
+        parts = [v.name for v in scalars if described[v.name] & words]
+        if len(parts) < 2 or body.id not in parts:
+            continue
+        common = frozenset.intersection(*(described[p] for p in parts))
+        whole = [described[p] <= words for p in parts]
+        if not common or any((described[p] - common) & words for p in parts) or len(set(whole)) > 1:
+            continue  # the sentence singles out one of them ("at least 10 must be engineers")
+        raw = {p: frozenset(re.split(r"_+", p.lower())) for p in parts}
+        said_raw = frozenset(re.findall(r"[a-z0-9]+", said.lower()))
+        if any((raw[p] - frozenset.intersection(*raw.values())) & said_raw for p in parts):
+            continue  # by a letter or a number: "truck A's" (truck_a), "Project X1" (x1)
+        written = re.sub(rf"\b{re.escape(body.id)}\b", f"({' + '.join(parts)})", c.expression)
+        out.append(
+            Contradiction(
+                f'constraint "{c.name}"',
+                f'it bounds {body.id} alone by {n.written}, but "{_clip(said.rstrip(".!?;: "))}" '
+                f"bounds the total of {_and(tuple(parts))}",
+                f'write "{written}"',
+                (Edit("constraint", c.name, written),),
+            )
+        )
+    return out
+
+
 _SENSE_VERB = re.compile(
     r"\b(minimi[sz](?:e|es|ed|ing|ation)|maximi[sz](?:e|es|ed|ing|ation))\b", re.IGNORECASE
 )
@@ -1804,6 +1883,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
         *_unit_readings(model, texts, where_stated),
         *_missing_term_readings(model, texts, where_stated),
         *_difference_readings(model, texts, where_stated),
+        *_total_readings(model, texts, where_stated),
     ]
 
 

@@ -25,6 +25,7 @@ from formalizers.milp.grounding import (
     asked_sense,
     check,
     contradictions,
+    sentences,
     stated_direction,
     stated_unit,
 )
@@ -966,3 +967,90 @@ def test_the_agent_turns_the_sense_round_itself() -> None:
     assert answer.verified and answer.objective == pytest.approx(500_000)
     assert answer.trace[-1].model_id == AMENDED_BY
     assert answer.trace[-1].edits == ["make the objective minimize"]
+
+
+SHIFTS = (
+    "A manager is scheduling shifts for two types of workers: type $X$ and type $Y$. The total "
+    "number of shifts that must be scheduled is at least 10 to ensure all tasks are covered. To "
+    "maintain a balanced workload, the number of shifts for type X workers should not exceed twice "
+    "the number of shifts for type Y workers by more than 4.\\n\\nEach shift for a worker of type "
+    "$X$ costs \\$8 in wages, while each shift for a worker of type $Y$ costs \\$5. The manager "
+    "aims to minimize the total wage cost."
+)
+
+
+def shifts(total: str, balance: str = "X <= 2 * Y + 4") -> dict[str, Any]:
+    """A real Mamo EasyLP reply (2026-12-07), greedy: the total of shifts bounded on X alone."""
+    return {
+        "variables": [
+            {"name": "X", "domain": "integer", "description": "number of shifts for type X"},
+            {"name": "Y", "domain": "integer", "description": "number of shifts for type Y"},
+        ],
+        "objective": {"sense": "minimize", "expression": "8 * X + 5 * Y"},
+        "constraints": [
+            {"name": "total", "expression": total},
+            {"name": "balance", "expression": balance},
+        ],
+    }
+
+
+def test_a_total_bounded_on_one_of_its_parts_bounds_their_sum() -> None:
+    [c] = contradictions(five_element_from_data(shifts("X >= 10")), SHIFTS)
+    assert c.where == 'constraint "total"' and "bounds X alone by 10" in c.what
+    assert c.edits == (Edit("constraint", "total", "(X + Y) >= 10"),)
+    assert contradictions(five_element_from_data(shifts("X + Y >= 10")), SHIFTS) == []
+    # The agent makes the edit: 10 shifts of Y at $5.
+    answer = agent_with(scripted(shifts("X >= 10")), max_attempts=1).solve(
+        Request(SHIFTS, kind="milp")
+    )
+    assert answer.verified and answer.objective == pytest.approx(50)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "variables", "constraint"),
+    [
+        # The sentence singles one part out, by a word, a letter or a number.
+        (
+            "The contract needs at least 50 workers, of whom at least 10 must be engineers.",
+            [("designers", "UI designers"), ("engineers", "software engineers")],
+            "engineers >= 10",
+        ),
+        (
+            "There must be at least 5 truck A's in total and 8 truck B's.",
+            [("truck_a", "truck A"), ("truck_b", "truck B")],
+            "truck_a >= 5",
+        ),
+        (
+            "In total, Project X1 may get up to 400 units.",
+            [("x1", "units for project X1"), ("x2", "units for project X2")],
+            "x1 <= 400",
+        ),
+        # A limit the other way from its words is another reading's, not this one's.
+        (
+            "The total number of shifts is at least 10.",
+            [("x", "shifts of type x"), ("y", "shifts of type y")],
+            "x <= 10",
+        ),
+    ],
+)
+def test_a_part_the_sentence_names_is_not_read_as_the_total(
+    request_text: str, variables: list[tuple[str, str]], constraint: str
+) -> None:
+    data = {
+        "variables": [{"name": n, "description": d} for n, d in variables],
+        "objective": {"sense": "minimize", "expression": " + ".join(n for n, _ in variables)},
+        "constraints": [{"name": "c", "expression": constraint}],
+    }
+    found = contradictions(five_element_from_data(data), request_text)
+    assert not [c for c in found if "alone by" in c.what]
+
+
+def test_a_margin_not_to_exceed_is_an_upper_limit() -> None:
+    """ "should not exceed twice Y by more than 4": the negation is the verb's, far before."""
+    sentence = sentences(SHIFTS)[2]
+    assert stated_direction(sentence, "4") == UPPER
+    assert stated_direction("Type X must exceed type Y by more than 4.", "4") == LOWER
+    assert (
+        contradictions(five_element_from_data(shifts("X + Y >= 10", "X - 2 * Y <= 4")), SHIFTS)
+        == []
+    )
