@@ -60,6 +60,7 @@ import functools
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -1748,26 +1749,21 @@ def _total_readings(
     if len(scalars) < 2 or len(scalars) != len(model.variables):
         return []
     described = {v.name: name_tokens(f"{v.name} {v.description or ''}") - _GENERIC for v in scalars}
-    limits_used: dict[float, int] = {}
-    parsed = _parsed_constraints(model)
-    for _, node in parsed:
-        for side in _limits(node, model) if isinstance(node, Compare) else []:
-            for n in side.numbers:
-                limits_used[abs(n.value)] = limits_used.get(abs(n.value), 0) + 1
+    limited = [(c, node, _limits(node, model)) for c, node in _parsed_constraints(model)]
+    limits_used = Counter(abs(n.value) for _, _, sides in limited for s in sides for n in s.numbers)
     out: list[Contradiction] = []
-    for c, node in parsed:
-        if not isinstance(node, Compare) or len(node.ops) != 1:
+    for c, node, sides in limited:
+        if len(node.ops) != 1 or len(sides) != 1 or len(sides[0].numbers) != 1:
             continue
-        sides = _limits(node, model)
-        if len(sides) != 1 or len(sides[0].numbers) != 1 or sides[0].negated:
+        if sides[0].negated:
             continue
-        body = node.operands[0] if _uses_and_numbers(node.operands[0], model)[0] else None
-        body = body or node.operands[1]
+        # One side has the variables, the other the limit (``_limits`` found exactly one).
+        body = next(o for o in node.operands if _uses_and_numbers(o, model)[0])
         if not isinstance(body, Name):
             continue
         (n,) = sides[0].numbers
         place = _one_place(n.value, where_stated)
-        if place is None or limits_used.get(abs(n.value), 0) != 1:
+        if place is None or limits_used[abs(n.value)] != 1:
             continue
         said = texts[place[0]]
         if stated_direction(said, place[1]) != sides[0].direction:
@@ -1871,11 +1867,11 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
     objective of the other sense (``_sense_readings``)."""
     texts = sentences(request)
     where_stated = _where_stated(texts)
+    first = [*_sense_readings(model, request), *_constant_readings(model)]
     if not where_stated:
-        return [*_sense_readings(model, request), *_constant_readings(model)]
+        return first
     return [
-        *_sense_readings(model, request),
-        *_constant_readings(model),
+        *first,
         *_direction_readings(model, texts, where_stated),
         *_ratio_readings(model, texts, where_stated),
         *_multiple_readings(model, texts),
