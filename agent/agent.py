@@ -289,6 +289,8 @@ class Agent:
         """The error each failed attempt ended with, by attempt number (a repeat: its original's)."""
         last_negative: tuple[Artifact, Any, SolveResult] | None = None
         ungrounded: Answer | Formalized | None = None
+        """The verified but ungrounded answer with the fewest grounding findings so far."""
+        ungrounded_findings = 0
         mode = grounding_option(req)
         repair_grounding = mode in ("repair", "amend")
         amend = mode == "amend" and until == SOLVED
@@ -406,19 +408,22 @@ class Agent:
                     if fixed is not None:
                         attempt.outcome = "grounding"
                         return fixed
-            if (
-                repair_grounding
-                and grounding is not None
-                and not grounding.ok
-                and n < self.config.max_attempts
-            ):
-                # Verified against itself, yet its numbers are not the request's: ask again
-                # naming them, and keep this one should no later attempt do better.
-                ungrounded = done
-                attempt.outcome = "grounding"
-                feedback = Feedback("grounding", grounding.feedback(), artifact.text)
-                attempt.feedback = feedback.text
-                continue
+            if repair_grounding and grounding is not None and not grounding.ok:
+                # Verified against itself, yet its numbers are not the request's. Of such
+                # answers the loop keeps the one with the fewest findings (the earlier on a tie):
+                # a repair that makes the model stray further must not replace a closer one.
+                if ungrounded is None or grounding.findings < ungrounded_findings:
+                    ungrounded, ungrounded_findings = done, grounding.findings
+                if n < self.config.max_attempts:
+                    # Ask again, naming them.
+                    attempt.outcome = "grounding"
+                    feedback = Feedback("grounding", grounding.feedback(), artifact.text)
+                    attempt.feedback = feedback.text
+                    continue
+                if ungrounded is not done:
+                    attempt.outcome = "grounding"
+                    attempt.feedback = grounding.feedback()
+                return ungrounded
             return done
         if ungrounded is not None:
             # An artifact whose numbers stray from the request beats none: given, with its

@@ -161,7 +161,7 @@ class Kind(Protocol):
 
     def ground(self, artifact: Artifact, options: Options) -> Any:
         """Whether the numbers of an artifact a model wrote come from the request (an object with
-        ``ok``, ``checked``, ``feedback()`` and ``to_json()``), or None when the kind has no such
+        ``ok``, ``checked``, ``findings`` (how many), ``feedback()`` and ``to_json()``), or None when the kind has no such
         check."""
         return None
 

@@ -219,6 +219,14 @@ class Grounding:
             and not self.contradicted
         )
 
+    @property
+    def findings(self) -> int:
+        """How many things the checks found: the agent keeps, of the verified answers that are
+        not grounded, the one with the fewest."""
+        return (
+            len(self.invented) + len(self.unused) + len(self.misattributed) + len(self.contradicted)
+        )
+
     def feedback(self) -> str:
         """The text for the model: each number named, with what to do."""
         lines = []

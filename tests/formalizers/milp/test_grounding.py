@@ -208,6 +208,38 @@ def test_when_repair_does_not_ground_it_the_verified_answer_is_still_given() -> 
     assert answer.grounding is not None and not answer.grounding["ok"]
 
 
+def test_a_repair_that_strays_further_does_not_replace_the_closer_answer() -> None:
+    """Of the verified answers that are not grounded the loop gives the one with the fewest
+    findings, the earlier on a tie, also when the last attempt is one of them."""
+
+    def sales(m: dict[str, Any], limit: str) -> dict[str, Any]:
+        m["constraints"][2]["expression"] = f"baguettes <= {limit}"
+        return m
+
+    closer = sales(bakery(), "70")  # 70 invented, 60 unused: 2 findings, optimum 192
+    further = sales(bakery("50 * croissants <= 480"), "70")  # and 3 and 5 unused: 4, 150.8
+    assert check(five_element_from_data(closer), BAKERY).findings == 2
+    assert check(five_element_from_data(further), BAKERY).findings == 4
+    answer = agent_with(scripted(closer, further), max_attempts=2).solve(
+        Request(BAKERY, kind="milp", extra={"grounding": "repair"})
+    )
+    assert answer.objective == pytest.approx(192)
+    assert [a.outcome for a in answer.trace] == ["grounding", "grounding"]
+    assert answer.grounding is not None and answer.grounding["ok"] is False
+    assert "'sales' is 70" in answer.explanation
+    # A tie keeps the earlier one; a later one with fewer findings replaces it.
+    wrong = bakery("50 * croissants <= 480")  # 2 findings, optimum 130.8
+    tie = agent_with(scripted(wrong, closer), max_attempts=2).solve(
+        Request(BAKERY, kind="milp", extra={"grounding": "repair"})
+    )
+    assert tie.objective == pytest.approx(130.8)
+    better = agent_with(scripted(further, closer, wrong), max_attempts=3).solve(
+        Request(BAKERY, kind="milp", extra={"grounding": "repair"})
+    )
+    assert better.objective == pytest.approx(192)
+    assert [a.outcome for a in better.trace] == ["grounding"] * 3
+
+
 def test_a_formal_input_has_no_grounding_and_a_bad_mode_is_refused() -> None:
     answer = agent_with().solve(json.dumps(bakery()))
     assert answer.grounding is None
