@@ -125,6 +125,8 @@ class Ballot:
             "tie": self.tie,
             "grounded_only": self.grounded_only,
             "groups": [{"objective": g.objective, "votes": g.votes} for g in self.groups],
+            # The sample (1-based) whose model gave the answer: the winner's first.
+            "answer_sample": self.winner.members[0] + 1 if self.winner else None,
             "samples": [
                 {
                     "status": o.status,

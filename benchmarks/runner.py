@@ -380,12 +380,16 @@ def solve_item(
             (a for a in reversed(answer.trace) if a.model_id != AMENDED_BY or a.outcome == "ok"),
             None,
         )
+        outcome = last.outcome if last else ""
+        if answer.vote is not None and answer.vote.get("answer_sample"):
+            # A voted answer's outcome is its sample's, not the last sample drawn.
+            outcome = answer.vote["samples"][answer.vote["answer_sample"] - 1]["outcome"]
         row.update(
             status=answer.status.value,
             objective=answer.objective,
             verified=answer.verified,
             attempts=answer.attempts,
-            outcome=last.outcome if last else "",
+            outcome=outcome,
             error=answer.error,
         )
         if answer.vote is not None:

@@ -97,6 +97,7 @@ def test_the_verified_majority_wins_and_disagreement_is_reported() -> None:
     assert vote["disagree"] and not vote["tie"]
     assert [(g["objective"], g["votes"]) for g in vote["groups"]] == [(12, 3), (7, 1)]
     assert [s["outcome"] for s in vote["samples"]] == ["ok", "parse", "ok", "ok", "ok"]
+    assert vote["answer_sample"] == 1
     assert "3 of 5 sampled formalizations agree" in answer.explanation
     assert "disagree" in answer.explanation and "7 (1)" in answer.explanation
     # One conversation, k seeds, the first sample greedy and the others at the sampling
@@ -251,6 +252,25 @@ def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
             out,
             agent=build_agent(s, out, chat_model=chat),
         )
+
+
+def test_a_voted_wrong_answer_is_classed_by_its_own_sample_not_the_last_one(
+    tmp_path: Path,
+) -> None:
+    """The last sample failing to parse does not make a verified, wrong vote a parse error."""
+    from benchmarks.replay import KeyedReplayChatModel
+    from benchmarks.runner import RunSettings, build_agent, read_results, run
+
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"id": "r", "en_question": "Fill 5 or 6 kg.", "en_answer": 5}))
+    replies = ["not json", json.dumps(model(6)), json.dumps(model(6)), "not json"]
+    s = RunSettings(str(data), "llm", "replay", concurrency=1, samples=4, examples="retrieved")
+    out = tmp_path / "run"
+    chat = KeyedReplayChatModel(keyed={}, ordered=replies)
+    run(s, out, agent=build_agent(s, out, chat_model=chat), progress=False)
+    (row,) = read_results(out / "results.jsonl")
+    assert row["vote"]["answer_sample"] == 2 and row["objective"] == pytest.approx(6)
+    assert (row["outcome"], row["error_class"]) == ("ok", "wrong answer")
 
 
 @pytest.mark.parametrize(
