@@ -970,8 +970,31 @@ def _limits(node: Compare, model: FiveElementModel) -> list[_Side]:
             upper = not upper
         numbers = tuple(_uses_and_numbers(bound, model)[1])
         negated = isinstance(bound, Neg) or (isinstance(bound, Num) and bound.value < 0)
-        out.append(_Side(UPPER if upper else LOWER, numbers, negated))
+        direction = UPPER if upper else LOWER
+        if isinstance(bound, Num) and bound.value == 0:
+            # Everything on one side (``1000 - x - y <= 0``): its constant terms are the limits,
+            # moved across with their sign turned (``-x - y <= -1000``: x + y >= 1000).
+            side = node.operands[k] if left else node.operands[k + 1]
+            for sign, term in _signed_terms(side):
+                if _uses_and_numbers(term, model)[0]:
+                    continue
+                moved = tuple(_uses_and_numbers(term, model)[1])
+                if moved:
+                    out.append(_Side(direction, moved, negated=sign > 0))
+        out.append(_Side(direction, numbers, negated))
     return out
+
+
+def _signed_terms(node: Node, sign: int = 1) -> list[tuple[int, Node]]:
+    """The terms of a sum with their signs: ``1000 - x - (y - 3)`` is +1000, -x, -y, +3."""
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        right = sign if node.op == "+" else -sign
+        return _signed_terms(node.left, sign) + _signed_terms(node.right, right)
+    if isinstance(node, Neg):
+        return _signed_terms(node.operand, -sign)
+    if isinstance(node, Num) and node.value < 0:
+        return [(-sign, Num(-node.value, node.pos))]
+    return [(sign, node)]
 
 
 def _where_stated(texts: list[str]) -> list[tuple[float, int, str]]:

@@ -210,6 +210,32 @@ def test_a_limit_in_its_words_direction_is_not_flagged(protein: str) -> None:
     assert found(data, MEALS) == []
 
 
+@pytest.mark.parametrize(
+    ("protein", "wrong"),
+    [
+        # Everything moved to one side: the constant is the limit, its sign turned round.
+        ("160 - 15 * salmon - 30 * bison <= 0", False),
+        ("15 * salmon + 30 * bison - 160 >= 0", False),
+        ("0 >= 160 - (15 * salmon + 30 * bison)", False),
+        ("15 * salmon + 30 * bison + -160 >= 0", False),
+        # Real Mamo replies (2026-12-07): "cannot exceed 1000" as 1000 - x - y - z <= 0.
+        ("160 - 15 * salmon - 30 * bison >= 0", True),
+        ("15 * salmon + 30 * bison - 160 <= 0", True),
+        ("0 <= 160 - 15 * salmon - 30 * bison", True),
+    ],
+)
+def test_a_limit_moved_to_the_side_of_the_variables_is_judged(protein: str, wrong: bool) -> None:
+    found_ = contradictions(five_element_from_data(meals(protein)), MEALS)
+    if not wrong:
+        assert found_ == []
+        return
+    [c] = found_
+    assert "makes 160 an upper limit" in c.what and "makes 160 a lower limit" in c.what
+    # The fix turns the comparison round, which reads the same way on either side.
+    fixed = c.fix.removeprefix('write "').removesuffix('"')
+    assert contradictions(five_element_from_data(meals(fixed)), MEALS) == []
+
+
 def test_the_wrong_way_through_a_parameter_and_on_the_left_is_flagged() -> None:
     data = meals("need >= 15 * salmon + 30 * bison", parameters=[{"name": "need", "value": 160}])
     [text] = found(data, MEALS)
