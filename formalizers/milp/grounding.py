@@ -812,7 +812,8 @@ class Edit:
     """One change to a model: ``what`` is ``"parameter"`` (the scalar parameter ``name`` set to
     the number ``value``), ``"constraint"`` (constraint ``name``'s expression made ``value``),
     ``"objective"`` (the objective's expression made ``value``; ``name`` is ""), ``"sense"``
-    (the objective's sense made ``value``; ``name`` is ""), ``"bounds"``
+    (the objective's sense made ``value``; ``name`` is ""), ``"domain"`` (variable ``name``'s
+    domain made ``value``), ``"bounds"``
     (variable ``name``'s bounds made ``value``, a ``(lower, upper)`` pair) or ``"add"`` (a new
     constraint ``name`` with the expression ``value``)."""
 
@@ -831,6 +832,8 @@ class Edit:
             return f'add the constraint "{self.value}"'
         if self.what == "sense":
             return f"make the objective {self.value}"
+        if self.what == "domain":
+            return f"make {self.name} {self.value}"
         lower, upper = self.value
         return f"give {self.name} the bounds lower {lower}, upper {upper}"
 
@@ -1893,12 +1896,70 @@ def _sense_readings(model: FiveElementModel, request: str) -> list[Contradiction
     ]
 
 
+_MEASURED = re.compile(
+    r"\b(kilo(?:gram)?s?|kgs?|grams?|tons?|tonnes?|pounds?|lbs?|ounces?|lit(?:re|er)s?|"
+    r"millilit(?:re|er)s?|gallons?|acres?|hectares?|(?:square|cubic)\s+\w+)\s+of\s+"
+    r"((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)",
+    re.IGNORECASE,
+)
+"""A unit of mass, volume or area and the words of what it measures ("kilogram of rice")."""
+_WHOLE = re.compile(
+    r"\bintegers?\b|\bintegral\b|\bwhole\b|\bindivisible\b|\bfraction|\bcannot be (?:split|"
+    r"divided)|\bdiscrete\b",
+    re.IGNORECASE,
+)
+"""Words that say some quantity comes whole: the request then decides integrality itself."""
+
+
+def _domain_readings(model: FiveElementModel, texts: list[str]) -> list[Contradiction]:
+    """An integer variable for an amount the request measures in a unit of mass, volume or area
+    ("one kilogram of rice", "acres of wheat"): a divisible amount, not a count, so the edit
+    makes it continuous. Only where every word of the variable's name (and description) is in
+    that phrase, so ``bags_of_rice`` is not read by "5 kg of rice"; never where the request
+    speaks of whole numbers, integers or fractions at all."""
+    if any(_WHOLE.search(t) for t in texts):
+        return []
+    out = []
+    for v in model.variables:
+        if v.domain != "integer":
+            continue
+        words = name_tokens(f"{v.name} {v.description or ''}") - _GENERIC
+        if not words:
+            continue
+        for t in texts:
+            found = next(
+                (
+                    m
+                    for m in _MEASURED.finditer(t)
+                    if words <= name_tokens(f"{m.group(1)} {m.group(2)}") | _GENERIC
+                ),
+                None,
+            )
+            if found is None:
+                continue
+            out.append(
+                Contradiction(
+                    f"variable '{v.name}'",
+                    f'it is integer, but "{_clip(t.rstrip(".!?;: "))}" measures it in '
+                    f"{found.group(1).lower()}: an amount, not a count of whole things",
+                    'make it continuous ("domain": "continuous")',
+                    (Edit("domain", v.name, "continuous"),),
+                )
+            )
+            break
+    return out
+
+
 def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]:
     """The constraints that contradict what the request says (see the section's comment), and an
     objective of the other sense (``_sense_readings``)."""
     texts = sentences(request)
     where_stated = _where_stated(texts)
-    first = [*_sense_readings(model, request), *_constant_readings(model)]
+    first = [
+        *_sense_readings(model, request),
+        *_constant_readings(model),
+        *_domain_readings(model, texts),
+    ]
     if not where_stated:
         return first
     return [
@@ -1935,6 +1996,7 @@ def amended(
         "parameter": {p["name"]: p for p in data.get("parameters", []) if "value" in p},
         "constraint": {c["name"]: c for c in data.get("constraints", [])},
         "bounds": {v["name"]: v for v in data.get("variables", [])},
+        "domain": {v["name"]: v for v in data.get("variables", [])},
         "objective": {"": data["objective"]},
         "sense": {"": data["objective"]},
     }
@@ -1953,6 +2015,8 @@ def amended(
             target["expression"] = e.value
         elif e.what == "sense":
             target["sense"] = e.value
+        elif e.what == "domain":
+            target["domain"] = e.value
         else:
             target["lower"], target["upper"] = e.value
     try:

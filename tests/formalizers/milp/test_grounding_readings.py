@@ -1080,3 +1080,68 @@ def test_a_margin_not_to_exceed_is_an_upper_limit() -> None:
         contradictions(five_element_from_data(shifts("X + Y >= 10", "X - 2 * Y <= 4")), SHIFTS)
         == []
     )
+
+
+# -- integrality: an amount measured in a unit is not a count --------------------------------------
+
+RICE = (
+    "A factory produces rice and corn. To make one kilogram of rice requires 2 hours of human "
+    "labor and to make one kilogram of corn requires 1 hour. The factory has 100 hours of human "
+    "labor available. The net profit per kilogram of rice is $20 and per kilogram of corn $25. "
+    "How many kilograms of each should the factory make in order to maximize profit?"
+)
+
+
+def rice(domain: str = "integer", corn: str = "corn") -> dict[str, Any]:
+    return {
+        "variables": [
+            {"name": "rice", "domain": domain},
+            {"name": corn, "domain": domain},
+        ],
+        "objective": {"sense": "maximize", "expression": f"20 * rice + 25 * {corn}"},
+        "constraints": [{"name": "labor", "expression": f"2 * rice + {corn} <= 100"}],
+    }
+
+
+def test_an_amount_measured_in_kilograms_is_not_a_count() -> None:
+    """A real NL4Opt reply (2026-12-07): all 8 samples made rice and corn integer."""
+    found_ = contradictions(five_element_from_data(rice()), RICE)
+    assert [c.where for c in found_] == ["variable 'rice'", "variable 'corn'"]
+    assert "measures it in kilogram" in found_[0].what
+    assert found_[0].edits == (Edit("domain", "rice", "continuous"),)
+    assert contradictions(five_element_from_data(rice("continuous")), RICE) == []
+    # A count of containers of it is a count: "bags_of_corn" is not read by "kilogram of corn".
+    assert [
+        c.where for c in contradictions(five_element_from_data(rice(corn="bags_of_corn")), RICE)
+    ] == ["variable 'rice'"]
+    # A request that speaks of whole numbers decides integrality itself.
+    whole = RICE.replace("make in order", "make, in whole kilograms, in order")
+    assert contradictions(five_element_from_data(rice()), whole) == []
+
+
+def test_the_amend_makes_it_continuous_and_the_answer_follows() -> None:
+    model = five_element_from_data(rice())
+    out = amended(model, check(model, RICE))
+    assert out is not None
+    edited, edits = out
+    assert {e.text() for e in edits} == {"make rice continuous", "make corn continuous"}
+    assert {v.domain for v in edited.variables} == {"continuous"}
+    assert check(edited, RICE).ok
+
+
+def test_no_bank_variable_counted_whole_is_read_as_an_amount() -> None:
+    """Every bank model with all its variables made integer: only those the bank keeps
+    continuous (amounts: kilograms, tons, acres) are read, never one it counts whole."""
+    read = 0
+    for ex in load_bank():
+        data = ex.model
+        variables = [{**v, "domain": "integer"} for v in data["variables"]]
+        found_ = contradictions(
+            five_element_from_data({**data, "variables": variables}), ex.request
+        )
+        kept = {v["name"]: v["domain"] for v in data["variables"]}
+        for c in found_:
+            if c.where.startswith("variable '") and "measures it in" in c.what:
+                assert kept[c.where.split("'")[1]] == "continuous", (ex.id, c.text())
+                read += 1
+    assert read >= 8  # rice and corn, alloys, paint, ham and bacon, strawberries and melons
