@@ -1767,6 +1767,19 @@ _GENERIC = frozenset(
 """Words that say how much, not of what: two variables sharing only these share no noun."""
 
 
+_SMALL_NUMBERS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+
+
+def _with_number_words(tokens: frozenset[str]) -> frozenset[str]:
+    """``tokens`` with each small number also in the other spelling: "2" and "two"."""
+    extra = {_SMALL_NUMBERS[int(t)] for t in tokens if t.isdigit() and int(t) < len(_SMALL_NUMBERS)}
+    extra |= {str(_SMALL_NUMBERS.index(t)) for t in tokens if t in _SMALL_NUMBERS}
+    return tokens | extra
+
+
 def _total_readings(
     model: FiveElementModel, texts: list[str], where_stated: list[tuple[float, int, str]]
 ) -> list[Contradiction]:
@@ -1811,9 +1824,10 @@ def _total_readings(
         if not common or any((described[p] - common) & words for p in parts) or len(set(whole)) > 1:
             continue  # the sentence singles out one of them ("at least 10 must be engineers")
         raw = {p: frozenset(re.split(r"_+", p.lower())) for p in parts}
-        said_raw = frozenset(re.findall(r"[a-z0-9]+", said.lower()))
+        said_raw = _with_number_words(frozenset(re.findall(r"[a-z0-9]+", said.lower())))
         if any((raw[p] - frozenset.intersection(*raw.values())) & said_raw for p in parts):
-            continue  # by a letter or a number: "truck A's" (truck_a), "Project X1" (x1)
+            continue  # by a letter or a number: "truck A's" (truck_a), "Project X1" (x1),
+            # "40 2-piece suits" (two_piece)
         written = re.sub(rf"\b{re.escape(body.id)}\b", f"({' + '.join(parts)})", c.expression)
         out.append(
             Contradiction(

@@ -1051,6 +1051,12 @@ def test_a_total_bounded_on_one_of_its_parts_bounds_their_sum() -> None:
             [("x1", "units for project X1"), ("x2", "units for project X2")],
             "x1 <= 400",
         ),
+        # A real NL4Opt reply (2026-12-07): the number in digits, the name in words.
+        (
+            "In order to stay in business, at least 40 2-piece suites should be made.",
+            [("two_piece", "2-piece suits"), ("three_piece", "3-piece suits")],
+            "two_piece >= 40",
+        ),
         # A limit the other way from its words is another reading's, not this one's.
         (
             "The total number of shifts is at least 10.",
