@@ -1964,6 +1964,54 @@ def _domain_readings(model: FiveElementModel, texts: list[str]) -> list[Contradi
     return out
 
 
+_COUNTED = re.compile(
+    r"\bhow\s+many\s+(bottles|cans|bags|boxes|packs|packets|packages|cartons|jars|cups|glasses|"
+    r"servings|portions|pills|tablets|capsules|scoops|doses|bars|loaves|slices|pieces|batches|"
+    r"trips|shifts)\s+of\s+((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)",
+    re.IGNORECASE,
+)
+"""A question that counts whole containers or portions of something ("how many bottles of each
+drink"), and the words of what it counts."""
+_DIVISIBLE = re.compile(r"\bfraction|\bcontinuous\b|\bdivisible\b|\bpartial\b", re.IGNORECASE)
+
+
+def _count_readings(model: FiveElementModel, texts: list[str]) -> list[Contradiction]:
+    """A continuous variable for what the request's question counts in whole containers or
+    portions ("how many bottles of each drink should he buy"): the edit makes it integer. "Of
+    each" counts every variable of a model whose variables are all scalar; otherwise every word
+    of the variable's name (and description) is in the counted phrase. Never where the request
+    speaks of fractions or of a divisible or continuous amount."""
+    if any(_DIVISIBLE.search(t) for t in texts):
+        return []
+    scalar = all(not v.index for v in model.variables)
+    out = []
+    for v in model.variables:
+        if v.domain != "continuous":
+            continue
+        words = name_tokens(f"{v.name} {v.description or ''}") - _GENERIC
+        for t in texts:
+            found = None
+            for m in _COUNTED.finditer(t):
+                counted = name_tokens(m.group(2)) - _GENERIC
+                each = m.group(2).lower().split()[0] == "each"
+                if (each and scalar) or (words and words <= counted | name_tokens(m.group(1))):
+                    found = m
+                    break
+            if found is None:
+                continue
+            out.append(
+                Contradiction(
+                    f"variable '{v.name}'",
+                    f'it is continuous, but "{_clip(t.rstrip(".!?;: "))}" counts it in whole '
+                    f"{found.group(1).lower()}",
+                    'make it integer ("domain": "integer")',
+                    (Edit("domain", v.name, "integer"),),
+                )
+            )
+            break
+    return out
+
+
 def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]:
     """The constraints that contradict what the request says (see the section's comment), and an
     objective of the other sense (``_sense_readings``)."""
@@ -1973,6 +2021,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
         *_sense_readings(model, request),
         *_constant_readings(model),
         *_domain_readings(model, texts),
+        *_count_readings(model, texts),
     ]
     if not where_stated:
         return first

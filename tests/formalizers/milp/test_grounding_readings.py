@@ -1151,3 +1151,61 @@ def test_no_bank_variable_counted_whole_is_read_as_an_amount() -> None:
                 assert kept[c.where.split("'")[1]] == "continuous", (ex.id, c.text())
                 read += 1
     assert read >= 8  # rice and corn, alloys, paint, ham and bacon, strawberries and melons
+
+
+DRINKS = (
+    "David mixes two drinks: coconut water and blue energade. Coconut water costs $3 per bottle "
+    "and contains 5 units of potassium; blue energade costs $5 per bottle and contains 10 units "
+    "of potassium. He needs at least 15 units of potassium. How many bottles of each drink "
+    "should he buy to ensure a minimum cost?"
+)
+
+
+def drinks(domain: str = "continuous", extra: str = "") -> dict[str, Any]:
+    variables = [{"name": "coconut_water", "domain": domain}]
+    variables.append({"name": "blue_energade", "domain": domain})
+    if extra:
+        variables.append({"name": extra, "domain": "continuous", "index": ["DAYS"]})
+    return {
+        "sets": [{"name": "DAYS", "members": [1, 2]}] if extra else [],
+        "variables": variables,
+        "objective": {"sense": "minimize", "expression": "3 * coconut_water + 5 * blue_energade"},
+        "constraints": [
+            {"name": "potassium", "expression": "5 * coconut_water + 10 * blue_energade >= 15"}
+        ],
+    }
+
+
+def test_a_question_that_counts_bottles_of_each_makes_them_integer() -> None:
+    """A real NL4Opt reply (2026-12-07): 7 of 8 samples left the bottles continuous."""
+    found_ = contradictions(five_element_from_data(drinks()), DRINKS)
+    assert [c.where for c in found_] == ["variable 'coconut_water'", "variable 'blue_energade'"]
+    assert "counts it in whole bottles" in found_[0].what
+    assert found_[0].edits == (Edit("domain", "coconut_water", "integer"),)
+    assert contradictions(five_element_from_data(drinks("integer")), DRINKS) == []
+    # "Of each" names no variable: with an indexed one beside, no variable is read by it.
+    assert contradictions(five_element_from_data(drinks(extra="stock")), DRINKS) == []
+    # Fractions allowed: the request decides.
+    allowed = DRINKS + " Fractions of a bottle may be bought."
+    assert contradictions(five_element_from_data(drinks()), allowed) == []
+    model = five_element_from_data(drinks())
+    out = amended(model, check(model, DRINKS))
+    assert out is not None and {v.domain for v in out[0].variables} == {"integer"}
+
+
+def test_no_bank_variable_kept_continuous_is_read_as_counted() -> None:
+    """Every bank model with all its variables made continuous: only variables the bank counts
+    whole are read."""
+    read = set()
+    for ex in load_bank():
+        data = ex.model
+        variables = [{**v, "domain": "continuous"} for v in data["variables"]]
+        found_ = contradictions(
+            five_element_from_data({**data, "variables": variables}), ex.request
+        )
+        kept = {v["name"]: v["domain"] for v in data["variables"]}
+        for c in found_:
+            if c.where.startswith("variable '") and "counts it in whole" in c.what:
+                assert kept[c.where.split("'")[1]] == "integer", (ex.id, c.text())
+                read.add(ex.id)
+    assert len(read) >= 6
