@@ -203,7 +203,7 @@ def _nl4opt_integer(root: Path) -> list[Item]:
 
     # The label is the optimum of the example bank's model of the item: the gold declarations
     # with each decision integer where the request counts whole things (the bank's integrality
-    # rule) and the six annotation slips corrected. The five problems the bank leaves out have no
+    # rule) and the seven annotation slips corrected. The five problems the bank leaves out have no
     # optimum as stated (infeasible or unbounded): the right answer is that status.
     bank = json.loads(BANK_FILE.read_text(encoding="utf-8"))
     models = {str(e["id"]): e for e in bank["items"]}
@@ -411,7 +411,7 @@ SPECS: dict[str, Spec] = {
         "nl4opt/generation_dev.jsonl",
         _nl4opt_integer,
         "NL4Opt dev split (99); label = the optimum of the gold declarations with whole things "
-        "integer and 6 slips corrected (the example bank's models); 5 have no optimum as stated",
+        "integer and 7 slips corrected (the example bank's models); 5 have no optimum as stated",
     ),
     "words2routes@v1": Spec(
         "words2routes/v1_words_to_routes",
