@@ -1910,6 +1910,43 @@ def _sense_readings(model: FiveElementModel, request: str) -> list[Contradiction
     ]
 
 
+def _negative_floor_readings(
+    model: FiveElementModel, where_stated: list[tuple[float, int, str]]
+) -> list[Contradiction]:
+    """A constraint that lets one variable go below zero (``-100 <= x4 <= 300``, as the request
+    states it) while the variable's own lower bound is 0 (the default): the constraint can never
+    bind, and the values below zero it allows are cut off. The edit makes the limit the
+    variable's lower bound. Only a literal limit whose magnitude the request states."""
+    scalars = {v.name: v for v in model.variables if not v.index}
+    out = []
+    for c, node in _parsed_constraints(model):
+        body = [o for o in node.operands if _uses_and_numbers(o, model)[0]]
+        if len(body) != 1 or not isinstance(body[0], Name) or body[0].id not in scalars:
+            continue
+        var = scalars[body[0].id]
+        if var.lower != 0:
+            continue
+        for side in _limits(node, model):
+            if side.direction != LOWER or not side.negated or len(side.numbers) != 1:
+                continue
+            (n,) = side.numbers
+            if n.parameter or not any(_close(abs(n.value), v, 6) for v, _, _ in where_stated):
+                continue
+            floor = -abs(n.value)
+            out.append(
+                Contradiction(
+                    f"variable '{var.name}'",
+                    f'its lower bound is 0, so constraint "{c.name}" ({c.expression}) never binds, '
+                    f"and the values down to {_written(floor)} it allows are cut off",
+                    f'give {var.name} the lower bound {_written(floor)} ("lower": '
+                    f"{_written(floor)})",
+                    (Edit("bounds", var.name, (floor, var.upper)),),
+                )
+            )
+            break
+    return out
+
+
 _MEASURED = re.compile(
     r"\b(kilo(?:gram)?s?|kgs?|grams?|tons?|tonnes?|pounds?|lbs?|ounces?|lit(?:re|er)s?|"
     r"millilit(?:re|er)s?|gallons?|acres?|hectares?|(?:square|cubic)\s+\w+)\s+of\s+"
@@ -2035,6 +2072,7 @@ def contradictions(model: FiveElementModel, request: str) -> list[Contradiction]
         *_missing_term_readings(model, texts, where_stated),
         *_difference_readings(model, texts, where_stated),
         *_total_readings(model, texts, where_stated),
+        *_negative_floor_readings(model, where_stated),
     ]
 
 

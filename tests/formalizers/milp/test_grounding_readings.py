@@ -1209,3 +1209,48 @@ def test_no_bank_variable_kept_continuous_is_read_as_counted() -> None:
                 assert kept[c.where.split("'")[1]] == "integer", (ex.id, c.text())
                 read.add(ex.id)
     assert len(read) >= 6
+
+
+SUPPLY = (
+    "A manager allocates resources x1 and x4 (x4 is a net transfer, so it may be negative). The "
+    "sum x1 + x4 must be at least 50. The bounds are 0 <= x1 <= 400 and -100 <= x4 <= 300. Each "
+    "unit of x1 costs 2 and each unit of x4 costs 3. Minimize the total cost."
+)
+
+
+def supply(x4: str, lower: float | None = 0) -> dict[str, Any]:
+    """A real Mamo EasyLP reply (2026-12-07), shortened: 5 of 8 samples wrote the request's
+    bound as a constraint and left x4's lower bound at the default 0."""
+    return {
+        "variables": [
+            {"name": "x1", "domain": "integer", "upper": 400},
+            {"name": "x4", "domain": "integer", "lower": lower},
+        ],
+        "objective": {"sense": "minimize", "expression": "2 * x1 + 3 * x4"},
+        "constraints": [
+            {"name": "total", "expression": "x1 + x4 >= 50"},
+            {"name": "bounds_x4", "expression": x4},
+        ],
+    }
+
+
+@pytest.mark.parametrize("x4", ["-100 <= x4 <= 300", "x4 >= -100", "-100 <= x4"])
+def test_a_floor_below_zero_under_a_default_lower_bound_becomes_the_bound(x4: str) -> None:
+    [c] = contradictions(five_element_from_data(supply(x4)), SUPPLY)
+    assert c.where == "variable 'x4'" and "never binds" in c.what
+    assert c.edits == (Edit("bounds", "x4", (-100.0, None)),)
+    # Declared free or down to -100, the constraint binds: nothing to read.
+    assert contradictions(five_element_from_data(supply(x4, None)), SUPPLY) == []
+    assert contradictions(five_element_from_data(supply(x4, -100)), SUPPLY) == []
+    # The agent makes the edit: x4 = -100 and x1 = 150 cost 0, against 100 with x4 >= 0.
+    answer = agent_with(scripted(supply(x4)), max_attempts=1).solve(Request(SUPPLY, kind="milp"))
+    assert answer.verified and answer.objective == pytest.approx(0)
+
+
+def test_a_floor_the_request_does_not_state_is_not_read() -> None:
+    found_ = contradictions(five_element_from_data(supply("x4 >= -70")), SUPPLY)
+    assert not [c for c in found_ if "never binds" in c.what]
+    # The invented -70 is still named, as a number the request does not state.
+    assert (
+        "'bounds_x4' is 70" in check(five_element_from_data(supply("x4 >= -70")), SUPPLY).feedback()
+    )
