@@ -979,9 +979,10 @@ def _limits(node: Compare, model: FiveElementModel) -> list[_Side]:
             # moved across with their sign turned (``-x - y <= -1000``: x + y >= 1000).
             side = node.operands[k] if left else node.operands[k + 1]
             for sign, term in _signed_terms(side):
-                if _uses_and_numbers(term, model)[0]:
+                term_uses, term_numbers = _uses_and_numbers(term, model)
+                if term_uses:
                     continue
-                moved = tuple(_uses_and_numbers(term, model)[1])
+                moved = tuple(term_numbers)
                 if moved:
                     out.append(_Side(direction, moved, negated=sign > 0))
         out.append(_Side(direction, numbers, negated))
@@ -1947,6 +1948,18 @@ def _negative_floor_readings(
     return out
 
 
+def _domain_contradiction(name: str, domain: str, sentence: str, said: str) -> Contradiction:
+    """Variable ``name`` declared the other way from ``domain``, which ``sentence`` ``said``;
+    the edit declares it ``domain``."""
+    other = "continuous" if domain == "integer" else "integer"
+    return Contradiction(
+        f"variable '{name}'",
+        f'it is {other}, but "{_clip(sentence.rstrip(".!?;: "))}" {said}',
+        f'make it {domain} ("domain": "{domain}")',
+        (Edit("domain", name, domain),),
+    )
+
+
 _MEASURED = re.compile(
     r"\b(kilo(?:gram)?s?|kgs?|grams?|tons?|tonnes?|pounds?|lbs?|ounces?|lit(?:re|er)s?|"
     r"millilit(?:re|er)s?|gallons?|acres?|hectares?|(?:square|cubic)\s+\w+)\s+of\s+"
@@ -1988,15 +2001,10 @@ def _domain_readings(model: FiveElementModel, texts: list[str]) -> list[Contradi
             )
             if found is None:
                 continue
-            out.append(
-                Contradiction(
-                    f"variable '{v.name}'",
-                    f'it is integer, but "{_clip(t.rstrip(".!?;: "))}" measures it in '
-                    f"{found.group(1).lower()}: an amount, not a count of whole things",
-                    'make it continuous ("domain": "continuous")',
-                    (Edit("domain", v.name, "continuous"),),
-                )
+            said = (
+                f"measures it in {found.group(1).lower()}: an amount, not a count of whole things"
             )
+            out.append(_domain_contradiction(v.name, "continuous", t, said))
             break
     return out
 
@@ -2036,15 +2044,8 @@ def _count_readings(model: FiveElementModel, texts: list[str]) -> list[Contradic
                     break
             if found is None:
                 continue
-            out.append(
-                Contradiction(
-                    f"variable '{v.name}'",
-                    f'it is continuous, but "{_clip(t.rstrip(".!?;: "))}" counts it in whole '
-                    f"{found.group(1).lower()}",
-                    'make it integer ("domain": "integer")',
-                    (Edit("domain", v.name, "integer"),),
-                )
-            )
+            said = f"counts it in whole {found.group(1).lower()}"
+            out.append(_domain_contradiction(v.name, "integer", t, said))
             break
     return out
 
