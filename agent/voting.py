@@ -3,10 +3,12 @@
 A request with ``samples`` above 1 (``Request.extra["samples"]``, ``formalist bench --samples K``)
 is formalized k times from one conversation, each sample with its own seed: the first greedily
 (``GREEDY``), the others at a sampling temperature. Every sample is validated, solved and
-verified on its own; only samples whose solution the independent check accepted vote, by objective value (values within ``REL_TOL`` of each other are
-one answer). The answer is the most-voted value, taken from its first sample; its confidence is
-its votes over all k samples drawn (a sample that failed counts against it), and a request whose
-verified samples reached different values says so. Where some verified samples are grounded in
+verified on its own; only samples whose solution the independent check accepted vote, by objective
+value: values within ``REL_TOL`` of each other are one value, and values within ``NEAR_TOL`` vote
+together as one answer (the same formulation with a variable's integrality changed or a number
+rounded lands that close). The answer is the most-voted answer's most common value, taken from its
+first sample; its confidence is its votes over all k samples drawn (a sample that failed counts
+against it), and a request whose verified samples reached different values says so. Where some verified samples are grounded in
 the request (``formalizers.milp.grounding``), only those vote. When no sample verifies, the
 ordinary repair loop takes over.
 """
@@ -27,7 +29,14 @@ if TYPE_CHECKING:
     from agent.llm.client import ChatClient
 
 REL_TOL = 1e-6
-"""Two objective values within this relative distance (of the larger, at least 1) are one answer."""
+"""Two objective values within this relative distance (of the larger, at least 1) are one value."""
+NEAR_TOL = 0.005
+"""Values within this relative distance of an answer's most common value vote for that answer.
+Samples of one formulation that differ only in whether a count is whole (16400 in whole units,
+16428.57 in fractions) or in a rounded coefficient land this close, while different readings of a
+request rarely do: counting them apart split the votes of the right formulation and let a wrong
+one win. On the recorded real-model votes (session 9): NL4Opt +2 items (lenient), Mamo unchanged;
+at 1% it would also join 4950 and 5000, two readings of one problem."""
 TEMPERATURE = 0.7
 """The sampling temperature of the k samples."""
 GREEDY = 1
@@ -54,10 +63,18 @@ class SampleOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """The verified samples that reached one objective value (``members``: sample indices)."""
+    """The verified samples that reached one answer (``members``: sample indices, in order):
+    ``objective`` is its most common value, first reached by sample ``answer``; ``near`` holds
+    the other values within ``NEAR_TOL`` of it that voted with it."""
 
     objective: float
     members: tuple[int, ...]
+    answer: int = -1
+    near: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.answer < 0 and self.members:
+            object.__setattr__(self, "answer", self.members[0])
 
     @property
     def votes(self) -> int:
@@ -105,9 +122,14 @@ class Ballot:
             return f"None of {self.k} sampled formalizations gave a verified answer."
         w = self.winner
         voters = "verified and grounded" if self.grounded_only else "verified"
+        near = (
+            f" ({', '.join(f'{v:g}' for v in w.near)} within {NEAR_TOL:.1%} of it counted with it)"
+            if w.near
+            else ""
+        )
         text = (
-            f"{w.votes} of {self.k} sampled formalizations agree on the objective {w.objective:g} "
-            f"(confidence {self.confidence:.2f}; {self.verified} {voters})."
+            f"{w.votes} of {self.k} sampled formalizations agree on the objective {w.objective:g}"
+            f"{near} (confidence {self.confidence:.2f}; {self.verified} {voters})."
         )
         if self.disagree:
             others = ", ".join(f"{g.objective:g} ({g.votes})" for g in self.groups[1:])
@@ -124,9 +146,16 @@ class Ballot:
             "disagree": self.disagree,
             "tie": self.tie,
             "grounded_only": self.grounded_only,
-            "groups": [{"objective": g.objective, "votes": g.votes} for g in self.groups],
-            # The sample (1-based) whose model gave the answer: the winner's first.
-            "answer_sample": self.winner.members[0] + 1 if self.winner else None,
+            "groups": [
+                {
+                    "objective": g.objective,
+                    "votes": g.votes,
+                    **({"near": list(g.near)} if g.near else {}),
+                }
+                for g in self.groups
+            ],
+            # The sample (1-based) whose model gave the answer: the first at the winner's value.
+            "answer_sample": self.winner.answer + 1 if self.winner else None,
             "samples": [
                 {
                     "status": o.status,
@@ -144,27 +173,42 @@ def same_value(a: float, b: float, rel_tol: float = REL_TOL) -> bool:
     return abs(a - b) <= rel_tol * max(1.0, abs(a), abs(b))
 
 
-def tally(outcomes: list[SampleOutcome], rel_tol: float = REL_TOL) -> Ballot:
-    """The vote among the verified outcomes (by objective value, within ``rel_tol``); when some
-    verified outcomes are grounded in the request, among those only."""
+def tally(
+    outcomes: list[SampleOutcome], rel_tol: float = REL_TOL, near_tol: float = NEAR_TOL
+) -> Ballot:
+    """The vote among the verified outcomes; when some verified outcomes are grounded in the
+    request, among those only. Outcomes within ``rel_tol`` are one value; the values, most
+    reached first (ties: the value reached first), each join the first answer whose value is
+    within ``near_tol`` of theirs or found a new one. Answers are ordered by votes, ties by the
+    answer reached first."""
     voters = [
         o for o in outcomes if o.verified and o.objective is not None and math.isfinite(o.objective)
     ]
     grounded_only = any(o.grounded for o in voters)
     if grounded_only:
         voters = [o for o in voters if o.grounded]
-    groups: list[list[Any]] = []  # [objective, members]
+    values: list[tuple[float, list[int]]] = []
     for o in voters:
         value = float(o.objective or 0.0)  # never None here: filtered above
-        for g in groups:
-            if same_value(g[0], value, rel_tol):
-                g[1].append(o.index)
+        for v, members in values:
+            if same_value(v, value, rel_tol):
+                members.append(o.index)
                 break
         else:
-            groups.append([value, [o.index]])
-    ordered = sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))
-    groups_ = tuple(Group(g[0], tuple(g[1])) for g in ordered)
-    return Ballot(len(outcomes), groups_, tuple(outcomes), grounded_only)
+            values.append((value, [o.index]))
+    values.sort(key=lambda v: (-len(v[1]), v[1][0]))
+    answers: list[tuple[float, list[int], int, list[float]]] = []  # value, members, first, near
+    for value, members in values:
+        for a in answers:
+            if same_value(a[0], value, near_tol):
+                a[1].extend(members)
+                a[3].append(value)
+                break
+        else:
+            answers.append((value, list(members), members[0], []))
+    ordered = sorted(answers, key=lambda a: (-len(a[1]), min(a[1])))
+    groups = tuple(Group(v, tuple(sorted(m)), first, tuple(near)) for v, m, first, near in ordered)
+    return Ballot(len(outcomes), groups, tuple(outcomes), grounded_only)
 
 
 def samples_option(req: Request) -> int:
@@ -279,7 +323,7 @@ def solve_by_vote(
     if ballot.winner is None:
         answer = agent._repair_loop(req, kind, client, formalizer)
     else:
-        first = ballot.winner.members[0]
+        first = ballot.winner.answer
         artifact, validated, result, verification, grounding = solved[first]
         answer = agent._answer(kind, artifact, validated, result, verification, trace)
         edits = trace[first].edits

@@ -193,6 +193,31 @@ def test_tally_groups_within_tolerance_and_orders_by_votes() -> None:
     assert empty.summary().startswith("None of 1")
 
 
+def test_near_values_vote_together_and_the_most_common_value_answers() -> None:
+    """One formulation solved with whole and with fractional counts lands within NEAR_TOL: its
+    samples vote together, and the answer is their most common value, from its first sample."""
+
+    def o(i: int, obj: float) -> SampleOutcome:
+        return SampleOutcome(i, "OPTIMAL", obj, True, "ok", True)
+
+    ballot = tally([o(0, 13100), o(1, 16428.57), o(2, 16400), o(3, 13100), o(4, 16400)])
+    win = ballot.winner
+    assert win is not None and (win.objective, win.members, win.answer) == (16400, (1, 2, 4), 2)
+    assert win.near == (16428.57,) and not ballot.tie
+    assert [g.objective for g in ballot.groups] == [16400, 13100]
+    assert "16428.6 within 0.5% of it counted with it" in ballot.summary()
+    as_json = ballot.to_json()
+    assert as_json["answer_sample"] == 3
+    assert as_json["groups"][0] == {"objective": 16400, "votes": 3, "near": [16428.57]}
+    # Further apart than NEAR_TOL (1%): two answers, and the tie goes to the one reached first.
+    apart = tally([o(0, 5000), o(1, 4950), o(2, 4950), o(3, 5000)])
+    assert [(g.objective, g.members) for g in apart.groups] == [(5000, (0, 3)), (4950, (1, 2))]
+    assert apart.tie and apart.winner is not None and apart.winner.near == ()
+    # No chains: each value joins an answer only within NEAR_TOL of the answer's own value.
+    chain = tally([o(0, 100.0), o(1, 100.0), o(2, 100.4), o(3, 100.8)])
+    assert [(g.objective, g.votes) for g in chain.groups] == [(100.0, 3), (100.8, 1)]
+
+
 def test_the_bench_runner_votes_scores_each_sample_and_keeps_its_settings(
     tmp_path: Path,
 ) -> None:
