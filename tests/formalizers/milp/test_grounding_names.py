@@ -270,3 +270,104 @@ def test_reported_only_the_misattributed_cap_is_said_beside_verified() -> None:
     assert answer.verified and answer.grounding is not None and not answer.grounding["ok"]
     assert "NOT grounded in the request" in answer.explanation
     assert SALES in answer.explanation
+
+
+# -- a term's number on the wrong variable of its constraint ----------------------------------------
+
+
+def _bank(id_: str) -> Any:
+    [ex] = [e for e in load_bank() if e.id == id_]
+    return ex
+
+
+def fitness(vitamin: str, fiber: str) -> dict[str, Any]:
+    """The NL4Opt fitness problem (bank 987782367) with its numbers written in the expressions."""
+    return {
+        "variables": [
+            {"name": "fruits", "domain": "integer"},
+            {"name": "vegetables", "domain": "integer"},
+        ],
+        "objective": {"sense": "minimize", "expression": "3 * fruits + 1 * vegetables"},
+        "constraints": [
+            {"name": "vitamin", "expression": vitamin},
+            {"name": "fiber", "expression": fiber},
+            {"name": "hydration", "expression": "fruits >= 2 * vegetables"},
+        ],
+    }
+
+
+def test_a_per_unit_number_on_the_other_variable_of_its_constraint_is_flagged() -> None:
+    """What the real 1.5B model wrote in 8 of 8 samples: each pack's data sentence read as one
+    constraint ("A pack of fruits contains 4 units of vitamin and 7.5 units of fiber")."""
+    request = _bank("987782367").request
+    wrong = fitness("4 * fruits + 7.5 * vegetables >= 100", "7 * fruits + 5 * vegetables >= 120")
+    found = misattributions(five_element_from_data(wrong), request)
+    assert all(m.term for m in found)
+    assert sorted((m.where, m.number, m.variables, m.about) for m in found) == [
+        ('constraint "fiber"', "7", ("fruits",), ("vegetables",)),
+        ('constraint "vitamin"', "7.5", ("vegetables",), ("fruits",)),
+    ]
+    said = [m.text() for m in found if m.number == "7.5"][0]
+    assert said == (
+        'in the constraint "vitamin", 7.5 multiplies vegetables, but 7.5 comes from "A pack of '
+        'fruits contains 4 units of vitamin and 7.5 units of fiber", which is about fruits'
+    )
+    assert not check(five_element_from_data(wrong), request).ok
+    right = fitness("4 * fruits + 7 * vegetables >= 100", "7.5 * fruits + 5 * vegetables >= 120")
+    assert misattributions(five_element_from_data(right), request) == []
+    assert check(five_element_from_data(right), request).ok
+
+
+def test_a_share_or_a_multiple_on_the_other_variable_is_no_per_unit_number() -> None:
+    request = (
+        "A shop delivers by bike and by car. A bike trip costs $3 and carries 20 boxes. A car trip "
+        "costs $8 and carries 50 boxes. At least 70% of the trips must be by bike, and 400 boxes "
+        "must be delivered. Minimize the cost."
+    )
+    data = {
+        "variables": [{"name": "bike", "domain": "integer"}, {"name": "car", "domain": "integer"}],
+        "objective": {"sense": "minimize", "expression": "3 * bike + 8 * car"},
+        "constraints": [
+            {"name": "boxes", "expression": "20 * bike + 50 * car >= 400"},
+            {"name": "share", "expression": "0.3 * bike >= 0.7 * car"},
+        ],
+    }
+    assert misattributions(five_element_from_data(data), request) == []
+    # The trips' own data swapped is judged.
+    data["constraints"][0]["expression"] = "50 * bike + 20 * car >= 400"
+    found = misattributions(five_element_from_data(data), request)
+    assert sorted((m.number, m.variables) for m in found) == [("20", ("car",)), ("50", ("bike",))]
+
+
+def test_a_sentence_naming_both_variables_judges_no_term() -> None:
+    """ "a gondola ... at a rate of 20 people per minute whereas a large bus ... 5 people per
+    minute" names both: "bus" is ``buses`` (``singular`` gives ``buse``), "QuickAnalytics" is
+    ``quickanalytics``."""
+    ex = _bank("-2043853315")
+    data = {
+        "variables": [
+            {"name": "gondolas", "domain": "integer"},
+            {"name": "buses", "domain": "integer"},
+        ],
+        "objective": {"sense": "minimize", "expression": "gondolas + buses"},
+        "constraints": [
+            {"name": "c1", "expression": "20 * gondolas + 5 * buses >= 500"},
+            {"name": "c2", "expression": "buses >= 10 * gondolas"},
+            {"name": "c3", "expression": "gondolas <= 0.4 * (gondolas + buses)"},
+        ],
+    }
+    assert misattributions(five_element_from_data(data), ex.request) == []
+    ex = _bank("691521231")
+    data = {
+        "variables": [{"name": "analyzer_3000"}, {"name": "quickanalytics"}],
+        "objective": {
+            "sense": "minimize",
+            "expression": "3.5 * analyzer_3000 + 4.5 * quickanalytics",
+        },
+        "constraints": [
+            {"name": "water", "expression": "20 * analyzer_3000 + 40 * quickanalytics >= 1000"},
+            {"name": "dirt", "expression": "30 * analyzer_3000 + 10 * quickanalytics >= 800"},
+            {"name": "heat", "expression": "3.5 * analyzer_3000 + 4.5 * quickanalytics <= 1000"},
+        ],
+    }
+    assert [m for m in misattributions(five_element_from_data(data), ex.request) if m.term] == []
