@@ -324,7 +324,7 @@ def test_a_share_or_a_multiple_on_the_other_variable_is_no_per_unit_number() -> 
         "costs $8 and carries 50 boxes. At least 70% of the trips must be by bike, and 400 boxes "
         "must be delivered. Minimize the cost."
     )
-    data = {
+    data: dict[str, Any] = {
         "variables": [{"name": "bike", "domain": "integer"}, {"name": "car", "domain": "integer"}],
         "objective": {"sense": "minimize", "expression": "3 * bike + 8 * car"},
         "constraints": [
