@@ -1408,6 +1408,15 @@ def _description_readings(
     with numbers the request never states (copied from another problem)."""
     stated = [v for v, _, _ in where_stated]
     known = name_tokens(" ".join(texts)) | _model_words(model)
+    # Each constraint's numbers and the numbers its description states.
+    parts: list[tuple[str, list[float], list[float]]] = []
+    for other in model.constraints:
+        try:
+            _, nums = _uses_and_numbers(parse_constraint(other.expression), model)
+        except ValueError:
+            continue
+        told = [v for q in request_quantities(other.description or "") for v in q.values]
+        parts.append((other.name, [abs(n.value) for n in nums], told))
     out = []
     for c in model.constraints:
         if not c.description:
@@ -1458,6 +1467,24 @@ def _description_readings(
             continue
         side, limit = limits[0]
         place = _one_place(limit.value, where_stated)
+        # The limit comes from the very sentence described (one sentence, two limits: "only has
+        # 250 minutes ... and only 1375 ounces of meat"), or every described number the
+        # constraint lacks is used by another constraint that describes it too, and not this
+        # one's limit (two limits swapped): the description is loose, the model says what the
+        # request says.
+        quoted = {p[0] for d in described for p in [_one_place(d, where_stated)] if p}
+        here = abs(limit.value)
+        if (place is not None and place[0] in quoted) or all(
+            any(
+                name != c.name
+                and any(_single(u, d) for u in nums)
+                and any(_close(d, t, _decimals(d)) for t in told)
+                and not any(_close(here, t, _decimals(here)) for t in told)
+                for name, nums, told in parts
+            )
+            for d in missing
+        ):
+            continue
         source = f' (from "{texts[place[0]].rstrip(".!?;: ")}")' if place else ""
         fix = "each sentence with a limit gets its own constraint"
         edits: tuple[Edit, ...] = ()
