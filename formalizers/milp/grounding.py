@@ -35,7 +35,7 @@ written the other way round from its words ("at least 160 grams" as ``<= 160``),
 most 30% of the cans be large" as ``large >= 0.3 * (large + small)``) and a multiple ("at least
 twice as many vanilla shakes as chocolate shakes" as ``2 * vanilla >= chocolate``); a constraint
 whose description quotes one sentence while its limit is another's and the quoted number is used
-nowhere in it; a description whose numbers or words the request never states (copied from a
+nowhere in it (nor in another constraint that quotes it too: then only the description is loose); a description whose numbers or words the request never states (copied from a
 few-shot example); two units of one dimension (50 g, 4 kg) in one constraint with neither
 converted; a per-unit number left out of the one expression that holds its kind for the other
 variables ("a baguette 5 minutes" missing from ``3 * croissants <= 480``: ``_owner`` says whose
