@@ -108,6 +108,15 @@ def strip(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["id"]: {k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows}
 
 
+QUALITY = frozenset({"objective", "scores", "efficiency", "error_class"})
+"""Result fields that depend on how far a time-limited search got."""
+
+
+def settled(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``strip``ped rows without their ``QUALITY`` fields."""
+    return {i: {k: v for k, v in r.items() if k not in QUALITY} for i, r in rows.items()}
+
+
 def test_an_item_declares_what_it_needs() -> None:
     small = Item("a", "x", "milp", "value", 1.0)
     plan = Item("p", "(define (problem p))", "pddl", "plan")
@@ -228,7 +237,12 @@ def test_a_worker_killed_mid_item_runs_it_again_once(ray_head: str, tmp_path: Pa
     assert summary[0]["lost"] == 0 and summary[0]["finished"] == 2
     rows = strip(read_results(tmp_path / "ray" / "results.jsonl"))
     assert item in rows and rows[item]["status"] == "FEASIBLE"
-    assert rows == local
+    # PyVRP searches for 2 s: on a loaded machine a run may stop a little short of the best
+    # known tour, so the solution's quality is compared with a tolerance, the rest exactly.
+    assert settled(rows) == settled(local)
+    for i, row in rows.items():
+        assert row["scores"]["feasible"], i
+        assert row["objective"] == pytest.approx(local[i]["objective"], rel=0.02), i
 
 
 @needs_solomon
