@@ -79,8 +79,23 @@ def efficiency(expect: str, gold: float | None, objective: float | None, feasibl
 
 
 PARSE_OUTCOMES = frozenset(
-    {"parse", "schema", "symbol", "nonlinear", "syntax", "size", "index", "ground", "reply", "pddl"}
+    {
+        "parse",
+        "schema",
+        "symbol",
+        "nonlinear",
+        "syntax",
+        "size",
+        "index",
+        "ground",
+        "reply",
+        "pddl",
+        "cut_off",
+    }
 )
+"""Outcomes of a reply that gave no usable artifact: the model's side (``parse``), never the
+solver's. ``cut_off`` is a reply stopped by its token budget (2048 tokens of an indexed model
+that never closed were classed ``solver``)."""
 
 
 def error_class(row: dict[str, Any]) -> str:

@@ -336,3 +336,17 @@ def test_a_report_expects_the_items_the_run_was_asked_for() -> None:
     assert expected_items({"items": 99, "settings": {"sample": None, "limit": None}}) == 99
     assert expected_items({"items": 20, "settings": {"sample": 50}}) == 20
     assert expected_items({}) is None
+
+
+def test_a_reply_cut_off_by_its_token_budget_is_a_parse_failure_not_the_solvers() -> None:
+    from benchmarks.scoring import error_class
+
+    row = {
+        "expect": "value",
+        "scores": {"strict": False, "lenient": False},
+        "status": "ERROR",
+        "outcome": "cut_off",
+        "error": "gave up after 1 attempt(s); the last one failed at formalize (cut_off)",
+    }
+    assert error_class(row) == "parse"
+    assert error_class({**row, "outcome": "solver"}) == "solver"
