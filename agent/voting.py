@@ -8,9 +8,9 @@ value: values within ``REL_TOL`` of each other are one value, and values within 
 together as one answer (the same formulation with a variable's integrality changed or a number
 rounded lands that close). The answer is the most-voted answer's most common value, taken from its
 first sample; its confidence is its votes over all k samples drawn (a sample that failed counts
-against it), and a request whose verified samples reached different values says so. Where some verified samples are grounded in
-the request (``formalizers.milp.grounding``), only those vote. When no sample verifies, the
-ordinary repair loop takes over.
+against it), and a request whose verified samples reached different values says so. Where some
+verified samples are grounded in the request (``formalizers.milp.grounding``), only those vote.
+When no sample verifies, the ordinary repair loop takes over.
 """
 
 from __future__ import annotations
@@ -69,12 +69,8 @@ class Group:
 
     objective: float
     members: tuple[int, ...]
-    answer: int = -1
+    answer: int
     near: tuple[float, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.answer < 0 and self.members:
-            object.__setattr__(self, "answer", self.members[0])
 
     @property
     def votes(self) -> int:
@@ -197,17 +193,18 @@ def tally(
         else:
             values.append((value, [o.index]))
     values.sort(key=lambda v: (-len(v[1]), v[1][0]))
-    answers: list[tuple[float, list[int], int, list[float]]] = []  # value, members, first, near
+    # Each answer: its value, its members (the value's own first: members[0] gave it), near values.
+    answers: list[tuple[float, list[int], list[float]]] = []
     for value, members in values:
-        for a in answers:
-            if same_value(a[0], value, near_tol):
-                a[1].extend(members)
-                a[3].append(value)
+        for a_value, a_members, near in answers:
+            if same_value(a_value, value, near_tol):
+                a_members.extend(members)
+                near.append(value)
                 break
         else:
-            answers.append((value, list(members), members[0], []))
+            answers.append((value, list(members), []))
     ordered = sorted(answers, key=lambda a: (-len(a[1]), min(a[1])))
-    groups = tuple(Group(v, tuple(sorted(m)), first, tuple(near)) for v, m, first, near in ordered)
+    groups = tuple(Group(v, tuple(sorted(m)), m[0], tuple(near)) for v, m, near in ordered)
     return Ballot(len(outcomes), groups, tuple(outcomes), grounded_only)
 
 

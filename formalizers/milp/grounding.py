@@ -700,16 +700,20 @@ def misattributions(model: FiveElementModel, request: str) -> list[Misattributio
     name one of them either (``max_croissants`` on croissants is the model's own reading)."""
     where_stated: list[tuple[float, int, str]] = []
     texts = sentences(request)
+    counts: list[int] = []  # how many quantities each sentence states
     for i, s in enumerate(texts):
-        for q in request_quantities(s):
+        quantities = request_quantities(s)
+        counts.append(len(quantities))
+        for q in quantities:
             where_stated += [(v, i, q.text) for v in q.values if v not in (0.0, 1.0)]
     if not where_stated:
         return []
     names = _Names(model)
     words = [name_tokens(s) for s in texts]
+    parsed = [(c, parse_constraint(c.expression)) for c in model.constraints]
     pieces: list[tuple[str, Node, list[_Use], str]] = []
-    for c in model.constraints:
-        pieces.append((f'constraint "{c.name}"', parse_constraint(c.expression), [], c.expression))
+    for c, compare in parsed:
+        pieces.append((f'constraint "{c.name}"', compare, [], c.expression))
     for var in model.variables:
         use = _Use(var.name, ())
         for side, bound in (("lower", var.lower), ("upper", var.upper)):
@@ -746,7 +750,7 @@ def misattributions(model: FiveElementModel, request: str) -> list[Misattributio
     already = {(a.where, a.quantity) for a in out}
     out += [
         a
-        for a in _term_misattributions(model, texts, where_stated, names)
+        for a in _term_misattributions(model, parsed, texts, counts, words, where_stated, names)
         if (a.where, a.quantity) not in already
     ]
     return out
@@ -788,7 +792,10 @@ def _products(node: Node, model: FiveElementModel) -> list[tuple[_Carried, _Use]
 
 def _term_misattributions(
     model: FiveElementModel,
+    parsed: list[tuple[Any, Compare]],
     texts: list[str],
+    counts: list[int],
+    words: list[frozenset[str]],
     where_stated: list[tuple[float, int, str]],
     names: _Names,
 ) -> list[Misattribution]:
@@ -803,18 +810,15 @@ def _term_misattributions(
     carrying the number name it). A variable is named by the words of its name that no other
     variable's name has (``_Names.named_apart``). On the real 1.5B model's recorded NL4Opt vote
     samples (session 9) it fires on 43 samples whose model verified, all 43 wrong answers; on
-    Mamo's 800 on none."""
-    per_sentence = {i: len(request_quantities(s)) for i, s in enumerate(texts)}
+    Mamo's 800 on none. ``parsed``: the constraints with their expressions; ``counts`` and
+    ``words``: each sentence's number of quantities and its name words."""
     # A word's camelCase parts and the word whole ("QuickAnalytics" names ``quickanalytics``).
-    words = [
-        _loose(name_tokens(s) | {singular(w.lower()) for w in _WORD.findall(s)}) for s in texts
+    wide = [
+        _loose(w | {singular(x.lower()) for x in _WORD.findall(s)})
+        for s, w in zip(texts, words, strict=True)
     ]
     out: list[Misattribution] = []
-    for c in model.constraints:
-        try:
-            node = parse_constraint(c.expression)
-        except ValueError:
-            continue
+    for c, node in parsed:
         uses, _ = _uses_and_numbers(node, model)
         seen: set[tuple[float, str]] = set()
         for number, use in _products(node, model):
@@ -825,13 +829,13 @@ def _term_misattributions(
             i, quantity = stated[0]
             seen.add((x, use.var))
             if (
-                per_sentence[i] < 2
+                counts[i] < 2
                 or _share_or_multiple(texts[i], quantity)
                 or _CONTRAST.search(texts[i])
             ):
                 continue
-            named = {u.var for u in uses if names.named_apart(u, words[i])}
-            if len(named) != 1 or names.named_apart(use, words[i]):
+            named = {u.var for u in uses if names.named_apart(u, wide[i])}
+            if len(named) != 1 or names.named_apart(use, wide[i]):
                 continue
             if number.parameter and names.named_by(use, name_tokens(number.parameter)):
                 continue
@@ -1414,15 +1418,12 @@ def _description_readings(
     with numbers the request never states (copied from another problem)."""
     stated = [v for v, _, _ in where_stated]
     known = name_tokens(" ".join(texts)) | _model_words(model)
-    # Each constraint's numbers and the numbers its description states.
-    parts: list[tuple[str, list[float], list[float]]] = []
-    for other in model.constraints:
-        try:
-            _, nums = _uses_and_numbers(parse_constraint(other.expression), model)
-        except ValueError:
-            continue
+    # Each constraint that parses: its expression, its numbers and those its description states.
+    parts: dict[int, tuple[Compare, list[float], list[float]]] = {}
+    for other, node in _parsed_constraints(model):
+        _, nums = _uses_and_numbers(node, model)
         told = [v for q in request_quantities(other.description or "") for v in q.values]
-        parts.append((other.name, [abs(n.value) for n in nums], told))
+        parts[id(other)] = (node, [abs(n.value) for n in nums], told)
     out = []
     for c in model.constraints:
         if not c.description:
@@ -1454,14 +1455,9 @@ def _description_readings(
             for v in q.values[:1]
             if v not in (0.0, 1.0) and any(_close(v, s, _decimals(v)) for s in stated)
         ]
-        if not described:
+        if not described or id(c) not in parts:
             continue
-        try:
-            node = parse_constraint(c.expression)
-        except ValueError:
-            continue
-        _, used = _uses_and_numbers(node, model)
-        used_values = [abs(n.value) for n in used]
+        node, used_values, _ = parts[id(c)]
         sides = [(side, n) for side in _limits(node, model) for n in side.numbers]
         limits = [(side, n) for side, n in sides if abs(n.value) > 1]
         if not limits:
@@ -1482,11 +1478,11 @@ def _description_readings(
         here = abs(limit.value)
         if (place is not None and place[0] in quoted) or all(
             any(
-                name != c.name
+                key != id(c)
                 and any(_single(u, d) for u in nums)
                 and any(_close(d, t, _decimals(d)) for t in told)
                 and not any(_close(here, t, _decimals(here)) for t in told)
-                for name, nums, told in parts
+                for key, (_, nums, told) in parts.items()
             )
             for d in missing
         ):
